@@ -1,0 +1,71 @@
+"""lab: a reinforcement-learning and explainability lab for the terminal.
+
+The Python API (the CLI and the dashboard use the same functions and the same run folders):
+
+    import lab
+    spec = lab.load_experiment("cartpole-ppo", {"agent.total_steps": 20_000, "seed": 3})
+    result = lab.run(spec, runs_dir="runs", on_event=print)
+    result.summary["results"]["final_eval_return_mean"]
+    steps, returns = result.series("episode", "return")
+    lab.list_runs("runs"); lab.open_run("cartpole-ppo")   # latest run of that experiment
+
+Names are imported lazily so that `import lab` (and `lab --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["load_experiment", "run", "open_run", "list_runs", "RunResult", "Run", "BadInput"]
+
+
+def load_experiment(name_or_path, overrides=None):
+    """A validated experiment spec from a built-in name, a .toml path, a run folder or a dict.
+
+    overrides: {"agent.total_steps": 2000, "seed": 3}. Raises lab.BadInput with a one-line
+    message (file, key, what is allowed) for anything wrong.
+    """
+    from lab.spec import load_experiment as load
+
+    return load(name_or_path, overrides)
+
+
+def run(spec, runs_dir=None, on_event=None):
+    """Run a spec (or an experiment name/path) in this process; returns a RunResult.
+
+    on_event(event: dict) is called for every event as it is written to events.jsonl.
+    """
+    from lab.launch import run as run_spec
+
+    if not hasattr(spec, "kind"):
+        spec = load_experiment(spec)
+    return run_spec(spec, runs_dir=runs_dir, on_event=on_event)
+
+
+def open_run(ref, runs_dir=None):
+    """A run folder by id, unique id prefix, path, or experiment name (its latest run)."""
+    from lab.store import resolve_run
+
+    return resolve_run(ref, runs_dir)
+
+
+def list_runs(runs_dir=None):
+    """Every run under the runs root (./runs, or LAB_RUNS_DIR), oldest first."""
+    from lab.store import list_runs as _list
+
+    return _list(runs_dir)
+
+
+def __getattr__(name):
+    if name == "RunResult":
+        from lab.launch import RunResult
+
+        return RunResult
+    if name == "Run":
+        from lab.store import Run
+
+        return Run
+    if name == "BadInput":
+        from lab.errors import BadInput
+
+        return BadInput
+    raise AttributeError(f"module 'lab' has no attribute {name!r}")

@@ -1,0 +1,313 @@
+"""The `lab` command line: parse, call the API, print. Nothing heavy is imported up front."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
+EXIT_CODES = {"completed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPPED}
+
+
+def _parser() -> argparse.ArgumentParser:
+    runs_dir = argparse.ArgumentParser(add_help=False)
+    runs_dir.add_argument("--runs-dir", metavar="DIR", help="runs root (default: $LAB_RUNS_DIR or ./runs)")
+
+    p = argparse.ArgumentParser(prog="lab", description="A reinforcement-learning and explainability lab for the terminal.")
+    p.add_argument("--version", action="version", version="lab 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", help="list the built-in experiments")
+
+    r = sub.add_parser("run", parents=[runs_dir], help="run an experiment in the foreground",
+                       description="Run an experiment. Exit 0 completed, 1 failed, 2 bad input, 130 stopped.")
+    r.add_argument("experiment", metavar="NAME|FILE", help="built-in experiment name, .toml file, or run folder to repeat")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set agent.learning_rate=3e-4 (repeatable)")
+    r.add_argument("--seed", type=int, help="random seed")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="torch device")
+    r.add_argument("--json", action="store_true", help="print events as JSON lines")
+
+    sub.add_parser("runs", parents=[runs_dir], help="list runs with their state and results")
+
+    s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve")
+    s.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+
+    e = sub.add_parser("eval", parents=[runs_dir], help="evaluate a run's delivered policy again")
+    e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    e.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
+    e.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_OK
+    from lab.errors import BadInput
+
+    try:
+        return COMMANDS[args.command](args)
+    except BadInput as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_STOPPED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ lab list
+
+def cmd_list(args) -> int:
+    import tomllib
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from lab.spec import builtin_experiments
+
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "kind", "algo", "env", "description"):
+        table.add_column(col, overflow="fold")
+    for name, path in builtin_experiments().items():
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            table.add_row(name, "?", "?", "?", "(unreadable)")
+            continue
+        table.add_row(name, raw.get("kind", "rl"), str(raw.get("agent", {}).get("algo", "")),
+                      str(raw.get("env", {}).get("id", "")), raw.get("description", "").strip())
+    Console(width=max(Console().width, 100) if sys.stdout.isatty() else 200).print(table)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ lab run
+
+def _load(args):
+    from lab.spec import load_experiment, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.device is not None:
+        overrides["device"] = args.device
+    return load_experiment(args.experiment, overrides)
+
+
+def cmd_run(args) -> int:
+    from lab.launch import run
+
+    spec = _load(args)
+    if args.json:
+        def on_event(event):
+            print(json.dumps(event), flush=True)
+        result = run(spec, args.runs_dir, on_event)
+        print(json.dumps({"kind": "summary", **result.summary}), flush=True)
+    elif sys.stdout.isatty():
+        result = _run_with_bar(spec, args.runs_dir)
+    else:
+        result = _run_plain(spec, args.runs_dir)
+    return EXIT_CODES.get(result.state, EXIT_FAILED)
+
+
+def _eval_line(e: dict) -> str:
+    tag = "final eval" if e.get("final") else "eval"
+    star = " (new best)" if e.get("best") else ""
+    return f"step {e['step']:>10,}  {tag} {e['mean']:.2f} +/- {e['std']:.2f} over {e['episodes']} episodes{star}"
+
+
+def _end_line(result) -> str:
+    s, r = result.summary, result.results
+    line = f"{s['state']} in {s['duration_seconds']:.1f} s"
+    if r.get("final_eval_return_mean") is not None:
+        line += (f": final eval {r['final_eval_return_mean']:.2f} +/- {r['final_eval_return_std']:.2f}"
+                 f" ({r['final_eval_episodes']} episodes), best eval {r['best_eval_return_mean']:.2f}"
+                 f" at step {r['best_eval_step']:,}, {r['steps_per_second']:,.0f} steps/s")
+    if s.get("error"):
+        line += f": {s['error']} (traceback in {result.path}/events.jsonl)"
+    return f"{line}\n  run folder: {result.path}"
+
+
+def _run_plain(spec, runs_dir):
+    from lab.launch import run
+
+    def on_event(e):
+        kind = e["kind"]
+        if kind == "eval":
+            print(_eval_line(e), flush=True)
+        elif kind == "log" and e.get("level") != "error":
+            print(e["message"], flush=True)
+        elif kind == "status" and e["state"] == "running":
+            print(f"running {spec.name} ({e.get('message', '')})", flush=True)
+
+    result = run(spec, runs_dir, on_event)
+    print(_end_line(result), flush=True)
+    return result
+
+
+def _run_with_bar(spec, runs_dir):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from lab.launch import run
+
+    console = Console()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("return {task.fields[rolling]}"), TextColumn("{task.fields[sps]} steps/s"),
+        TextColumn("ETA"), TimeRemainingColumn(), console=console, refresh_per_second=4,
+    )
+    task = progress.add_task(spec.name, total=spec.agent.total_steps, rolling="-", sps="-")
+
+    def on_event(e):
+        kind = e["kind"]
+        if kind == "progress":
+            progress.update(task, completed=e["step"], sps=f"{e['steps_per_second']:,.0f}",
+                            rolling="-" if e.get("rolling_return") is None else f"{e['rolling_return']:.1f}")
+        elif kind == "eval":
+            progress.console.print(_eval_line(e))
+        elif kind == "log" and e.get("level") != "error":
+            progress.console.print(e["message"], markup=False)
+
+    with progress:
+        result = run(spec, runs_dir, on_event)
+    console.print(_end_line(result), markup=False)
+    return result
+
+
+# ------------------------------------------------------------------------------ lab runs / show
+
+def _duration(summary: dict) -> str:
+    start = summary.get("started")
+    if not start:
+        return "-"
+    seconds = (summary.get("ended") or time.time()) - start
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _best(summary: dict) -> str:
+    r = summary.get("results") or {}
+    for key in ("final_eval_return_mean", "best_eval_return_mean", "rolling_return"):
+        if r.get(key) is not None:
+            return f"{r[key]:.2f}"
+    return "-"
+
+
+def cmd_runs(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lab.store import list_runs, runs_root
+
+    runs = list_runs(args.runs_dir)
+    if not runs:
+        print(f"no runs in {runs_root(args.runs_dir)} yet; start one with `lab run cartpole-ppo`")
+        return EXIT_OK
+    table = Table(box=None, header_style="bold")
+    for col in ("id", "experiment", "state", "progress", "return", "duration"):
+        table.add_column(col, no_wrap=col == "id")
+    colors = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow"}
+    for r in runs:
+        prog = (r.summary.get("progress") or {}).get("fraction")
+        state = r.state
+        table.add_row(r.path.name, r.experiment, f"[{colors.get(state, 'white')}]{state}[/]",
+                      "-" if prog is None else f"{prog:.0%}", _best(r.summary), _duration(r.summary))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from lab.store import resolve_run
+    from lab.termplot import line_chart
+
+    run = resolve_run(args.run, args.runs_dir)
+    s = run.summary
+    print(f"{run.path.name}  ({run.path})")
+    print(f"  experiment {s.get('experiment')}  kind {s.get('kind')}  algo {s.get('algo')}  env {s.get('env')}  seed {s.get('seed')}")
+    print(f"  state {run.state}  duration {_duration(s)}  device {s.get('device')} ({s.get('device_reason')}), {s.get('threads')} thread(s)")
+    prog = s.get("progress") or {}
+    if prog.get("total"):
+        print(f"  progress {prog.get('step', 0):,} / {prog['total']:,} steps")
+    results = s.get("results") or {}
+    if results:
+        print("  results")
+        for key, value in results.items():
+            if value is not None:
+                print(f"    {key:<26} {value:,.4g}" if isinstance(value, float) else f"    {key:<26} {value}")
+    if s.get("error"):
+        print(f"  error {s['error']}")
+    ep_steps, rolling = run.series("episode", "rolling_return")
+    ev_steps, ev_mean = [], []
+    for e in run.events({"eval"}):
+        if not e.get("final"):
+            ev_steps.append(e["step"])
+            ev_mean.append(e["mean"])
+    if ep_steps:
+        stride = max(len(ep_steps) // 240, 1)
+        print("\n  return: rolling mean of 100 episodes, and evaluations")
+        chart = line_chart([(ep_steps[::stride], rolling[::stride]), (ev_steps, ev_mean)], width=64, height=12)
+        print("\n".join("  " + line for line in chart.splitlines()))
+    if run.state in ("failed", "crashed", "stopped"):
+        print("\n  last log lines")
+        for line in run.last_log_lines(5):
+            print("    " + line.strip().splitlines()[-1] if line.strip() else "")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ lab eval
+
+def cmd_eval(args) -> int:
+    from lab.errors import BadInput
+    from lab.spec import load_experiment
+    from lab.store import resolve_run
+
+    run = resolve_run(args.run, args.runs_dir)
+    if args.episodes < 1:
+        raise BadInput(f"--episodes {args.episodes}: must be at least 1")
+    spec = load_experiment(run.path / "spec.toml")
+    if spec.kind != "rl":
+        raise BadInput(f"{run.path.name}: is a {spec.kind} run; `lab eval` evaluates RL policies")
+    policy_path = _policy_path(run, spec)
+    from lab.device import choose_device
+    from lab.rl.evaluate import evaluate
+
+    device, _ = choose_device(spec.device if spec.device != "cuda" else "auto", spec.agent.algo)
+    import torch
+
+    torch.set_num_threads(spec.threads)
+    policy = spec.algo.agent_class().load(policy_path, spec, device)
+    seed = args.seed if args.seed is not None else spec.seed + 30_000
+    returns, _ = evaluate(policy.act, spec, args.episodes, seed, spec.eval.deterministic)
+    recorded = run.summary.get("results") or {}
+    out = {"run": run.path.name, "policy": str(policy_path.relative_to(run.path)), "episodes": len(returns),
+           "seed": seed, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+           "recorded_final_eval_return_mean": recorded.get("final_eval_return_mean"),
+           "recorded_final_eval_return_std": recorded.get("final_eval_return_std")}
+    if args.json:
+        print(json.dumps(out))
+        return EXIT_OK
+    print(f"{run.path.name}: {out['policy']} over {len(returns)} episodes (seed {seed}): "
+          f"return {out['return_mean']:.2f} +/- {out['return_std']:.2f}")
+    if out["recorded_final_eval_return_mean"] is not None:
+        print(f"  recorded final evaluation: {out['recorded_final_eval_return_mean']:.2f} +/- "
+              f"{out['recorded_final_eval_return_std']:.2f} over {recorded.get('final_eval_episodes')} episodes")
+    return EXIT_OK
+
+
+def _policy_path(run, spec):
+    from lab.errors import BadInput
+
+    recorded = (run.summary.get("results") or {}).get("policy")
+    suffix = spec.algo.agent_class().suffix
+    for candidate in ([recorded] if recorded else []) + [f"checkpoints/best{suffix}", f"checkpoints/last{suffix}"]:
+        if (run.path / candidate).is_file():
+            return run.path / candidate
+    raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval}

@@ -1,0 +1,1 @@
+"""Reinforcement learning: environments, agents, training and evaluation."""

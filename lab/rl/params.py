@@ -1,0 +1,123 @@
+"""Hyperparameters of each algorithm: typed, documented, and the validation of `[agent]`.
+
+One model per algorithm. Field descriptions are the documentation (`lab list --params`, the
+dashboard's form); defaults are the library defaults (stable-baselines3 2.x) unless noted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+
+_SCHEDULE = re.compile(r"^lin_(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _rate(value: object) -> float | str:
+    """A positive number, or an RL Zoo linear schedule 'lin_<start>' that decays to 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a positive number or a schedule like 'lin_0.001'")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return float(value)
+    if isinstance(value, str) and _SCHEDULE.match(value) and float(value[4:]) > 0:
+        return value
+    raise ValueError("must be a positive number or a schedule like 'lin_0.001'")
+
+
+Rate = Annotated[float | str, PlainValidator(_rate, json_schema_input_type=float | str)]
+Gamma = Annotated[float, Field(gt=0, le=1, description="discount factor")]
+NetArch = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=8)]
+
+
+def schedule(value: float | str):
+    """SB3-style schedule: a constant, or lin_<x> = x * progress_remaining (1 -> 0)."""
+    if isinstance(value, str):
+        start = float(value[4:])
+        return lambda progress_remaining: progress_remaining * start
+    return value
+
+
+class AgentParams(BaseModel):
+    """Fields every algorithm has."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    algo: str = Field(description="algorithm name")
+    total_steps: int = Field(gt=0, le=10**10, description="environment steps to train for")
+
+
+class _PolicyNet(AgentParams):
+    net_arch: NetArch | None = Field(None, description="hidden layer sizes (None: SB3 default [64, 64])")
+    activation: Literal["tanh", "relu"] = Field("tanh", description="hidden activation")
+
+
+class PPOParams(_PolicyNet):
+    algo: Literal["ppo"] = "ppo"
+    learning_rate: Rate = Field(3e-4, description="Adam step size, or lin_<x>")
+    n_steps: int = Field(2048, gt=0, description="steps per env per rollout")
+    batch_size: int = Field(64, gt=1, description="minibatch size")
+    n_epochs: int = Field(10, gt=0, description="passes over each rollout")
+    gamma: Gamma = 0.99
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
+    clip_range: Rate = Field(0.2, description="PPO clip range, or lin_<x>")
+    ent_coef: float = Field(0.0, ge=0, description="entropy bonus coefficient")
+    vf_coef: float = Field(0.5, ge=0, description="value loss coefficient")
+    max_grad_norm: float = Field(0.5, gt=0, description="gradient clipping norm")
+    normalize_advantage: bool = Field(True, description="normalize advantages per minibatch")
+
+
+class A2CParams(_PolicyNet):
+    algo: Literal["a2c"] = "a2c"
+    learning_rate: Rate = Field(7e-4, description="RMSprop step size, or lin_<x>")
+    n_steps: int = Field(5, gt=0, description="steps per env per update")
+    gamma: Gamma = 0.99
+    gae_lambda: float = Field(1.0, ge=0, le=1, description="GAE lambda (1: plain n-step returns)")
+    ent_coef: float = Field(0.0, ge=0, description="entropy bonus coefficient")
+    vf_coef: float = Field(0.5, ge=0, description="value loss coefficient")
+    max_grad_norm: float = Field(0.5, gt=0, description="gradient clipping norm")
+    use_rms_prop: bool = Field(True, description="RMSprop (True) or Adam (False)")
+    normalize_advantage: bool = Field(False, description="normalize advantages")
+
+
+class DQNParams(AgentParams):
+    algo: Literal["dqn"] = "dqn"
+    learning_rate: Rate = Field(1e-4, description="Adam step size, or lin_<x>")
+    buffer_size: int = Field(1_000_000, gt=0, description="replay buffer capacity")
+    learning_starts: int = Field(100, ge=0, description="steps before the first update")
+    batch_size: int = Field(32, gt=0, description="minibatch size")
+    tau: float = Field(1.0, gt=0, le=1, description="target network soft update (1: hard copy)")
+    gamma: Gamma = 0.99
+    train_freq: int = Field(4, gt=0, description="env steps between updates")
+    gradient_steps: int = Field(1, ge=-1, description="gradient steps per update (-1: as many as env steps)")
+    target_update_interval: int = Field(10_000, gt=0, description="env steps between target updates")
+    exploration_fraction: float = Field(0.1, gt=0, le=1, description="fraction of training over which epsilon decays")
+    exploration_initial_eps: float = Field(1.0, ge=0, le=1, description="epsilon at the start")
+    exploration_final_eps: float = Field(0.05, ge=0, le=1, description="epsilon at the end of the decay")
+    max_grad_norm: float = Field(10.0, gt=0, description="gradient clipping norm")
+    net_arch: NetArch | None = Field(None, description="hidden layer sizes (None: SB3 default [64, 64])")
+
+
+class ReinforceParams(AgentParams):
+    algo: Literal["reinforce"] = "reinforce"
+    learning_rate: Rate = Field(1e-3, description="Adam step size of the policy, or lin_<x>")
+    baseline: bool = Field(True, description="subtract a learned state-value baseline")
+    baseline_learning_rate: float = Field(3e-3, gt=0, description="Adam step size of the baseline")
+    gamma: Gamma = 0.99
+    episodes_per_update: int = Field(8, gt=0, description="complete episodes per gradient step")
+    ent_coef: float = Field(0.0, ge=0, description="entropy bonus coefficient")
+    normalize_advantage: bool = Field(True, description="normalize returns/advantages per batch")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    net_arch: NetArch = Field([64, 64], description="hidden layer sizes of policy and baseline")
+    activation: Literal["tanh", "relu"] = Field("tanh", description="hidden activation")
+
+
+class QLearningParams(AgentParams):
+    algo: Literal["qlearning"] = "qlearning"
+    learning_rate: Rate = Field(0.1, description="step size alpha, or lin_<x>")
+    gamma: Gamma = 0.99
+    exploration_fraction: float = Field(0.5, gt=0, le=1, description="fraction of training over which epsilon decays")
+    exploration_initial_eps: float = Field(1.0, ge=0, le=1, description="epsilon at the start")
+    exploration_final_eps: float = Field(0.05, ge=0, le=1, description="epsilon at the end of the decay")

@@ -1,0 +1,104 @@
+"""PPO, A2C and DQN through stable-baselines3, hooked with its callbacks and logger.
+
+Checkpoints are SB3's own zip files: `stable_baselines3.PPO.load("checkpoints/best.zip")`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lab.rl.envs import make_vec_env
+from lab.rl.params import schedule
+
+# SB3 logger keys -> our metric names
+_METRIC_NAMES = {
+    "train/loss": "loss",
+    "train/policy_gradient_loss": "policy_loss",
+    "train/policy_loss": "policy_loss",
+    "train/value_loss": "value_loss",
+    "train/entropy_loss": "entropy_loss",
+    "train/approx_kl": "approx_kl",
+    "train/clip_fraction": "clip_fraction",
+    "train/explained_variance": "explained_variance",
+    "train/learning_rate": "learning_rate",
+    "train/clip_range": "clip_range",
+    "rollout/exploration_rate": "epsilon",
+}
+
+
+def _sb3_class(algo: str):
+    from stable_baselines3 import A2C, DQN, PPO
+
+    return {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
+
+
+def _sb3_kwargs(params) -> dict:
+    import torch
+
+    kw = params.model_dump(exclude={"algo", "total_steps", "net_arch", "activation"})
+    for key in ("learning_rate", "clip_range"):
+        if key in kw:
+            kw[key] = schedule(kw[key])
+    policy_kwargs = {}
+    if params.net_arch is not None:
+        policy_kwargs["net_arch"] = list(params.net_arch)
+    if getattr(params, "activation", "tanh") == "relu":
+        policy_kwargs["activation_fn"] = torch.nn.ReLU
+    if policy_kwargs:
+        kw["policy_kwargs"] = policy_kwargs
+    return kw
+
+
+class SB3Agent:
+    suffix = ".zip"
+
+    def __init__(self, spec, device: str, model=None):
+        self.spec = spec
+        if model is None:
+            env = make_vec_env(spec, spec.seed)
+            model = _sb3_class(spec.agent.algo)("MlpPolicy", env, seed=spec.seed, device=device, verbose=0,
+                                                **_sb3_kwargs(spec.agent))
+        self.model = model
+
+    def learn(self, tracker) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.logger import KVWriter, Logger
+
+        class Hooks(BaseCallback):
+            def _on_step(self) -> bool:
+                for info in self.locals.get("infos", ()):
+                    ep = info.get("episode")
+                    if ep is not None:
+                        tracker.episode(self.num_timesteps, ep["r"], ep["l"])
+                return tracker.step(self.num_timesteps)
+
+        model = self.model
+
+        class Metrics(KVWriter):
+            def write(self, key_values, key_excluded, step=0):
+                values = {_METRIC_NAMES[k]: v for k, v in key_values.items() if k in _METRIC_NAMES}
+                if "entropy_loss" in values:
+                    values["entropy"] = -values["entropy_loss"]
+                tracker.metrics(model.num_timesteps, values)
+
+            def close(self):
+                pass
+
+        model.set_logger(Logger(folder=None, output_formats=[Metrics()]))
+        model.learn(total_timesteps=self.spec.agent.total_steps, callback=Hooks(), progress_bar=False)
+
+    def act(self, obs, deterministic: bool = True):
+        return self.model.predict(obs, deterministic=deterministic)[0]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.stem}.tmp.zip")
+        self.model.save(tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, spec, device: str) -> SB3Agent:
+        return cls(spec, device, model=_sb3_class(spec.agent.algo).load(path, device=device))
+
+    def export_artifacts(self, ctx, policy) -> None:
+        """SB3 policies are their checkpoint zips; nothing more to export."""

@@ -1,0 +1,165 @@
+"""The RL job: train an agent, evaluate it as it learns, deliver the best policy.
+
+Every agent (SB3's or ours) trains through the same `Tracker` hooks: it reports finished
+episodes and its losses, and asks after each environment step whether to go on. The tracker
+owns everything around learning: progress, periodic deterministic evaluation, the best
+checkpoint, early stop at the target return, and stopping on a signal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from lab.rl.evaluate import evaluate
+
+PROGRESS_SECONDS = 0.5
+SUMMARY_SECONDS = 2.0
+EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every time
+FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
+
+
+class Tracker:
+    """The hooks an agent calls while it learns."""
+
+    def __init__(self, spec, ctx, agent):
+        self.spec, self.ctx, self.agent = spec, ctx, agent
+        self.total = spec.agent.total_steps
+        self.step_count = 0
+        self.episodes = 0
+        self.recent = deque(maxlen=100)
+        self.next_eval = spec.eval.every
+        self.last_eval_step = -1
+        self.best_mean = -np.inf
+        self.best_std = 0.0
+        self.best_step = None
+        self.best_path: Path | None = None
+        self.target_reached = False
+        self.started = time.monotonic()
+        self.eval_seconds = 0.0
+        self._last_progress = self._last_summary = self.started
+
+    # --- called by agents -------------------------------------------------------------
+    def episode(self, step: int, ret: float, length: int) -> None:
+        self.episodes += 1
+        self.recent.append(float(ret))
+        self.ctx.emit("episode", step=int(step), length=int(length), rolling_return=round(float(np.mean(self.recent)), 4),
+                      **{"return": round(float(ret), 4)})
+
+    def metrics(self, step: int, values: dict) -> None:
+        clean = {k: float(v) for k, v in values.items() if isinstance(v, (int, float, np.floating, np.integer))}
+        if clean:
+            self.ctx.emit("metric", step=int(step), values=clean)
+
+    def step(self, step: int) -> bool:
+        """After each env step (of all envs): evaluate when due; False means stop learning."""
+        self.step_count = int(step)
+        if step >= self.next_eval:
+            self.evaluate_now()
+            while self.next_eval <= step:
+                self.next_eval += self.spec.eval.every
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_SECONDS:
+            self.progress(now)
+        return not (self.ctx.stop_requested or self.target_reached)
+
+    # --- owned here -----------------------------------------------------------------------
+    def train_seconds(self) -> float:
+        return time.monotonic() - self.started - self.eval_seconds
+
+    def steps_per_second(self) -> float:
+        return self.step_count / max(self.train_seconds(), 1e-9)
+
+    def progress(self, now: float | None = None) -> None:
+        now = now or time.monotonic()
+        sps = self.steps_per_second()
+        remaining = max(self.total - self.step_count, 0)
+        fraction = min(self.step_count / self.total, 1.0)
+        self.ctx.emit("progress", step=self.step_count, total=self.total, fraction=round(fraction, 4),
+                      steps_per_second=round(sps, 1), eta_seconds=round(remaining / sps, 1) if sps > 0 else None,
+                      elapsed=round(now - self.started, 2),
+                      rolling_return=round(float(np.mean(self.recent)), 4) if self.recent else None)
+        self._last_progress = now
+        if now - self._last_summary >= SUMMARY_SECONDS:
+            self.write_summary()
+
+    def write_summary(self) -> None:
+        self.ctx.update_summary(
+            progress={"step": self.step_count, "total": self.total, "fraction": round(min(self.step_count / self.total, 1.0), 4)},
+            results={**self.ctx.summary.get("results", {}), **self.running_results()},
+        )
+        self._last_summary = time.monotonic()
+
+    def running_results(self) -> dict:
+        return {
+            "best_eval_return_mean": None if self.best_step is None else round(self.best_mean, 4),
+            "best_eval_step": self.best_step,
+            "rolling_return": round(float(np.mean(self.recent)), 4) if self.recent else None,
+            "episodes": self.episodes,
+            "steps_per_second": round(self.steps_per_second(), 1),
+        }
+
+    def evaluate_now(self) -> None:
+        t0 = time.monotonic()
+        ev = self.spec.eval
+        returns, _ = evaluate(self.agent.act, self.spec, ev.episodes, self.spec.seed + EVAL_SEED_OFFSET, ev.deterministic)
+        mean, std = float(returns.mean()), float(returns.std())
+        best = mean > self.best_mean or (mean == self.best_mean and std < self.best_std)
+        if best:
+            self.best_mean, self.best_std, self.best_step = mean, std, self.step_count
+            self.best_path = self.save("best")
+        self.last_eval_step = self.step_count
+        self.ctx.emit("eval", step=self.step_count, mean=round(mean, 4), std=round(std, 4), episodes=ev.episodes, best=best)
+        if ev.target_return is not None and mean >= ev.target_return and not self.target_reached:
+            self.target_reached = True
+            self.ctx.log(f"target return {ev.target_return:g} reached at step {self.step_count} (eval mean {mean:.2f}): stopping early")
+        self.eval_seconds += time.monotonic() - t0
+        self.write_summary()
+
+    def save(self, label: str) -> Path:
+        path = self.ctx.path / "checkpoints" / f"{label}{self.agent.suffix}"
+        self.agent.save(path)
+        self.ctx.emit("checkpoint", step=self.step_count, label=label, path=self.ctx.relpath(path))
+        return path
+
+
+def train(spec, ctx) -> None:
+    import torch
+
+    torch.set_num_threads(spec.threads)
+    algo = spec.algo
+    ctx.log(f"{algo.title} ({algo.library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
+    agent = algo.agent_class()(spec, ctx.device)
+    tracker = Tracker(spec, ctx, agent)
+    agent.learn(tracker)
+    tracker.progress()
+    stopped = ctx.stop_requested
+    if not stopped and tracker.last_eval_step != tracker.step_count:
+        tracker.evaluate_now()  # the final policy is a candidate too
+    tracker.save("last")
+    results = {**tracker.running_results(), "total_steps": tracker.step_count,
+               "train_seconds": round(tracker.train_seconds(), 2)}
+    if stopped:
+        ctx.update_summary(results={**ctx.summary["results"], **results})
+        return
+    # Deliver the best policy found by evaluation (RL Zoo's --load-best), with a fresh evaluation.
+    delivered = tracker.best_path or (ctx.path / "checkpoints" / f"last{agent.suffix}")
+    policy = type(agent).load(delivered, spec, ctx.device)
+    returns, lengths = evaluate(policy.act, spec, spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET,
+                                spec.eval.deterministic)
+    results.update(
+        final_eval_return_mean=round(float(returns.mean()), 4),
+        final_eval_return_std=round(float(returns.std()), 4),
+        final_eval_episodes=len(returns),
+        final_eval_length_mean=round(float(lengths.mean()), 2),
+        policy=ctx.relpath(delivered),
+    )
+    ctx.emit("eval", step=tracker.step_count, mean=results["final_eval_return_mean"],
+             std=results["final_eval_return_std"], episodes=len(returns), final=True)
+    agent.export_artifacts(ctx, policy)
+    ctx.update_summary(results={**ctx.summary["results"], **results})
+    ctx.log(f"delivered {results['policy']} (best eval at step {tracker.best_step}): final evaluation "
+            f"{results['final_eval_return_mean']:.2f} +/- {results['final_eval_return_std']:.2f} over {len(returns)} episodes")

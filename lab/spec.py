@@ -1,0 +1,280 @@
+"""Experiment specs: find, parse, override and validate experiment files.
+
+Everything that can be wrong with an experiment file is found here, before any run folder
+exists, and reported as one `BadInput` line naming the file, the key, what is allowed and,
+where one fits, the nearest valid value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+
+from lab.errors import BadInput, did_you_mean, one_of
+from lab.rl.algos import ALGOS
+from lab.rl.params import AgentParams
+
+EXPERIMENTS_DIR = Path(os.environ.get("LAB_EXPERIMENTS_DIR", Path(__file__).resolve().parent.parent / "experiments"))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class EnvSpec(_Strict):
+    id: str = Field(description="Gymnasium id, or 'module:Id' for an env registered by a package")
+    n_envs: int = Field(1, ge=1, le=256, description="parallel environments used for training")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
+    max_episode_steps: int | None = Field(None, gt=0, description="override the env's time limit")
+
+
+class EvalSpec(_Strict):
+    every: int = Field(10_000, gt=0, description="environment steps between evaluations")
+    episodes: int = Field(10, ge=1, le=1000, description="episodes per periodic evaluation")
+    final_episodes: int = Field(20, ge=20, le=10_000, description="episodes of the final evaluation of the delivered policy")
+    target_return: float | None = Field(None, description="stop training once an evaluation's mean reaches this")
+    deterministic: bool = Field(True, description="evaluate the greedy/mean action")
+
+
+class RLSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="experiment name")
+    kind: Literal["rl"] = "rl"
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**31, description="random seed")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device; auto picks the faster one for the workload")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads for this run")
+    env: EnvSpec
+    agent: SerializeAsAny[AgentParams]
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+
+    # Where the spec came from (a path, or "<dict>"); used in messages, not saved.
+    source: str = Field("<dict>", exclude=True)
+
+    @property
+    def algo(self):
+        return ALGOS[self.agent.algo]
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+SPEC_KINDS: dict[str, type[_Strict]] = {"rl": RLSpec}
+
+
+# ---------------------------------------------------------------- finding experiments
+
+def builtin_experiments() -> dict[str, Path]:
+    """Built-in experiment names -> files."""
+    if not EXPERIMENTS_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.toml"))}
+
+
+def find_experiment(name_or_path: str | os.PathLike) -> Path:
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or os.sep in text or path.is_file():
+        if not path.exists():
+            raise BadInput(f"{text}: no such experiment file")
+        if path.is_dir():
+            spec_file = path / "spec.toml"  # a run folder: repeat its run
+            if spec_file.is_file():
+                return spec_file
+            raise BadInput(f"{text}: is a folder, not an experiment file")
+        return path
+    builtins = builtin_experiments()
+    if text in builtins:
+        return builtins[text]
+    raise BadInput(
+        f"unknown experiment '{text}'{did_you_mean(text, builtins)}"
+        f" (built-in: {one_of(builtins)}; or give a path to a .toml file)"
+    )
+
+
+# ---------------------------------------------------------------- parsing and overrides
+
+def parse_value(text: str) -> Any:
+    """An override's value as TOML would read it (3e-4, true, [64, 64], "x"); else the text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """['agent.learning_rate=3e-4', ...] -> {'agent.learning_rate': 0.0003}."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not re.fullmatch(r"[A-Za-z0-9_.]+", key.strip()):
+            raise BadInput(f"--set {pair}: expected KEY=VALUE with a dotted key, e.g. --set agent.learning_rate=3e-4")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any], source: str) -> None:
+    for key, value in overrides.items():
+        node = raw
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise BadInput(f"{source}: override {key}: '{'.'.join(parts[:i + 1])}' is a value, not a table")
+            node = child
+        node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------- validation
+
+def _key(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
+    loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = _key(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        # the allowed keys of the table that holds the unknown key
+        table = model
+        for part in err["loc"][:-1]:
+            field = table.model_fields.get(part) if isinstance(part, str) else None
+            ann = getattr(field, "annotation", None)
+            table = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+            if table is None:
+                break
+        allowed = [k for k, f in table.model_fields.items() if not f.exclude] if table else []
+        where = _key(loc[:-1]) or "top level"
+        hint = did_you_mean(loc[-1], allowed)
+        return f"{key}: unknown key in {where}{hint or ''}" + (f" (allowed: {one_of(allowed, 30)})" if allowed and not hint else "")
+    if kind == "missing":
+        return f"{key}: missing (required)"
+    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']+)'", msg)
+        return f"{key}: {msg} (got {err['input']!r}){did_you_mean(err['input'], allowed)}"
+    got = err.get("input")
+    return f"{key}: {msg}" + (f" (got {got!r})" if not isinstance(got, dict) else "")
+
+
+def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset()):
+    """A raw experiment table -> a validated spec, or BadInput naming source and key."""
+
+    def fail(msg: str):
+        key = msg.split(":", 1)[0]
+        note = " (set by override)" if key in overridden else ""
+        raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}")
+
+    if not isinstance(raw, dict):
+        fail("top level: must be a table")
+    kind = raw.get("kind", "rl")
+    if kind not in SPEC_KINDS:
+        fail(f"kind: unknown kind {kind!r}{did_you_mean(kind, SPEC_KINDS)} (allowed: {one_of(SPEC_KINDS)})")
+    model = SPEC_KINDS[kind]
+
+    agent_raw = raw.get("agent")
+    agent = None
+    if isinstance(agent_raw, dict):
+        algo = agent_raw.get("algo")
+        if algo is None:
+            fail(f"agent.algo: missing (required; allowed: {one_of(ALGOS)})")
+        if algo not in ALGOS:
+            fail(f"agent.algo: unknown algorithm {algo!r}{did_you_mean(algo, ALGOS)} (allowed: {one_of(ALGOS)})")
+        schema = ALGOS[algo].params
+        try:
+            agent = schema.model_validate(agent_raw)
+        except ValidationError as e:
+            fail(_message(e.errors()[0], schema, ("agent",)))
+
+    try:
+        spec = model.model_validate({**raw, "agent": agent if agent is not None else agent_raw, "source": source})
+    except ValidationError as e:
+        fail(_message(e.errors()[0], model))
+    _check_env(spec, fail)
+    return spec
+
+
+def _check_env(spec: RLSpec, fail) -> None:
+    """The env id exists and the algorithm can act in its spaces."""
+    import importlib
+
+    import gymnasium as gym
+
+    env_id = spec.env.id
+    if ":" in env_id:
+        module = env_id.split(":", 1)[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            fail(f"env.id: cannot import module '{module}' for {env_id!r} ({e}); install the package that provides it")
+        env_id = env_id.split(":", 1)[1]
+    if env_id not in gym.registry:
+        fail(f"env.id: unknown Gymnasium environment {spec.env.id!r}{did_you_mean(env_id, gym.registry)}"
+             " (any id registered with Gymnasium, or 'module:Id')")
+    try:
+        env = gym.make(env_id, **spec.env.kwargs)
+    except TypeError as e:
+        fail(f"env.kwargs: {env_id} does not accept these arguments ({e})")
+    except Exception as e:  # an env that cannot be built is bad input for this spec
+        fail(f"env: cannot create {env_id} ({type(e).__name__}: {e})")
+    try:
+        act, obs = type(env.action_space).__name__, type(env.observation_space).__name__
+    finally:
+        env.close()
+    algo = spec.algo
+    if act not in algo.action_spaces:
+        fail(f"agent.algo: '{algo.name}' cannot act in {env_id}'s {act} action space"
+             f" (it supports {', '.join(algo.action_spaces)}); try "
+             + ("'ppo'" if algo.name != "ppo" else "another algorithm"))
+    if spec.env.n_envs > 1 and not algo.vectorized:
+        fail(f"env.n_envs: '{algo.name}' learns from one environment; set env.n_envs = 1")
+    if obs not in algo.observation_spaces:
+        fail(f"agent.algo: '{algo.name}' cannot read {env_id}'s {obs} observations"
+             f" (it supports {', '.join(algo.observation_spaces)}); try 'ppo' or 'dqn'")
+
+
+# ---------------------------------------------------------------- the entry point
+
+def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str, Any] | None = None):
+    """An experiment by built-in name, file path, run folder or raw dict, with overrides applied.
+
+    overrides: {"agent.total_steps": 2000, "seed": 3}; values may also be strings as given
+    on the command line ("3e-4"), which are read as TOML values.
+    """
+    overrides = {k: parse_value(v) if isinstance(v, str) else v for k, v in (overrides or {}).items()}
+    if isinstance(name_or_path, dict):
+        raw, source = _deepcopy(name_or_path), "<dict>"
+    else:
+        path = find_experiment(name_or_path)
+        source = _display(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise BadInput(f"{source}: cannot read ({e.strerror if isinstance(e, OSError) else e})") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise BadInput(f"{source}: TOML syntax error: {e}") from None
+    apply_overrides(raw, overrides, source)
+    return validate(raw, source, set(overrides))
+
+
+def _deepcopy(d: dict) -> dict:
+    return {k: _deepcopy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
