@@ -159,7 +159,7 @@ def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
         return f"{key}: unknown key in {where}{hint or ''}" + (f" (allowed: {one_of(allowed, 30)})" if allowed and not hint else "")
     if kind == "missing":
         return f"{key}: missing (required)"
-    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    msg = err["msg"].replace("Input should be", "must be").replace("String should", "must").replace("Value error, ", "")
     if kind == "literal_error":
         allowed = re.findall(r"'([^']+)'", msg)
         return f"{key}: {msg} (got {err['input']!r}){did_you_mean(err['input'], allowed)}"

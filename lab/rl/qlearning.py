@@ -1,6 +1,6 @@
 """Tabular Q-learning (Watkins, 1989): the first RL method people learn.
 
-For environments with Discrete observations and actions (FrozenLake-v1, Taxi-v3, CliffWalking).
+For environments with Discrete observations and actions (FrozenLake-v1, Taxi-v4, CliffWalking).
 epsilon-greedy behaviour with linearly decaying epsilon; greedy ties broken at random so an
 all-zero table does not always pick action 0. The delivered Q-table is saved as
 `artifacts/q_table.npy` (states x actions).

@@ -86,7 +86,12 @@ class SB3Agent:
                 pass
 
         model.set_logger(Logger(folder=None, output_formats=[Metrics()]))
-        model.learn(total_timesteps=self.spec.agent.total_steps, callback=Hooks(), progress_bar=False)
+        # On-policy algorithms dump losses every `log_interval` rollouts: aim at ~1,000 steps apart.
+        # DQN counts episodes there; SB3's default of 4 suits it.
+        rollout = getattr(self.spec.agent, "n_steps", 0) * self.spec.env.n_envs
+        log_interval = max(1, 1000 // rollout) if rollout else 4
+        model.learn(total_timesteps=self.spec.agent.total_steps, callback=Hooks(), log_interval=log_interval,
+                    progress_bar=False)
 
     def act(self, obs, deterministic: bool = True):
         return self.model.predict(obs, deterministic=deterministic)[0]
