@@ -167,7 +167,7 @@ def _run_with_bar(spec, runs_dir):
     def on_event(e):
         kind = e["kind"]
         if kind == "progress":
-            progress.update(task, completed=e["step"], sps=f"{e['steps_per_second']:,.0f}",
+            progress.update(task, completed=min(e["step"], e["total"]), sps=f"{e['steps_per_second']:,.0f}",
                             rolling="-" if e.get("rolling_return") is None else f"{e['rolling_return']:.1f}")
         elif kind == "eval":
             progress.console.print(_eval_line(e))
@@ -190,12 +190,9 @@ def _duration(summary: dict) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _best(summary: dict) -> str:
-    r = summary.get("results") or {}
-    for key in ("final_eval_return_mean", "best_eval_return_mean", "rolling_return"):
-        if r.get(key) is not None:
-            return f"{r[key]:.2f}"
-    return "-"
+def _result(summary: dict, key: str) -> str:
+    value = (summary.get("results") or {}).get(key)
+    return "-" if value is None else f"{value:.2f}"
 
 
 def cmd_runs(args) -> int:
@@ -209,14 +206,15 @@ def cmd_runs(args) -> int:
         print(f"no runs in {runs_root(args.runs_dir)} yet; start one with `lab run cartpole-ppo`")
         return EXIT_OK
     table = Table(box=None, header_style="bold")
-    for col in ("id", "experiment", "state", "progress", "return", "duration"):
+    for col in ("id", "experiment", "state", "progress", "best eval", "final eval", "duration"):
         table.add_column(col, no_wrap=col == "id")
     colors = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow"}
     for r in runs:
         prog = (r.summary.get("progress") or {}).get("fraction")
         state = r.state
         table.add_row(r.path.name, r.experiment, f"[{colors.get(state, 'white')}]{state}[/]",
-                      "-" if prog is None else f"{prog:.0%}", _best(r.summary), _duration(r.summary))
+                      "-" if prog is None else f"{prog:.0%}", _result(r.summary, "best_eval_return_mean"),
+                      _result(r.summary, "final_eval_return_mean"), _duration(r.summary))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return EXIT_OK
 

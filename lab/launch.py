@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import store
+from lab.errors import BadInput
 from lab.events import EventWriter
 
 # kind -> "module:function(spec, ctx)", imported only when a run of that kind starts
@@ -142,7 +143,11 @@ def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> 
     import importlib
 
     device, reason = prepare(spec)
-    path = store.create_run_folder(store.runs_root(runs_dir), spec.name)
+    root = store.runs_root(runs_dir)
+    try:
+        path = store.create_run_folder(root, spec.name)
+    except OSError as e:
+        raise BadInput(f"cannot create a run folder in {root}: {e.strerror}; choose another with --runs-dir or LAB_RUNS_DIR") from None
     events: list[dict] = []
 
     def sink(event):

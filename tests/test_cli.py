@@ -1,0 +1,135 @@
+"""The `lab` command line as a user drives it: a real process, real signals."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import lab
+from lab.store import Run
+
+from .conftest import lab_cli
+
+
+def test_help_answers_fast_without_heavy_imports():
+    start = time.perf_counter()
+    proc = lab_cli("--help")
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0 and "run" in proc.stdout
+    assert elapsed < 1.0, elapsed
+    probe = subprocess.run([sys.executable, "-c", "import sys, lab.cli, lab; print(sorted(m for m in ('torch', 'stable_baselines3', 'gymnasium', 'shap', 'lime', 'captum', 'textual') if m in sys.modules))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "[]"
+
+
+def test_list_shows_every_builtin_with_algo_and_env():
+    proc = lab_cli("list")
+    assert proc.returncode == 0
+    for name, algo, env in [("cartpole-ppo", "ppo", "CartPole-v1"), ("cartpole-dqn", "dqn", "CartPole-v1"),
+                            ("cartpole-a2c", "a2c", "CartPole-v1"), ("cartpole-reinforce", "reinforce", "CartPole-v1"),
+                            ("taxi-qlearning", "qlearning", "Taxi-v4"), ("acrobot-ppo", "ppo", "Acrobot-v1"),
+                            ("mountaincar-dqn", "dqn", "MountainCar-v0")]:
+        line = next(l for l in proc.stdout.splitlines() if l.split() and l.split()[0] == name)
+        assert algo in line and env in line
+
+
+def _start(runs_dir, *extra):
+    cmd = [sys.executable, "-m", "lab", "run", "cartpole-ppo", "--set", "agent.total_steps=2000000", "--json",
+           "--runs-dir", str(runs_dir), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_progress(proc) -> None:
+    """Read JSON events until training is under way."""
+    deadline = time.time() + 60
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["kind"] == "progress" and event["step"] > 0:
+            break
+        assert time.time() < deadline
+
+
+def test_sigkilled_run_is_listed_as_crashed_and_stays_readable(runs_dir):
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    proc.kill()
+    proc.wait()
+    (run,) = lab.list_runs(runs_dir)
+    assert run.summary["state"] == "running"  # nobody wrote the end...
+    assert run.state == "crashed"  # ...and readers see the dead pid
+    assert any(e["kind"] == "episode" for e in run.events())
+    listing = lab_cli("runs", runs_dir=runs_dir)
+    assert "crashed" in listing.stdout
+    shown = lab_cli("show", run.path.name, runs_dir=runs_dir)
+    assert shown.returncode == 0 and "state crashed" in shown.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_with_a_final_checkpoint(runs_dir, sig):
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    (run,) = lab.list_runs(runs_dir)
+    assert run.state == "stopped" and run.summary["ended"] is not None
+    assert (run.path / "checkpoints" / "last.zip").is_file()
+    from stable_baselines3 import PPO
+
+    PPO.load(run.path / "checkpoints" / "last.zip", device="cpu")
+    assert json.loads(out.splitlines()[-1])["state"] == "stopped"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    proc = lab_cli("run", "cartpole-ppo", "--set", "agent.total_steps=6000", "--set", "eval.every=3000", runs_dir=root)
+    assert proc.returncode == 0, proc.stderr
+    return root, lab.open_run("cartpole-ppo", root)
+
+
+def test_plain_output_has_one_line_per_evaluation_and_a_result(finished_run):
+    root, run = finished_run
+    text = lab_cli("show", "cartpole-ppo", runs_dir=root).stdout
+    assert "final_eval_return_mean" in text and "state completed" in text
+    assert any(0x2800 <= ord(c) <= 0x28FF for c in text)  # the braille return curve
+
+
+def test_runs_lists_state_progress_and_return(finished_run):
+    root, run = finished_run
+    line = next(l for l in lab_cli("runs", runs_dir=root).stdout.splitlines() if run.path.name in l)
+    assert "completed" in line and "100%" in line
+    assert f"{run.summary['results']['final_eval_return_mean']:.2f}" in line
+
+
+def test_eval_of_a_saved_run_repeats_its_recorded_evaluation(finished_run):
+    root, run = finished_run
+    results = run.summary["results"]
+    same_seed = run.summary["seed"] + 20_000  # the seed of the recorded final evaluation
+    proc = lab_cli("eval", run.path.name, "--episodes", 20, "--seed", same_seed, "--json", runs_dir=root)
+    out = json.loads(proc.stdout)
+    assert out["return_mean"] == pytest.approx(results["final_eval_return_mean"], abs=1e-3)
+    fresh = json.loads(lab_cli("eval", run.path.name, "--episodes", 50, "--json", runs_dir=root).stdout)
+    noise = 3 * ((fresh["return_std"] ** 2 / 50 + results["final_eval_return_std"] ** 2 / 20) ** 0.5) + 1.0
+    assert abs(fresh["return_mean"] - results["final_eval_return_mean"]) <= noise, (fresh, results)
+
+
+def test_eval_of_unknown_run_is_bad_input(runs_dir):
+    proc = lab_cli("eval", "no-such-run", runs_dir=runs_dir)
+    assert proc.returncode == 2 and proc.stderr.startswith("lab: no run 'no-such-run'") and "Traceback" not in proc.stderr
+
+
+def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
+    # 'module:Id' loads an env from a third-party module; this one raises mid-training
+    spec = tmp_path / "exploding.toml"
+    spec.write_text('name = "exploding"\n[env]\nid = "tests.exploding_env:Exploding-v0"\n'
+                    '[agent]\nalgo = "ppo"\ntotal_steps = 5000\nn_steps = 64\n')
+    proc = lab_cli("run", spec, runs_dir=runs_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "failed" in proc.stdout and "RuntimeError: the env blew up on purpose" in proc.stdout
+    run = lab.open_run("exploding", runs_dir)
+    assert run.state == "failed" and "blew up" in run.summary["error"]
+    assert any("Traceback" in e["message"] for e in run.events({"log"}))
