@@ -15,7 +15,7 @@ Names are imported lazily so that `import lab` (and `lab --help`) stays fast.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["load_experiment", "run", "open_run", "list_runs", "RunResult", "Run", "BadInput"]
+__all__ = ["load_experiment", "run", "open_run", "list_runs", "explain", "RunResult", "Run", "BadInput"]
 
 
 def load_experiment(name_or_path, overrides=None):
@@ -53,6 +53,16 @@ def list_runs(runs_dir=None):
     from lab.store import list_runs as _list
 
     return _list(runs_dir)
+
+
+def explain(model, inputs, targets=None, methods=None, background=None, feature_names=None, output="logit",
+            device="auto", seed=0, **options):
+    """Explain any torch classifier with Captum, SHAP and LIME methods; returns an Explanation with
+    .attributions (method -> array shaped like inputs), .seconds_per_sample and .compare().
+    See lab.xai.explain.explain for the options (baseline, params, batch_size, train_data)."""
+    from lab.xai.explain import explain as _explain
+
+    return _explain(model, inputs, targets, methods, background, feature_names, output, device, seed, **options)
 
 
 def __getattr__(name):

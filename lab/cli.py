@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve")
     s.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
 
+    x = sub.add_parser("explain", parents=[runs_dir], help="explain a finished run's model again (no retraining)",
+                       description="Explain the model of a finished attribution run, or the policy of an RL run, "
+                                   "with other methods or more inputs. Makes a new run folder.")
+    x.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    x.add_argument("--methods", nargs="+", metavar="METHOD", help="attribution methods (default: every one that applies)")
+    x.add_argument("--samples", type=int, help="inputs to explain")
+    x.add_argument("--json", action="store_true", help="print events as JSON lines")
+
     e = sub.add_parser("eval", parents=[runs_dir], help="evaluate a run's delivered policy again")
     e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     e.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
@@ -100,9 +108,12 @@ def _load(args):
 
 
 def cmd_run(args) -> int:
+    return _run_and_report(_load(args), args)
+
+
+def _run_and_report(spec, args) -> int:
     from lab.launch import run
 
-    spec = _load(args)
     if args.json:
         def on_event(event):
             print(json.dumps(event), flush=True)
@@ -128,9 +139,18 @@ def _end_line(result) -> str:
         line += (f": final eval {r['final_eval_return_mean']:.2f} +/- {r['final_eval_return_std']:.2f}"
                  f" ({r['final_eval_episodes']} episodes), best eval {r['best_eval_return_mean']:.2f}"
                  f" at step {r['best_eval_step']:,}, {r['steps_per_second']:,.0f} steps/s")
+    if r.get("most_faithful_method"):
+        if r.get("test_accuracy") is not None:
+            line += f": test accuracy {r['test_accuracy']:.3f}"
+        line += (f"; {len(r['methods'])} methods, most faithful by deletion AUC: {r['most_faithful_method']}"
+                 f" ({r['deletion_auc'][r['most_faithful_method']]:.3f}, random order {r['random_deletion_auc']:.3f})")
     if s.get("error"):
         line += f": {s['error']} (traceback in {result.path}/events.jsonl)"
     return f"{line}\n  run folder: {result.path}"
+
+
+def _method_line(e: dict) -> str:
+    return f"  {e['name']:<22} {e['seconds_per_sample'] * 1000:>10.2f} ms per input"
 
 
 def _run_plain(spec, runs_dir):
@@ -140,6 +160,8 @@ def _run_plain(spec, runs_dir):
         kind = e["kind"]
         if kind == "eval":
             print(_eval_line(e), flush=True)
+        elif kind == "method":
+            print(_method_line(e), flush=True)
         elif kind == "log" and e.get("level") != "error":
             print(e["message"], flush=True)
         elif kind == "status" and e["state"] == "running":
@@ -162,13 +184,25 @@ def _run_with_bar(spec, runs_dir):
         TextColumn("return {task.fields[rolling]}"), TextColumn("{task.fields[sps]} steps/s"),
         TextColumn("ETA"), TimeRemainingColumn(), console=console, refresh_per_second=4,
     )
-    task = progress.add_task(spec.name, total=spec.agent.total_steps, rolling="-", sps="-")
+    rl = spec.kind == "rl"
+    if rl:
+        task = progress.add_task(spec.name, total=spec.agent.total_steps, rolling="-", sps="-")
+    else:
+        progress.columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                            TextColumn("{task.fields[phase]}"))
+        task = progress.add_task(spec.name, total=1.0, phase="starting")
 
     def on_event(e):
         kind = e["kind"]
-        if kind == "progress":
+        if kind == "progress" and rl:
             progress.update(task, completed=min(e["step"], e["total"]), sps=f"{e['steps_per_second']:,.0f}",
                             rolling="-" if e.get("rolling_return") is None else f"{e['rolling_return']:.1f}")
+        elif kind == "progress":
+            phase = e.get("phase", "")
+            what = f"{phase} {e.get('method', '')}" if phase != "train" else f"train epoch {e['step']}"
+            progress.update(task, completed=e.get("fraction", 0.0), phase=what)
+        elif kind == "method":
+            progress.console.print(_method_line(e))
         elif kind == "eval":
             progress.console.print(_eval_line(e))
         elif kind == "log" and e.get("level") != "error":
@@ -235,10 +269,14 @@ def cmd_show(args) -> int:
     if results:
         print("  results")
         for key, value in results.items():
+            if isinstance(value, (dict, list)):
+                continue  # shown as tables below (or in summary.json)
             if value is not None:
                 print(f"    {key:<26} {value:,.4g}" if isinstance(value, float) else f"    {key:<26} {value}")
     if s.get("error"):
         print(f"  error {s['error']}")
+    if s.get("kind") == "attribution":
+        _print_comparison(run)
     ep_steps, rolling = run.series("episode", "rolling_return")
     ev_steps, ev_mean = [], []
     for e in run.events({"eval"}):
@@ -255,6 +293,74 @@ def cmd_show(args) -> int:
         for line in run.last_log_lines(5):
             print("    " + line.strip().splitlines()[-1] if line.strip() else "")
     return EXIT_OK
+
+
+def _print_comparison(run) -> None:
+    path = run.path / "artifacts" / "comparison.json"
+    if not path.is_file():
+        print("\n  (no comparison yet)")
+        return
+    c = json.loads(path.read_text())
+    methods = c["methods"]
+    print(f"\n  comparison over {c['samples']} inputs ({c['output']} of the target class); deletion: lower is more"
+          " faithful, insertion: higher")
+    head = f"  {'method':<22} {'library':<7} {'ms/input':>9} {'deletion':>9} {'insertion':>9} {'infidelity':>10} {'sensitivity':>11} {'completeness':>12} {'spearman':>8}"
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    rho = c["pairs"]["spearman"]
+
+    def f(v, fmt):
+        return format(v, fmt) if v is not None else "-".rjust(int(fmt[1:].split(".")[0]))
+
+    for name in sorted(methods, key=lambda m: methods[m]["deletion_auc"]):
+        m = methods[name]
+        others = [v for k, v in rho[name].items() if k != name and v is not None]
+        mean_rho = sum(others) / len(others) if others else None
+        print(f"  {name:<22} {m['library']:<7} {m['seconds_per_sample'] * 1000:>9.2f} {m['deletion_auc']:>9.3f} "
+              f"{m['insertion_auc']:>9.3f} {f(m['infidelity'], '>10.3g')} {f(m['sensitivity_max'], '>11.3g')} "
+              f"{f(m['completeness_error'], '>12.2%')} {f(mean_rho, '>8.2f')}")
+    r = c["random"]
+    print(f"  {'random order':<22} {'':<7} {'':>9} {r['deletion_auc']:>9.3f} {r['insertion_auc']:>9.3f}")
+    print("  completeness: |sum of attributions - (f(x) - f(reference))| relative to the gap, for methods with that axiom;"
+          " spearman: mean rank correlation with the other methods")
+    for name, reason in c.get("skipped", {}).items():
+        print(f"  {name}: skipped ({reason})")
+    print(f"  figures: {run.path / 'artifacts'}/*.png")
+
+
+# ------------------------------------------------------------------------------ lab explain
+
+def cmd_explain(args) -> int:
+    import tomllib
+
+    from lab.errors import BadInput
+    from lab.spec import validate
+    from lab.store import resolve_run
+
+    run = resolve_run(args.run, args.runs_dir)
+    if run.state != "completed":
+        raise BadInput(f"{run.path.name}: is {run.state}; `lab explain` needs a completed run")
+    kind = run.summary.get("kind")
+    raw = tomllib.loads((run.path / "spec.toml").read_text())
+    results = run.summary.get("results") or {}
+    if kind == "attribution":
+        raw.pop("data", None)
+        if results.get("policy_run"):
+            raw["model"] = {"from_run": results["policy_run"], "rollout_episodes": raw["model"].get("rollout_episodes", 5)}
+        else:
+            raw["model"] = {"from_run": run.path.name}
+    elif kind == "rl":
+        raw = {"name": f"{run.experiment}-attributions"[:64], "kind": "attribution", "seed": raw.get("seed", 0),
+               "threads": raw.get("threads", 1), "model": {"from_run": run.path.name}}
+    else:
+        raise BadInput(f"{run.path.name}: unknown kind {kind!r}")
+    explain = raw.setdefault("explain", {})
+    if args.methods:
+        explain["methods"] = args.methods
+    if args.samples is not None:
+        explain["samples"] = args.samples
+    spec = validate(raw, f"lab explain {run.path.name}", {"explain.methods", "explain.samples"})
+    return _run_and_report(spec, args)
 
 
 # ------------------------------------------------------------------------------ lab eval
@@ -308,4 +414,4 @@ def _policy_path(run, spec):
     raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval, "explain": cmd_explain}

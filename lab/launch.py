@@ -23,7 +23,7 @@ from lab.errors import BadInput
 from lab.events import EventWriter
 
 # kind -> "module:function(spec, ctx)", imported only when a run of that kind starts
-JOBS = {"rl": "lab.rl.train:train"}
+JOBS = {"rl": "lab.rl.train:train", "attribution": "lab.xai.job:run"}
 
 
 class RunContext:
@@ -119,9 +119,14 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def prepare(spec) -> tuple[str, str]:
-    """Checks that need the machine (device), before any folder exists: (device, reason)."""
+def prepare(spec, runs_dir=None) -> tuple[str, str]:
+    """Checks that need the machine or the runs root, before any folder exists: (device, reason)."""
     from lab.device import choose_device
+
+    if spec.kind == "attribution":
+        from lab.xai.job import prepare as prepare_attribution
+
+        return prepare_attribution(spec, runs_dir)
 
     image = False
     if spec.kind == "rl":
@@ -142,7 +147,7 @@ def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> 
     """
     import importlib
 
-    device, reason = prepare(spec)
+    device, reason = prepare(spec, runs_dir)
     root = store.runs_root(runs_dir)
     try:
         path = store.create_run_folder(root, spec.name)
@@ -161,9 +166,9 @@ def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> 
     ctx.update_summary(
         id=path.name, experiment=spec.name, kind=spec.kind, state="running",
         started=started, ended=None, duration_seconds=None,
-        algo=getattr(spec.agent, "algo", None), env=getattr(getattr(spec, "env", None), "id", None),
+        algo=getattr(getattr(spec, "agent", None), "algo", None), env=getattr(getattr(spec, "env", None), "id", None),
         seed=spec.seed, device=device, device_reason=reason, threads=spec.threads,
-        progress={"step": 0, "total": getattr(spec.agent, "total_steps", None), "fraction": 0.0},
+        progress={"step": 0, "total": getattr(getattr(spec, "agent", None), "total_steps", None), "fraction": 0.0},
         results={}, versions=_versions(), error=None, **store.process_identity(),
     )
     ctx.emit("status", state="running", message=f"device {device} ({reason}), {spec.threads} thread(s)")

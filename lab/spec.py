@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from lab.errors import BadInput, did_you_mean, one_of
 from lab.rl.algos import ALGOS
 from lab.rl.params import AgentParams
+from lab.xai.params import DataSpec, ExplainSpec, ModelSpec
 
 EXPERIMENTS_DIR = Path(os.environ.get("LAB_EXPERIMENTS_DIR", Path(__file__).resolve().parent.parent / "experiments"))
 
@@ -65,7 +66,26 @@ class RLSpec(_Strict):
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
-SPEC_KINDS: dict[str, type[_Strict]] = {"rl": RLSpec}
+class AttributionSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="experiment name")
+    kind: Literal["attribution"] = "attribution"
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**31, description="random seed (split, training, sampling methods)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device for training and explaining")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads for this run")
+    data: DataSpec | None = None
+    model: ModelSpec
+    explain: ExplainSpec = Field(default_factory=ExplainSpec)
+
+    source: str = Field("<dict>", exclude=True)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+SPEC_KINDS: dict[str, type[_Strict]] = {"rl": RLSpec, "attribution": AttributionSpec}
 
 
 # ---------------------------------------------------------------- finding experiments
@@ -182,6 +202,14 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
         fail(f"kind: unknown kind {kind!r}{did_you_mean(kind, SPEC_KINDS)} (allowed: {one_of(SPEC_KINDS)})")
     model = SPEC_KINDS[kind]
 
+    if kind == "attribution":
+        try:
+            spec = model.model_validate({**raw, "source": source})
+        except ValidationError as e:
+            fail(_message(e.errors()[0], model))
+        _check_attribution(spec, fail)
+        return spec
+
     agent_raw = raw.get("agent")
     agent = None
     if isinstance(agent_raw, dict):
@@ -241,6 +269,39 @@ def _check_env(spec: RLSpec, fail) -> None:
     if obs not in algo.observation_spaces:
         fail(f"agent.algo: '{algo.name}' cannot read {env_id}'s {obs} observations"
              f" (it supports {', '.join(algo.observation_spaces)}); try 'ppo' or 'dqn'")
+
+
+def _check_attribution(spec: AttributionSpec, fail) -> None:
+    """Model source, dataset and methods fit together."""
+    from lab.errors import BadInput
+    from lab.xai.data import DATASETS
+    from lab.xai.explain import check_methods
+    from lab.xai.models import ARCHS
+
+    m = spec.model
+    if (m.arch is None) == (m.from_run is None):
+        fail("model: set exactly one of arch (train a classifier: " + one_of(ARCHS) + ") or from_run (explain a trained model)")
+    is_image = None  # a run's model: known once the run is found
+    if m.arch is not None:
+        if m.arch not in ARCHS:
+            fail(f"model.arch: unknown architecture {m.arch!r}{did_you_mean(m.arch, ARCHS)} (allowed: {one_of(ARCHS)})")
+        if spec.data is None:
+            fail("data: missing (required to train a classifier; e.g. [data] dataset = \"breast_cancer\")")
+        if spec.data.dataset not in DATASETS:
+            fail(f"data.dataset: unknown dataset {spec.data.dataset!r}{did_you_mean(spec.data.dataset, DATASETS)} (allowed: {one_of(DATASETS)})")
+        is_image = spec.data.dataset == "digits"
+        if ARCHS[m.arch][1] and not is_image:
+            fail(f"model.arch: '{m.arch}' is for images; dataset '{spec.data.dataset}' is tabular; use 'mlp' or 'logistic'")
+        if spec.data.dataset == "csv":
+            from lab.xai.data import load_dataset
+
+            load_dataset(spec)  # non-numeric or missing values are bad input, found now
+    elif spec.data is not None and m.from_run is not None:
+        fail("data: not used with model.from_run (the explained run brings its own data); remove [data]")
+    try:
+        check_methods(spec.explain.methods, is_image, spec.explain.params, where="explain.methods")
+    except BadInput as e:
+        fail(str(e).replace("explain.methods.params", "explain.params"))
 
 
 # ---------------------------------------------------------------- the entry point

@@ -1,0 +1,1 @@
+"""Attribution: datasets, classifiers, attribution methods (Captum, SHAP, LIME) and their comparison."""

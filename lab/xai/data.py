@@ -1,0 +1,160 @@
+"""Datasets for attribution: scikit-learn's bundled ones and a user's CSV.
+
+Splits are seeded and stratified (train / validation / test); scaling (standardization) is
+fitted on the training rows only, so zero in model space is the training mean: the default
+attribution baseline. Feature names travel with the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lab.errors import BadInput
+
+
+@dataclass
+class Dataset:
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    feature_names: list[str]
+    class_names: list[str]
+    image_shape: tuple[int, ...] | None = None  # (channels, height, width) for images
+    mean: np.ndarray = field(default=None)
+    std: np.ndarray = field(default=None)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.image_shape or (len(self.feature_names),)
+
+    @property
+    def baseline(self) -> np.ndarray:
+        """The training mean, in model space: zeros."""
+        return np.zeros(self.input_shape, dtype=np.float32)
+
+
+def _sklearn(loader_name: str):
+    def load(spec, source):
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, loader_name)()
+        names = [str(n) for n in bunch.feature_names]
+        classes = [str(c) for c in bunch.target_names]
+        return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, classes, None
+    return load
+
+
+def _digits(spec, source):
+    import sklearn.datasets
+
+    bunch = sklearn.datasets.load_digits()
+    names = [f"pixel ({r},{c})" for r in range(8) for c in range(8)]
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, [str(d) for d in range(10)], (1, 8, 8)
+
+
+_MISSING = {"", "na", "nan", "null", "none", "?"}
+
+
+def _csv(spec, source):
+    if not spec.data.path or not spec.data.target:
+        raise BadInput(f"{source}: data: dataset 'csv' needs path = \"file.csv\" and target = \"column\"")
+    path = Path(spec.data.path)
+    if not path.is_absolute() and source not in ("<dict>",):
+        path = (Path(source).parent / path) if not path.exists() else path
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{source}: data.path: cannot read {path} ({getattr(e, 'strerror', None) or e})") from None
+    if len(rows) < 2:
+        raise BadInput(f"{source}: data.path: {path} has no data rows")
+    header = [h.strip() for h in rows[0]]
+    if spec.data.target not in header:
+        from lab.errors import did_you_mean
+
+        raise BadInput(f"{source}: data.target: no column '{spec.data.target}' in {path}{did_you_mean(spec.data.target, header)}"
+                       f" (columns: {', '.join(header)})")
+    t = header.index(spec.data.target)
+    features = [h for i, h in enumerate(header) if i != t]
+    X = np.empty((len(rows) - 1, len(features)))
+    labels = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise BadInput(f"{path}: line {r}: {len(row)} values, the header has {len(header)}")
+        labels.append(row[t].strip())
+        if labels[-1].lower() in _MISSING:
+            raise BadInput(f"{path}: line {r}, column '{header[t]}': missing target value; drop or fill the row")
+        j = 0
+        for i, cell in enumerate(row):
+            if i == t:
+                continue
+            text = cell.strip()
+            if text.lower() in _MISSING:
+                raise BadInput(f"{path}: line {r}, column '{header[i]}': missing value; fill or drop it (lab does not impute)")
+            try:
+                X[r - 2, j] = float(text)
+            except ValueError:
+                raise BadInput(f"{path}: line {r}, column '{header[i]}': non-numeric value {text!r};"
+                               " encode categories as numbers first") from None
+            if not math.isfinite(X[r - 2, j]):
+                raise BadInput(f"{path}: line {r}, column '{header[i]}': value {text!r} is not finite")
+            j += 1
+    classes = sorted(set(labels), key=lambda c: (not _is_number(c), float(c) if _is_number(c) else 0, c))
+    if len(classes) < 2:
+        raise BadInput(f"{path}: column '{spec.data.target}' has one class only; a classifier needs two or more")
+    index = {c: i for i, c in enumerate(classes)}
+    return X, np.array([index[c] for c in labels], dtype=np.int64), features, classes, None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# name -> (loader, description); the one table of datasets
+DATASETS = {
+    "breast_cancer": (_sklearn("load_breast_cancer"), "569 tumours, 30 features, benign/malignant (scikit-learn)"),
+    "wine": (_sklearn("load_wine"), "178 wines, 13 chemical features, 3 cultivars (scikit-learn)"),
+    "iris": (_sklearn("load_iris"), "150 flowers, 4 features, 3 species (scikit-learn)"),
+    "digits": (_digits, "1,797 handwritten digits as 8x8 images, 10 classes (scikit-learn)"),
+    "csv": (_csv, "a CSV file of numbers with a header row: set path and target"),
+}
+
+
+def load_dataset(spec) -> Dataset:
+    """The spec's dataset, split (seeded, stratified) and scaled on the training rows."""
+    from sklearn.model_selection import train_test_split
+
+    loader, _ = DATASETS[spec.data.dataset]
+    X, y, names, classes, image_shape = loader(spec, spec.source)
+    min_class = np.bincount(y).min()
+    stratify = y if min_class >= 3 else None
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=spec.data.test_fraction, random_state=spec.seed, stratify=stratify)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=spec.data.validation_fraction,
+                                                      random_state=spec.seed, stratify=y_rest if stratify is not None else None)
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std < 1e-8] = 1.0  # constant features (corner pixels) stay at zero
+
+    def scale(a):
+        out = ((a - mean) / std).astype(np.float32)
+        return out.reshape(len(a), *image_shape) if image_shape else out
+
+    return Dataset(spec.data.dataset, scale(X_train), y_train, scale(X_val), y_val, scale(X_test), y_test,
+                   names, classes, image_shape, mean.astype(np.float32), std.astype(np.float32))

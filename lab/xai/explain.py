@@ -1,0 +1,191 @@
+"""`explain`: run attribution methods on any torch classifier and compare them.
+
+    from lab.xai.explain import explain      # also lab.explain
+    ex = explain(model, inputs, methods=["integrated_gradients", "shap_kernel", "lime"], background=X_train)
+    ex.attributions["lime"].shape == inputs.shape
+    ex.seconds_per_sample, ex.compare()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lab.errors import BadInput, did_you_mean, one_of
+from lab.xai import metrics
+from lab.xai.methods import METHODS, ExplainContext, MethodUnavailable, methods_for
+
+
+def check_methods(methods: list[str] | None, is_image: bool | None, params: dict | None = None, where: str = "methods") -> list[str]:
+    """The methods to run (default: every one that applies), and their params, checked.
+    is_image None (not known yet) checks names and params only."""
+    applicable = methods_for(is_image) if is_image is not None else list(METHODS)
+    chosen = list(methods) if methods else applicable
+    kind = "image" if is_image else "tabular"
+    for name in chosen:
+        if name not in METHODS:
+            raise BadInput(f"{where}: unknown method '{name}'{did_you_mean(name, METHODS)} (allowed: {one_of(METHODS, 20)})")
+        if name not in applicable:
+            alt = "occlusion" if name == "feature_ablation" else "feature_ablation" if name == "occlusion" else None
+            raise BadInput(f"{where}: '{name}' does not apply to {kind} inputs" + (f"; use '{alt}'" if alt else ""))
+    if len(set(chosen)) != len(chosen):
+        raise BadInput(f"{where}: a method is listed twice ({', '.join(chosen)})")
+    for name, given in (params or {}).items():
+        if name not in METHODS:
+            raise BadInput(f"{where}.params.{name}: unknown method{did_you_mean(name, METHODS)}")
+        allowed = METHODS[name].params
+        for key, value in given.items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                raise BadInput(f"{where}.params.{name}.{key}: unknown parameter{hint}"
+                               + (f" (allowed: {', '.join(allowed) or 'none'})" if not hint else ""))
+            default = allowed[key]
+            ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise BadInput(f"{where}.params.{name}.{key}: must be a {type(default).__name__} (got {value!r}; default {default!r})")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise BadInput(f"{where}.params.{name}.{key}: must be >= 0 (got {value!r})")
+    return chosen
+
+
+def resolve_device(device: str) -> tuple[str, str]:
+    if device == "cpu":
+        return "cpu", "requested"
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda":
+        if not has_cuda:
+            raise BadInput("device: 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+        return "cuda", "requested"
+    if has_cuda:
+        return "cuda", "auto: attribution sends many perturbed inputs through the model in batches; the GPU is faster"
+    return "cpu", "auto: no CUDA device visible to torch"
+
+
+@dataclass
+class Explanation:
+    """Attributions of several methods for the same inputs and targets."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    attributions: dict[str, np.ndarray]
+    seconds_per_sample: dict[str, float]
+    skipped: dict[str, str]
+    feature_names: list[str]
+    output: str
+    seed: int
+    _ctx: ExplainContext = field(repr=False, default=None)
+    _logit_model: torch.nn.Module = field(repr=False, default=None)
+    _params: dict = field(repr=False, default_factory=dict)
+
+    def compare(self, top_k: int = 5, sensitivity_samples: int = 5, on_method: Callable[[str], None] | None = None) -> dict:
+        """Per method: time, deletion/insertion curves and areas, infidelity, sensitivity_max,
+        completeness error (methods with that axiom). Per pair: Spearman, top-k and sign agreement."""
+        ctx, dev = self._ctx, self._ctx.device
+        x = torch.as_tensor(self.inputs, device=dev)
+        t = torch.as_tensor(self.targets, device=dev)
+        rand_del, rand_ins = metrics.random_curves(self._logit_model, x, t, ctx.baseline, self.seed)
+        report = {"samples": len(x), "output": self.output, "top_k": top_k, "methods": {}, "skipped": dict(self.skipped),
+                  "random": {"deletion_auc": round(metrics.area(rand_del), 4), "insertion_auc": round(metrics.area(rand_ins), 4),
+                             "deletion_curve": _r(rand_del), "insertion_curve": _r(rand_ins)}}
+        for name, attr in self.attributions.items():
+            method = METHODS[name]
+            dele, ins = metrics.deletion_insertion(self._logit_model, x, t, attr, ctx.baseline)
+            entry = {"library": method.library, "seconds_per_sample": self.seconds_per_sample[name],
+                     "deletion_auc": round(metrics.area(dele), 4), "insertion_auc": round(metrics.area(ins), 4),
+                     "infidelity": _round(metrics.infidelity(ctx.model, x, t, attr, self.seed)),
+                     "sensitivity_max": None, "completeness_error": None,
+                     "completeness_reference": method.reference_for(ctx.is_image),
+                     "deletion_curve": _r(dele), "insertion_curve": _r(ins)}
+            if entry["completeness_reference"] is not None:
+                ref = ctx.baseline if entry["completeness_reference"] == "baseline" else ctx.background
+                entry["completeness_error"] = _round(metrics.completeness_error(ctx.model, x, t, attr, ref))
+            if sensitivity_samples:
+                m = min(sensitivity_samples, len(x))
+                params = self._params.get(name, {})
+                entry["sensitivity_max"] = _round(metrics.sensitivity_max(
+                    lambda inputs, target: method.fn(ctx, inputs, target, **params), x[:m], t[:m]))
+            report["methods"][name] = entry
+            if on_method is not None:
+                on_method(name)
+        report["pairs"] = metrics.pairwise(self.attributions, top_k)
+        return report
+
+
+def _import_libraries(methods: list[str]) -> None:
+    import importlib
+
+    modules = {"captum": ["captum.attr"], "shap": ["shap"], "lime": ["lime.lime_tabular", "lime.lime_image"]}
+    for library in {METHODS[m].library for m in methods}:
+        for module in modules[library]:
+            importlib.import_module(module)
+
+
+def _r(curve) -> list[float]:
+    return [round(float(v), 5) for v in curve]
+
+
+def _round(v: float) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(f"{v:.6g}")
+
+
+def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | None = None, background=None,
+            feature_names: list[str] | None = None, output: str = "logit", device: str = "auto", seed: int = 0,
+            baseline=None, params: dict | None = None, batch_size: int = 512, train_data=None,
+            on_method: Callable[[str, float], None] | None = None, on_sample: Callable[[str, int], None] | None = None) -> Explanation:
+    """Explain `model`'s outputs for `inputs` with several attribution methods.
+
+    model: a torch classifier, inputs (n, features) or (n, channels, h, w) -> logits (n, classes).
+    targets: the class explained per input (default: the predicted class).
+    background: training inputs summarizing the data for SHAP/GradientShap (default: the inputs).
+    baseline: the reference input (default: zeros, the training mean after standardization).
+    output: "logit" explains the target's raw output, "probability" its softmax.
+    params: {"integrated_gradients": {"n_steps": 128}, ...}.
+    """
+    if output not in ("logit", "probability"):
+        raise BadInput(f"output: must be 'logit' or 'probability' (got {output!r})")
+    dev, _ = resolve_device(device)
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+    if x.ndim not in (2, 4):
+        raise BadInput(f"inputs: must be (n, features) or (n, channels, height, width); got shape {tuple(x.shape)}")
+    is_image = x.ndim == 4
+    chosen = check_methods(methods, is_image, params)
+    logit_model = model.to(dev).eval()
+    explained = logit_model if output == "logit" else torch.nn.Sequential(logit_model, torch.nn.Softmax(dim=1)).eval()
+    x = x.to(dev)
+    with torch.no_grad():
+        predicted = logit_model(x).argmax(1)
+    t = predicted if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.long, device=dev)
+    base = torch.zeros((1, *x.shape[1:]), device=dev) if baseline is None else \
+        torch.as_tensor(np.asarray(baseline, dtype=np.float32), device=dev).reshape(1, *x.shape[1:])
+    bg = torch.as_tensor(np.asarray(background if background is not None else inputs, dtype=np.float32), device=dev)
+    train = np.asarray(train_data if train_data is not None else (background if background is not None else inputs), dtype=np.float32)
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(int(np.prod(x.shape[1:])))]
+    ctx = ExplainContext(explained, base, bg, train, dev, seed, batch_size, names, is_image)
+    _import_libraries(chosen)  # so that no method's time includes importing its library
+    attributions, seconds, skipped = {}, {}, {}
+    for name in chosen:
+        method = METHODS[name]
+        ctx.on_sample = (lambda i, n=name: on_sample(n, i)) if on_sample else None
+        kw = (params or {}).get(name, {})
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        try:
+            attr = method.fn(ctx, x, t, **kw)
+        except MethodUnavailable as e:
+            skipped[name] = str(e)
+            continue
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        attributions[name] = np.asarray(attr, dtype=np.float32).reshape(x.shape)
+        seconds[name] = round(elapsed / len(x), 6)
+        if on_method is not None:
+            on_method(name, seconds[name])
+    return Explanation(x.cpu().numpy(), t.cpu().numpy(), attributions, seconds, skipped, names, output, seed,
+                       ctx, logit_model, dict(params or {}))

@@ -1,0 +1,123 @@
+"""PNG figures of an explanation: methods side by side per input, agreement, deletion curves.
+
+Drawn so that agreement shows at a glance: every method's panel uses the same feature order
+(by mean |attribution| across methods) and its own symmetric scale (methods differ in units).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _normalized(a: np.ndarray) -> np.ndarray:
+    m = np.abs(a).max()
+    return a / m if m > 0 else a
+
+
+def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], feature_names: list[str],
+                  title: str, image: bool, max_features: int = 12) -> None:
+    plt = _plt()
+    names = list(attrs)
+    if image:
+        cols = min(len(names) + 1, 7)
+        rows = int(np.ceil((len(names) + 1) / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
+        axes = axes.flat
+        axes[0].imshow(x.mean(axis=0), cmap="gray_r")
+        axes[0].set_title("input", fontsize=8)
+        for ax in list(axes)[len(names) + 1:]:
+            ax.axis("off")
+        for ax, name in zip(list(axes)[1:], names):
+            a = attrs[name].sum(axis=0)
+            lim = np.abs(a).max() or 1.0
+            ax.imshow(a, cmap="bwr", vmin=-lim, vmax=lim)
+            ax.set_title(name.replace("_", " "), fontsize=7)
+        for ax in list(axes)[:len(names) + 1]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    else:
+        stacked = np.stack([_normalized(attrs[n].reshape(-1)) for n in names])
+        order = np.argsort(-np.abs(stacked).mean(axis=0))[:max_features]
+        cols = min(len(names), 5)
+        rows = int(np.ceil(len(names) / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 0.28 * len(order) * rows + 1.2), sharey=True, squeeze=False)
+        labels = [feature_names[i] for i in order]
+        for k, ax in enumerate(axes.flat):
+            if k >= len(names):
+                ax.axis("off")
+                continue
+            v = stacked[k, order]
+            ax.barh(range(len(order)), v, color=np.where(v >= 0, "#d62728", "#1f77b4"))
+            ax.axvline(0, color="black", linewidth=0.6)
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_title(names[k].replace("_", " "), fontsize=8)
+            ax.set_yticks(range(len(order)))
+            ax.set_yticklabels(labels, fontsize=7)
+            ax.tick_params(axis="x", labelsize=6)
+        axes.flat[0].invert_yaxis()  # most important first; the y axis is shared, so invert once
+    fig.suptitle(title + "   (red: for the target class, blue: against; each method scaled to its max |value|)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def agreement_figure(path: Path, pairs: dict, top_k: int) -> None:
+    plt = _plt()
+    names = list(pairs["spearman"])
+    side = 0.42 * len(names) + 1.6
+    fig, axes = plt.subplots(1, 3, figsize=(3 * side + 1.5, side + 0.6))
+    for ax, (metric, label, vmin) in zip(axes, [("spearman", "Spearman rank correlation", -1),
+                                                  ("top_k_agreement", f"top-{top_k} feature agreement", 0),
+                                                  ("sign_agreement", f"top-{top_k} sign agreement", 0)]):
+        m = np.array([[pairs[metric][a][b] for b in names] for a in names], dtype=float)
+        im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=1)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] < (vmin + 1) / 2 else "black")
+        short = [n.replace("_", " ") for n in names]
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(short, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(short, fontsize=7)
+        ax.set_title(label, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle("How far the methods agree (mean over explained inputs)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def curves_figure(path: Path, comparison: dict) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    methods = comparison["methods"]
+    order = sorted(methods, key=lambda m: methods[m]["deletion_auc"])
+    cmap = plt.get_cmap("tab20")
+    for ax, kind, better in [(axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")]:
+        for i, name in enumerate(order):
+            curve = methods[name][f"{kind}_curve"]
+            ax.plot(np.linspace(0, 1, len(curve)), curve, color=cmap(i % 20), linewidth=1.3,
+                    label=f"{name} ({methods[name][f'{kind}_auc']:.2f})")
+        rc = comparison["random"][f"{kind}_curve"]
+        ax.plot(np.linspace(0, 1, len(rc)), rc, "k--", linewidth=1.2, label=f"random order ({comparison['random'][f'{kind}_auc']:.2f})")
+        ax.set_xlabel(f"fraction of features {'deleted' if kind == 'deletion' else 'inserted'} (most positive attribution first)")
+        ax.set_ylabel("probability of the target class")
+        ax.set_title(f"{kind.title()} curves: area under curve, {better} is more faithful", fontsize=9)
+        ax.legend(fontsize=6.5)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

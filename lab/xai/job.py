@@ -1,0 +1,315 @@
+"""The attribution job: get a model (train one, or take a run's), explain it, compare, draw.
+
+Writes `checkpoints/model.pt` (trained classifiers), `artifacts/attributions.npz` (no
+pickles: inputs, targets, feature_names and one array per method, shaped like the inputs),
+`artifacts/comparison.json`, and PNG figures; streams epochs, methods and the comparison as
+events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lab import store
+from lab.errors import BadInput
+
+
+@dataclass
+class Subject:
+    """What gets explained: a model and the inputs, targets and context for it."""
+
+    model: torch.nn.Module
+    inputs: np.ndarray
+    targets: np.ndarray
+    true_labels: np.ndarray | None
+    background: np.ndarray
+    train_data: np.ndarray
+    baseline: np.ndarray
+    feature_names: list[str]
+    class_names: list[str]
+    is_image: bool
+    results: dict
+    source_run: str | None = None
+    display_inputs: np.ndarray | None = None  # inputs in their original units, for figures
+
+
+# ------------------------------------------------------------------------------ finding the model
+
+def _candidates(spec) -> list[str]:
+    ref = spec.model.from_run
+    return [ref] if isinstance(ref, str) else list(ref)
+
+
+def find_source_run(spec, runs_dir):
+    """The run whose model is explained: by id/path, or the latest completed run of the named
+    experiments. None when none has completed yet but the first name is a built-in RL
+    experiment (the job then trains it first)."""
+    from lab.spec import builtin_experiments
+
+    completed = []
+    for ref in _candidates(spec):
+        try:
+            run = store.resolve_run(ref, runs_dir)
+        except BadInput:
+            continue
+        if run.path.name == ref or str(run.path) == ref:
+            if run.state != "completed":
+                raise BadInput(f"{spec.source}: model.from_run: run {run.path.name} is {run.state}, not completed")
+            return run
+        same = [r for r in store.list_runs(runs_dir) if r.experiment == ref and r.state == "completed"]
+        completed += same
+    if completed:
+        return max(completed, key=lambda r: r.summary.get("started") or 0)
+    first = _candidates(spec)[0]
+    if first in builtin_experiments():
+        return None
+    raise BadInput(f"{spec.source}: model.from_run: no completed run of {' or '.join(map(repr, _candidates(spec)))} in "
+                   f"{store.runs_root(runs_dir)}; run one first (`lab run NAME`) or give a run id")
+
+
+def prepare(spec, runs_dir) -> tuple[str, str]:
+    """Checks that need the runs root and the machine, before any folder exists."""
+    from lab.xai.explain import check_methods, resolve_device
+
+    if spec.model.from_run is not None:
+        run = find_source_run(spec, runs_dir)
+        if run is not None:
+            is_image = False
+            if run.summary.get("kind") == "attribution":
+                src_spec, _ = classifier_source(run)
+                is_image = src_spec.data.dataset == "digits"
+            check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
+    try:
+        return resolve_device(spec.device)
+    except BadInput as e:
+        raise BadInput(f"{spec.source}: {e}") from None
+
+
+def classifier_source(run):
+    """(spec with arch and data, weights path) behind an attribution run, following from_run."""
+    from lab.spec import load_experiment
+
+    seen = set()
+    while True:
+        spec = load_experiment(run.path / "spec.toml")
+        if spec.model.arch is not None:
+            return spec, run.path / "checkpoints" / "model.pt"
+        weights = run.path / "checkpoints" / "model.pt"
+        if spec.model.from_run is None or run.path.name in seen:
+            raise BadInput(f"{run.path.name}: no trained classifier behind this run")
+        seen.add(run.path.name)
+        parent = store.resolve_run(_candidates(spec)[0], run.path.parent)
+        if weights.is_file():  # a re-explained run keeps a copy of the weights
+            src_spec, _ = classifier_source(parent)
+            return src_spec, weights
+        run = parent
+
+
+# ------------------------------------------------------------------------------ subjects
+
+def _from_dataset(spec, ctx, device) -> Subject:
+    from lab.xai.data import load_dataset
+    from lab.xai.models import build_model, classification_metrics, train_classifier
+
+    ds = load_dataset(spec)
+    ctx.log(f"{ds.name}: {len(ds.X_train)} train / {len(ds.X_val)} validation / {len(ds.X_test)} test rows, "
+            f"{len(ds.feature_names)} features, {ds.n_classes} classes")
+    model = build_model(spec, ds).to(device)
+    history = train_classifier(model, ds, spec, ctx, device)
+    save_weights(model, ctx.path / "checkpoints" / "model.pt")
+    ctx.emit("checkpoint", step=history["epochs"], label="model", path="checkpoints/model.pt")
+    results = {**classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device), **history}
+    ctx.log(f"test accuracy {results['test_accuracy']:.3f}, macro F1 {results['test_macro_f1']:.3f}, ROC AUC {results['test_roc_auc']}")
+    return _dataset_subject(spec, ds, model, results)
+
+
+def _dataset_subject(spec, ds, model, results, source_run=None) -> Subject:
+    n = min(spec.explain.samples, len(ds.X_test))
+    x = ds.X_test[:n]
+    with torch.no_grad():
+        pred = model(torch.as_tensor(x, device=next(model.parameters()).device)).argmax(1).cpu().numpy()
+    targets = pred if spec.explain.target == "predicted" else ds.y_test[:n]
+    rng = np.random.default_rng(spec.seed)
+    bg = ds.X_train[rng.choice(len(ds.X_train), size=min(spec.explain.background, len(ds.X_train)), replace=False)]
+    raw = (x.reshape(n, -1) * ds.std + ds.mean).reshape(x.shape)
+    return Subject(model, x, targets, ds.y_test[:n], bg, ds.X_train, ds.baseline, ds.feature_names, ds.class_names,
+                   ds.image_shape is not None, results, source_run, raw)
+
+
+def _from_classifier_run(spec, run, ctx, device) -> Subject:
+    from lab.xai.data import load_dataset
+    from lab.xai.models import build_model, classification_metrics
+
+    src_spec, weights = classifier_source(run)
+    ds = load_dataset(src_spec)
+    model = build_model(src_spec, ds).to(device)
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.eval()
+    save_weights(model, ctx.path / "checkpoints" / "model.pt")
+    ctx.log(f"explaining the {src_spec.model.arch} classifier of run {run.path.name} (no retraining)")
+    results = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device)
+    return _dataset_subject(spec, ds, model, results, run.path.name)
+
+
+def _from_policy_run(spec, run, ctx, device) -> Subject:
+    from lab.xai.policy import load_policy, observation_names, policy_inputs_check, rollout_states
+
+    rl_spec, agent, module = load_policy(run, device)
+    states, actions = rollout_states(rl_spec, agent, spec.model.rollout_episodes, spec.seed)
+    agreement = policy_inputs_check(module, states, actions, device)
+    ctx.log(f"explaining the {rl_spec.agent.algo} policy of run {run.path.name} on {len(states)} states from "
+            f"{spec.model.rollout_episodes} rollouts (the explained module picks the agent's action in {agreement:.1%} of them)")
+    rng = np.random.default_rng(spec.seed)
+    n = min(spec.explain.samples, len(states))
+    pick = np.sort(rng.choice(len(states), size=n, replace=False))
+    bg = states[rng.choice(len(states), size=min(spec.explain.background, len(states)), replace=False)]
+    env = _env_actions(rl_spec)
+    results = {"policy_run": run.path.name, "rollout_states": len(states), "module_matches_agent": round(agreement, 4),
+               "policy_final_eval_return_mean": (run.summary.get("results") or {}).get("final_eval_return_mean")}
+    return Subject(module, states[pick], actions[pick], None, bg, states, states.mean(axis=0),
+                   observation_names(rl_spec.env.id, states.shape[1]), env, False, results, run.path.name)
+
+
+def _env_actions(rl_spec) -> list[str]:
+    from lab.rl.envs import make_env
+
+    env = make_env(rl_spec)
+    n = env.action_space.n
+    env.close()
+    if rl_spec.env.id.startswith("CartPole"):
+        return ["push left", "push right"]
+    return [f"action {i}" for i in range(n)]
+
+
+def save_weights(model: torch.nn.Module, path) -> None:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    store.write_atomic(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------ the job
+
+def run(spec, ctx) -> None:
+    from lab import launch
+    from lab.spec import load_experiment
+    from lab.xai.explain import explain
+
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    device = ctx.device
+    runs_dir = ctx.path.parent
+    if spec.model.arch is not None:
+        subject = _from_dataset(spec, ctx, device)
+    else:
+        source = find_source_run(spec, runs_dir)
+        if source is None:
+            name = _candidates(spec)[0]
+            ctx.log(f"no completed {name} run in {runs_dir}: training one first")
+            trained = launch.run(load_experiment(name), runs_dir=runs_dir)
+            if trained.state != "completed":
+                raise RuntimeError(f"training {name} ended {trained.state}: {trained.summary.get('error')}")
+            ctx.log(f"trained {trained.path.name}: final eval return {trained.results.get('final_eval_return_mean')}")
+            source = store.Run.load(trained.path)
+        if source.summary.get("kind") == "attribution":
+            subject = _from_classifier_run(spec, source, ctx, device)
+        else:
+            subject = _from_policy_run(spec, source, ctx, device)
+    if ctx.stop_requested:
+        ctx.update_summary(results=subject.results)
+        return
+
+    ex_spec = spec.explain
+    from lab.xai.explain import check_methods
+
+    methods = check_methods(ex_spec.methods, subject.is_image, ex_spec.params, where="explain.methods")
+    started = time.monotonic()
+    done = []
+
+    def on_method(name, seconds):
+        done.append(name)
+        ctx.emit("method", name=name, seconds_per_sample=seconds)
+        ctx.emit("progress", phase="explain", method=name, step=len(done), total=len(methods),
+                 fraction=round(len(done) / len(methods), 4), elapsed=round(time.monotonic() - started, 2))
+
+    def on_sample(name, i):
+        ctx.emit("progress", phase="explain", method=name, sample=i + 1, samples=len(subject.inputs),
+                 step=len(done), total=len(methods), fraction=round((len(done) + (i + 1) / len(subject.inputs)) / len(methods), 4))
+
+    ctx.log(f"explaining {len(subject.inputs)} inputs with {len(methods)} methods ({spec.explain.output} of the target class)")
+    ex = explain(subject.model, subject.inputs, subject.targets, methods, background=subject.background,
+                 feature_names=subject.feature_names, output=ex_spec.output, device=device, seed=spec.seed,
+                 baseline=subject.baseline, params=ex_spec.params, batch_size=ex_spec.batch_size,
+                 train_data=subject.train_data, on_method=on_method, on_sample=on_sample)
+    for name, reason in ex.skipped.items():
+        ctx.log(f"{name} skipped: {reason}", "warning")
+    compared = []
+
+    def on_compared(name):
+        compared.append(name)
+        ctx.emit("progress", phase="compare", method=name, step=len(compared), total=len(ex.attributions),
+                 fraction=round(len(compared) / len(ex.attributions), 4))
+
+    comparison = ex.compare(ex_spec.top_k, ex_spec.sensitivity_samples, on_method=on_compared)
+    comparison.update(feature_names=subject.feature_names, class_names=subject.class_names)
+    write_artifacts(ctx, subject, ex, comparison)
+    summary = {name: {k: v for k, v in m.items() if not k.endswith("_curve")} for name, m in comparison["methods"].items()}
+    ctx.emit("comparison", methods=summary, random=comparison["random"]["deletion_auc"])
+    results = {**subject.results, "samples_explained": len(subject.inputs), "methods": sorted(ex.attributions),
+               "skipped_methods": ex.skipped,
+               "most_faithful_method": min(summary, key=lambda m: summary[m]["deletion_auc"]) if summary else None,
+               "seconds_per_sample": {m: v["seconds_per_sample"] for m, v in summary.items()},
+               "deletion_auc": {m: v["deletion_auc"] for m, v in summary.items()},
+               "random_deletion_auc": comparison["random"]["deletion_auc"]}
+    if subject.source_run:
+        results["source_run"] = subject.source_run
+    ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
+    ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.path / 'artifacts'}")
+
+
+def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
+    from lab.xai import figures
+
+    art = ctx.path / "artifacts"
+    buf = io.BytesIO()
+    arrays = {"inputs": ex.inputs, "targets": ex.targets, "feature_names": np.array(subject.feature_names, dtype=np.str_),
+              "class_names": np.array(subject.class_names, dtype=np.str_), "baseline": np.asarray(subject.baseline, np.float32)}
+    if subject.true_labels is not None:
+        arrays["labels"] = subject.true_labels
+    for name, attr in ex.attributions.items():
+        arrays[name] = attr
+    np.savez_compressed(buf, **arrays)
+    store.write_atomic(art / "attributions.npz", buf.getvalue())
+    store.write_atomic(art / "comparison.json", json.dumps(comparison, indent=1, allow_nan=False, default=_json_default) + "\n")
+    written = ["attributions.npz", "comparison.json"]
+    figures.agreement_figure(art / "agreement.png", comparison["pairs"], comparison["top_k"])
+    figures.curves_figure(art / "deletion_curves.png", comparison)
+    written += ["agreement.png", "deletion_curves.png"]
+    for i in range(min(ctx.spec.explain.figure_samples, len(ex.inputs))):
+        target = subject.class_names[int(ex.targets[i])] if subject.class_names else str(ex.targets[i])
+        label = "" if subject.true_labels is None else f", true class {subject.class_names[int(subject.true_labels[i])]}"
+        name = f"sample_{i:03d}.png"
+        shown = subject.display_inputs[i] if subject.display_inputs is not None else ex.inputs[i]
+        figures.sample_figure(art / name, shown, {m: a[i] for m, a in ex.attributions.items()},
+                              subject.feature_names, f"input {i}: explaining class '{target}'{label}", subject.is_image)
+        written.append(name)
+    for name in written:
+        ctx.emit("artifact", path=f"artifacts/{name}", description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))
+
+
+_DESCRIPTIONS = {"attributions.npz": "inputs, targets, feature names and one attribution array per method",
+                 "comparison.json": "per-method cost and faithfulness, pairwise agreement",
+                 "agreement.png": "agreement matrices between methods",
+                 "deletion": "deletion and insertion curves per method",
+                 "sample": "every method's attributions for one input, side by side"}
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(type(value).__name__)

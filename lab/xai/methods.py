@@ -1,0 +1,328 @@
+"""The one table of attribution methods, each behind the same adapter signature.
+
+    adapter(ctx: ExplainContext, inputs: Tensor, targets: Tensor, **params) -> np.ndarray
+
+returns float attributions shaped like `inputs`, for the output `ctx.model` gives for each
+input's target class (its logit, or its probability when the spec says so). Perturbation
+methods send their perturbed inputs through the model in batches of `ctx.batch_size` on the
+chosen device; stochastic methods are seeded from `ctx.seed`, so the same seed repeats them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+
+
+class MethodUnavailable(Exception):
+    """The method cannot explain this model (a clear reason, recorded instead of attributions)."""
+
+
+@dataclass
+class ExplainContext:
+    model: torch.nn.Module  # inputs -> the explained output per class, (n, classes)
+    baseline: torch.Tensor  # (1, *input_shape): the reference input ("absent" features)
+    background: torch.Tensor  # (m, *input_shape): a sample of training inputs, for SHAP and GradientShap
+    train_data: np.ndarray  # training inputs, for LIME's sampling statistics
+    device: str = "cpu"
+    seed: int = 0
+    batch_size: int = 512
+    feature_names: list[str] = field(default_factory=list)
+    is_image: bool = False
+    patch: int = 2  # image methods that perturb groups of pixels use patch x patch squares
+    on_sample: Callable[[int], None] | None = None  # progress of per-sample loops
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model on a numpy batch, in chunks of batch_size: for SHAP and LIME."""
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), self.batch_size):
+                chunk = torch.as_tensor(np.asarray(x[i:i + self.batch_size], dtype=np.float32), device=self.device)
+                out.append(self.model(chunk).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0,))
+
+    def feature_groups(self, shape) -> torch.Tensor:
+        """Per-pixel group ids (patch x patch squares) for images; one group per feature otherwise."""
+        if not self.is_image:
+            return torch.arange(int(np.prod(shape))).reshape(1, *shape)
+        c, h, w = shape
+        rows = torch.arange(h) // self.patch
+        cols = torch.arange(w) // self.patch
+        grid = rows[:, None] * ((w + self.patch - 1) // self.patch) + cols[None, :]
+        return grid.expand(c, h, w).reshape(1, c, h, w).clone()
+
+    def per_eval(self, n: int) -> int:
+        return max(1, self.batch_size // max(n, 1))
+
+    def tick(self, i: int) -> None:
+        if self.on_sample is not None:
+            self.on_sample(i)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+# ------------------------------------------------------------------------------ Captum
+
+def integrated_gradients(ctx, x, t, n_steps: int = 64, method: str = "gausslegendre"):
+    from captum.attr import IntegratedGradients
+
+    return _np(IntegratedGradients(ctx.model).attribute(
+        x, baselines=ctx.baseline.expand_as(x), target=t, n_steps=n_steps, method=method,
+        internal_batch_size=max(ctx.batch_size, len(x))))
+
+
+def saliency(ctx, x, t, abs: bool = False):
+    from captum.attr import Saliency
+
+    return _np(Saliency(ctx.model).attribute(x, target=t, abs=abs))
+
+
+def input_x_gradient(ctx, x, t):
+    # Captum's InputXGradient is x * grad(x); lab measures inputs from the baseline:
+    # (x - baseline) * grad(x), which is the same where the baseline is zero.
+    from captum.attr import Saliency
+
+    return _np(Saliency(ctx.model).attribute(x, target=t, abs=False) * (x - ctx.baseline))
+
+
+def deeplift(ctx, x, t):
+    from captum.attr import DeepLift
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _np(DeepLift(ctx.model).attribute(x, baselines=ctx.baseline.expand_as(x), target=t))
+
+
+def gradient_shap(ctx, x, t, n_samples: int = 50, stdevs: float = 0.0):
+    from captum.attr import GradientShap
+
+    torch.manual_seed(ctx.seed)
+    return _np(GradientShap(ctx.model).attribute(x, baselines=ctx.background, target=t, n_samples=n_samples, stdevs=stdevs))
+
+
+def feature_ablation(ctx, x, t):
+    from captum.attr import FeatureAblation
+
+    return _np(FeatureAblation(ctx.model).attribute(x, baselines=ctx.baseline.expand_as(x), target=t,
+                                                    perturbations_per_eval=ctx.per_eval(len(x))))
+
+
+def occlusion(ctx, x, t, window: int = 2, stride: int = 1):
+    from captum.attr import Occlusion
+
+    c = x.shape[1]
+    return _np(Occlusion(ctx.model).attribute(x, sliding_window_shapes=(c, window, window), strides=(c, stride, stride),
+                                              baselines=ctx.baseline.expand_as(x), target=t,
+                                              perturbations_per_eval=ctx.per_eval(len(x))))
+
+
+def _captum_sampling(cls, ctx, x, t, n_samples, perturbations_per_eval=None, **init):
+    mask = ctx.feature_groups(tuple(x.shape[1:])).to(x.device)
+    explainer = cls(ctx.model, **init)
+    out = []
+    for i in range(len(x)):
+        torch.manual_seed(ctx.seed + i)
+        out.append(explainer.attribute(x[i:i + 1], baselines=ctx.baseline, target=t[i:i + 1], n_samples=n_samples,
+                                       feature_mask=mask, perturbations_per_eval=perturbations_per_eval or ctx.per_eval(1)))
+        ctx.tick(i)
+    attr = _np(torch.cat(out))
+    return _spread(attr, mask, ctx)
+
+
+def _spread(attr: np.ndarray, mask: torch.Tensor, ctx) -> np.ndarray:
+    """Group methods give every pixel of a group the group's value; split it so sums stay true."""
+    if not ctx.is_image:
+        return attr
+    m = mask.cpu().numpy()
+    sizes = np.bincount(m.reshape(-1))
+    return attr / sizes[m]
+
+
+def captum_kernel_shap(ctx, x, t, n_samples: int = 500, perturbations_per_eval: int = 0):
+    from captum.attr import KernelShap
+
+    return _captum_sampling(KernelShap, ctx, x, t, n_samples, perturbations_per_eval)
+
+
+def captum_lime(ctx, x, t, n_samples: int = 500, perturbations_per_eval: int = 0):
+    from captum.attr import Lime
+
+    return _captum_sampling(Lime, ctx, x, t, n_samples, perturbations_per_eval)
+
+
+# ------------------------------------------------------------------------------ SHAP
+
+def _pick(values, t: torch.Tensor, n: int) -> np.ndarray:
+    """shap >= 0.45 returns (samples, *input, outputs); older versions a list per output."""
+    if isinstance(values, list):
+        values = np.stack(values, axis=-1)
+    values = np.asarray(values)
+    return values[np.arange(n), ..., t.cpu().numpy()].astype(np.float64) if values.ndim > 1 else values
+
+
+def shap_kernel(ctx, x, t, nsamples: int = 0, l1_reg: bool = False):
+    """KernelExplainer on the training background (tabular), or on pixel patches against the
+    baseline (images). nsamples 0 means shap's own default, 2 * features + 2048."""
+    import shap
+
+    n = len(x)
+    x_np = _np(x)
+    out = np.zeros_like(x_np)
+    kw = {"silent": True, "l1_reg": "num_features(10)" if l1_reg else False}
+    if nsamples:
+        kw["nsamples"] = nsamples
+    if not ctx.is_image:
+        flat_bg = _np(ctx.background).reshape(len(ctx.background), -1)
+        explainer = shap.KernelExplainer(lambda a: ctx.predict(a.reshape(len(a), *x.shape[1:])), flat_bg)
+        for i in range(n):
+            np.random.seed(ctx.seed + i)
+            v = explainer.shap_values(x_np[i].reshape(1, -1), **kw)
+            out[i] = _pick(v, t[i:i + 1], 1).reshape(x.shape[1:])
+            ctx.tick(i)
+        return out
+    mask = ctx.feature_groups(tuple(x.shape[1:])).cpu().numpy()[0]
+    groups = int(mask.max()) + 1
+    base = _np(ctx.baseline)[0]
+    for i in range(n):
+        def f(z, xi=x_np[i]):
+            on = z[:, mask]  # (k, *input) of 0/1
+            return ctx.predict(xi * on + base * (1 - on))
+        explainer = shap.KernelExplainer(f, np.zeros((1, groups)))
+        np.random.seed(ctx.seed + i)
+        v = _pick(explainer.shap_values(np.ones((1, groups)), **kw), t[i:i + 1], 1)[0]
+        out[i] = v[mask] / np.bincount(mask.reshape(-1))[mask]
+        ctx.tick(i)
+    return out
+
+
+def shap_gradient(ctx, x, t, nsamples: int = 200):
+    import shap
+
+    explainer = shap.GradientExplainer(ctx.model, ctx.background, batch_size=ctx.batch_size)
+    return _pick(explainer.shap_values(x, nsamples=nsamples, rseed=ctx.seed), t, len(x))
+
+
+def shap_deep(ctx, x, t):
+    import shap
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            explainer = shap.DeepExplainer(ctx.model, ctx.background)
+            values = explainer.shap_values(x, check_additivity=False)
+        except Exception as e:  # shap raises assorted errors for models it cannot trace
+            raise MethodUnavailable(f"shap.DeepExplainer cannot explain this model ({type(e).__name__}: {e}); "
+                                    "try deeplift or shap_gradient") from None
+    unknown = sorted({str(w.message).split(": ", 1)[1] for w in caught if "unrecognized nn.Module" in str(w.message)})
+    if unknown:
+        # shap passes such layers' gradients through unchanged: its numbers would be wrong, not just noisy
+        raise MethodUnavailable(f"shap.DeepExplainer has no rule for {', '.join(unknown)} layers; "
+                                "try deeplift or shap_gradient")
+    return _pick(values, t, len(x))
+
+
+# ------------------------------------------------------------------------------ LIME
+
+def lime(ctx, x, t, num_samples: int = 0):
+    """lime's tabular explainer (default settings: quartile-discretized features, 5,000 samples),
+    or its image explainer on pixel patches hidden with the baseline (1,000 samples)."""
+    x_np = _np(x)
+    targets = t.cpu().numpy()
+    out = np.zeros_like(x_np)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lime warns when explaining logits, which need not sum to 1
+        if not ctx.is_image:
+            from lime.lime_tabular import LimeTabularExplainer
+
+            explainer = LimeTabularExplainer(ctx.train_data.reshape(len(ctx.train_data), -1), mode="classification",
+                                             feature_names=ctx.feature_names or None, random_state=ctx.seed)
+            n_features = x_np[0].size
+            for i in range(len(x_np)):
+                exp = explainer.explain_instance(x_np[i].reshape(-1), lambda a: ctx.predict(a.reshape(len(a), *x.shape[1:])),
+                                                 labels=(int(targets[i]),), num_features=n_features,
+                                                 num_samples=num_samples or 5000)
+                for j, w in exp.local_exp[int(targets[i])]:
+                    out[i].reshape(-1)[j] = w
+                ctx.tick(i)
+            return out
+        from lime.lime_image import LimeImageExplainer
+
+        mask = ctx.feature_groups(tuple(x.shape[1:])).cpu().numpy()[0, 0]  # (h, w) patch ids
+        sizes = np.bincount(mask.reshape(-1))
+        base = float(_np(ctx.baseline).mean())
+        c = x.shape[1]
+        for i in range(len(x_np)):
+            explainer = LimeImageExplainer(random_state=ctx.seed + i)
+
+            def classify(images):  # lime hands (k, h, w, 3) RGB copies of a grey image
+                return ctx.predict(np.repeat(images[..., :1].transpose(0, 3, 1, 2), c, axis=1))
+
+            image = x_np[i].mean(axis=0)
+            with contextlib.redirect_stderr(io.StringIO()):  # lime draws a tqdm bar on every call
+                exp = explainer.explain_instance(image, classify, labels=(int(targets[i]),), top_labels=None,
+                                                 hide_color=base,
+                                                 num_features=int(mask.max()) + 1, num_samples=num_samples or 1000,
+                                                 batch_size=ctx.batch_size, segmentation_fn=lambda img: mask)
+            weights = np.zeros(int(mask.max()) + 1)
+            for j, w in exp.local_exp[int(targets[i])]:
+                weights[j] = w
+            out[i] = np.broadcast_to(weights[mask] / sizes[mask] / c, x_np[i].shape)
+            ctx.tick(i)
+        return out
+
+
+# ------------------------------------------------------------------------------ the table
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    library: str
+    fn: Callable
+    data: tuple[str, ...] = ("tabular", "image")  # which inputs it applies to
+    reference: str | None = None  # what its attributions sum to: f(x) - f(baseline) or - E f(background)
+    image_reference: str | None = "same"  # the reference on images, where it differs
+    stochastic: bool = False
+    per_sample: bool = False  # explains one input at a time
+    note: str = ""
+
+    def reference_for(self, is_image: bool) -> str | None:
+        return self.reference if not is_image or self.image_reference == "same" else self.image_reference
+
+    @property
+    def params(self) -> dict:
+        import inspect
+
+        return {k: p.default for k, p in list(inspect.signature(self.fn).parameters.items())[3:]}
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("integrated_gradients", "captum", integrated_gradients, reference="baseline", note="path integral of gradients from the baseline"),
+    Method("saliency", "captum", saliency, note="the gradient itself (signed)"),
+    Method("input_x_gradient", "captum", input_x_gradient, note="(input - baseline) * gradient"),
+    Method("deeplift", "captum", deeplift, reference="baseline", note="DeepLIFT rescale rule against the baseline"),
+    Method("gradient_shap", "captum", gradient_shap, reference="background", stochastic=True, note="expected gradients over the background"),
+    Method("feature_ablation", "captum", feature_ablation, data=("tabular",), note="drop in output when a feature is set to the baseline"),
+    Method("occlusion", "captum", occlusion, data=("image",), note="drop in output when a patch is set to the baseline"),
+    Method("captum_kernel_shap", "captum", captum_kernel_shap, reference="baseline", stochastic=True, per_sample=True, note="Kernel SHAP against the baseline"),
+    Method("captum_lime", "captum", captum_lime, stochastic=True, per_sample=True, note="LIME with Captum's defaults (lasso, cosine kernel)"),
+    Method("shap_kernel", "shap", shap_kernel, reference="background", image_reference="baseline", stochastic=True,
+           per_sample=True, note="shap.KernelExplainer (on images: pixel patches against the baseline)"),
+    Method("shap_gradient", "shap", shap_gradient, reference="background", stochastic=True, note="shap.GradientExplainer (expected gradients)"),
+    Method("shap_deep", "shap", shap_deep, reference="background", note="shap.DeepExplainer (DeepLIFT over the background)"),
+    Method("lime", "lime", lime, stochastic=True, per_sample=True, note="lime's tabular or image explainer"),
+)}
+
+
+def methods_for(is_image: bool) -> list[str]:
+    kind = "image" if is_image else "tabular"
+    return [name for name, m in METHODS.items() if kind in m.data]

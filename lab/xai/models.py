@@ -1,0 +1,114 @@
+"""Classifier architectures and their training (early stopping on validation loss)."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _logistic(ds, spec) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(ds.input_shape)), ds.n_classes))
+
+
+def _mlp(ds, spec) -> nn.Module:
+    sizes = [int(np.prod(ds.input_shape)), *spec.model.hidden]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]  # a ReLU module per layer: DeepLift/DeepExplainer need that
+    layers.append(nn.Linear(sizes[-1], ds.n_classes))
+    return nn.Sequential(*layers)
+
+
+def _cnn(ds, spec) -> nn.Module:
+    c, h, w = ds.input_shape
+    return nn.Sequential(
+        nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * (h // 2) * (w // 2), 64), nn.ReLU(),
+        nn.Linear(64, ds.n_classes),
+    )
+
+
+# name -> (builder, needs images, description); the one table of architectures
+ARCHS = {
+    "logistic": (_logistic, False, "multinomial logistic regression: linear, so its true attributions are known"),
+    "mlp": (_mlp, False, "multilayer perceptron with ReLU hidden layers"),
+    "cnn": (_cnn, True, "small convolutional network for images (two conv layers, max-pool, dense)"),
+}
+
+
+def build_model(spec, ds) -> nn.Module:
+    torch.manual_seed(spec.seed)
+    return ARCHS[spec.model.arch][0](ds, spec)
+
+
+def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
+    """Adam on cross-entropy; stops when validation loss has not improved for `patience` epochs
+    and restores the best weights. Streams epoch losses as metric events."""
+    m = spec.model
+    gen = torch.Generator().manual_seed(spec.seed)
+    X = torch.as_tensor(ds.X_train, device=device)
+    y = torch.as_tensor(ds.y_train, device=device)
+    Xv = torch.as_tensor(ds.X_val, device=device)
+    yv = torch.as_tensor(ds.y_val, device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=m.learning_rate, weight_decay=m.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    best_loss, best_state, best_epoch, waited = float("inf"), None, 0, 0
+    started = last_progress = time.monotonic()
+    epoch = 0
+    for epoch in range(1, m.epochs + 1):
+        model.train()
+        order = torch.randperm(len(X), generator=gen).to(device)
+        total = 0.0
+        for i in range(0, len(X), m.batch_size):
+            idx = order[i:i + m.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        model.eval()
+        with torch.no_grad():
+            logits = model(Xv)
+            val_loss = loss_fn(logits, yv).item()
+            val_acc = (logits.argmax(1) == yv).float().mean().item()
+        ctx.emit("metric", step=epoch, values={"train_loss": total / len(X), "val_loss": val_loss, "val_accuracy": val_acc})
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_state, best_epoch, waited = val_loss, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            waited += 1
+        now = time.monotonic()
+        if now - last_progress >= 0.5 or waited >= m.patience or epoch == m.epochs:
+            ctx.emit("progress", phase="train", step=epoch, total=m.epochs, fraction=round(epoch / m.epochs, 4),
+                     elapsed=round(now - started, 2))
+            last_progress = now
+        if waited >= m.patience or ctx.stop_requested:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    ctx.log(f"trained {spec.model.arch} for {epoch} epochs; best validation loss {best_loss:.4f} at epoch {best_epoch}")
+    return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": round(best_loss, 6),
+            "train_seconds": round(time.monotonic() - started, 2)}
+
+
+def classification_metrics(model: nn.Module, X: np.ndarray, y: np.ndarray, n_classes: int, device: str) -> dict:
+    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.as_tensor(X, device=device)), 1).cpu().numpy()
+    pred = probs.argmax(1)
+    out = {"test_accuracy": round(float((pred == y).mean()), 4),
+           "test_macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+           "confusion_matrix": confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()}
+    try:
+        auc = roc_auc_score(y, probs[:, 1]) if n_classes == 2 else roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=list(range(n_classes)))
+        out["test_roc_auc"] = round(float(auc), 4)
+    except ValueError:  # a class absent from the test rows
+        out["test_roc_auc"] = None
+    return out

@@ -1,0 +1,104 @@
+"""A trained RL policy as the model to explain: states from its own rollouts, its action as target."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.errors import BadInput
+
+# Observation feature names of Gymnasium's classic-control and Box2D envs, by id prefix.
+OBSERVATION_NAMES = {
+    "CartPole": ["cart position", "cart velocity", "pole angle", "pole angular velocity"],
+    "Acrobot": ["cos(theta1)", "sin(theta1)", "cos(theta2)", "sin(theta2)", "theta1 velocity", "theta2 velocity"],
+    "MountainCar": ["car position", "car velocity"],
+    "Pendulum": ["cos(theta)", "sin(theta)", "angular velocity"],
+    "LunarLander": ["x", "y", "x velocity", "y velocity", "angle", "angular velocity", "left leg contact", "right leg contact"],
+}
+
+
+def observation_names(env_id: str, n: int) -> list[str]:
+    prefix = env_id.rsplit(":", 1)[-1].split("-")[0]
+    names = OBSERVATION_NAMES.get(prefix)
+    return names if names and len(names) == n else [f"observation[{i}]" for i in range(n)]
+
+
+class SB3ActorLogits(nn.Module):
+    """An SB3 actor-critic policy's action logits as a plain module of the observation."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs):
+        features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
+        return self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
+
+
+def policy_module(spec, agent) -> nn.Module:
+    """The part of a trained agent that maps observations to per-action scores."""
+    algo = spec.agent.algo
+    if algo in ("ppo", "a2c"):
+        return SB3ActorLogits(agent.model.policy)
+    if algo == "dqn":
+        return agent.model.q_net  # Q-values per action
+    if algo == "reinforce":
+        return agent.policy.net
+    raise BadInput(f"model.from_run: a {algo} policy is a table, with no gradients to attribute; explain a neural policy (ppo, a2c, dqn, reinforce)")
+
+
+def rollout_states(spec, agent, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """States visited by the deterministic policy over `episodes` episodes, and its actions there."""
+    from lab.rl.envs import make_env
+
+    env = make_env(spec)
+    states, actions = [], []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            done = False
+            while not done:
+                action = agent.act(np.asarray(obs)[None], True)[0]
+                states.append(np.asarray(obs, dtype=np.float32))
+                actions.append(int(action))
+                obs, _, terminated, truncated, _ = env.step(int(action))
+                done = terminated or truncated
+    finally:
+        env.close()
+    return np.stack(states), np.asarray(actions)
+
+
+def load_policy(run, device: str):
+    """(spec, agent, module) of an RL run's delivered policy."""
+    from lab.spec import load_experiment
+
+    spec = load_experiment(run.path / "spec.toml")
+    if type(_action_space(spec)).__name__ != "Discrete":
+        raise BadInput(f"model.from_run: {run.path.name} acts in a continuous action space; lab explains discrete-action policies")
+    rel = (run.summary.get("results") or {}).get("policy")
+    suffix = spec.algo.agent_class().suffix
+    path = run.path / (rel or f"checkpoints/best{suffix}")
+    if not path.is_file():
+        raise BadInput(f"model.from_run: {run.path.name} has no policy checkpoint ({path.name})")
+    agent = spec.algo.agent_class().load(path, spec, device)
+    module = policy_module(spec, agent).to(device).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return spec, agent, module
+
+
+def _action_space(spec):
+    from lab.rl.envs import make_env
+
+    env = make_env(spec)
+    space = env.action_space
+    env.close()
+    return space
+
+
+def policy_inputs_check(module, states: np.ndarray, actions: np.ndarray, device: str) -> float:
+    """Share of rollout states where the module's argmax is the action the agent took."""
+    with torch.no_grad():
+        pred = module(torch.as_tensor(states, device=device)).argmax(1).cpu().numpy()
+    return float((pred == actions).mean())
