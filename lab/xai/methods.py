@@ -67,6 +67,15 @@ class ExplainContext:
             self.on_sample(i)
 
 
+def _seed(seed: int) -> None:
+    """Libraries draw from torch's, numpy's or Python's global generator: seed all three."""
+    import random
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64)
 
@@ -106,7 +115,7 @@ def deeplift(ctx, x, t):
 def gradient_shap(ctx, x, t, n_samples: int = 50, stdevs: float = 0.0):
     from captum.attr import GradientShap
 
-    torch.manual_seed(ctx.seed)
+    _seed(ctx.seed)
     return _np(GradientShap(ctx.model).attribute(x, baselines=ctx.background, target=t, n_samples=n_samples, stdevs=stdevs))
 
 
@@ -131,7 +140,7 @@ def _captum_sampling(cls, ctx, x, t, n_samples, perturbations_per_eval=None, **i
     explainer = cls(ctx.model, **init)
     out = []
     for i in range(len(x)):
-        torch.manual_seed(ctx.seed + i)
+        _seed(ctx.seed + i)
         out.append(explainer.attribute(x[i:i + 1], baselines=ctx.baseline, target=t[i:i + 1], n_samples=n_samples,
                                        feature_mask=mask, perturbations_per_eval=perturbations_per_eval or ctx.per_eval(1)))
         ctx.tick(i)
@@ -185,7 +194,7 @@ def shap_kernel(ctx, x, t, nsamples: int = 0, l1_reg: bool = False):
         flat_bg = _np(ctx.background).reshape(len(ctx.background), -1)
         explainer = shap.KernelExplainer(lambda a: ctx.predict(a.reshape(len(a), *x.shape[1:])), flat_bg)
         for i in range(n):
-            np.random.seed(ctx.seed + i)
+            _seed(ctx.seed + i)
             v = explainer.shap_values(x_np[i].reshape(1, -1), **kw)
             out[i] = _pick(v, t[i:i + 1], 1).reshape(x.shape[1:])
             ctx.tick(i)
@@ -198,7 +207,7 @@ def shap_kernel(ctx, x, t, nsamples: int = 0, l1_reg: bool = False):
             on = z[:, mask]  # (k, *input) of 0/1
             return ctx.predict(xi * on + base * (1 - on))
         explainer = shap.KernelExplainer(f, np.zeros((1, groups)))
-        np.random.seed(ctx.seed + i)
+        _seed(ctx.seed + i)
         v = _pick(explainer.shap_values(np.ones((1, groups)), **kw), t[i:i + 1], 1)[0]
         out[i] = v[mask] / np.bincount(mask.reshape(-1))[mask]
         ctx.tick(i)

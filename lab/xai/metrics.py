@@ -94,6 +94,9 @@ def sensitivity_max(explain_fn, x, t, radius: float = 0.02, n_perturb: int = 5) 
     def explanation(inputs, target):
         if isinstance(inputs, tuple):  # captum hands inputs as a tuple
             inputs = inputs[0]
+        target = torch.as_tensor(target, device=inputs.device).reshape(-1)
+        if len(target) == 1:  # captum does not expand a one-element target
+            target = target.expand(len(inputs))
         with torch.enable_grad():  # captum runs this under no_grad; gradient methods need it back
             attr = explain_fn(inputs, target)
         return (torch.as_tensor(attr, dtype=inputs.dtype, device=inputs.device),)
