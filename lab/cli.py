@@ -15,10 +15,14 @@ def _parser() -> argparse.ArgumentParser:
     runs_dir = argparse.ArgumentParser(add_help=False)
     runs_dir.add_argument("--runs-dir", metavar="DIR", help="runs root (default: $LAB_RUNS_DIR or ./runs)")
 
-    p = argparse.ArgumentParser(prog="lab", description="A reinforcement-learning and explainability lab for the terminal.")
+    p = argparse.ArgumentParser(prog="lab", description="A reinforcement-learning and explainability lab for the terminal. "
+                                "With no command, opens the dashboard.")
     p.add_argument("--version", action="version", version="lab 0.1.0")
+    p.add_argument("--runs-dir", metavar="DIR", dest="dashboard_runs_dir",
+                   help="runs root for the dashboard (default: $LAB_RUNS_DIR or ./runs)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    sub.add_parser("dashboard", parents=[runs_dir], help="open the dashboard (also: lab with no command)")
     sub.add_parser("list", help="list the built-in experiments")
 
     r = sub.add_parser("run", parents=[runs_dir], help="run an experiment in the foreground",
@@ -53,8 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help()
+    if args.command is None:  # the dashboard
+        from lab.tui.app import run_app
+
+        run_app(args.dashboard_runs_dir)
         return EXIT_OK
     from lab.errors import BadInput
 
@@ -414,4 +420,11 @@ def _policy_path(run, spec):
     raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval, "explain": cmd_explain}
+def cmd_dashboard(args) -> int:
+    from lab.tui.app import run_app
+
+    run_app(args.runs_dir)
+    return EXIT_OK
+
+
+COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval, "explain": cmd_explain}

@@ -1,4 +1,8 @@
-"""Small line charts in the terminal, drawn with braille dots (2x4 dots per character)."""
+"""Small line charts in the terminal, drawn with braille dots (2x4 dots per character).
+
+`line_chart` gives plain text (for `lab show`); `line_chart_text` gives a Rich Text with one
+colour per series (for the dashboard). Both share one renderer.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,32 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def line_chart(series: list[tuple[list[float], list[float]]], width: int = 60, height: int = 10,
-               labels: list[str] | None = None) -> str:
-    """One or more (xs, ys) series on shared axes; returns the chart as text lines."""
+def downsample(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
+    """At most about `limit` points, keeping each bucket's min and max so spikes survive."""
+    n = len(xs)
+    if n <= limit:
+        return xs, ys
+    buckets = max(limit // 2, 1)
+    size = n / buckets
+    out_x, out_y = [], []
+    for b in range(buckets):
+        lo, hi = int(b * size), max(int((b + 1) * size), int(b * size) + 1)
+        seg = range(lo, min(hi, n))
+        i_min = min(seg, key=lambda i: ys[i])
+        i_max = max(seg, key=lambda i: ys[i])
+        for i in sorted({i_min, i_max}):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    return out_x, out_y
+
+
+def _cells(series, width, height, y_range=None):
+    """(per-series braille bit grids, x range, y range)."""
     points = [(x, y) for xs, ys in series for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
     if not points:
-        return "(no data yet)"
+        return None
     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    y0, y1 = y_range or (min(p[1] for p in points), max(p[1] for p in points))
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
@@ -36,29 +58,78 @@ def line_chart(series: list[tuple[list[float], list[float]]], width: int = 60, h
             if y is None or not math.isfinite(y):
                 continue
             cx = round((x - x0) / (x1 - x0) * (cols - 1))
-            cy = round((y1 - y) / (y1 - y0) * (rows - 1))
+            cy = round((y1 - min(max(y, y0), y1)) / (y1 - y0) * (rows - 1))
             for px, py in _segment(prev, (cx, cy)):
                 grid[py // 4][px // 2] |= _DOT[py % 4][px % 2]
             prev = (cx, cy)
         grids.append(grid)
+    return grids, (x0, x1), (y0, y1)
+
+
+def _layout(series, width, height, y_range=None):
+    """Rows of (label, [(char, series index or -1)]) plus the x-axis lines."""
+    cells = _cells(series, width, height, y_range)
+    if cells is None:
+        return None
+    grids, (x0, x1), (y0, y1) = cells
     ylab = [_fmt(y1), _fmt((y0 + y1) / 2), _fmt(y0)]
     pad = max(map(len, ylab))
-    lines = []
+    rows = []
     for r in range(height):
         label = ylab[0] if r == 0 else ylab[1] if r == height // 2 else ylab[2] if r == height - 1 else ""
-        cells = []
+        row = []
         for c in range(width):
-            bits = 0
-            for g in grids:
-                bits |= g[r][c]
-            cells.append(chr(0x2800 + bits) if bits else " ")
-        lines.append(f"{label:>{pad}} ┤{''.join(cells)}")
-    lines.append(" " * pad + " └" + "─" * width)
+            bits, owner = 0, -1
+            for i, g in enumerate(grids):
+                if g[r][c]:
+                    bits |= g[r][c]
+                    owner = i  # later series draw on top
+            row.append((chr(0x2800 + bits) if bits else " ", owner))
+        rows.append((f"{label:>{pad}} ┤", row))
     xl, xr = _fmt(x0), _fmt(x1)
-    lines.append(" " * (pad + 2) + xl + " " * max(width - len(xl) - len(xr), 1) + xr)
+    axis = [" " * pad + " └" + "─" * width, " " * (pad + 2) + xl + " " * max(width - len(xl) - len(xr), 1) + xr]
+    return rows, axis
+
+
+def line_chart(series: list[tuple[list[float], list[float]]], width: int = 60, height: int = 10,
+               labels: list[str] | None = None) -> str:
+    """One or more (xs, ys) series on shared axes, as plain text."""
+    layout = _layout(series, width, height)
+    if layout is None:
+        return "(no data yet)"
+    rows, axis = layout
+    lines = [label + "".join(ch for ch, _ in row) for label, row in rows] + axis
     if labels:
-        lines.append(" " * (pad + 2) + "   ".join(labels))
+        lines.append(" " * 4 + "   ".join(labels))
     return "\n".join(lines)
+
+
+def line_chart_text(series: list[tuple[list[float], list[float]]], styles: list[str], width: int, height: int,
+                    y_range: tuple[float, float] | None = None):
+    """The same chart as a Rich Text, series i drawn in styles[i]."""
+    from rich.text import Text
+
+    width, height = max(width, 8), max(height, 2)
+    layout = _layout(series, width, height, y_range)
+    if layout is None:
+        return Text("(no data yet)", style="dim")
+    rows, axis = layout
+    text = Text()
+    for label, row in rows:
+        text.append(label, style="dim")
+        run_style, run = None, []
+        for ch, owner in row:
+            style = styles[owner] if owner >= 0 else ""
+            if style != run_style and run:
+                text.append("".join(run), style=run_style or "")
+                run = []
+            run_style = style
+            run.append(ch)
+        if run:
+            text.append("".join(run), style=run_style or "")
+        text.append("\n")
+    text.append("\n".join(axis), style="dim")
+    return text
 
 
 def _segment(a, b):

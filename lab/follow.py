@@ -1,0 +1,96 @@
+"""Following a run folder as it grows: the series and figures a live view shows.
+
+`RunFollower.poll()` reads only the events appended since the last call, so a view can poll
+several runs a few times a second at a bounded cost. Pure data: no Textual here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.events import EventTail
+from lab.store import Run
+
+
+@dataclass
+class Series:
+    steps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def add(self, step, value, t) -> None:
+        if value is not None:
+            self.steps.append(step)
+            self.values.append(value)
+            self.times.append(t)
+
+
+class RunFollower:
+    def __init__(self, path: Path, log_lines: int = 500):
+        self.path = Path(path)
+        self.tail = EventTail(self.path / "events.jsonl")
+        self.returns = Series()  # raw episode returns
+        self.rolling = Series()  # rolling mean of the last 100
+        self.evals = Series()  # periodic evaluations (mean)
+        self.eval_std: list[float] = []
+        self.final_eval: dict | None = None
+        self.metrics: dict[str, Series] = {}
+        self.logs: deque[str] = deque(maxlen=log_lines)
+        self.new_logs: list[str] = []
+        self.progress: dict = {}
+        self.methods: dict[str, dict] = {}  # attribution: name -> {seconds_per_sample, ...}
+        self.comparison: dict | None = None
+        self.status: str = ""
+        self.started: float | None = None
+        self.run = Run.load(self.path)
+
+    def poll(self) -> bool:
+        """Read new events; True when anything changed."""
+        events = self.tail.read()
+        for e in events:
+            self._apply(e)
+        self.run = Run.load(self.path)
+        return bool(events)
+
+    def _apply(self, e: dict) -> None:
+        kind, t = e["kind"], e.get("t", 0.0)
+        if self.started is None:
+            self.started = t
+        rel = t - self.started
+        if kind == "episode":
+            self.returns.add(e["step"], e.get("return"), rel)
+            self.rolling.add(e["step"], e.get("rolling_return"), rel)
+        elif kind == "eval":
+            if e.get("final"):
+                self.final_eval = e
+            else:
+                self.evals.add(e["step"], e.get("mean"), rel)
+                self.eval_std.append(e.get("std") or 0.0)
+        elif kind == "metric":
+            for name, value in (e.get("values") or {}).items():
+                self.metrics.setdefault(name, Series()).add(e.get("step", 0), value, rel)
+        elif kind == "progress":
+            self.progress = e
+        elif kind == "log":
+            for line in str(e.get("message", "")).rstrip().splitlines() or [""]:
+                text = f"[{e.get('level', 'info')}] {line}" if e.get("level") not in (None, "info") else line
+                self.logs.append(text)
+                self.new_logs.append(text)
+        elif kind == "status":
+            self.status = e.get("state", "")
+        elif kind == "method":
+            self.methods[e["name"]] = {"seconds_per_sample": e.get("seconds_per_sample")}
+        elif kind == "comparison":
+            self.comparison = e.get("methods")
+            for name, values in (self.comparison or {}).items():
+                self.methods.setdefault(name, {}).update(values)
+
+    def take_new_logs(self) -> list[str]:
+        lines, self.new_logs = self.new_logs, []
+        return lines
+
+    @property
+    def state(self) -> str:
+        return self.run.state

@@ -1,0 +1,1 @@
+"""The Textual dashboard: a reader of run folders that launches runs as detached processes."""

@@ -1,0 +1,112 @@
+"""Compare runs: return curves overlaid (by steps or wall time), or seeds as mean and band."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from lab.follow import RunFollower
+from lab.tui.widgets.line_plot import PALETTE, LinePlot
+from lab.tui.widgets.run_table import elapsed_text, result_text
+
+
+def mean_band(curves: list[tuple[list[float], list[float]]], points: int = 200):
+    """Curves on a common x grid (their shared range): (xs, mean, low, high)."""
+    curves = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves if len(x) > 1]
+    if not curves:
+        return [], [], [], []
+    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+    if hi <= lo:
+        return [], [], [], []
+    grid = np.linspace(lo, hi, points)
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
+
+
+class CompareScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("x", "toggle_x", "Steps/time"),
+        Binding("g", "toggle_group", "Mean and band"),
+    ]
+
+    def __init__(self, paths):
+        super().__init__()
+        self.followers = [RunFollower(p) for p in paths]
+        self.by_time = False
+        self.grouped = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="compare-view"):
+            yield LinePlot("return", id="compare-plot")
+            yield DataTable(id="compare-table", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in ("", "run", "experiment", "seed", "state", "result", "steps", "elapsed"):
+            table.add_column(col, key=col or "color")
+        self.update_view()
+        self.set_interval(1.0, self.update_view)
+
+    def update_view(self) -> None:
+        for f in self.followers:
+            f.poll()
+        self.draw()
+        table = self.query_one(DataTable)
+        for i, f in enumerate(self.followers):
+            s = f.run.summary
+            cells = ["■", f.path.name, s.get("experiment", "?"), str(s.get("seed", "")), f.state, result_text(s),
+                     f"{(s.get('progress') or {}).get('step', 0):,}", elapsed_text(s)]
+            from rich.text import Text
+
+            cells[0] = Text("■", style=PALETTE[i % len(PALETTE)])
+            key = f.path.name
+            if key in table.rows:
+                for col, value in zip(("color", "run", "experiment", "seed", "state", "result", "steps", "elapsed"), cells):
+                    table.update_cell(key, col, value)
+            else:
+                table.add_row(*cells, key=key)
+
+    def _xy(self, f):
+        xs = f.rolling.times if self.by_time else f.rolling.steps
+        if f.rolling.values:
+            return xs, f.rolling.values
+        acc = f.metrics.get("val_accuracy")  # attribution runs: validation accuracy by epoch
+        if acc:
+            return (acc.times if self.by_time else acc.steps), acc.values
+        return [], []
+
+    def draw(self) -> None:
+        plot = self.query_one("#compare-plot", LinePlot)
+        axis = "wall time (s)" if self.by_time else "steps"
+        series, styles, legend = [], [], []
+        if self.grouped:
+            groups: dict[str, list] = {}
+            for f in self.followers:
+                groups.setdefault(f.run.experiment, []).append(self._xy(f))
+            for i, (name, curves) in enumerate(groups.items()):
+                xs, mean, low, high = mean_band(curves)
+                color = PALETTE[i % len(PALETTE)]
+                series += [(xs, low), (xs, high), (xs, mean)]
+                styles += [f"{color} dim", f"{color} dim", f"bold {color}"]
+                legend.append((f"{name}: mean of {len(curves)}, band min-max", color))
+            title = f"rolling return by {axis}, grouped by experiment (g: single runs)"
+        else:
+            for i, f in enumerate(self.followers):
+                series.append(self._xy(f))
+                styles.append(PALETTE[i % len(PALETTE)])
+            title = f"rolling return by {axis} (x: switch, g: group seeds)"
+        plot.plot(series, styles, legend, title=title)
+
+    def action_toggle_x(self) -> None:
+        self.by_time = not self.by_time
+        self.draw()
+
+    def action_toggle_group(self) -> None:
+        self.grouped = not self.grouped
+        self.draw()

@@ -1,0 +1,180 @@
+"""A run's live view: curves, current figures and its log, updating while the run goes."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, Static
+
+from lab.follow import RunFollower
+from lab.tui.widgets.line_plot import PALETTE, LinePlot
+from lab.tui.widgets.run_table import STATE_STYLE
+
+POLL_SECONDS = 0.25
+LOSS_ORDER = ["loss", "policy_loss", "value_loss", "entropy", "epsilon", "learning_rate", "approx_kl", "td_error",
+              "train_loss", "val_loss", "val_accuracy"]
+
+
+def _fmt_seconds(s) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class RunScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("m", "next_metric", "Next metric"),
+        Binding("s", "stop", "Stop"),
+        Binding("a", "attributions", "Attributions"),
+    ]
+
+    def __init__(self, path):
+        super().__init__()
+        self.follower = RunFollower(path)
+        self.metric_index = 0
+        self.kind = self.follower.run.summary.get("kind", "rl")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="run-view"):
+            yield Static(id="run-header")
+            with Horizontal(id="run-plots"):
+                yield LinePlot("return", id="return-plot")
+                if self.kind == "attribution":
+                    yield DataTable(id="methods-table", cursor_type="none")
+                else:
+                    yield LinePlot("loss", id="loss-plot")
+            yield Log(max_lines=1000, id="run-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.kind == "attribution":
+            table = self.query_one("#methods-table", DataTable)
+            for col in ("method", "ms/input", "deletion", "insertion"):
+                table.add_column(col, key=col)
+        self.update_view(force=True)
+        self.set_interval(POLL_SECONDS, self.update_view)
+
+    def update_view(self, force: bool = False) -> None:
+        changed = self.follower.poll()
+        self.update_header()
+        if not (changed or force):
+            return
+        f = self.follower
+        log = self.query_one("#run-log", Log)
+        lines = f.take_new_logs()
+        if lines:
+            log.write_lines(lines)
+        if self.kind == "attribution":
+            self.update_attribution()
+        else:
+            self.update_rl()
+
+    def update_header(self) -> None:
+        f = self.follower
+        s = f.run.summary
+        p = f.progress
+        state = f.state
+        text = Text(f"{s.get('experiment', '?')} ", style="bold")
+        text.append(state, style=STATE_STYLE.get(state, ""))
+        text.append(f"   {f.path.name}", style="dim")
+        line = Text()
+        if self.kind == "rl":
+            step, total = p.get("step", (s.get("progress") or {}).get("step", 0)), p.get("total") or (s.get("progress") or {}).get("total")
+            line.append(f"step {step:,}" + (f" / {total:,}" if total else ""))
+            line.append(f"   {p.get('steps_per_second', 0):,.0f} steps/s   ETA {_fmt_seconds(p.get('eta_seconds'))}"
+                        f"   elapsed {_fmt_seconds(p.get('elapsed'))}")
+            for name in ("epsilon", "entropy"):
+                series = f.metrics.get(name)
+                if series and series.values:
+                    line.append(f"   {name} {series.values[-1]:.3g}")
+            if f.evals.values:
+                line.append(f"   last eval {f.evals.values[-1]:.1f}")
+        else:
+            phase = p.get("phase", "")
+            line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
+            if p.get("fraction") is not None:
+                line.append(f"   {p['fraction']:.0%}")
+        line.append(f"   device {s.get('device', '?')}", style="dim")
+        if s.get("error"):
+            line.append(f"\n{s['error']}", style="bold red")
+        if state == "crashed":
+            line.append("\nthe run's process died without saying so; its folder is intact", style="bold red")
+        self.query_one("#run-header", Static).update(Text("\n").join([text, line]))
+
+    def update_rl(self) -> None:
+        f = self.follower
+        series, styles, legend = [], [], []
+        if f.returns.values:
+            series += [(f.returns.steps, f.returns.values), (f.rolling.steps, f.rolling.values)]
+            styles += ["#4e5a65", PALETTE[0]]
+            legend += [("episode return", "#4e5a65"), ("rolling mean (100)", PALETTE[0])]
+        if f.evals.values:
+            series.append((f.evals.steps, f.evals.values))
+            styles.append(PALETTE[1])
+            legend.append(("evaluation", PALETTE[1]))
+        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return")
+        names = self.metric_names()
+        if names:
+            name = names[self.metric_index % len(names)]
+            m = f.metrics[name]
+            self.query_one("#loss-plot", LinePlot).plot([(m.steps, m.values)], [PALETTE[2]],
+                                                        title=f"{name}  (m: next of {len(names)})")
+
+    def metric_names(self) -> list[str]:
+        names = list(self.follower.metrics)
+        return sorted(names, key=lambda n: (LOSS_ORDER.index(n) if n in LOSS_ORDER else 99, n))
+
+    def update_attribution(self) -> None:
+        f = self.follower
+        series, styles, legend = [], [], []
+        for i, name in enumerate(("train_loss", "val_loss")):
+            m = f.metrics.get(name)
+            if m and m.values:
+                series.append((m.steps, m.values))
+                styles.append(PALETTE[i])
+                legend.append((name, PALETTE[i]))
+        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="training loss by epoch")
+        table = self.query_one("#methods-table", DataTable)
+        for name, values in f.methods.items():
+            cells = [name, f"{values['seconds_per_sample'] * 1000:.2f}" if values.get("seconds_per_sample") is not None else "-",
+                     f"{values['deletion_auc']:.3f}" if values.get("deletion_auc") is not None else "-",
+                     f"{values['insertion_auc']:.3f}" if values.get("insertion_auc") is not None else "-"]
+            if name in table.rows:
+                for col, value in zip(("method", "ms/input", "deletion", "insertion"), cells):
+                    table.update_cell(name, col, value)
+            else:
+                table.add_row(*cells, key=name)
+
+    def action_next_metric(self) -> None:
+        self.metric_index += 1
+        self.update_view(force=True)
+
+    def action_stop(self) -> None:
+        run = self.follower.run
+        if run.state != "running":
+            self.notify(f"the run is {run.state}", severity="warning")
+            return
+        try:
+            os.kill(run.summary["pid"], signal.SIGINT)
+            self.notify("stopping: the run checkpoints, then ends 'stopped'")
+        except (ProcessLookupError, KeyError, PermissionError) as e:
+            self.notify(f"cannot signal the run: {e}", severity="error")
+
+    def action_attributions(self) -> None:
+        if self.kind != "attribution":
+            self.notify("not an attribution run", severity="warning")
+            return
+        if not (self.follower.path / "artifacts" / "attributions.npz").is_file():
+            self.notify("no attributions yet: the run is still explaining", severity="warning")
+            return
+        from lab.tui.screens.attribution import AttributionScreen
+
+        self.app.push_screen(AttributionScreen(self.follower.path))

@@ -1,0 +1,221 @@
+"""The dashboard driven with Textual's Pilot: each flow a user takes, on real run folders."""
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+import lab
+from lab.tui.app import LabApp
+from lab.tui.widgets.run_table import RunTable
+
+from .seeded_runs import seeded_root
+
+SIZE = (160, 48)
+
+
+async def wait_for(pilot, condition, timeout=60.0, step=0.2):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the dashboard"
+        await pilot.pause(step)
+
+
+def options(app):
+    lst = app.screen.query_one("#experiment-list")
+    return [lst.get_option_at_index(i).id for i in range(lst.option_count)]
+
+
+async def test_filter_as_you_type_and_pick_an_experiment(tmp_path):
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "cartpole-ppo" in options(app) and "taxi-qlearning" in options(app)
+        await pilot.press("slash", *"dqn")
+        await pilot.pause()
+        assert options(app)[:2] == ["cartpole-dqn", "mountaincar-dqn"]  # names first, then descriptions
+        assert "cartpole-ppo" not in options(app)
+        await pilot.press("enter", "down")
+        await pilot.pause()
+        home = app.screen
+        assert home.current == "mountaincar-dqn"
+        assert "MountainCar-v0" in str(home.query_one("#experiment-detail").render())
+        assert home.defaults["agent.total_steps"] == "120000"
+
+
+async def _pick(pilot, app, name):
+    await pilot.press("slash", *name, "enter")
+    await pilot.pause()
+    assert app.screen.current == name
+
+
+async def test_bad_setting_shows_the_cli_message_and_does_not_launch(tmp_path):
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _pick(pilot, app, "cartpole-ppo")
+        field = app.screen.query_one("#set-agent--gamma")
+        field.value = "2"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.screen.query_one("#settings-status").render())
+        assert "agent.gamma (set by override): must be less than or equal to 1" in status
+        assert field.has_class("-invalid")
+        await pilot.press("ctrl+l")
+        await pilot.pause(1.0)
+        assert not tmp_path.exists() or not list(tmp_path.iterdir())
+        assert not app.launched
+        field.value = "0.98"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "valid" in str(app.screen.query_one("#settings-status").render())
+
+
+async def test_launch_watch_and_stop_a_real_run(tmp_path):
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _pick(pilot, app, "cartpole-ppo")
+        app.screen.query_one("#set-agent--total_steps").value = "2000000"
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+l")
+        assert len(app.launched) == 1
+        pid = next(iter(app.launched))
+        try:
+            await wait_for(pilot, lambda: any(tmp_path.glob("*/events.jsonl")))
+            await pilot.press("v")  # the newest run's live view
+            screen = app.screen
+            assert type(screen).__name__ == "RunScreen"
+            await wait_for(pilot, lambda: len(screen.follower.returns.values) > 5)
+            first = screen.follower.returns.steps[-1]
+            await wait_for(pilot, lambda: screen.follower.returns.steps[-1] > first)  # the curve moves
+            assert screen.query_one("#return-plot")._series  # drawn
+            assert screen.query_one("#run-log").line_count >= 1  # the log pane shows the run's log
+            assert "step" in str(screen.query_one("#run-header").render())
+            await pilot.press("s")
+            await wait_for(pilot, lambda: screen.follower.state == "stopped", timeout=60)
+            await pilot.pause(0.5)
+            assert "stopped" in str(screen.query_one("#run-header").render())
+            run = lab.open_run("cartpole-ppo", tmp_path)
+            assert (run.path / "checkpoints" / "last.zip").is_file()
+        finally:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+async def test_open_a_finished_attribution_run_and_move_between_inputs(tmp_path):
+    spec = lab.load_experiment("breast-cancer-attributions", {
+        "model.epochs": 20, "explain.samples": 3, "explain.sensitivity_samples": 0, "explain.figure_samples": 0,
+        "explain.methods": ["integrated_gradients", "saliency", "deeplift", "lime"]})
+    result = lab.run(spec, runs_dir=tmp_path)
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(RunTable)
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.follower.path == result.path
+        await pilot.press("a")
+        await pilot.pause()
+        screen = app.screen
+        assert type(screen).__name__ == "AttributionScreen"
+        assert "input 1 of 3" in str(screen.query_one("#attr-title").render())
+        panel = str(screen.query_one("#panel-lime").render())
+        assert "mean radius"[:14] in str(screen.query_one("#panel-integrated_gradients").render()) or "█" in panel
+        await pilot.press("right")
+        assert "input 2 of 3" in str(screen.query_one("#attr-title").render())
+        await pilot.press("left", "left")
+        assert "input 3 of 3" in str(screen.query_one("#attr-title").render())
+        assert screen.query_one("#attr-metrics").row_count == 5  # 4 methods and the random order
+
+
+async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
+    seeded_root(tmp_path)
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(RunTable)
+        table.focus()
+        ppo = [i for i, key in enumerate(table.rows) if "cartpole-ppo" in key.value]
+        for row in ppo:
+            table.move_cursor(row=row)
+            await pilot.press("space")
+        assert len(table.marked) == 2
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert type(screen).__name__ == "CompareScreen"
+        plot = screen.query_one("#compare-plot")
+        assert len(plot._series) == 2 and all(len(xs) > 100 for xs, _ in plot._series)
+        assert screen.query_one("#compare-table").row_count == 2
+        await pilot.press("g")
+        assert len(plot._series) == 3 and "mean of 2" in plot._legend[0][0]
+        await pilot.press("x")
+        assert "wall time" in plot.title
+
+
+async def test_crashed_run_shows_as_crashed_with_its_last_log_lines(tmp_path):
+    from .seeded_runs import rl_run
+
+    path = rl_run(tmp_path, "20261123-000500-cartpole-ppo-0005", "cartpole-ppo", 0, state="running")
+    summary = (path / "summary.json").read_text().replace('"state": "completed"', '"state": "running"')
+    (path / "summary.json").write_text(summary.replace('"error": null', '"error": null, "pid": 999999999'))
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "crashed" in str(app.screen.query_one(RunTable).get_row_at(0))
+        await pilot.press("v")
+        await pilot.pause()
+        header = str(app.screen.query_one("#run-header").render())
+        assert "crashed" in header and "folder is intact" in header
+        assert app.screen.query_one("#run-log").line_count > 0
+
+
+async def test_help_palette_and_themes(tmp_path):
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        theme = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != theme
+        hits = [h async for h in _palette_hits(app, "compare")]
+        assert "Compare marked runs" in hits
+
+
+async def _palette_hits(app, query):
+    from lab.tui.app import LabCommands
+
+    provider = LabCommands(app.screen)
+    for hit in [h async for h in provider.search(query)]:
+        yield str(hit.text)
+
+
+async def test_quitting_with_runs_going_asks_first(tmp_path):
+    from lab.store import process_identity
+
+    from .seeded_runs import rl_run
+
+    path = rl_run(tmp_path, "20261123-000600-cartpole-ppo-0006", "cartpole-ppo", 0, state="running")
+    import json
+
+    summary = json.loads((path / "summary.json").read_text())
+    summary.update(state="running", **process_identity())  # "running" in this very process
+    (path / "summary.json").write_text(json.dumps(summary))
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "QuitScreen"
+        await pilot.press("c")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HomeScreen"
