@@ -82,9 +82,11 @@ class RunScreen(Screen):
         s = f.run.summary
         p = f.progress
         state = f.state
-        text = Text(f"{s.get('experiment', '?')} ", style="bold")
+        text = Text(f"{s.get('experiment', '?')}  ", style="bold")
         text.append(state, style=STATE_STYLE.get(state, ""))
-        text.append(f"   {f.path.name}", style="dim")
+        text.append("  ")
+        text.append(f.path.name, style="dim")
+        text.append(f"  device {s.get('device', '?')}", style="dim")
         line = Text()
         if self.kind == "rl":
             step, total = p.get("step", (s.get("progress") or {}).get("step", 0)), p.get("total") or (s.get("progress") or {}).get("total")
@@ -102,7 +104,6 @@ class RunScreen(Screen):
             line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
             if p.get("fraction") is not None:
                 line.append(f"   {p['fraction']:.0%}")
-        line.append(f"   device {s.get('device', '?')}", style="dim")
         if s.get("error"):
             line.append(f"\n{s['error']}", style="bold red")
         if state == "crashed":
@@ -115,11 +116,11 @@ class RunScreen(Screen):
         if f.returns.values:
             series += [(f.returns.steps, f.returns.values), (f.rolling.steps, f.rolling.values)]
             styles += ["#4e5a65", PALETTE[0]]
-            legend += [("episode return", "#4e5a65"), ("rolling mean (100)", PALETTE[0])]
+            legend += [("episodes", "#4e5a65"), ("rolling 100", PALETTE[0])]
         if f.evals.values:
             series.append((f.evals.steps, f.evals.values))
             styles.append(PALETTE[1])
-            legend.append(("evaluation", PALETTE[1]))
+            legend.append(("eval", PALETTE[1]))
         self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return")
         names = self.metric_names()
         if names:

@@ -34,7 +34,7 @@ class LinePlot(Widget):
         width, height = self.size.width, self.size.height
         head = Text(self.title, style="bold")
         for label, style in self._legend:
-            head.append("  ■ ", style=style)
+            head.append("   ━━ ", style=style)
             head.append(label, style="dim")
         plot_w = max(width - 10, 8)
         plot_h = max(height - 3, 2)

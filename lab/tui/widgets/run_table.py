@@ -14,7 +14,7 @@ COLUMNS = [("", "mark"), ("experiment", "experiment"), ("state", "state"), ("pro
            ("result", "result"), ("steps/s", "sps"), ("elapsed", "elapsed"), ("run id", "id")]
 
 
-def progress_bar(fraction: float | None, width: int = 10) -> Text:
+def progress_bar(fraction: float | None, width: int = 8) -> Text:
     if fraction is None:
         return Text("-", style="dim")
     filled = int(round(fraction * width))
