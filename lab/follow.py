@@ -6,12 +6,15 @@ several runs a few times a second at a bounded cost. Pure data: no Textual here.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.events import EventTail
 from lab.store import Run
+
+SUMMARY_SECONDS = 1.0
 
 
 @dataclass
@@ -45,13 +48,17 @@ class RunFollower:
         self.status: str = ""
         self.started: float | None = None
         self.run = Run.load(self.path)
+        self._summary_read = time.monotonic()
 
     def poll(self) -> bool:
         """Read new events; True when anything changed."""
         events = self.tail.read()
         for e in events:
             self._apply(e)
-        self.run = Run.load(self.path)
+        now = time.monotonic()
+        if events and any(e["kind"] == "status" for e in events) or now - self._summary_read >= SUMMARY_SECONDS:
+            self.run = Run.load(self.path)  # the summary changes every few seconds at most
+            self._summary_read = now
         return bool(events)
 
     def _apply(self, e: dict) -> None:

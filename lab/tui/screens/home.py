@@ -45,7 +45,6 @@ class HomeScreen(Screen):
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("ctrl+l,f5", "launch", "Launch", priority=True),
-        Binding("l", "launch", "Launch", show=False),
         Binding("enter", "open_run", "Open run", show=False),
         Binding("v", "view_newest", "View newest run"),
         Binding("space", "mark", "Mark"),
@@ -86,7 +85,8 @@ class HomeScreen(Screen):
         self.set_interval(1.0, self.refresh_runs)
 
     def refresh_runs(self) -> None:
-        self.query_one(RunTable).refresh_runs()
+        if self.is_current:  # a screen pushed on top has the user's eyes; skip the work
+            self.query_one(RunTable).refresh_runs()
 
     # --- experiments --------------------------------------------------------------
     @on(Input.Changed, "#filter")

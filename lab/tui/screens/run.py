@@ -16,7 +16,7 @@ from lab.follow import RunFollower
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 from lab.tui.widgets.run_table import STATE_STYLE
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.4  # redraws a few times a second at most; key presses redraw at once
 LOSS_ORDER = ["loss", "policy_loss", "value_loss", "entropy", "epsilon", "learning_rate", "approx_kl", "td_error",
               "train_loss", "val_loss", "val_accuracy"]
 

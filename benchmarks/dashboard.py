@@ -1,0 +1,137 @@
+"""Dashboard responsiveness with 4 runs streaming, in a real terminal (tmux at 160x48).
+
+    .venv/bin/python benchmarks/dashboard.py [--window 30]
+
+Measures, in one run of this script:
+  - key-press latency: 'm' on a run's live view (the loss plot switches metric); from tmux
+    send-keys until capture-pane shows the new title; p50 and p95 over 30 presses;
+  - the dashboard's CPU use while it watches that live view, in % of one core (/proc/PID/stat);
+  - training steps/s of the 4 runs with the dashboard open, against the same 4 runs headless.
+Each run is `lab run cartpole-ppo` with 1 torch thread and no evaluation during the window.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lab.events import read_events  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = [sys.executable, "-m", "lab", "run", "cartpole-ppo", "--set", "agent.total_steps=100000000",
+       "--set", "eval.every=100000000"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def start_runs(root: Path, n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen(RUN + ["--runs-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(n)]
+
+
+def stop(procs) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+
+def steps_per_second(root: Path, t0: float, t1: float) -> float:
+    """Sum over runs of (steps at t1 - steps at t0) / (t1 - t0), from their progress events."""
+    total = 0.0
+    for events in root.glob("*/events.jsonl"):
+        points = [(e["t"], e["step"]) for e in read_events(events, {"progress"})]
+        before = [s for t, s in points if t <= t0]
+        after = [s for t, s in points if t <= t1]
+        if before and after:
+            total += (after[-1] - before[-1]) / (t1 - t0)
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def screen(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def metric_title(text: str) -> str | None:
+    match = re.search(r"(\w+)\s+\(m: next of", text)
+    return match.group(1) if match else None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--window", type=float, default=30.0, help="seconds each measurement window lasts")
+    p.add_argument("--runs", type=int, default=4)
+    args = p.parse_args()
+    if shutil.which("tmux") is None:
+        sys.exit("dashboard benchmark: needs tmux")
+    tmp = Path(tempfile.mkdtemp(prefix="lab-dash-"))
+
+    # 1. headless
+    root = tmp / "headless"
+    procs = start_runs(root, args.runs)
+    time.sleep(15)
+    t0 = time.time()
+    time.sleep(args.window)
+    headless = steps_per_second(root, t0, time.time())
+    stop(procs)
+
+    # 2. the same runs with the dashboard open on one run's live view
+    root = tmp / "dashboard"
+    procs = start_runs(root, args.runs)
+    session = f"lab-bench-{os.getpid()}"
+    cmd = f"cd {REPO} && env -u COLUMNS -u LINES COLORTERM=truecolor {sys.executable} -m lab --runs-dir {root}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], check=True)
+    try:
+        pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True, text=True).stdout)
+        while "valid (defaults)" not in screen(session):
+            time.sleep(0.2)
+        time.sleep(10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "v"])
+        while metric_title(screen(session)) is None:
+            time.sleep(0.2)
+        time.sleep(5)
+        # CPU while watching (no keys)
+        c0, w0 = cpu_seconds(pid), time.time()
+        t0 = w0
+        time.sleep(args.window)
+        watching_cpu = (cpu_seconds(pid) - c0) / (time.time() - w0)
+        with_dashboard = steps_per_second(root, t0, time.time())
+        # key-press latency
+        latencies = []
+        for _ in range(30):
+            before = metric_title(screen(session))
+            start = time.perf_counter()
+            subprocess.run(["tmux", "send-keys", "-t", session, "m"])
+            while metric_title(screen(session)) == before:
+                if time.perf_counter() - start > 5:
+                    break
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.3)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        stop(procs)
+    latencies.sort()
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(f"{args.runs} runs of cartpole-ppo streaming (1 torch thread each) on {os.cpu_count()} cores; tmux 160x48\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| key press to screen ('m' on a live view), p50 | {statistics.median(latencies) * 1000:.0f} ms | |")
+    print(f"| key press to screen, p95 | {p95 * 1000:.0f} ms | < 100 ms |")
+    print(f"| dashboard CPU while watching a live view | {100 * watching_cpu:.1f}% of a core | < 15% |")
+    print(f"| training steps/s, {args.runs} runs, headless | {headless:,.0f} | |")
+    print(f"| training steps/s, {args.runs} runs, dashboard open | {with_dashboard:,.0f} ({100 * with_dashboard / headless:.1f}% of headless) | >= 95% |")
+
+
+if __name__ == "__main__":
+    main()
