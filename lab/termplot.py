@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-_DOT = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] bit of a braille cell
 
 
 def _fmt(v: float) -> str:
@@ -40,54 +39,84 @@ def downsample(xs, ys, limit: int):
     return out_x.tolist(), out_y.tolist()
 
 
+_BITS = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
+
+
+def _raster(x, y, x0, x1, y0, y1, cols, rows):
+    """Dot coordinates of the polyline through (x, y): each segment sampled at one dot per step."""
+    import numpy as np
+
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    cx = np.rint((x - x0) / (x1 - x0) * (cols - 1)).astype(int)
+    cy = np.rint((y1 - np.clip(y, y0, y1)) / (y1 - y0) * (rows - 1)).astype(int)
+    if len(cx) == 1:
+        return cx, cy
+    steps = np.maximum(np.abs(np.diff(cx)), np.abs(np.diff(cy))) + 1  # dots per segment, ends included
+    seg = np.repeat(np.arange(len(steps)), steps)
+    offset = np.arange(len(seg)) - np.repeat(np.cumsum(steps) - steps, steps)
+    frac = offset / np.maximum(np.repeat(steps - 1, steps), 1)
+    px = np.rint(cx[seg] + (cx[seg + 1] - cx[seg]) * frac).astype(int)
+    py = np.rint(cy[seg] + (cy[seg + 1] - cy[seg]) * frac).astype(int)
+    return px, py
+
+
 def _cells(series, width, height, y_range=None):
-    """(per-series braille bit grids, x range, y range)."""
-    points = [(x, y) for xs, ys in series for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
-    if not points:
+    """(per-series braille bit grids as arrays, x range, y range), or None without data."""
+    import numpy as np
+
+    arrays = [(np.asarray(xs, dtype=float), np.asarray([np.nan if v is None else v for v in ys], dtype=float))
+              for xs, ys in series]
+    finite = [(x[np.isfinite(y)], y[np.isfinite(y)]) for x, y in arrays if len(x)]
+    finite = [(x, y) for x, y in finite if len(x)]
+    if not finite:
         return None
-    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = y_range or (min(p[1] for p in points), max(p[1] for p in points))
+    x0 = min(float(x.min()) for x, _ in finite)
+    x1 = max(float(x.max()) for x, _ in finite)
+    y0, y1 = y_range or (min(float(y.min()) for _, y in finite), max(float(y.max()) for _, y in finite))
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 1, y1 + 1
     cols, rows = width * 2, height * 4
+    bit_index = np.log2(np.asarray(_BITS)).astype(int)  # which of a cell's 8 dots
+    weights = 1 << np.arange(8)
     grids = []
-    for xs, ys in series:
-        grid = [[0] * width for _ in range(height)]
-        prev = None
-        for x, y in zip(xs, ys):
-            if y is None or not math.isfinite(y):
-                continue
-            cx = round((x - x0) / (x1 - x0) * (cols - 1))
-            cy = round((y1 - min(max(y, y0), y1)) / (y1 - y0) * (rows - 1))
-            for px, py in _segment(prev, (cx, cy)):
-                grid[py // 4][px // 2] |= _DOT[py % 4][px % 2]
-            prev = (cx, cy)
-        grids.append(grid)
+    for x, y in arrays:
+        dots = np.zeros((height * width, 8), dtype=bool)
+        if len(x):
+            px, py = _raster(x, y, x0, x1, y0, y1, cols, rows)
+            dots[(py // 4) * width + px // 2, bit_index[py % 4, px % 2]] = True
+        grids.append((dots @ weights).reshape(height, width))
     return grids, (x0, x1), (y0, y1)
 
 
 def _layout(series, width, height, y_range=None):
-    """Rows of (label, [(char, series index or -1)]) plus the x-axis lines."""
+    """Rows of (label, [(text, series index or -1), ...] runs) plus the x-axis lines."""
+    import numpy as np
+
     cells = _cells(series, width, height, y_range)
     if cells is None:
         return None
     grids, (x0, x1), (y0, y1) = cells
+    combined = np.zeros((height, width), dtype=np.int64)
+    owner = np.full((height, width), -1)
+    for i, g in enumerate(grids):
+        combined |= g
+        owner[g != 0] = i  # later series draw on top
+    chars = np.where(combined != 0, combined + 0x2800, 0x20)
     ylab = [_fmt(y1), _fmt((y0 + y1) / 2), _fmt(y0)]
     pad = max(map(len, ylab))
     rows = []
     for r in range(height):
         label = ylab[0] if r == 0 else ylab[1] if r == height // 2 else ylab[2] if r == height - 1 else ""
-        row = []
-        for c in range(width):
-            bits, owner = 0, -1
-            for i, g in enumerate(grids):
-                if g[r][c]:
-                    bits |= g[r][c]
-                    owner = i  # later series draw on top
-            row.append((chr(0x2800 + bits) if bits else " ", owner))
-        rows.append((f"{label:>{pad}} ┤", row))
+        text = "".join(map(chr, chars[r]))
+        cuts = np.flatnonzero(np.diff(owner[r])) + 1
+        bounds = [0, *cuts.tolist(), width]
+        runs = [(text[a:b], int(owner[r, a])) for a, b in zip(bounds, bounds[1:])]
+        rows.append((f"{label:>{pad}} ┤", runs))
     xl, xr = _fmt(x0), _fmt(x1)
     axis = [" " * pad + " └" + "─" * width, " " * (pad + 2) + xl + " " * max(width - len(xl) - len(xr), 1) + xr]
     return rows, axis
@@ -100,7 +129,7 @@ def line_chart(series: list[tuple[list[float], list[float]]], width: int = 60, h
     if layout is None:
         return "(no data yet)"
     rows, axis = layout
-    lines = [label + "".join(ch for ch, _ in row) for label, row in rows] + axis
+    lines = [label + "".join(text for text, _ in runs) for label, runs in rows] + axis
     if labels:
         lines.append(" " * 4 + "   ".join(labels))
     return "\n".join(lines)
@@ -117,40 +146,10 @@ def line_chart_text(series: list[tuple[list[float], list[float]]], styles: list[
         return Text("(no data yet)", style="dim")
     rows, axis = layout
     text = Text()
-    for label, row in rows:
+    for label, runs in rows:
         text.append(label, style="dim")
-        run_style, run = None, []
-        for ch, owner in row:
-            style = styles[owner] if owner >= 0 else ""
-            if style != run_style and run:
-                text.append("".join(run), style=run_style or "")
-                run = []
-            run_style = style
-            run.append(ch)
-        if run:
-            text.append("".join(run), style=run_style or "")
+        for chunk, owner in runs:
+            text.append(chunk, style=styles[owner] if owner >= 0 else "")
         text.append("\n")
     text.append("\n".join(axis), style="dim")
     return text
-
-
-def _segment(a, b):
-    """Dots from a to b (Bresenham); just b when there is no a."""
-    if a is None:
-        yield b
-        return
-    (x0, y0), (x1, y1) = a, b
-    dx, dy = abs(x1 - x0), -abs(y1 - y0)
-    sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-    err = dx + dy
-    while True:
-        yield x0, y0
-        if (x0, y0) == (x1, y1):
-            return
-        e2 = 2 * err
-        if e2 >= dy:
-            err += dy
-            x0 += sx
-        if e2 <= dx:
-            err += dx
-            y0 += sy

@@ -16,7 +16,8 @@ from lab.follow import RunFollower
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 from lab.tui.widgets.run_table import STATE_STYLE
 
-POLL_SECONDS = 0.4  # redraws a few times a second at most; key presses redraw at once
+POLL_SECONDS = 0.5  # figures and log; key presses redraw at once
+PLOT_SECONDS = 1.0  # curves: redrawn at most once a second while data streams in
 LOSS_ORDER = ["loss", "policy_loss", "value_loss", "entropy", "epsilon", "learning_rate", "approx_kl", "td_error",
               "train_loss", "val_loss", "val_accuracy"]
 
@@ -41,6 +42,8 @@ class RunScreen(Screen):
         self.follower = RunFollower(path)
         self.metric_index = 0
         self.kind = self.follower.run.summary.get("kind", "rl")
+        self._plotted = 0.0
+        self._pending = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-view"):
@@ -63,15 +66,18 @@ class RunScreen(Screen):
         self.set_interval(POLL_SECONDS, self.update_view)
 
     def update_view(self, force: bool = False) -> None:
+        import time
+
         changed = self.follower.poll()
         self.update_header()
-        if not (changed or force):
-            return
-        f = self.follower
-        log = self.query_one("#run-log", Log)
-        lines = f.take_new_logs()
+        lines = self.follower.take_new_logs()
         if lines:
-            log.write_lines(lines)
+            self.query_one("#run-log", Log).write_lines(lines)
+        self._pending = self._pending or changed
+        now = time.monotonic()
+        if not (force or (self._pending and now - self._plotted >= PLOT_SECONDS)):
+            return
+        self._pending, self._plotted = False, now
         if self.kind == "attribution":
             self.update_attribution()
         else:
@@ -122,6 +128,10 @@ class RunScreen(Screen):
             styles.append(PALETTE[1])
             legend.append(("eval", PALETTE[1]))
         self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return")
+        self.update_loss_plot()
+
+    def update_loss_plot(self) -> None:
+        f = self.follower
         names = self.metric_names()
         if names:
             name = names[self.metric_index % len(names)]
@@ -156,7 +166,8 @@ class RunScreen(Screen):
 
     def action_next_metric(self) -> None:
         self.metric_index += 1
-        self.update_view(force=True)
+        if self.kind == "rl":
+            self.update_loss_plot()
 
     def action_stop(self) -> None:
         run = self.follower.run
