@@ -10,8 +10,12 @@ Every event has `t` (unix time) and `kind`. Kinds written by lab:
 | metric     | step, values: {name: number} (losses, entropy, epsilon, learning_rate, ...) |
 | eval       | step, mean, std, episodes, best (bool: new best policy) |
 | log        | level (info, warning, error), message |
-| checkpoint | step, path (relative to the run folder), label (best, last) |
+| checkpoint | step, path (relative to the run folder), label (best, last, model) |
 | artifact   | path, description |
+| method     | name, seconds_per_sample (attribution: a method finished) |
+| comparison | methods: {name: time, deletion/insertion AUC, infidelity, ...}, random (deletion AUC) |
+
+Attribution runs' progress events also carry phase (train, explain, compare) and method.
 
 Readers skip kinds they do not know and a partial last line (a run killed mid-write).
 """

@@ -33,17 +33,17 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
         cols = min(len(names) + 1, 7)
         rows = int(np.ceil((len(names) + 1) / cols))
         fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
-        axes = axes.flat
+        axes = list(axes.flat)
         axes[0].imshow(x.mean(axis=0), cmap="gray_r")
         axes[0].set_title("input", fontsize=8)
-        for ax in list(axes)[len(names) + 1:]:
+        for ax in axes[len(names) + 1:]:
             ax.axis("off")
-        for ax, name in zip(list(axes)[1:], names):
+        for ax, name in zip(axes[1:], names):
             a = attrs[name].sum(axis=0)
             lim = np.abs(a).max() or 1.0
             ax.imshow(a, cmap="bwr", vmin=-lim, vmax=lim)
             ax.set_title(name.replace("_", " "), fontsize=7)
-        for ax in list(axes)[:len(names) + 1]:
+        for ax in axes[:len(names) + 1]:
             ax.set_xticks([])
             ax.set_yticks([])
     else:

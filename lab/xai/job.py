@@ -242,6 +242,10 @@ def run(spec, ctx) -> None:
                  step=len(done), total=len(methods), fraction=round((len(done) + (i + 1) / len(subject.inputs)) / len(methods), 4))
 
     ctx.log(f"explaining {len(subject.inputs)} inputs with {len(methods)} methods ({spec.explain.output} of the target class)")
+    n_features = int(np.prod(subject.inputs.shape[1:]))
+    if ex_spec.top_k >= n_features:
+        ctx.log(f"explain.top_k = {ex_spec.top_k} covers all {n_features} features: top-k agreement will be 1 for every pair;"
+                f" set it below {n_features}", "warning")
     ex = explain(subject.model, subject.inputs, subject.targets, methods, background=subject.background,
                  feature_names=subject.feature_names, output=ex_spec.output, device=device, seed=spec.seed,
                  baseline=subject.baseline, params=ex_spec.params, batch_size=ex_spec.batch_size,
@@ -281,6 +285,8 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
               "class_names": np.array(subject.class_names, dtype=np.str_), "baseline": np.asarray(subject.baseline, np.float32)}
     if subject.true_labels is not None:
         arrays["labels"] = subject.true_labels
+    if subject.display_inputs is not None:
+        arrays["inputs_original"] = subject.display_inputs.astype(np.float32)  # before standardization
     for name, attr in ex.attributions.items():
         arrays[name] = attr
     np.savez_compressed(buf, **arrays)

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from lab.tui.widgets.attribution_view import bars, consensus_order, diverging, grey, heatmap
 
-NON_METHODS = {"inputs", "targets", "feature_names", "class_names", "baseline", "labels"}
+NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels"}
 
 
 class AttributionScreen(Screen):
@@ -91,7 +91,7 @@ class AttributionScreen(Screen):
         self.query_one("#attr-title", Static).update(title)
         attrs = {m: d[m][i] for m in self.methods}
         if self.is_image:
-            x = d["inputs"][i].mean(axis=0)
+            x = d.get("inputs_original", d["inputs"])[i].mean(axis=0)
             span = (x.max() - x.min()) or 1.0
             panel = Text("input\n", style="bold") + heatmap((x - x.min()) / span, grey)
             self.query_one("#panel-input", Static).update(panel)
