@@ -2,6 +2,7 @@
 
 Same hyperparameters (RL Zoo), same evaluation schedule (every 10k steps, 10 deterministic
 episodes, best model saved), same final 20-episode evaluation of the best model, 1 torch thread.
+With --no-eval: the training alone (model.learn), as a floor.
 """
 
 import sys
@@ -14,7 +15,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 torch.set_num_threads(1)
-seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+no_eval = "--no-eval" in sys.argv
+seed = 0
 out = tempfile.mkdtemp(prefix="plain-sb3-")
 
 
@@ -25,6 +27,9 @@ def lin(start):
 env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
 model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
             learning_rate=lin(1e-3), clip_range=lin(0.2), seed=seed, device="cpu", verbose=0)
+if no_eval:
+    model.learn(total_timesteps=100_000)
+    sys.exit(0)
 eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=seed + 10_000)
 callback = EvalCallback(eval_env, eval_freq=10_000 // 8, n_eval_episodes=10, deterministic=True,
                         best_model_save_path=out, verbose=0)
