@@ -42,47 +42,40 @@ class EvalSpec(_Strict):
     deterministic: bool = Field(True, description="evaluate the greedy/mean action")
 
 
-class RLSpec(_Strict):
+class _ExperimentSpec(_Strict):
+    """Fields every experiment has, whatever its kind."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="experiment name")
-    kind: Literal["rl"] = "rl"
     description: str = ""
     seed: int = Field(0, ge=0, lt=2**31, description="random seed")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device; auto picks the faster one for the workload")
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads for this run")
-    env: EnvSpec
-    agent: SerializeAsAny[AgentParams]
-    eval: EvalSpec = Field(default_factory=EvalSpec)
 
     # Where the spec came from (a path, or "<dict>"); used in messages, not saved.
     source: str = Field("<dict>", exclude=True)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+class RLSpec(_ExperimentSpec):
+    kind: Literal["rl"] = "rl"
+    env: EnvSpec
+    agent: SerializeAsAny[AgentParams]
+    eval: EvalSpec = Field(default_factory=EvalSpec)
 
     @property
     def algo(self):
         return ALGOS[self.agent.algo]
 
-    def to_toml(self) -> str:
-        import tomli_w
 
-        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
-
-
-class AttributionSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64, description="experiment name")
+class AttributionSpec(_ExperimentSpec):
     kind: Literal["attribution"] = "attribution"
-    description: str = ""
-    seed: int = Field(0, ge=0, lt=2**31, description="random seed (split, training, sampling methods)")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device for training and explaining")
-    threads: int = Field(1, ge=1, le=256, description="torch CPU threads for this run")
     data: DataSpec | None = None
     model: ModelSpec
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
-
-    source: str = Field("<dict>", exclude=True)
-
-    def to_toml(self) -> str:
-        import tomli_w
-
-        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
 SPEC_KINDS: dict[str, type[_Strict]] = {"rl": RLSpec, "attribution": AttributionSpec}
