@@ -10,13 +10,14 @@ python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup.sh: lab needs Python >= 3.11 ($python is older); set PYTHON=python3.11" >&2; exit 2; }
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+has_torch() { "$venv/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)'; }
+if ! has_torch; then
   if [ -z "${LAB_TORCH:-}" ]; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then LAB_TORCH=torch; else LAB_TORCH=torch==2.13.0; fi
   fi
   echo "setup.sh: installing $LAB_TORCH into $venv" >&2
   "${pip[@]}" install "$LAB_TORCH" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  "$venv/bin/python" -c 'import torch' || { echo "setup.sh: torch did not install" >&2; exit 1; }
+  has_torch || { echo "setup.sh: torch did not install" >&2; exit 1; }
 fi
 echo "setup.sh: installing lab (editable, with dev extras) into $venv" >&2
 "${pip[@]}" install -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" >&2 || true
