@@ -382,7 +382,9 @@ def cmd_eval(args) -> int:
     spec = load_experiment(run.path / "spec.toml")
     if spec.kind != "rl":
         raise BadInput(f"{run.path.name}: is a {spec.kind} run; `lab eval` evaluates RL policies")
-    policy_path = _policy_path(run, spec)
+    from lab.rl.train import policy_checkpoint
+
+    policy_path = policy_checkpoint(run, spec)
     from lab.device import choose_device
     from lab.rl.evaluate import evaluate
 
@@ -407,17 +409,6 @@ def cmd_eval(args) -> int:
         print(f"  recorded final evaluation: {out['recorded_final_eval_return_mean']:.2f} +/- "
               f"{out['recorded_final_eval_return_std']:.2f} over {recorded.get('final_eval_episodes')} episodes")
     return EXIT_OK
-
-
-def _policy_path(run, spec):
-    from lab.errors import BadInput
-
-    recorded = (run.summary.get("results") or {}).get("policy")
-    suffix = spec.algo.agent_class().suffix
-    for candidate in ([recorded] if recorded else []) + [f"checkpoints/best{suffix}", f"checkpoints/last{suffix}"]:
-        if (run.path / candidate).is_file():
-            return run.path / candidate
-    raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
 
 
 def cmd_dashboard(args) -> int:

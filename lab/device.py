@@ -12,6 +12,9 @@ _SMALL_NET_NOTE = {
     "reinforce": "a small MLP policy: per-step inference latency dominates, the CPU is faster",
     "qlearning": "tabular: no neural network",
 }
+_GPU_NOTE = {
+    "attribution": "attribution sends many perturbed inputs through the model in batches; the GPU is faster",
+}
 
 
 def cuda_available() -> bool:
@@ -20,11 +23,13 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose_device(requested: str, algo: str, image_observations: bool = False, source: str = "") -> tuple[str, str]:
-    """(device, reason) for a run; BadInput if 'cuda' is asked for and there is none."""
+def choose_device(requested: str, workload: str, image_observations: bool = False, source: str = "") -> tuple[str, str]:
+    """(device, reason) for a workload (an RL algorithm's name, or "attribution"); BadInput if
+    'cuda' is asked for and there is none."""
+    algo = workload
     where = f"{source}: " if source else ""
     if requested == "cpu":
-        return "cpu", "requested in the spec"
+        return "cpu", "requested"
     if algo == "qlearning":
         if requested == "cuda":
             raise BadInput(f"{where}device: 'cuda' does nothing for tabular qlearning; use 'auto' or 'cpu'")
@@ -33,9 +38,11 @@ def choose_device(requested: str, algo: str, image_observations: bool = False, s
     if requested == "cuda":
         if not has_cuda:
             raise BadInput(f"{where}device: 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
-        return "cuda", "requested in the spec"
+        return "cuda", "requested"
     if not has_cuda:
         return "cpu", "auto: no CUDA device visible to torch"
+    if workload in _GPU_NOTE:
+        return "cuda", "auto: " + _GPU_NOTE[workload]
     if image_observations:
         return "cuda", "auto: image observations need a CNN, which runs faster on the GPU"
     return "cpu", "auto: " + _SMALL_NET_NOTE.get(algo, "small network")

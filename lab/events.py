@@ -75,6 +75,20 @@ class EventWriter:
         self._file.close()
 
 
+def series(events, kind: str, key: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of one field of one kind: series(events, "eval", "mean"); for metric
+    events the key names a metric: series(events, "metric", "value_loss")."""
+    steps, values = [], []
+    for e in events:
+        if e.get("kind") != kind:
+            continue
+        value = (e.get("values") or {}).get(key) if kind == "metric" else e.get(key)
+        if value is not None:
+            steps.append(e.get("step", 0))
+            values.append(value)
+    return steps, values
+
+
 def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
     """Events in order; a partial or corrupt line (from a killed writer) is skipped."""
     try:

@@ -71,15 +71,9 @@ class RunResult:
 
     def series(self, kind: str, key: str) -> tuple[list[float], list[float]]:
         """(steps, values) of one field, e.g. series('episode', 'return'), series('metric', 'value_loss')."""
-        steps, values = [], []
-        for e in self.events:
-            if e.get("kind") != kind:
-                continue
-            value = e.get("values", {}).get(key) if kind == "metric" else e.get(key)
-            if value is not None:
-                steps.append(e.get("step", 0))
-                values.append(value)
-        return steps, values
+        from lab.events import series
+
+        return series(self.events, kind, key)
 
 
 def _versions() -> dict:

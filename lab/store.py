@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab.errors import BadInput, did_you_mean
 from lab.events import read_events
+from lab.events import series as events_series
 
 ACTIVE = "running"
 FINAL_STATES = ("completed", "failed", "stopped", "crashed")
@@ -127,13 +128,7 @@ class Run:
 
     def series(self, kind: str, key: str) -> tuple[list[float], list[float]]:
         """(steps, values) of one field of one event kind, e.g. series('eval', 'mean')."""
-        steps, values = [], []
-        for e in self.events({kind}):
-            value = e.get("values", {}).get(key) if kind == "metric" else e.get(key)
-            if value is not None:
-                steps.append(e.get("step", 0))
-                values.append(value)
-        return steps, values
+        return events_series(self.events({kind}), kind, key)
 
     def last_log_lines(self, n: int = 5) -> list[str]:
         lines = [e.get("message", "") for e in self.events({"log"})]

@@ -22,6 +22,18 @@ EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every t
 FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
 
+def policy_checkpoint(run, spec) -> Path:
+    """The checkpoint a run delivers: the one its summary names, else best, else last."""
+    from lab.errors import BadInput
+
+    recorded = (run.summary.get("results") or {}).get("policy")
+    suffix = spec.algo.agent_class().suffix
+    for candidate in ([recorded] if recorded else []) + [f"checkpoints/best{suffix}", f"checkpoints/last{suffix}"]:
+        if (run.path / candidate).is_file():
+            return run.path / candidate
+    raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
+
+
 class Tracker:
     """The hooks an agent calls while it learns."""
 

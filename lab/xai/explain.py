@@ -54,19 +54,6 @@ def check_methods(methods: list[str] | None, is_image: bool | None, params: dict
     return chosen
 
 
-def resolve_device(device: str) -> tuple[str, str]:
-    if device == "cpu":
-        return "cpu", "requested"
-    has_cuda = torch.cuda.is_available()
-    if device == "cuda":
-        if not has_cuda:
-            raise BadInput("device: 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
-        return "cuda", "requested"
-    if has_cuda:
-        return "cuda", "auto: attribution sends many perturbed inputs through the model in batches; the GPU is faster"
-    return "cpu", "auto: no CUDA device visible to torch"
-
-
 @dataclass
 class Explanation:
     """Attributions of several methods for the same inputs and targets."""
@@ -149,7 +136,9 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     """
     if output not in ("logit", "probability"):
         raise BadInput(f"output: must be 'logit' or 'probability' (got {output!r})")
-    dev, _ = resolve_device(device)
+    from lab.device import choose_device
+
+    dev, _ = choose_device(device, "attribution")
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     if x.ndim not in (2, 4):
         raise BadInput(f"inputs: must be (n, features) or (n, channels, height, width); got shape {tuple(x.shape)}")

@@ -75,7 +75,8 @@ def find_source_run(spec, runs_dir):
 
 def prepare(spec, runs_dir) -> tuple[str, str]:
     """Checks that need the runs root and the machine, before any folder exists."""
-    from lab.xai.explain import check_methods, resolve_device
+    from lab.device import choose_device
+    from lab.xai.explain import check_methods
 
     if spec.model.from_run is not None:
         run = find_source_run(spec, runs_dir)
@@ -85,10 +86,7 @@ def prepare(spec, runs_dir) -> tuple[str, str]:
                 src_spec, _ = classifier_source(run)
                 is_image = src_spec.data.dataset == "digits"
             check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
-    try:
-        return resolve_device(spec.device)
-    except BadInput as e:
-        raise BadInput(f"{spec.source}: {e}") from None
+    return choose_device(spec.device, "attribution", source=spec.source)
 
 
 def classifier_source(run):

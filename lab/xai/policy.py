@@ -76,11 +76,9 @@ def load_policy(run, device: str):
     spec = load_experiment(run.path / "spec.toml")
     if type(_action_space(spec)).__name__ != "Discrete":
         raise BadInput(f"model.from_run: {run.path.name} acts in a continuous action space; lab explains discrete-action policies")
-    rel = (run.summary.get("results") or {}).get("policy")
-    suffix = spec.algo.agent_class().suffix
-    path = run.path / (rel or f"checkpoints/best{suffix}")
-    if not path.is_file():
-        raise BadInput(f"model.from_run: {run.path.name} has no policy checkpoint ({path.name})")
+    from lab.rl.train import policy_checkpoint
+
+    path = policy_checkpoint(run, spec)
     agent = spec.algo.agent_class().load(path, spec, device)
     module = policy_module(spec, agent).to(device).eval()
     for p in module.parameters():
