@@ -56,3 +56,7 @@ def test_attribution_screen(snap_compare, seeded):
         await pilot.press("right")
 
     assert snap_compare(LabApp(seeded), terminal_size=(160, 48), run_before=attributions)
+
+
+def test_home_screen_at_80x24(snap_compare, seeded):
+    assert snap_compare(LabApp(seeded), terminal_size=(80, 24))
