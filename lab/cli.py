@@ -381,7 +381,7 @@ def cmd_eval(args) -> int:
         raise BadInput(f"--episodes {args.episodes}: must be at least 1")
     spec = load_experiment(run.path / "spec.toml")
     if spec.kind != "rl":
-        raise BadInput(f"{run.path.name}: is a {spec.kind} run; `lab eval` evaluates RL policies")
+        raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
     from lab.rl.train import policy_checkpoint
 
     policy_path = policy_checkpoint(run, spec)
