@@ -15,6 +15,10 @@ class BadInput(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key  # the dotted spec key at fault, where there is one (the dashboard marks its field)
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""

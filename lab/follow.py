@@ -37,7 +37,6 @@ class RunFollower:
         self.returns = Series()  # raw episode returns
         self.rolling = Series()  # rolling mean of the last 100
         self.evals = Series()  # periodic evaluations (mean)
-        self.eval_std: list[float] = []
         self.final_eval: dict | None = None
         self.metrics: dict[str, Series] = {}
         self.logs: deque[str] = deque(maxlen=log_lines)
@@ -74,7 +73,6 @@ class RunFollower:
                 self.final_eval = e
             else:
                 self.evals.add(e["step"], e.get("mean"), rel)
-                self.eval_std.append(e.get("std") or 0.0)
         elif kind == "metric":
             for name, value in (e.get("values") or {}).items():
                 self.metrics.setdefault(name, Series()).add(e.get("step", 0), value, rel)

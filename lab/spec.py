@@ -186,7 +186,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
     def fail(msg: str):
         key = msg.split(":", 1)[0]
         note = " (set by override)" if key in overridden else ""
-        raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}")
+        raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}", key=key)
 
     if not isinstance(raw, dict):
         fail("top level: must be a table")

@@ -19,7 +19,8 @@ def _write(path: Path, summary: dict, events: list[dict], spec: str = "") -> Pat
     return path
 
 
-def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0, state: str = "completed") -> Path:
+def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0, state: str = "completed",
+           process: dict | None = None) -> Path:
     """A CartPole-like learning curve: returns rise from ~20 to 500 over 100k steps."""
     rng = np.random.default_rng(seed)
     events = [{"t": T0, "kind": "status", "state": "running", "message": "device cpu"}]
@@ -48,7 +49,7 @@ def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0
                "device_reason": "auto: no CUDA device visible to torch", "threads": 1,
                "progress": {"step": step, "total": 100000, "fraction": min(step / 1e5, 1.0)},
                "results": {"final_eval_return_mean": 500.0, "final_eval_return_std": 0.0, "best_eval_return_mean": 500.0,
-                           "steps_per_second": 2500.0, "total_steps": step}, "error": None}
+                           "steps_per_second": 2500.0, "total_steps": step}, "error": None, **(process or {})}
     return _write(root / name, summary, events)
 
 

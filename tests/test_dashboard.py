@@ -162,9 +162,7 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
 async def test_crashed_run_shows_as_crashed_with_its_last_log_lines(tmp_path):
     from .seeded_runs import rl_run
 
-    path = rl_run(tmp_path, "20261123-000500-cartpole-ppo-0005", "cartpole-ppo", 0, state="running")
-    summary = (path / "summary.json").read_text().replace('"state": "completed"', '"state": "running"')
-    (path / "summary.json").write_text(summary.replace('"error": null', '"error": null, "pid": 999999999'))
+    rl_run(tmp_path, "20261123-000500-cartpole-ppo-0005", "cartpole-ppo", 0, state="running", process={"pid": 999999999})
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -204,12 +202,8 @@ async def test_quitting_with_runs_going_asks_first(tmp_path):
 
     from .seeded_runs import rl_run
 
-    path = rl_run(tmp_path, "20261123-000600-cartpole-ppo-0006", "cartpole-ppo", 0, state="running")
-    import json
-
-    summary = json.loads((path / "summary.json").read_text())
-    summary.update(state="running", **process_identity())  # "running" in this very process
-    (path / "summary.json").write_text(json.dumps(summary))
+    # "running" in this very process, so it is alive
+    rl_run(tmp_path, "20261123-000600-cartpole-ppo-0006", "cartpole-ppo", 0, state="running", process=process_identity())
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

@@ -25,7 +25,10 @@ class LabCommands(Provider):
         yield "Open the selected run", home.action_open_run, "its live view"
         yield "Toggle dark/light theme", app.action_toggle_theme, "switch between textual-dark and textual-light"
         yield "Help", app.action_help, "the key map"
-        for run in reversed(list_runs(app.runs_dir)[-20:]):
+        from lab.tui.widgets.run_table import RunTable
+
+        runs = home.query_one(RunTable).runs  # already read by the table; no I/O per keystroke
+        for run in list(runs.values())[:20]:
             yield f"Open run {run.path.name}", partial(app.open_run, run.path), f"{run.experiment}, {run.state}"
         for name in home.experiments:
             yield f"Pick experiment {name}", partial(app.pick_experiment, name), "show its settings"

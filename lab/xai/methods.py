@@ -301,7 +301,6 @@ class Method:
     reference: str | None = None  # what its attributions sum to: f(x) - f(baseline) or - E f(background)
     image_reference: str | None = "same"  # the reference on images, where it differs
     stochastic: bool = False
-    per_sample: bool = False  # explains one input at a time
     note: str = ""
 
     def reference_for(self, is_image: bool) -> str | None:
@@ -322,13 +321,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("gradient_shap", "captum", gradient_shap, reference="background", stochastic=True, note="expected gradients over the background"),
     Method("feature_ablation", "captum", feature_ablation, data=("tabular",), note="drop in output when a feature is set to the baseline"),
     Method("occlusion", "captum", occlusion, data=("image",), note="drop in output when a patch is set to the baseline"),
-    Method("captum_kernel_shap", "captum", captum_kernel_shap, reference="baseline", stochastic=True, per_sample=True, note="Kernel SHAP against the baseline"),
-    Method("captum_lime", "captum", captum_lime, stochastic=True, per_sample=True, note="LIME with Captum's defaults (lasso, cosine kernel)"),
+    Method("captum_kernel_shap", "captum", captum_kernel_shap, reference="baseline", stochastic=True, note="Kernel SHAP against the baseline"),
+    Method("captum_lime", "captum", captum_lime, stochastic=True, note="LIME with Captum's defaults (lasso, cosine kernel)"),
     Method("shap_kernel", "shap", shap_kernel, reference="background", image_reference="baseline", stochastic=True,
-           per_sample=True, note="shap.KernelExplainer (on images: pixel patches against the baseline)"),
+           note="shap.KernelExplainer (on images: pixel patches against the baseline)"),
     Method("shap_gradient", "shap", shap_gradient, reference="background", stochastic=True, note="shap.GradientExplainer (expected gradients)"),
     Method("shap_deep", "shap", shap_deep, reference="background", note="shap.DeepExplainer (DeepLIFT over the background)"),
-    Method("lime", "lime", lime, stochastic=True, per_sample=True, note="lime's tabular or image explainer"),
+    Method("lime", "lime", lime, stochastic=True, note="lime's tabular or image explainer"),
 )}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -60,11 +61,8 @@ class CompareScreen(Screen):
         table = self.query_one(DataTable)
         for i, f in enumerate(self.followers):
             s = f.run.summary
-            cells = ["■", f.path.name, s.get("experiment", "?"), str(s.get("seed", "")), f.state, result_text(s),
+            cells = [Text("■", style=PALETTE[i % len(PALETTE)]), f.path.name, s.get("experiment", "?"), str(s.get("seed", "")), f.state, result_text(s),
                      f"{(s.get('progress') or {}).get('step', 0):,}", elapsed_text(s)]
-            from rich.text import Text
-
-            cells[0] = Text("■", style=PALETTE[i % len(PALETTE)])
             key = f.path.name
             if key in table.rows:
                 for col, value in zip(("color", "run", "experiment", "seed", "state", "result", "steps", "elapsed"), cells):

@@ -35,6 +35,17 @@ def flatten(raw: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def _read(path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _search_text(raw: dict) -> str:
+    return (" ".join(str(v) for v in flatten(raw).values()) + " " + raw.get("description", "")).lower()
+
+
 def toml_value(value) -> str:
     import tomli_w
 
@@ -58,6 +69,8 @@ class HomeScreen(Screen):
         super().__init__()
         self.runs_dir = runs_dir
         self.experiments = builtin_experiments()
+        self.raw = {name: _read(path) for name, path in self.experiments.items()}  # read once, not per keystroke
+        self.search_text = {name: _search_text(raw) for name, raw in self.raw.items()}
         self.current: str | None = None
         self.defaults: dict[str, str] = {}
         self.valid = True
@@ -94,7 +107,7 @@ class HomeScreen(Screen):
         words = event.value.lower().split()
         lst = self.query_one("#experiment-list", OptionList)
         lst.clear_options()
-        shown = [n for n in self.experiments if all(w in n.lower() or w in self._text(n) for w in words)]
+        shown = [n for n in self.experiments if all(w in n.lower() or w in self.search_text[n] for w in words)]
         shown.sort(key=lambda n: not all(w in n.lower() for w in words))  # name matches first
         lst.add_options([Option(n, id=n) for n in shown])
         if shown:
@@ -104,20 +117,13 @@ class HomeScreen(Screen):
     def filter_done(self) -> None:
         self.query_one("#experiment-list").focus()
 
-    def _text(self, name: str) -> str:
-        try:
-            raw = tomllib.loads(self.experiments[name].read_text())
-        except (OSError, tomllib.TOMLDecodeError):
-            return ""
-        return " ".join(str(v) for v in flatten(raw).values()).lower() + " " + raw.get("description", "").lower()
-
     @on(OptionList.OptionHighlighted, "#experiment-list")
     async def show_experiment(self, event: OptionList.OptionHighlighted) -> None:
         name = event.option.id
         if name == self.current:
             return
         self.current = name
-        raw = tomllib.loads(self.experiments[name].read_text())
+        raw = self.raw[name]
         detail = Text(name, style="bold")
         detail.append(f"  {raw.get('kind', 'rl')}", style="cyan")
         if raw.get("kind", "rl") == "rl":
@@ -132,8 +138,8 @@ class HomeScreen(Screen):
         rows = [Horizontal(Label(k, classes="setting-key"), Input(v, id="set-" + k.replace(".", "--"), classes="setting"),
                            classes="setting-row") for k, v in self.defaults.items()]
         await settings.mount_all(rows)
-        self.valid = True
-        self.query_one("#settings-status", Static).update(Text("settings valid · ctrl+l launches", style="green"))
+        self.valid, self.validated_for = True, {}  # the file as it is: built-ins are checked by the tests
+        self.query_one("#settings-status", Static).update(Text("valid (defaults) · ctrl+l launches", style="green"))
 
     def overrides(self) -> dict[str, str]:
         out = {}
@@ -154,18 +160,17 @@ class HomeScreen(Screen):
 
         try:
             load_experiment(name, overrides)
-            message = None
+            message, bad_key = None, None
         except BadInput as e:
-            message = str(e)
-        self.app.call_from_thread(self.show_validation, name, overrides, message)
+            message, bad_key = str(e), e.key
+        self.app.call_from_thread(self.show_validation, name, overrides, message, bad_key)
 
-    def show_validation(self, name, overrides, message) -> None:
+    def show_validation(self, name, overrides, message, bad_key=None) -> None:
         if name != self.current:
             return
         self.valid = message is None
         self.validated_for = overrides
         status = self.query_one("#settings-status", Static)
-        bad_key = message.split(": ", 2)[1].split(" ")[0] if message and message.count(": ") >= 2 else None
         for inp in self.query(".setting").results(Input):
             inp.set_class(bad_key is not None and inp.id[4:].replace("--", ".") == bad_key, "-invalid")
         if message:
@@ -185,12 +190,14 @@ class HomeScreen(Screen):
         if self.current is None:
             return
         overrides = self.overrides()
-        try:  # validate here too: a launch never starts on a bad value, however fast the keys came
-            load_experiment(self.current, overrides)
-        except BadInput as e:
-            self.query_one("#settings-status", Static).update(Text(str(e), style="bold red"))
-            self.notify("not launched: fix the setting first", severity="error")
-            return
+        if not (self.valid and self.validated_for == overrides):
+            # the keys came faster than the check: validate now, a launch never starts on a bad value
+            try:
+                load_experiment(self.current, overrides)
+            except BadInput as e:
+                self.query_one("#settings-status", Static).update(Text(str(e), style="bold red"))
+                self.notify("not launched: fix the setting first", severity="error")
+                return
         args = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
         pid = start_detached(self.current, args, self.runs_dir)
         self.app.launched.add(pid)
