@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 EXIT_CODES = {"completed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPPED}
@@ -222,11 +221,10 @@ def _run_with_bar(spec, runs_dir):
 
 # ------------------------------------------------------------------------------ lab runs / show
 
-def _duration(summary: dict) -> str:
-    start = summary.get("started")
-    if not start:
+def _duration(run) -> str:
+    seconds = run.seconds
+    if seconds is None:
         return "-"
-    seconds = (summary.get("ended") or time.time()) - start
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
@@ -254,7 +252,7 @@ def cmd_runs(args) -> int:
         state = r.state
         table.add_row(r.path.name, r.experiment, f"[{colors.get(state, 'white')}]{state}[/]",
                       "-" if prog is None else f"{prog:.0%}", _result(r.summary, "best_eval_return_mean"),
-                      _result(r.summary, "final_eval_return_mean"), _duration(r.summary))
+                      _result(r.summary, "final_eval_return_mean"), _duration(r))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return EXIT_OK
 
@@ -267,7 +265,7 @@ def cmd_show(args) -> int:
     s = run.summary
     print(f"{run.path.name}  ({run.path})")
     print(f"  experiment {s.get('experiment')}  kind {s.get('kind')}  algo {s.get('algo')}  env {s.get('env')}  seed {s.get('seed')}")
-    print(f"  state {run.state}  duration {_duration(s)}  device {s.get('device')} ({s.get('device_reason')}), {s.get('threads')} thread(s)")
+    print(f"  state {run.state}  duration {_duration(run)}  device {s.get('device')} ({s.get('device_reason')}), {s.get('threads')} thread(s)")
     prog = s.get("progress") or {}
     if prog.get("total"):
         print(f"  progress {prog.get('step', 0):,} / {prog['total']:,} steps")

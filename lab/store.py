@@ -120,6 +120,22 @@ class Run:
         return state
 
     @property
+    def seconds(self) -> float | None:
+        """How long the run went: to its end, to now while it runs, or, for a crashed run, to the
+        last time it wrote its summary (every few seconds while alive)."""
+        start = self.summary.get("started")
+        if not start:
+            return None
+        end = self.summary.get("ended")
+        if end is None:
+            state = self.state
+            try:
+                end = (self.path / "summary.json").stat().st_mtime if state == "crashed" else time.time()
+            except OSError:
+                end = time.time()
+        return max(end - start, 0.0)
+
+    @property
     def events_path(self) -> Path:
         return self.path / "events.jsonl"
 

@@ -62,7 +62,7 @@ class CompareScreen(Screen):
         for i, f in enumerate(self.followers):
             s = f.run.summary
             cells = [Text("■", style=PALETTE[i % len(PALETTE)]), f.path.name, s.get("experiment", "?"), str(s.get("seed", "")), f.state, result_text(s),
-                     f"{(s.get('progress') or {}).get('step', 0):,}", elapsed_text(s)]
+                     f"{(s.get('progress') or {}).get('step', 0):,}", elapsed_text(f.run)]
             key = f.path.name
             if key in table.rows:
                 for col, value in zip(("color", "run", "experiment", "seed", "state", "result", "steps", "elapsed"), cells):

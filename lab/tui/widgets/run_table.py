@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -33,11 +32,10 @@ def result_text(summary: dict) -> str:
     return "-"
 
 
-def elapsed_text(summary: dict) -> str:
-    start = summary.get("started")
-    if not start:
+def elapsed_text(run) -> str:
+    if run.seconds is None:
         return "-"
-    seconds = int((summary.get("ended") or time.time()) - start)
+    seconds = int(run.seconds)
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 
@@ -78,7 +76,7 @@ class RunTable(DataTable):
         sps = (s.get("results") or {}).get("steps_per_second")
         return [Text("●", style="bold magenta") if run.path.name in self.marked else " ",
                 s.get("experiment", "?"), Text(state, style=STATE_STYLE.get(state, "")), progress_bar(fraction),
-                result_text(s), "-" if not sps else f"{sps:,.0f}", elapsed_text(s), run.path.name]
+                result_text(s), "-" if not sps else f"{sps:,.0f}", elapsed_text(run), run.path.name]
 
     @property
     def selected(self):
