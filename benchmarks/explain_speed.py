@@ -43,10 +43,10 @@ def main() -> None:
     torch.set_num_threads(1)
     root = tempfile.mkdtemp(prefix="lab-explain-speed-")
     run = lab.run(lab.load_experiment("breast-cancer-attributions", {"explain.methods": ["saliency"], "explain.samples": 1}), runs_dir=root)
-    spec = lab.load_experiment(run.path / "spec.toml")
+    spec = lab.load_experiment(run.spec_path)
     ds = load_dataset(spec)
     model = build_model(spec, ds)
-    model.load_state_dict(torch.load(run.path / "checkpoints" / "model.pt", weights_only=True))
+    model.load_state_dict(torch.load(run.checkpoint("model.pt"), weights_only=True))
     model.eval()
     n = args.samples
     x, bg = ds.X_test[:n], ds.X_train[np.random.default_rng(0).choice(len(ds.X_train), 50, replace=False)]

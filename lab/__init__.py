@@ -4,10 +4,14 @@ The Python API (the CLI and the dashboard use the same functions and the same ru
 
     import lab
     spec = lab.load_experiment("cartpole-ppo", {"agent.total_steps": 20_000, "seed": 3})
-    result = lab.run(spec, runs_dir="runs", on_event=print)
-    result.summary["results"]["final_eval_return_mean"]
-    steps, returns = result.series("episode", "return")
+    run = lab.run(spec, runs_dir="runs", on_event=print)    # a lab.Run, like open_run and list_runs give
+    run.state, run.results.final_eval_return_mean, run.summary.seed
+    steps, returns = run.series("episode", "return")
     lab.list_runs("runs"); lab.open_run("cartpole-ppo")   # latest run of that experiment
+    lab.stop(lab.open_run("cartpole-ppo"))                 # a running run: it checkpoints, ends 'stopped'
+
+Calling lab changes nothing process-wide: `lab.run` puts back signal handlers, torch's thread
+count, the global RNG states and warnings filters; figures never touch matplotlib's backend.
 
 Names are imported lazily so that `import lab` (and `lab --help`) stays fast.
 """
@@ -15,7 +19,7 @@ Names are imported lazily so that `import lab` (and `lab --help`) stays fast.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["load_experiment", "run", "open_run", "list_runs", "explain", "RunResult", "Run", "BadInput"]
+__all__ = ["load_experiment", "run", "open_run", "list_runs", "stop", "explain", "Run", "Summary", "BadInput"]
 
 
 def load_experiment(name_or_path, overrides=None):
@@ -24,15 +28,19 @@ def load_experiment(name_or_path, overrides=None):
     overrides: {"agent.total_steps": 2000, "seed": 3}. Raises lab.BadInput with a one-line
     message (file, key, what is allowed) for anything wrong.
     """
+    import warnings
+
     from lab.spec import load_experiment as load
 
-    return load(name_or_path, overrides)
+    with warnings.catch_warnings():  # the libraries validation imports (gymnasium) add filters of their own
+        return load(name_or_path, overrides)
 
 
 def run(spec, runs_dir=None, on_event=None):
-    """Run a spec (or an experiment name/path) in this process; returns a RunResult.
+    """Run a spec (or an experiment name/path) in this process; returns the finished lab.Run.
 
-    on_event(event: dict) is called for every event as it is written to events.jsonl.
+    on_event(event: dict) is called for every event as it is emitted. Signal handlers, torch
+    threads, the global RNG states and warnings filters are as they were when it returns.
     """
     from lab.launch import run as run_spec
 
@@ -55,25 +63,39 @@ def list_runs(runs_dir=None):
     return _list(runs_dir)
 
 
+def stop(run):
+    """Ask a running run (a lab.Run, or a reference as open_run takes) to stop: it checkpoints
+    and ends 'stopped'. Raises BadInput, saying why, for a run lab may not signal (not running,
+    or not a process of this machine that lab can identify)."""
+    from lab.launch import stop as stop_run
+
+    if not hasattr(run, "summary"):
+        run = open_run(run)
+    return stop_run(run)
+
+
 def explain(model, inputs, targets=None, methods=None, background=None, feature_names=None, output="logit",
             device="auto", seed=0, **options):
     """Explain any torch classifier with Captum, SHAP and LIME methods; returns an Explanation with
     .attributions (method -> array shaped like inputs), .seconds_per_sample and .compare().
     See lab.xai.explain.explain for the options (baseline, params, batch_size, train_data)."""
+    import warnings
+
     from lab.xai.explain import explain as _explain
 
-    return _explain(model, inputs, targets, methods, background, feature_names, output, device, seed, **options)
+    with warnings.catch_warnings():
+        return _explain(model, inputs, targets, methods, background, feature_names, output, device, seed, **options)
 
 
 def __getattr__(name):
-    if name == "RunResult":
-        from lab.launch import RunResult
-
-        return RunResult
-    if name == "Run":
+    if name in ("Run", "RunResult"):  # RunResult: the name lab 0.1 gave a finished run
         from lab.store import Run
 
         return Run
+    if name == "Summary":
+        from lab.summary import Summary
+
+        return Summary
     if name == "BadInput":
         from lab.errors import BadInput
 

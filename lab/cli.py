@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", parents=[runs_dir], help="list runs with their state and results")
 
+    st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped')")
+    st.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+
     s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve")
     s.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
 
@@ -123,7 +126,7 @@ def _run_and_report(spec, args) -> int:
         def on_event(event):
             print(json.dumps(event), flush=True)
         result = run(spec, args.runs_dir, on_event)
-        print(json.dumps({"kind": "summary", **result.summary}), flush=True)
+        print(json.dumps({"kind": "summary", **json.loads(result.summary.to_json())}), flush=True)
     elif sys.stdout.isatty():
         result = _run_with_bar(spec, args.runs_dir)
     else:
@@ -139,18 +142,18 @@ def _eval_line(e: dict) -> str:
 
 def _end_line(result) -> str:
     s, r = result.summary, result.results
-    line = f"{s['state']} in {s['duration_seconds']:.1f} s"
-    if r.get("final_eval_return_mean") is not None:
-        line += (f": final eval {r['final_eval_return_mean']:.2f} +/- {r['final_eval_return_std']:.2f}"
-                 f" ({r['final_eval_episodes']} episodes), best eval {r['best_eval_return_mean']:.2f}"
-                 f" at step {r['best_eval_step']:,}, {r['steps_per_second']:,.0f} steps/s")
-    if r.get("most_faithful_method"):
-        if r.get("test_accuracy") is not None:
-            line += f": test accuracy {r['test_accuracy']:.3f}"
-        line += (f"; {len(r['methods'])} methods, most faithful by deletion AUC: {r['most_faithful_method']}"
-                 f" ({r['deletion_auc'][r['most_faithful_method']]:.3f}, random order {r['random_deletion_auc']:.3f})")
-    if s.get("error"):
-        line += f": {s['error']} (traceback in {result.path}/events.jsonl)"
+    line = f"{s.state} in {s.duration_seconds:.1f} s"
+    if r.final_eval_return_mean is not None:
+        line += (f": final eval {r.final_eval_return_mean:.2f} +/- {r.final_eval_return_std:.2f}"
+                 f" ({r.final_eval_episodes} episodes), best eval {r.best_eval_return_mean:.2f}"
+                 f" at step {r.best_eval_step:,}, {r.steps_per_second:,.0f} steps/s")
+    if r.most_faithful_method:
+        if r.test_accuracy is not None:
+            line += f": test accuracy {r.test_accuracy:.3f}"
+        line += (f"; {len(r.methods)} methods, most faithful by deletion AUC: {r.most_faithful_method}"
+                 f" ({r.deletion_auc[r.most_faithful_method]:.3f}, random order {r.random_deletion_auc:.3f})")
+    if s.error:
+        line += f": {s.error} (traceback in {result.events_path})"
     return f"{line}\n  run folder: {result.path}"
 
 
@@ -219,24 +222,13 @@ def _run_with_bar(spec, runs_dir):
     return result
 
 
-# ------------------------------------------------------------------------------ lab runs / show
-
-def _duration(run) -> str:
-    seconds = run.seconds
-    if seconds is None:
-        return "-"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _result(summary: dict, key: str) -> str:
-    value = (summary.get("results") or {}).get(key)
-    return "-" if value is None else f"{value:.2f}"
-
+# ------------------------------------------------------------------------------ lab runs / show / stop
 
 def cmd_runs(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from lab.display import STATE_STYLE, duration, number
     from lab.store import list_runs, runs_root
 
     runs = list_runs(args.runs_dir)
@@ -246,61 +238,71 @@ def cmd_runs(args) -> int:
     table = Table(box=None, header_style="bold")
     for col in ("id", "experiment", "state", "progress", "best eval", "final eval", "duration"):
         table.add_column(col, no_wrap=col == "id")
-    colors = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "red", "stopped": "yellow"}
     for r in runs:
-        prog = (r.summary.get("progress") or {}).get("fraction")
+        prog = r.summary.progress.fraction
         state = r.state
-        table.add_row(r.path.name, r.experiment, f"[{colors.get(state, 'white')}]{state}[/]",
-                      "-" if prog is None else f"{prog:.0%}", _result(r.summary, "best_eval_return_mean"),
-                      _result(r.summary, "final_eval_return_mean"), _duration(r))
+        table.add_row(r.id, r.experiment, f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
+                      "-" if prog is None else f"{prog:.0%}", number(r.results.best_eval_return_mean),
+                      number(r.results.final_eval_return_mean), duration(r.seconds))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return EXIT_OK
 
 
+def cmd_stop(args) -> int:
+    from lab.launch import stop
+    from lab.store import resolve_run
+
+    print(stop(resolve_run(args.run, args.runs_dir)))
+    return EXIT_OK
+
+
 def cmd_show(args) -> int:
+    from lab.display import duration
+    from lab.events import series
     from lab.store import resolve_run
     from lab.termplot import line_chart
 
     run = resolve_run(args.run, args.runs_dir)
     s = run.summary
-    print(f"{run.path.name}  ({run.path})")
-    print(f"  experiment {s.get('experiment')}  kind {s.get('kind')}  algo {s.get('algo')}  env {s.get('env')}  seed {s.get('seed')}")
-    print(f"  state {run.state}  duration {_duration(run)}  device {s.get('device')} ({s.get('device_reason')}), {s.get('threads')} thread(s)")
-    prog = s.get("progress") or {}
-    if prog.get("total"):
-        print(f"  progress {prog.get('step', 0):,} / {prog['total']:,} steps")
-    results = s.get("results") or {}
+    print(f"{run.id}  ({run.path})")
+    if run.problem:
+        print(f"  state corrupt: {run.problem}")
+        return EXIT_OK
+    print(f"  experiment {s.experiment}  kind {s.kind}  algo {s.algo}  env {s.env}  seed {s.seed}")
+    print(f"  state {run.state}  duration {duration(run.seconds)}  device {s.device} ({s.device_reason}), {s.threads} thread(s)")
+    if s.progress.total:
+        print(f"  progress {s.progress.step:,} / {s.progress.total:,} steps")
+    if s.prerequisites:
+        print(f"  prerequisites {', '.join(s.prerequisites)}")
+    results = s.results.model_dump(exclude_none=True)
     if results:
         print("  results")
         for key, value in results.items():
             if isinstance(value, (dict, list)):
                 continue  # shown as tables below (or in summary.json)
-            if value is not None:
-                print(f"    {key:<26} {value:,.4g}" if isinstance(value, float) else f"    {key:<26} {value}")
-    if s.get("error"):
-        print(f"  error {s['error']}")
-    if s.get("kind") == "attribution":
+            print(f"    {key:<26} {value:,.4g}" if isinstance(value, float) else f"    {key:<26} {value}")
+    if s.error:
+        print(f"  error {s.error}")
+    if s.kind == "attribution":
         _print_comparison(run)
-    ep_steps, rolling = run.series("episode", "rolling_return")
-    ev_steps, ev_mean = [], []
-    for e in run.events({"eval"}):
-        if not e.get("final"):
-            ev_steps.append(e["step"])
-            ev_mean.append(e["mean"])
+    scanned = run.scan({"episode", "episodes", "eval", "log"})  # bounded: samples a huge file's episodes
+    ep_steps, rolling = series(scanned.events, "episode", "rolling_return")
+    evals = [e for e in scanned.events if e["kind"] == "eval" and not e.get("final")]
     if ep_steps:
         stride = max(len(ep_steps) // 240, 1)
         print("\n  return: rolling mean of 100 episodes, and evaluations")
-        chart = line_chart([(ep_steps[::stride], rolling[::stride]), (ev_steps, ev_mean)], width=64, height=12)
+        chart = line_chart([(ep_steps[::stride], rolling[::stride]), ([e["step"] for e in evals], [e["mean"] for e in evals])],
+                           width=64, height=12)
         print("\n".join("  " + line for line in chart.splitlines()))
     if run.state in ("failed", "crashed", "stopped"):
         print("\n  last log lines")
-        for line in run.last_log_lines(5):
+        for line in run.last_log_lines(5, scanned.events):
             print("    " + line.strip().splitlines()[-1] if line.strip() else "")
     return EXIT_OK
 
 
 def _print_comparison(run) -> None:
-    path = run.path / "artifacts" / "comparison.json"
+    path = run.artifact("comparison.json")
     if not path.is_file():
         print("\n  (no comparison yet)")
         return
@@ -329,7 +331,7 @@ def _print_comparison(run) -> None:
           " spearman: mean rank correlation with the other methods")
     for name, reason in c.get("skipped", {}).items():
         print(f"  {name}: skipped ({reason})")
-    print(f"  figures: {run.path / 'artifacts'}/*.png")
+    print(f"  figures: {run.artifact('*.png')}")
 
 
 # ------------------------------------------------------------------------------ lab explain
@@ -343,14 +345,13 @@ def cmd_explain(args) -> int:
 
     run = resolve_run(args.run, args.runs_dir)
     if run.state != "completed":
-        raise BadInput(f"{run.path.name}: is {run.state}; `lab explain` needs a completed run")
-    kind = run.summary.get("kind")
-    raw = tomllib.loads((run.path / "spec.toml").read_text())
-    results = run.summary.get("results") or {}
+        raise BadInput(f"{run.id}: is {run.state}; `lab explain` needs a completed run")
+    kind = run.kind
+    raw = tomllib.loads(run.spec_path.read_text())
     if kind == "attribution":
         raw.pop("data", None)
-        if results.get("policy_run"):
-            raw["model"] = {"from_run": results["policy_run"], "rollout_episodes": raw["model"].get("rollout_episodes", 5)}
+        if run.results.policy_run:
+            raw["model"] = {"from_run": run.results.policy_run, "rollout_episodes": raw["model"].get("rollout_episodes", 5)}
         else:
             raw["model"] = {"from_run": run.path.name}
     elif kind == "rl":
@@ -377,35 +378,33 @@ def cmd_eval(args) -> int:
     run = resolve_run(args.run, args.runs_dir)
     if args.episodes < 1:
         raise BadInput(f"--episodes {args.episodes}: must be at least 1")
-    spec = load_experiment(run.path / "spec.toml")
+    spec = load_experiment(run.spec_path)
     if spec.kind != "rl":
         raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
-    from lab.rl.train import policy_checkpoint
+    from lab.rl.evaluate import evaluate
+    from lab.rl.train import policy_checkpoint, prepare
 
     policy_path = policy_checkpoint(run, spec)
-    from lab.device import choose_device
-    from lab.rl.evaluate import evaluate
-
-    device, _ = choose_device(spec.device if spec.device != "cuda" else "auto", spec.agent.algo)
+    device = prepare(spec, requested="auto" if spec.device == "cuda" else None).device
     import torch
 
     torch.set_num_threads(spec.threads)
     policy = spec.algo.agent_class().load(policy_path, spec, device)
     seed = args.seed if args.seed is not None else spec.seed + 30_000
     returns, _ = evaluate(policy.act, spec, args.episodes, seed, spec.eval.deterministic)
-    recorded = run.summary.get("results") or {}
-    out = {"run": run.path.name, "policy": str(policy_path.relative_to(run.path)), "episodes": len(returns),
+    recorded = run.results
+    out = {"run": run.id, "policy": run.relpath(policy_path), "episodes": len(returns),
            "seed": seed, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-           "recorded_final_eval_return_mean": recorded.get("final_eval_return_mean"),
-           "recorded_final_eval_return_std": recorded.get("final_eval_return_std")}
+           "recorded_final_eval_return_mean": recorded.final_eval_return_mean,
+           "recorded_final_eval_return_std": recorded.final_eval_return_std}
     if args.json:
         print(json.dumps(out))
         return EXIT_OK
-    print(f"{run.path.name}: {out['policy']} over {len(returns)} episodes (seed {seed}): "
+    print(f"{run.id}: {out['policy']} over {len(returns)} episodes (seed {seed}): "
           f"return {out['return_mean']:.2f} +/- {out['return_std']:.2f}")
     if out["recorded_final_eval_return_mean"] is not None:
         print(f"  recorded final evaluation: {out['recorded_final_eval_return_mean']:.2f} +/- "
-              f"{out['recorded_final_eval_return_std']:.2f} over {recorded.get('final_eval_episodes')} episodes")
+              f"{out['recorded_final_eval_return_std']:.2f} over {recorded.final_eval_episodes} episodes")
     return EXIT_OK
 
 
@@ -416,4 +415,5 @@ def cmd_dashboard(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "show": cmd_show, "eval": cmd_eval, "explain": cmd_explain}
+COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "show": cmd_show,
+            "eval": cmd_eval, "explain": cmd_explain}

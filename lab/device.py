@@ -4,18 +4,6 @@ from __future__ import annotations
 
 from lab.errors import BadInput
 
-# Algorithms whose networks are so small that the CPU beats a GPU round trip per env step.
-_SMALL_NET_NOTE = {
-    "ppo": "SB3 runs PPO with an MLP policy faster on the CPU",
-    "a2c": "SB3 runs A2C with an MLP policy faster on the CPU",
-    "dqn": "a small MLP Q-network: per-step inference latency dominates, the CPU is faster",
-    "reinforce": "a small MLP policy: per-step inference latency dominates, the CPU is faster",
-    "qlearning": "tabular: no neural network",
-}
-_GPU_NOTE = {
-    "attribution": "attribution sends many perturbed inputs through the model in batches; the GPU is faster",
-}
-
 
 def cuda_available() -> bool:
     import torch
@@ -23,17 +11,21 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose_device(requested: str, workload: str, image_observations: bool = False, source: str = "") -> tuple[str, str]:
-    """(device, reason) for a workload (an RL algorithm's name, or "attribution"); BadInput if
-    'cuda' is asked for and there is none."""
-    algo = workload
+def choose_device(requested: str, why_cpu: str, why_gpu: str | None = None, torch_free: str | None = None,
+                  source: str = "") -> tuple[str, str]:
+    """(device, reason) for a workload.
+
+    why_cpu: why the CPU suits it (the reason given when 'auto' picks the CPU with CUDA there);
+    why_gpu: why it runs faster on a GPU, when it does (then 'auto' picks CUDA where there is one);
+    torch_free: what the workload is, when it uses no torch at all ('cuda' is then refused).
+    BadInput if 'cuda' is asked for and there is none."""
     where = f"{source}: " if source else ""
     if requested == "cpu":
         return "cpu", "requested"
-    if algo == "qlearning":
+    if torch_free is not None:
         if requested == "cuda":
-            raise BadInput(f"{where}device: 'cuda' does nothing for tabular qlearning; use 'auto' or 'cpu'")
-        return "cpu", _SMALL_NET_NOTE["qlearning"]
+            raise BadInput(f"{where}device: 'cuda' does nothing for {torch_free}; use 'auto' or 'cpu'")
+        return "cpu", why_cpu
     has_cuda = cuda_available()
     if requested == "cuda":
         if not has_cuda:
@@ -41,8 +33,6 @@ def choose_device(requested: str, workload: str, image_observations: bool = Fals
         return "cuda", "requested"
     if not has_cuda:
         return "cpu", "auto: no CUDA device visible to torch"
-    if workload in _GPU_NOTE:
-        return "cuda", "auto: " + _GPU_NOTE[workload]
-    if image_observations:
-        return "cuda", "auto: image observations need a CNN, which runs faster on the GPU"
-    return "cpu", "auto: " + _SMALL_NET_NOTE.get(algo, "small network")
+    if why_gpu is not None:
+        return "cuda", "auto: " + why_gpu
+    return "cpu", "auto: " + why_cpu

@@ -1,7 +1,9 @@
 """Following a run folder as it grows: the series and figures a live view shows.
 
-`RunFollower.poll()` reads only the events appended since the last call, so a view can poll
-several runs a few times a second at a bounded cost. Pure data: no Textual here.
+The first `RunFollower.poll()` reads the file with `lab.events.scan` (every low-rate event, a
+sample of a huge file's episodes); later polls read only the events appended since, so a view
+can open a run of millions of episodes at once and poll several runs a few times a second.
+Pure data: no Textual here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.events import EventTail
+from lab.events import EventTail, scan
 from lab.store import Run
 
 SUMMARY_SECONDS = 1.0
@@ -33,7 +35,8 @@ class Series:
 class RunFollower:
     def __init__(self, path: Path, log_lines: int = 500):
         self.path = Path(path)
-        self.tail = EventTail(self.path / "events.jsonl")
+        self.run = Run.load(self.path)
+        self.tail: EventTail | None = None  # made by the first poll, after a bounded scan
         self.returns = Series()  # raw episode returns
         self.rolling = Series()  # rolling mean of the last 100
         self.evals = Series()  # periodic evaluations (mean)
@@ -46,12 +49,18 @@ class RunFollower:
         self.comparison: dict | None = None
         self.status: str = ""
         self.started: float | None = None
-        self.run = Run.load(self.path)
+        self.sampled = False  # True when the episode series is a sample of a huge file
         self._summary_read = time.monotonic()
 
     def poll(self) -> bool:
         """Read new events; True when anything changed."""
-        events = self.tail.read()
+        if self.tail is None:
+            first = scan(self.run.events_path)
+            self.sampled = first.sampled
+            self.tail = EventTail(self.run.events_path, first.offset)
+            events = first.events
+        else:
+            events = self.tail.read()
         for e in events:
             self._apply(e)
         now = time.monotonic()
@@ -66,13 +75,16 @@ class RunFollower:
             self.started = t
         rel = t - self.started
         if kind == "episode":
-            self.returns.add(e["step"], e.get("return"), rel)
-            self.rolling.add(e["step"], e.get("rolling_return"), rel)
+            self.returns.add(e.get("step", 0), e.get("return"), rel)
+            self.rolling.add(e.get("step", 0), e.get("rolling_return"), rel)
+        elif kind == "episodes":  # an interval's episodes in one line: its mean return stands for them
+            self.returns.add(e.get("step", 0), e.get("mean"), rel)
+            self.rolling.add(e.get("step", 0), e.get("rolling_return"), rel)
         elif kind == "eval":
             if e.get("final"):
                 self.final_eval = e
             else:
-                self.evals.add(e["step"], e.get("mean"), rel)
+                self.evals.add(e.get("step", 0), e.get("mean"), rel)
         elif kind == "metric":
             for name, value in (e.get("values") or {}).items():
                 self.metrics.setdefault(name, Series()).add(e.get("step", 0), value, rel)
@@ -85,7 +97,7 @@ class RunFollower:
                 self.new_logs.append(text)
         elif kind == "status":
             self.status = e.get("state", "")
-        elif kind == "method":
+        elif kind == "method" and "name" in e:
             self.methods[e["name"]] = {"seconds_per_sample": e.get("seconds_per_sample")}
         elif kind == "comparison":
             self.comparison = e.get("methods")

@@ -1,12 +1,16 @@
-"""Running an experiment: make its run folder, run its job, record how it ended.
+"""Running an experiment: resolve what it needs, make its run folder, run its job, record how
+it ended; and stopping a run.
 
 `run` is what `lab run` does in the foreground and what the dashboard starts as a detached
 child process (`start_detached`). The job itself (RL training, attribution) lives in the
-domain packages and talks to the folder only through `RunContext`.
+domain packages and talks to the folder only through `RunContext`. A job that needs another
+run first says so in its `Plan`; the launcher runs that prerequisite here, inside the outer
+run, so its progress shows in the outer run's log and a Ctrl-C stops both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -14,30 +18,41 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import store
 from lab.errors import BadInput
 from lab.events import EventWriter
+from lab.summary import Summary, check_known
 
-# kind -> "module:function(spec, ctx)", imported only when a run of that kind starts
-JOBS = {"rl": "lab.rl.train:train", "attribution": "lab.xai.job:run"}
+# kind -> job module, imported only when a run of that kind starts; each has prepare(spec,
+# runs_dir) -> lab.plan.Plan and run(spec, ctx)
+JOBS = {"rl": "lab.rl.train", "attribution": "lab.xai.job"}
+
+
+def _job(kind: str):
+    import importlib
+
+    return importlib.import_module(JOBS[kind])
 
 
 class RunContext:
     """What a job sees of its run: the event sink, the summary, the stop flag, the folder."""
 
-    def __init__(self, path: Path, spec, device: str, device_reason: str, on_event=None):
-        self.path = path
+    def __init__(self, path: Path, spec, plan, on_event=None, **summary):
+        self.run = store.Run(Path(path))
+        self.path = self.run.path
         self.spec = spec
-        self.device = device
-        self.device_reason = device_reason
-        self.events = EventWriter(path / "events.jsonl", on_event)
+        self.device = plan.device
+        self.device_reason = plan.device_reason
+        self.summary = Summary()
+        self.prerequisites: list[store.Run] = []  # finished runs the plan asked for, in order
         self.stop_requested = False
         self.stop_reason = ""
-        self.summary: dict = {}
+        self.update_summary(**summary)  # the folder has its summary before it has events
+        self.events = EventWriter(self.run.events_path, on_event)
 
     def emit(self, kind: str, **fields) -> dict:
         return self.events.emit(kind, **fields)
@@ -46,34 +61,24 @@ class RunContext:
         self.emit("log", level=level, message=message)
 
     def update_summary(self, **fields) -> None:
-        self.summary.update(fields)
-        store.write_json_atomic(self.path / "summary.json", self.summary)
+        """Set summary fields and write summary.json atomically; `results` and `progress` are
+        merged into what is there, so a job adds its figures as it goes."""
+        check_known(fields)
+        data = self.summary.model_dump()
+        for key in ("results", "progress"):
+            if key in fields:
+                fields[key] = {**data[key], **fields[key]}
+        self.summary = Summary.model_validate({**data, **fields})
+        store.write_atomic(self.run.summary_path, self.summary.to_json())
+
+    def checkpoint(self, name: str) -> Path:
+        return self.run.checkpoint(name)
+
+    def artifact(self, name: str) -> Path:
+        return self.run.artifact(name)
 
     def relpath(self, path: Path) -> str:
-        return str(Path(path).relative_to(self.path))
-
-
-@dataclass
-class RunResult:
-    """A finished run: its folder, its summary and its event series."""
-
-    path: Path
-    summary: dict
-    events: list[dict] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        return self.summary.get("state", "")
-
-    @property
-    def results(self) -> dict:
-        return self.summary.get("results", {})
-
-    def series(self, kind: str, key: str) -> tuple[list[float], list[float]]:
-        """(steps, values) of one field, e.g. series('episode', 'return'), series('metric', 'value_loss')."""
-        from lab.events import series
-
-        return series(self.events, kind, key)
+        return self.run.relpath(path)
 
 
 def _versions() -> dict:
@@ -89,7 +94,8 @@ def _versions() -> dict:
 
 
 class _StopSignals:
-    """SIGINT/SIGTERM ask the job to stop (checkpoint, state 'stopped'); a second one exits now."""
+    """SIGINT/SIGTERM ask the job to stop (checkpoint, state 'stopped'); a second one exits now.
+    The caller's handlers are put back when the run ends."""
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -113,64 +119,69 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def prepare(spec, runs_dir=None) -> tuple[str, str]:
-    """Checks that need the machine or the runs root, before any folder exists: (device, reason)."""
-    from lab.device import choose_device
+@contextlib.contextmanager
+def _caller_state_kept():
+    """What a job changes process-wide (torch threads, the global RNGs, warnings filters) is put
+    back as it was when the run ends, so `lab.run` in a notebook leaves the notebook alone."""
+    import random
 
-    if spec.kind == "attribution":
-        from lab.xai.job import prepare as prepare_attribution
+    import numpy as np
+    import torch  # every job uses it; importing it here costs nothing extra
 
-        return prepare_attribution(spec, runs_dir)
+    threads = torch.get_num_threads()
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
 
-    image = False
-    if spec.kind == "rl":
-        from lab.rl.envs import is_image_space, make_env
 
-        env = make_env(spec)
-        image = is_image_space(env.observation_space)
-        env.close()
-    return choose_device(spec.device, spec.agent.algo, image, spec.source)
+def prepare(spec, runs_dir=None):
+    """Checks that need the machine or the runs root, before any folder exists: a Plan."""
+    return _job(spec.kind).prepare(spec, runs_dir)
 
 
-def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> RunResult:
-    """Run an experiment spec to its end in this process; returns its RunResult.
+def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> store.Run:
+    """Run an experiment spec to its end in this process; returns the finished `Run`.
 
-    The run's state is 'completed', 'stopped' (SIGINT/SIGTERM) or 'failed' (an exception in
-    the job, whose traceback is in the log events). Bad input raises BadInput before any
-    folder is made.
+    The run's state is 'completed', 'stopped' (SIGINT/SIGTERM, also during a prerequisite) or
+    'failed' (an exception in the job, whose traceback is in the log events). Bad input raises
+    BadInput before any folder is made. Signal handlers, torch threads, the global RNG states
+    and warnings filters are as they were when it returns.
     """
-    import importlib
+    with _caller_state_kept():  # also around prepare: the libraries it imports add warnings filters
+        return _run(spec, runs_dir, on_event)
 
-    device, reason = prepare(spec, runs_dir)
+
+def _run(spec, runs_dir, on_event) -> store.Run:
+    plan = prepare(spec, runs_dir)
     root = store.runs_root(runs_dir)
     try:
         path = store.create_run_folder(root, spec.name)
     except OSError as e:
         raise BadInput(f"cannot create a run folder in {root}: {e.strerror}; choose another with --runs-dir or LAB_RUNS_DIR") from None
-    events: list[dict] = []
-
-    def sink(event):
-        events.append(event)
-        if on_event is not None:
-            on_event(event)
-
-    ctx = RunContext(path, spec, device, reason, sink)
-    store.write_atomic(path / "spec.toml", spec.to_toml())
+    store.write_atomic(path / store.SPEC, spec.to_toml())
     started = time.time()
-    ctx.update_summary(
-        id=path.name, experiment=spec.name, kind=spec.kind, state="running",
-        started=started, ended=None, duration_seconds=None,
-        algo=getattr(getattr(spec, "agent", None), "algo", None), env=getattr(getattr(spec, "env", None), "id", None),
-        seed=spec.seed, device=device, device_reason=reason, threads=spec.threads,
-        progress={"step": 0, "total": getattr(getattr(spec, "agent", None), "total_steps", None), "fraction": 0.0},
-        results={}, versions=_versions(), error=None, **store.process_identity(),
+    agent, env = getattr(spec, "agent", None), getattr(spec, "env", None)
+    ctx = RunContext(
+        path, spec, plan, on_event,
+        id=path.name, experiment=spec.name, kind=spec.kind, state="running", started=started,
+        algo=getattr(agent, "algo", None), env=getattr(env, "id", None), seed=spec.seed,
+        device=plan.device, device_reason=plan.device_reason, threads=spec.threads,
+        progress={"step": 0, "total": getattr(agent, "total_steps", None), "fraction": 0.0},
+        versions=_versions(), **store.process_identity(),
     )
-    ctx.emit("status", state="running", message=f"device {device} ({reason}), {spec.threads} thread(s)")
-    module, _, func = JOBS[spec.kind].partition(":")
+    ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     state, error = "completed", None
     try:
         with _StopSignals(ctx):
-            getattr(importlib.import_module(module), func)(spec, ctx)
+            _run_prerequisites(plan.prerequisites, ctx, runs_dir)
+            if not ctx.stop_requested:
+                _job(spec.kind).run(spec, ctx)
         if ctx.stop_requested:
             state = "stopped"
     except KeyboardInterrupt:
@@ -182,7 +193,60 @@ def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> 
     ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
     ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
     ctx.events.close()
-    return RunResult(path, dict(ctx.summary), events)
+    return store.Run(ctx.path, ctx.summary)
+
+
+def _run_prerequisites(specs, ctx: RunContext, runs_dir) -> None:
+    """Run each prerequisite here, its progress and evaluations shown in the outer run's log;
+    a stop during one stops the outer run too."""
+    for spec in specs:
+        ctx.log(f"{spec.name} is needed first and has no completed run in {ctx.path.parent}: training it now")
+        pre = run(spec, runs_dir, on_event=_forwarder(ctx, spec.name))
+        ctx.update_summary(prerequisites=[*ctx.summary.prerequisites, pre.id])
+        if pre.state == "stopped":
+            ctx.stop_requested = True
+            ctx.stop_reason = ctx.stop_reason or f"prerequisite {pre.id} stopped"
+            return
+        if pre.state != "completed":
+            raise RuntimeError(f"prerequisite {pre.id} ended {pre.state}: {pre.summary.error}")
+        ctx.log(f"{spec.name}: trained {pre.id}, final eval return {pre.results.final_eval_return_mean}")
+        ctx.prerequisites.append(pre)
+
+
+def _forwarder(ctx: RunContext, name: str) -> Callable[[dict], None]:
+    def forward(e: dict) -> None:
+        kind = e["kind"]
+        if kind == "progress":
+            ctx.emit("progress", phase="prerequisite", method=name, step=e.get("step"), total=e.get("total"),
+                     fraction=e.get("fraction"), steps_per_second=e.get("steps_per_second"),
+                     eta_seconds=e.get("eta_seconds"), elapsed=e.get("elapsed"))
+        elif kind == "eval":
+            tag = "final eval" if e.get("final") else "eval"
+            ctx.log(f"{name}: step {e.get('step', 0):,} {tag} {e.get('mean', 0):.2f} +/- {e.get('std', 0):.2f}")
+        elif kind == "log":
+            ctx.log(f"{name}: {e.get('message', '')}", e.get("level", "info"))
+        elif kind == "checkpoint":
+            ctx.log(f"{name}: checkpoint {e.get('label')} at step {e.get('step', 0):,}")
+    return forward
+
+
+def stop(run: store.Run) -> str:
+    """Ask a running run to stop: SIGINT, after which it checkpoints and ends 'stopped'. Refuses
+    (BadInput, saying why) a run that is not running, or whose process lab cannot be sure is
+    that run's on this machine (pid, its start time and the host must all match)."""
+    state = run.state
+    if state != "running":
+        raise BadInput(f"{run.id} is {state}, not running")
+    why = store.signal_refusal(run.summary)
+    if why is not None:
+        raise BadInput(f"not stopping {run.id}: {why}")
+    try:
+        os.kill(run.summary.pid, signal.SIGINT)
+    except ProcessLookupError:
+        raise BadInput(f"not stopping {run.id}: its process {run.summary.pid} is gone") from None
+    except PermissionError:
+        raise BadInput(f"not stopping {run.id}: no permission to signal process {run.summary.pid}") from None
+    return f"stopping {run.id}: it checkpoints, then ends 'stopped'"
 
 
 # Runs started from the dashboard yield the CPU to it (and to the user's other work): at nice 10 a

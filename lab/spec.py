@@ -97,7 +97,9 @@ def find_experiment(name_or_path: str | os.PathLike) -> Path:
         if not path.exists():
             raise BadInput(f"{text}: no such experiment file")
         if path.is_dir():
-            spec_file = path / "spec.toml"  # a run folder: repeat its run
+            from lab.store import SPEC
+
+            spec_file = path / SPEC  # a run folder: repeat its run
             if spec_file.is_file():
                 return spec_file
             raise BadInput(f"{text}: is a folder, not an experiment file")

@@ -1,26 +1,31 @@
 """Run folders: create them, write them atomically, find and read them back.
 
 A run folder holds spec.toml, events.jsonl, summary.json, checkpoints/ and artifacts/.
-This module is the only place that knows that layout.
+This module is the only place that knows that layout: everyone else asks a `Run` (or the
+helpers below) for a path.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import BadInput, did_you_mean
-from lab.events import read_events
+from lab.events import read_events, scan
 from lab.events import series as events_series
+from lab.summary import Summary, SummaryError, parse
 
 ACTIVE = "running"
 FINAL_STATES = ("completed", "failed", "stopped", "crashed")
+
+SPEC, EVENTS, SUMMARY, CHECKPOINTS, ARTIFACTS = "spec.toml", "events.jsonl", "summary.json", "checkpoints", "artifacts"
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -32,26 +37,35 @@ def new_run_id(experiment: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{experiment}-{secrets.token_hex(2)}"
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temp file beside `path`, fsync, rename: readers see the old or the new file."""
+# ------------------------------------------------------------------------------ atomic writes
+
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` for a writer that wants a file name (torch.save, SB3's
+    save, np.save); on success the file is fsynced and renamed over `path`, so readers see the
+    old file or the new one, never half of one. The temp name keeps `path`'s suffix, because
+    some writers append one when it is missing."""
     path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(tmp)
     try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; run folders are meant to be read by others
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write bytes or text to `path` atomically (temp file, fsync, rename)."""
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
+
+# ------------------------------------------------------------------------------ processes
 
 def _process_start(pid: int) -> str | None:
     """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
@@ -69,11 +83,11 @@ def process_identity() -> dict:
     return {"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "host": socket.gethostname()}
 
 
-def process_alive(summary: dict) -> bool:
-    pid = summary.get("pid")
+def process_alive(summary: Summary) -> bool:
+    pid = summary.pid
     if not isinstance(pid, int):
         return False
-    if summary.get("host") not in (None, socket.gethostname()):
+    if summary.host not in (None, socket.gethostname()):
         return True  # another machine's process: we cannot tell, so trust the folder
     try:
         os.kill(pid, 0)
@@ -84,37 +98,92 @@ def process_alive(summary: dict) -> bool:
     start = _process_start(pid)
     if start == "zombie":
         return False
-    return start is None or summary.get("pid_start") in (None, start)
+    return start is None or summary.pid_start in (None, start)
 
+
+def signal_refusal(summary: Summary) -> str | None:
+    """Why lab must not signal the process a summary names (None: it is this machine's run).
+    A run is signalled only when its pid, the pid's start time and the host all match."""
+    if summary.host is not None and summary.host != socket.gethostname():
+        return f"it runs on host {summary.host}, not this one ({socket.gethostname()}); stop it there"
+    if not isinstance(summary.pid, int) or summary.pid <= 0 or summary.pid_start is None or summary.host is None:
+        return "its summary does not record the process identity (pid, start time, host) lab needs to signal it safely"
+    start = _process_start(summary.pid)
+    if start is None or start == "zombie":
+        return f"its process {summary.pid} is gone"
+    if start != summary.pid_start:
+        return f"pid {summary.pid} now belongs to another process (the run's own has ended)"
+    return None
+
+
+# ------------------------------------------------------------------------------ the run type
 
 @dataclass
 class Run:
-    """A run folder as a reader sees it."""
+    """A run folder as a reader sees it: returned by `lab.run`, `lab.open_run` and `lab.list_runs`."""
 
     path: Path
-    summary: dict = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
+    problem: str | None = None  # why the folder could not be read, when it could not
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Run:
         path = Path(path)
         try:
-            summary = json.loads((path / "summary.json").read_text())
-        except (OSError, ValueError):
-            summary = {}
-        return cls(path, summary)
+            return cls(path, parse((path / SUMMARY).read_bytes()))
+        except FileNotFoundError:
+            return cls(path, Summary(), "summary.json: missing")
+        except SummaryError as e:
+            return cls(path, Summary(), str(e))
+        except OSError as e:
+            return cls(path, Summary(), f"summary.json: {e.strerror.lower()}")
+
+    # --- layout
+    @property
+    def spec_path(self) -> Path:
+        return self.path / SPEC
 
     @property
+    def events_path(self) -> Path:
+        return self.path / EVENTS
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / SUMMARY
+
+    def checkpoint(self, name: str) -> Path:
+        return self.path / CHECKPOINTS / name
+
+    def artifact(self, name: str) -> Path:
+        return self.path / ARTIFACTS / name
+
+    def relpath(self, path: str | os.PathLike) -> str:
+        return str(Path(path).relative_to(self.path))
+
+    # --- the record
+    @property
     def id(self) -> str:
-        return self.summary.get("id", self.path.name)
+        return self.path.name
 
     @property
     def experiment(self) -> str:
-        return self.summary.get("experiment", "?")
+        return self.summary.experiment
+
+    @property
+    def kind(self) -> str:
+        return self.summary.kind
+
+    @property
+    def results(self):
+        return self.summary.results
 
     @property
     def state(self) -> str:
-        """The recorded state, or 'crashed' for a run whose process died without saying so."""
-        state = self.summary.get("state", "crashed")
+        """The recorded state; 'crashed' for a run whose process died without saying so;
+        'corrupt' for a folder whose summary cannot be read (`problem` says why)."""
+        if self.problem is not None:
+            return "corrupt"
+        state = self.summary.state
         if state == ACTIVE and not process_alive(self.summary):
             return "crashed"
         return state
@@ -123,32 +192,33 @@ class Run:
     def seconds(self) -> float | None:
         """How long the run went: to its end, to now while it runs, or, for a crashed run, to the
         last time it wrote its summary (every few seconds while alive)."""
-        start = self.summary.get("started")
+        start = self.summary.started
         if not start:
             return None
-        end = self.summary.get("ended")
+        end = self.summary.ended
         if end is None:
-            state = self.state
-            try:
-                end = (self.path / "summary.json").stat().st_mtime if state == "crashed" else time.time()
-            except OSError:
-                end = time.time()
+            end = time.time()
+            if self.state == "crashed":
+                with contextlib.suppress(OSError):
+                    end = self.summary_path.stat().st_mtime
         return max(end - start, 0.0)
 
-    @property
-    def events_path(self) -> Path:
-        return self.path / "events.jsonl"
-
+    # --- the events
     def events(self, kinds: set[str] | None = None):
+        """Every event (of these kinds), in order; for plots of long runs, `scan` is cheaper."""
         return read_events(self.events_path, kinds)
 
-    def series(self, kind: str, key: str) -> tuple[list[float], list[float]]:
-        """(steps, values) of one field of one event kind, e.g. series('eval', 'mean')."""
-        return events_series(self.events({kind}), kind, key)
+    def scan(self, kinds: set[str] | None = None):
+        """Events at a bounded cost: every low-rate event and a sample of a large file's episodes."""
+        return scan(self.events_path, kinds)
 
-    def last_log_lines(self, n: int = 5) -> list[str]:
-        lines = [e.get("message", "") for e in self.events({"log"})]
-        return lines[-n:]
+    def series(self, kind: str, key: str) -> tuple[list[float], list[float]]:
+        """(steps, values) of one field of one event kind, e.g. series('eval', 'mean'), every point."""
+        return events_series(self.events({kind, "episodes"} if kind == "episode" else {kind}), kind, key)
+
+    def last_log_lines(self, n: int = 5, events: list[dict] | None = None) -> list[str]:
+        logs = events if events is not None else self.events({"log"})
+        return [e.get("message", "") for e in logs if e.get("kind") == "log"][-n:]
 
 
 def create_run_folder(root: Path, experiment: str) -> Path:
@@ -160,25 +230,32 @@ def create_run_folder(root: Path, experiment: str) -> Path:
             break
         except FileExistsError:
             continue
-    (path / "checkpoints").mkdir()
-    (path / "artifacts").mkdir()
+    (path / CHECKPOINTS).mkdir()
+    (path / ARTIFACTS).mkdir()
     return path
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     """Every run folder under the runs root, oldest first."""
     root = runs_root(runs_dir)
-    if not root.is_dir():
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    runs = [Run.load(p) for p in root.iterdir() if p.is_dir() and (p / "events.jsonl").exists()]
-    return sorted(runs, key=lambda r: (r.summary.get("started") or 0, r.path.name))
+    runs = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if os.path.exists(os.path.join(entry.path, SUMMARY)) or os.path.exists(os.path.join(entry.path, EVENTS)):
+            runs.append(Run.load(entry.path))
+    return sorted(runs, key=lambda r: (r.summary.started or 0, r.path.name))
 
 
 def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
     """A run by id, unique id prefix, path, or experiment name (its latest run)."""
     text = str(ref)
     path = Path(text)
-    if path.is_dir() and (path / "summary.json").exists():
+    if path.is_dir() and (path / SUMMARY).exists():
         return Run.load(path)
     runs = list_runs(runs_dir)
     root = runs_root(runs_dir)

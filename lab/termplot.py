@@ -153,3 +153,19 @@ def line_chart_text(series: list[tuple[list[float], list[float]]], styles: list[
         text.append("\n")
     text.append("\n".join(axis), style="dim")
     return text
+
+
+def mean_band(curves: list[tuple[list[float], list[float]]], points: int = 200):
+    """Curves on a common x grid over the x range they share: (xs, mean, low, high), where
+    low and high are the smallest and largest curve at each grid point (a min-max band)."""
+    import numpy as np
+
+    curves = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves if len(x) > 1]
+    if not curves:
+        return [], [], [], []
+    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+    if hi <= lo:
+        return [], [], [], []
+    grid = np.linspace(lo, hi, points)
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()

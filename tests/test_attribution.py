@@ -37,7 +37,7 @@ def cancer_model(cancer_run):
 
 
 def test_attribution_run_folder_is_complete(cancer_run):
-    assert cancer_run.state == "completed", cancer_run.summary.get("error")
+    assert cancer_run.state == "completed", cancer_run.summary.error
     path = cancer_run.path
     r = cancer_run.results
     assert r["test_accuracy"] > 0.9 and 0 < r["test_macro_f1"] <= 1 and r["test_roc_auc"] > 0.9
@@ -64,13 +64,13 @@ def test_attribution_run_folder_is_complete(cancer_run):
     for png in ("agreement.png", "deletion_curves.png", "sample_000.png"):
         assert (path / "artifacts" / png).read_bytes()[:4] == b"\x89PNG"
     torch.load(path / "checkpoints" / "model.pt", weights_only=True)
-    kinds = {e["kind"] for e in cancer_run.events}
+    kinds = {e["kind"] for e in cancer_run.events()}
     assert {"metric", "method", "comparison", "artifact", "progress"} <= kinds
 
 
 def test_training_streams_epoch_losses(cancer_run):
-    epochs = [e for e in cancer_run.events if e["kind"] == "metric"]
-    assert len(epochs) == cancer_run.results["epochs"]
+    epochs = [e for e in cancer_run.events() if e["kind"] == "metric"]
+    assert len(epochs) == cancer_run.results.epochs
     assert {"train_loss", "val_loss", "val_accuracy"} <= epochs[0]["values"].keys()
     assert epochs[-1]["values"]["train_loss"] < epochs[0]["values"]["train_loss"]
 
@@ -179,7 +179,7 @@ def test_digits_cnn_heatmaps_for_every_image_method(tmp_path):
                                                        "explain.params": {"lime": {"num_samples": 200}, "shap_kernel": {"nsamples": 200},
                                                                           "captum_kernel_shap": {"n_samples": 100}, "captum_lime": {"n_samples": 100}}})
     result = lab.run(spec, runs_dir=tmp_path)
-    assert result.state == "completed", result.summary.get("error")
+    assert result.state == "completed", result.summary.error
     image_methods = methods_for(is_image=True)
     assert "occlusion" in image_methods and "feature_ablation" not in image_methods
     with np.load(result.path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
@@ -196,9 +196,9 @@ def test_policy_of_an_rl_run_is_explained_on_its_own_states(tmp_path):
                                                                  "model.rollout_episodes": 1,
                                                                  "explain.methods": ["integrated_gradients", "shap_kernel", "lime"]})
     result = lab.run(spec, runs_dir=tmp_path)
-    assert result.state == "completed", result.summary.get("error")
-    assert result.results["policy_run"] == rl.path.name
-    assert result.results["module_matches_agent"] == 1.0  # the explained module picks the agent's actions
+    assert result.state == "completed", result.summary.error
+    assert result.results.policy_run == rl.path.name
+    assert result.results.module_matches_agent == 1.0  # the explained module picks the agent's actions
     with np.load(result.path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
         assert list(npz["feature_names"]) == ["cart position", "cart velocity", "pole angle", "pole angular velocity"]
         assert npz["integrated_gradients"].shape == (5, 4)
@@ -211,10 +211,10 @@ def test_lab_explain_reexplains_without_retraining(cancer_run):
     root = cancer_run.path.parent
     proc = lab_cli("explain", cancer_run.path.name, "--methods", "saliency", "deeplift", "--samples", 3, runs_dir=root)
     assert proc.returncode == 0, proc.stderr
-    new = max(lab.list_runs(root), key=lambda r: r.summary["started"])
+    new = max(lab.list_runs(root), key=lambda r: r.summary.started)
     assert new.path != cancer_run.path and new.state == "completed"
-    assert new.summary["results"]["methods"] == ["deeplift", "saliency"]
-    assert new.summary["results"]["test_accuracy"] == cancer_run.results["test_accuracy"]  # same model, same split
+    assert new.results.methods == ["deeplift", "saliency"]
+    assert new.results.test_accuracy == cancer_run.results.test_accuracy  # same model, same split
     assert not any(e["kind"] == "metric" for e in new.events())  # no training
     shown = lab_cli("show", new.path.name, runs_dir=root).stdout
     assert "deeplift" in shown and "deletion" in shown and "random order" in shown
@@ -232,7 +232,7 @@ def test_csv_data_with_feature_names_from_the_header(tmp_path):
     rows = "\n".join(f"{a:.3f},{b:.3f},{'yes' if a + b > 0 else 'no'}" for a, b in rng.normal(size=(60, 2)))
     spec = lab.load_experiment(_csv_spec(tmp_path, "height,weight,label\n" + rows + "\n"))
     result = lab.run(spec, runs_dir=tmp_path / "runs")
-    assert result.state == "completed", result.summary.get("error")
+    assert result.state == "completed", result.summary.error
     with np.load(result.path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
         assert list(npz["feature_names"]) == ["height", "weight"] and list(npz["class_names"]) == ["no", "yes"]
 

@@ -58,7 +58,7 @@ def test_sigkilled_run_is_listed_as_crashed_and_stays_readable(runs_dir):
     proc.kill()
     proc.wait()
     (run,) = lab.list_runs(runs_dir)
-    assert run.summary["state"] == "running"  # nobody wrote the end...
+    assert run.summary.state == "running"  # nobody wrote the end...
     assert run.state == "crashed"  # ...and readers see the dead pid
     assert any(e["kind"] == "episode" for e in run.events())
     listing = lab_cli("runs", runs_dir=runs_dir)
@@ -75,7 +75,7 @@ def test_sigint_and_sigterm_stop_with_a_final_checkpoint(runs_dir, sig):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130
     (run,) = lab.list_runs(runs_dir)
-    assert run.state == "stopped" and run.summary["ended"] is not None
+    assert run.state == "stopped" and run.summary.ended is not None
     assert (run.path / "checkpoints" / "last.zip").is_file()
     from stable_baselines3 import PPO
 
@@ -102,13 +102,13 @@ def test_runs_lists_state_progress_and_return(finished_run):
     root, run = finished_run
     line = next(l for l in lab_cli("runs", runs_dir=root).stdout.splitlines() if run.path.name in l)
     assert "completed" in line and "100%" in line
-    assert f"{run.summary['results']['final_eval_return_mean']:.2f}" in line
+    assert f"{run.results.final_eval_return_mean:.2f}" in line
 
 
 def test_eval_of_a_saved_run_repeats_its_recorded_evaluation(finished_run):
     root, run = finished_run
-    results = run.summary["results"]
-    same_seed = run.summary["seed"] + 20_000  # the seed of the recorded final evaluation
+    results = run.results
+    same_seed = run.summary.seed + 20_000  # the seed of the recorded final evaluation
     proc = lab_cli("eval", run.path.name, "--episodes", 20, "--seed", same_seed, "--json", runs_dir=root)
     out = json.loads(proc.stdout)
     assert out["return_mean"] == pytest.approx(results["final_eval_return_mean"], abs=1e-3)
@@ -131,5 +131,42 @@ def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "failed" in proc.stdout and "RuntimeError: the env blew up on purpose" in proc.stdout
     run = lab.open_run("exploding", runs_dir)
-    assert run.state == "failed" and "blew up" in run.summary["error"]
+    assert run.state == "failed" and "blew up" in run.summary.error
     assert any("Traceback" in e["message"] for e in run.events({"log"}))
+
+
+def test_ctrl_c_during_a_prerequisites_training_stops_both_runs_and_shows_its_progress(runs_dir):
+    """cartpole-policy-attributions on an empty runs root trains cartpole-ppo first, inside itself."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-policy-attributions", "--json",
+                             "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:  # the outer run's own events, as --json prints them
+        event = json.loads(line)
+        if event["kind"] == "progress" and event.get("phase") == "prerequisite" and event["step"] > 0:
+            break
+        assert time.time() < deadline
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    runs = {r.experiment: r for r in lab.list_runs(runs_dir)}
+    outer, inner = runs["cartpole-policy-attributions"], runs["cartpole-ppo"]
+    assert outer.state == "stopped" and inner.state == "stopped"
+    assert outer.summary.prerequisites == [inner.id]
+    logs = [e["message"] for e in outer.events({"log"})]
+    assert any("cartpole-ppo is needed first" in m for m in logs)
+    assert any(m.startswith("cartpole-ppo: ") for m in logs)  # the training's own lines, in the outer log
+    progress = [e for e in outer.events({"progress"}) if e.get("phase") == "prerequisite"]
+    assert progress and progress[-1]["method"] == "cartpole-ppo" and progress[-1]["total"] == inner.summary.progress.total
+    assert inner.summary.progress.step > 0  # the step it reached, not 0
+
+
+def test_lab_stop_stops_a_running_run_and_refuses_a_finished_one(runs_dir):
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    (run,) = lab.list_runs(runs_dir)
+    stopped = lab_cli("stop", run.id, runs_dir=runs_dir)
+    assert stopped.returncode == 0 and "stopping" in stopped.stdout
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and Run.load(run.path).state == "stopped"
+    again = lab_cli("stop", run.id, runs_dir=runs_dir)
+    assert again.returncode == 2 and again.stderr.strip() == f"lab: {run.id} is stopped, not running"

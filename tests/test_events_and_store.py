@@ -8,7 +8,11 @@ import pytest
 
 from lab.errors import BadInput
 from lab.events import EventTail, EventWriter, read_events
-from lab.store import Run, create_run_folder, list_runs, new_run_id, resolve_run, write_json_atomic
+from lab.store import Run, create_run_folder, list_runs, new_run_id, resolve_run, write_atomic
+
+
+def write_json_atomic(path, data):
+    write_atomic(path, json.dumps(data))
 
 
 def test_events_round_trip_in_order(tmp_path):
@@ -121,3 +125,244 @@ def test_running_run_whose_process_is_gone_is_crashed(tmp_path):
 
     write_json_atomic(path / "summary.json", {"state": "running", **process_identity()})
     assert Run.load(path).state == "running"
+
+
+# ------------------------------------------------------------------------------ high rates
+
+
+class FakeClock:
+    """Simulated unix time: a test writes a long run's worth of events in a moment."""
+
+    def __init__(self, t=1_800_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def _episode(w, step, ret):
+    w.emit("episode", step=step, length=10, rolling_return=ret, **{"return": ret})
+
+
+def test_episodes_above_the_rate_threshold_are_aggregated_per_interval(tmp_path):
+    from lab.events import EPISODES_PER_FLUSH, FLUSH_SECONDS
+
+    path = tmp_path / "events.jsonl"
+    clock = FakeClock()
+    w = EventWriter(path, clock=clock)
+    n = 4 * EPISODES_PER_FLUSH
+    for i in range(n):  # all in one flush interval: far above the threshold
+        _episode(w, i + 1, float(i))
+    clock.t += FLUSH_SECONDS
+    _episode(w, n + 1, 1000.0)  # the interval is over: it is written as one line
+    w.close()
+    events = list(read_events(path))
+    assert [e["kind"] for e in events] == ["episodes", "episode"]
+    agg = events[0]
+    assert agg["count"] == n and agg["first_step"] == 1 and agg["step"] == n
+    assert agg["min"] == 0.0 and agg["max"] == float(n - 1) and agg["mean"] == pytest.approx((n - 1) / 2)
+    assert agg["rolling_return"] == float(n - 1)
+
+
+def test_episodes_below_the_rate_threshold_keep_one_line_each(tmp_path):
+    from lab.events import EPISODES_PER_FLUSH, FLUSH_SECONDS
+
+    path = tmp_path / "events.jsonl"
+    clock = FakeClock()
+    w = EventWriter(path, clock=clock)
+    for i in range(3 * EPISODES_PER_FLUSH):
+        _episode(w, i, float(i))
+        clock.t += FLUSH_SECONDS / (EPISODES_PER_FLUSH - 2)  # just below the threshold rate
+    w.close()
+    assert [e["kind"] for e in read_events(path)] == ["episode"] * (3 * EPISODES_PER_FLUSH)
+
+
+def test_a_long_fast_run_keeps_its_event_file_small(tmp_path):
+    """100,000 episodes at 2,000 a second: a few hundred lines, every episode counted."""
+    from lab.events import series
+
+    path = tmp_path / "events.jsonl"
+    clock = FakeClock()
+    w = EventWriter(path, clock=clock)
+    for i in range(100_000):
+        _episode(w, i + 1, float(i % 500))
+        clock.t += 1 / 2000
+    w.close()
+    events = list(read_events(path))
+    assert len(events) <= 50 * 4 + 2 and path.stat().st_size < 100_000
+    assert sum(e.get("count", 1) for e in events) == 100_000
+    steps, means = series(events, "episode", "return")  # aggregated intervals stand in the episode series
+    assert len(steps) == len(events) and steps[-1] == 100_000 and 0 <= min(means) and max(means) < 500
+
+
+def _per_episode_file(path, n, every=1000):
+    """An events file in lab 0.1's format: one line per episode, evaluations and logs between."""
+    lines = ['{"t":1.0,"kind":"status","state":"running"}\n']
+    for i in range(n):
+        lines.append(json.dumps({"t": 1.0 + i, "kind": "episode", "step": 10 * (i + 1), "length": 10,
+                                 "rolling_return": float(i), "return": float(i)}, separators=(",", ":")) + "\n")
+        if i % every == every - 1:
+            lines.append(json.dumps({"t": 1.0 + i, "kind": "eval", "step": 10 * (i + 1), "mean": float(i), "std": 0.0}) + "\n")
+            lines.append(json.dumps({"t": 1.0 + i, "kind": "log", "level": "info", "message": f"at {i}"}) + "\n")
+    path.write_text("".join(lines))
+
+
+def test_scan_of_a_small_file_reads_every_event(tmp_path):
+    from lab.events import scan
+
+    path = tmp_path / "events.jsonl"
+    _per_episode_file(path, 500, every=100)
+    with open(path, "a") as f:
+        f.write('{"t": 9, "kind": "log", "mess')  # partial last line
+    s = scan(path)
+    assert not s.sampled and s.episodes == 500
+    assert [e for e in s.events] == list(read_events(path))
+    assert s.offset == path.read_bytes().rfind(b"\n") + 1
+
+
+def test_scan_of_a_large_per_episode_file_samples_episodes_and_keeps_every_other_event(tmp_path):
+    from lab.events import SAMPLE_EPISODES, SMALL_FILE, scan
+
+    path = tmp_path / "events.jsonl"
+    _per_episode_file(path, 60_000)
+    assert path.stat().st_size > SMALL_FILE
+    s = scan(path)
+    assert s.sampled and s.episodes == 60_000 and s.offset == path.stat().st_size
+    episodes = [e for e in s.events if e["kind"] == "episode"]
+    assert SAMPLE_EPISODES * 0.9 <= len(episodes) <= SAMPLE_EPISODES + 1
+    steps = [e["step"] for e in episodes]
+    assert steps == sorted(steps) and steps[-1] == 600_000  # spread through the file, the last one included
+    assert max(b - a for a, b in zip(steps, steps[1:])) < 3 * 600_000 / SAMPLE_EPISODES  # evenly
+    assert len([e for e in s.events if e["kind"] == "eval"]) == 60  # every low-rate event
+    assert [e["message"] for e in s.events if e["kind"] == "log"][-1] == "at 59999"
+    tail = EventTail(path, s.offset)
+    with open(path, "a") as f:
+        f.write('{"t":2,"kind":"log","message":"later"}\n')
+    assert [e["message"] for e in tail.read()] == ["later"]  # a live view goes on from the scan
+
+
+# ------------------------------------------------------------------------------ the summary schema
+
+
+def test_summary_written_by_a_run_context_reads_back_typed(tmp_path):
+    from lab.launch import RunContext
+    from lab.plan import Plan
+
+    path = create_run_folder(tmp_path, "exp")
+    ctx = RunContext(path, None, Plan("cpu", "requested"), experiment="exp", state="running", seed=3,
+                     progress={"step": 0, "total": 100})
+    ctx.update_summary(results={"best_eval_return_mean": 10.0}, progress={"step": 50})
+    ctx.update_summary(results={"final_eval_return_mean": 12.5, "test_roc_auc": math.nan})  # merged, NaN kept writable
+    ctx.events.close()
+    run = Run.load(path)
+    assert run.problem is None and run.summary.seed == 3 and run.summary.progress.step == 50
+    assert run.summary.progress.total == 100
+    assert run.results.best_eval_return_mean == 10.0 and run.results.final_eval_return_mean == 12.5
+    assert run.results.test_roc_auc is None
+    assert json.loads((path / "summary.json").read_text())["results"]["test_roc_auc"] is None
+    assert run.results["final_eval_return_mean"] == 12.5  # lab 0.1 scripts indexed results like a dict
+
+
+def test_summary_writers_may_only_use_keys_the_schema_names(tmp_path):
+    from lab.launch import RunContext
+    from lab.plan import Plan
+
+    ctx = RunContext(create_run_folder(tmp_path, "exp"), None, Plan("cpu", "requested"))
+    with pytest.raises(KeyError, match="results.final_eval_retrun_mean"):
+        ctx.update_summary(results={"final_eval_retrun_mean": 1.0})
+    with pytest.raises(KeyError, match="statte"):
+        ctx.update_summary(statte="completed")
+    ctx.events.close()
+
+
+def test_old_run_folders_stay_readable_and_unknown_keys_are_kept(tmp_path):
+    path = _fake_run(tmp_path, "cartpole-ppo", "completed", 5.0)
+    old = {"id": path.name, "experiment": "cartpole-ppo", "state": "completed", "started": 5.0, "ended": 65.0,
+           "future_field": {"a": 1}, "results": {"final_eval_return_mean": 500.0, "some_new_metric": 3}}
+    write_json_atomic(path / "summary.json", old)
+    run = Run.load(path)
+    assert run.state == "completed" and run.seconds == 60.0 and run.summary.kind == "rl"
+    assert run.results.final_eval_return_mean == 500.0 and run.results.some_new_metric == 3
+    assert run.summary.future_field == {"a": 1}
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[1, 2]", "a JSON list, not an object"),
+    ('{"state": "completed", "started": ', "not JSON"),
+    ('{"state": "completed", "started": "yesterday"}', "started"),
+    ('{"state": "completed", "results": "great"}', "results"),
+])
+def test_a_summary_that_does_not_parse_makes_its_run_corrupt_not_the_listing(tmp_path, content, problem):
+    good = _fake_run(tmp_path, "good", "completed", 1.0)
+    bad = _fake_run(tmp_path, "bad", "completed", 2.0)
+    (bad / "summary.json").write_text(content)
+    runs = {r.path: r for r in list_runs(tmp_path)}
+    assert runs[good].state == "completed"
+    assert runs[bad].state == "corrupt" and problem in runs[bad].problem
+    assert runs[bad].problem.startswith("summary.json: ")
+
+
+# ------------------------------------------------------------------------------ writes and stops
+
+
+def test_atomic_target_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    from lab.store import atomic_target
+
+    path = tmp_path / "best.zip"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_target(path) as tmp:
+        assert tmp.suffix == ".zip" and tmp.parent == tmp_path
+        tmp.write_bytes(b"half of the ne")
+        raise RuntimeError("killed mid-save")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["best.zip"]
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["best.zip"]
+
+
+def _running(tmp_path, **identity):
+    path = _fake_run(tmp_path, "x", "running", 1.0)
+    write_json_atomic(path / "summary.json", {"state": "running", "started": 1.0, **identity})
+    return Run.load(path)
+
+
+def test_stop_signals_a_run_of_this_machine_whose_identity_matches(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from lab.launch import stop
+    from lab.store import _process_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(42)"])
+    try:
+        time.sleep(0.5)
+        import socket
+
+        run = _running(tmp_path, pid=child.pid, pid_start=_process_start(child.pid), host=socket.gethostname())
+        assert run.state == "running"
+        assert "stopping" in stop(run)
+        assert child.wait(timeout=10) == 42  # it got SIGINT
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+
+
+def test_stop_refuses_what_it_cannot_identify(tmp_path):
+    import socket
+
+    from lab.launch import stop
+    from lab.store import process_identity
+
+    me = process_identity()
+    for identity, why in [({**me, "host": "elsewhere"}, "runs on host elsewhere"),
+                          ({"pid": me["pid"], "host": me["host"]}, "does not record the process identity"),
+                          ({**me, "pid_start": "1"}, None)]:
+        run = _running(tmp_path, **identity)
+        with pytest.raises(BadInput) as e:
+            stop(run)
+        assert why is None or why in str(e.value)
+    assert socket.gethostname() == me["host"]
+    done = _fake_run(tmp_path, "done", "completed", 1.0)
+    with pytest.raises(BadInput, match="is completed, not running"):
+        stop(Run.load(done))

@@ -80,7 +80,7 @@ def test_losses_are_streamed_per_algorithm(short_runs):
                 "qlearning": {"epsilon", "td_error", "learning_rate"}}
     for algo, names in expected.items():
         seen = set()
-        for e in short_runs[algo].events:
+        for e in short_runs[algo].events():
             if e["kind"] == "metric":
                 seen |= e["values"].keys()
         assert names <= seen, (algo, seen)
@@ -109,18 +109,21 @@ def test_reinforce_learns_cartpole(tmp_path):
     spec = lab.load_experiment("cartpole-reinforce", {"agent.total_steps": 40_000, "eval.every": 10_000})
     result = lab.run(spec, runs_dir=tmp_path)
     assert result.state == "completed"
-    assert result.results["final_eval_return_mean"] > 150, result.results
+    assert result.results.final_eval_return_mean > 150, result.results
 
 
-def _returns(result):
-    return [e["return"] for e in result.events if e["kind"] == "episode"], \
-           [e["mean"] for e in result.events if e["kind"] == "eval"]
+def _returns(spec, runs_dir):
+    """Every episode's return and every evaluation, as the run emitted them (the events file may
+    hold fast stretches of episodes as per-interval aggregates, whose bounds depend on timing)."""
+    events = []
+    lab.run(spec, runs_dir=runs_dir, on_event=events.append)
+    return [e["return"] for e in events if e["kind"] == "episode"], [e["mean"] for e in events if e["kind"] == "eval"]
 
 
 @pytest.mark.parametrize("name,overrides", [SHORT["ppo"], SHORT["reinforce"], SHORT["dqn"]], ids=["ppo", "reinforce", "dqn"])
 def test_same_seed_gives_same_returns(tmp_path, name, overrides):
-    a = lab.run(lab.load_experiment(name, overrides), runs_dir=tmp_path)
-    b = lab.run(lab.load_experiment(name, overrides), runs_dir=tmp_path)
-    c = lab.run(lab.load_experiment(name, {**overrides, "seed": 1}), runs_dir=tmp_path)
-    assert _returns(a) == _returns(b)
-    assert _returns(a)[0] != _returns(c)[0]
+    a = _returns(lab.load_experiment(name, overrides), tmp_path)
+    b = _returns(lab.load_experiment(name, overrides), tmp_path)
+    c = _returns(lab.load_experiment(name, {**overrides, "seed": 1}), tmp_path)
+    assert a == b
+    assert a[0] != c[0]

@@ -1,7 +1,10 @@
-"""The one table of RL algorithms: name -> hyperparameter schema and implementation.
+"""The one table of RL algorithms: name -> hyperparameter schema, implementation, and whatever
+else differs between algorithms (device notes, the metrics they report).
 
 The CLI, validation, docs and the dashboard read this table; nothing lists algorithms twice.
-Implementations are named by import path and loaded only when a run needs them.
+Implementations are named by import path and loaded only when a run needs them. A new
+algorithm is a row here, its schema in `params.py`, and its module (or, for one of SB3's, the
+name of its SB3 class).
 """
 
 from __future__ import annotations
@@ -17,31 +20,45 @@ class Algo:
     name: str
     title: str
     params: type[params.AgentParams]
-    agent: str  # "module:Class", imported lazily
+    agent: str  # "module:Class", imported lazily; it follows the agent protocol (lab.rl.train)
     library: str
     action_spaces: tuple[str, ...]  # gymnasium space class names it can act in
     observation_spaces: tuple[str, ...] = ("Box", "Discrete")
     vectorized: bool = True  # can train on env.n_envs > 1
+    device_note: str = "small network"  # why the CPU suits it (device choice, in summary.json)
+    uses_torch: bool = True  # False: 'cuda' means nothing for it
+    metrics: tuple[str, ...] = ()  # the metric events it reports, most telling first (the live view's order)
+    sb3_class: str | None = None  # stable_baselines3's class, for SB3Agent
 
     def agent_class(self):
         module, _, cls = self.agent.partition(":")
         return getattr(importlib.import_module(module), cls)
 
 
+_SB3 = "lab.rl.sb3_agent:SB3Agent"
+_ALL_SPACES = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
+_SMALL_MLP = "a small MLP {}: per-step inference latency dominates, the CPU is faster"
+
 ALGOS: dict[str, Algo] = {
     a.name: a
     for a in (
-        Algo("ppo", "Proximal Policy Optimization", params.PPOParams,
-             "lab.rl.sb3_agent:SB3Agent", "stable-baselines3",
-             ("Discrete", "Box", "MultiDiscrete", "MultiBinary")),
-        Algo("a2c", "Advantage Actor-Critic", params.A2CParams,
-             "lab.rl.sb3_agent:SB3Agent", "stable-baselines3",
-             ("Discrete", "Box", "MultiDiscrete", "MultiBinary")),
-        Algo("dqn", "Deep Q-Network", params.DQNParams,
-             "lab.rl.sb3_agent:SB3Agent", "stable-baselines3", ("Discrete",)),
+        Algo("ppo", "Proximal Policy Optimization", params.PPOParams, _SB3, "stable-baselines3", _ALL_SPACES,
+             device_note="SB3 runs PPO with an MLP policy faster on the CPU", sb3_class="PPO",
+             metrics=("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+                      "explained_variance", "learning_rate", "clip_range")),
+        Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,
+             device_note="SB3 runs A2C with an MLP policy faster on the CPU", sb3_class="A2C",
+             metrics=("policy_loss", "value_loss", "entropy", "explained_variance", "learning_rate")),
+        Algo("dqn", "Deep Q-Network", params.DQNParams, _SB3, "stable-baselines3", ("Discrete",),
+             device_note=_SMALL_MLP.format("Q-network"), sb3_class="DQN",
+             metrics=("loss", "epsilon", "learning_rate")),
         Algo("reinforce", "REINFORCE (Monte-Carlo policy gradient)", params.ReinforceParams,
-             "lab.rl.reinforce:ReinforceAgent", "lab (torch)", ("Discrete", "Box")),
+             "lab.rl.reinforce:ReinforceAgent", "lab (torch)", ("Discrete", "Box"),
+             device_note=_SMALL_MLP.format("policy"),
+             metrics=("policy_loss", "value_loss", "entropy", "learning_rate", "batch_steps")),
         Algo("qlearning", "Tabular Q-learning", params.QLearningParams,
-             "lab.rl.qlearning:QLearningAgent", "lab (numpy)", ("Discrete",), ("Discrete",), vectorized=False),
+             "lab.rl.qlearning:QLearningAgent", "lab (numpy)", ("Discrete",), ("Discrete",), vectorized=False,
+             device_note="tabular: no neural network", uses_torch=False,
+             metrics=("td_error", "epsilon", "learning_rate")),
     )
 }

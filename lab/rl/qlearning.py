@@ -8,13 +8,13 @@ all-zero table does not always pick action 0. The delivered Q-table is saved as
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lab.rl.envs import make_env
 from lab.rl.params import schedule
+from lab.store import atomic_target
 
 METRIC_EVERY = 1000
 
@@ -78,15 +78,20 @@ class QLearningAgent:
         return self.q[obs].argmax(axis=1)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.stem}.tmp.npy")
-        np.save(tmp, self.q)
-        os.replace(tmp, path)
+        with atomic_target(path) as tmp:
+            np.save(tmp, self.q)
 
     @classmethod
     def load(cls, path: Path, spec, device: str = "cpu") -> QLearningAgent:
         return cls(spec, device, table=np.load(path, allow_pickle=False))
 
+    def scores_module(self):
+        from lab.errors import BadInput
+
+        raise BadInput("model.from_run: a qlearning policy is a table, with no gradients to attribute; "
+                       "explain a neural policy (ppo, a2c, dqn, reinforce)")
+
     def export_artifacts(self, ctx, policy) -> None:
-        path = ctx.path / "artifacts" / "q_table.npy"
+        path = ctx.artifact("q_table.npy")
         policy.save(path)
         ctx.emit("artifact", path=ctx.relpath(path), description="delivered Q-table, states x actions")

@@ -15,7 +15,6 @@ small bias that vectorized REINFORCE implementations commonly accept.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from torch import nn
 
 from lab.rl.envs import make_vec_env
 from lab.rl.params import schedule
+from lab.store import atomic_target
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -186,9 +186,8 @@ class ReinforceAgent:
         state = {"policy": self.policy.state_dict()}
         if self.value is not None:
             state["value"] = self.value.state_dict()
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_target(path) as tmp:
+            torch.save(state, tmp)
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> ReinforceAgent:
@@ -198,6 +197,10 @@ class ReinforceAgent:
         if agent.value is not None and "value" in state:
             agent.value.load_state_dict(state["value"])
         return agent
+
+    def scores_module(self) -> nn.Module:
+        """The policy network: observations -> action logits (or Gaussian means)."""
+        return self.policy.net
 
     def export_artifacts(self, ctx, policy) -> None:
         """The delivered checkpoint holds the policy's state dict; nothing more to export."""

@@ -5,11 +5,11 @@ Checkpoints are SB3's own zip files: `stable_baselines3.PPO.load("checkpoints/be
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lab.rl.envs import make_vec_env
 from lab.rl.params import schedule
+from lab.store import atomic_target
 
 # SB3 logger keys -> our metric names
 _METRIC_NAMES = {
@@ -27,10 +27,10 @@ _METRIC_NAMES = {
 }
 
 
-def _sb3_class(algo: str):
-    from stable_baselines3 import A2C, DQN, PPO
+def _sb3_class(spec):
+    import stable_baselines3
 
-    return {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
+    return getattr(stable_baselines3, spec.algo.sb3_class)
 
 
 def _sb3_kwargs(params) -> dict:
@@ -57,7 +57,7 @@ class SB3Agent:
         self.spec = spec
         if model is None:
             env = make_vec_env(spec, spec.seed)
-            model = _sb3_class(spec.agent.algo)("MlpPolicy", env, seed=spec.seed, device=device, verbose=0,
+            model = _sb3_class(spec)("MlpPolicy", env, seed=spec.seed, device=device, verbose=0,
                                                 **_sb3_kwargs(spec.agent))
         self.model = model
 
@@ -97,13 +97,31 @@ class SB3Agent:
         return self.model.predict(obs, deterministic=deterministic)[0]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.stem}.tmp.zip")
-        self.model.save(tmp)
-        os.replace(tmp, path)
+        with atomic_target(path) as tmp:
+            self.model.save(tmp)
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> SB3Agent:
-        return cls(spec, device, model=_sb3_class(spec.agent.algo).load(path, device=device))
+        return cls(spec, device, model=_sb3_class(spec).load(path, device=device))
+
+    def scores_module(self):
+        """Q-values for value-based algorithms (DQN), action logits for actor-critics."""
+        from torch import nn
+
+        policy = self.model.policy
+        if hasattr(policy, "q_net"):
+            return policy.q_net
+
+        class ActorLogits(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.policy = policy
+
+            def forward(self, obs):
+                features = policy.extract_features(obs, policy.pi_features_extractor)
+                return policy.action_net(policy.mlp_extractor.forward_actor(features))
+
+        return ActorLogits()
 
     def export_artifacts(self, ctx, policy) -> None:
         """SB3 policies are their checkpoint zips; nothing more to export."""

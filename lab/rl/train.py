@@ -4,6 +4,16 @@ Every agent (SB3's or ours) trains through the same `Tracker` hooks: it reports 
 episodes and its losses, and asks after each environment step whether to go on. The tracker
 owns everything around learning: progress, periodic deterministic evaluation, the best
 checkpoint, early stop at the target return, and stopping on a signal.
+
+The agent protocol (`Algo.agent` in the algorithm table names a class with it):
+    Agent(spec, device)                  a fresh agent for this spec
+    agent.learn(tracker)                 train, calling tracker.episode/metrics/step
+    agent.act(obs_batch, deterministic)  actions for a batch of observations
+    agent.save(path) / Agent.load(path, spec, device)   checkpoints (suffix: Agent.suffix),
+                                         written with lab.store.atomic_target
+    agent.scores_module()                a torch module, observations -> one score per action
+                                         (what attribution explains); BadInput if it has none
+    agent.export_artifacts(ctx, policy)  anything beside the checkpoint the run should hold
 """
 
 from __future__ import annotations
@@ -22,16 +32,33 @@ EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every t
 FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
 
+def prepare(spec, runs_dir=None, requested: str | None = None):
+    """The Plan of an RL run: its device (`requested`, default the spec's) and why."""
+    from lab.device import choose_device
+    from lab.plan import Plan
+    from lab.rl.envs import is_image_space, make_env
+
+    env = make_env(spec)
+    image = is_image_space(env.observation_space)
+    env.close()
+    algo = spec.algo
+    device, reason = choose_device(
+        requested or spec.device, algo.device_note,
+        why_gpu="image observations need a CNN, which runs faster on the GPU" if image else None,
+        torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
+    return Plan(device, reason)
+
+
 def policy_checkpoint(run, spec) -> Path:
     """The checkpoint a run delivers: the one its summary names, else best, else last."""
     from lab.errors import BadInput
 
-    recorded = (run.summary.get("results") or {}).get("policy")
     suffix = spec.algo.agent_class().suffix
-    for candidate in ([recorded] if recorded else []) + [f"checkpoints/best{suffix}", f"checkpoints/last{suffix}"]:
-        if (run.path / candidate).is_file():
-            return run.path / candidate
-    raise BadInput(f"{run.path.name}: no policy checkpoint in {run.path / 'checkpoints'} (the run saved none before it ended)")
+    recorded = [run.path / run.results.policy] if run.results.policy else []
+    for candidate in recorded + [run.checkpoint(f"best{suffix}"), run.checkpoint(f"last{suffix}")]:
+        if candidate.is_file():
+            return candidate
+    raise BadInput(f"{run.id}: no policy checkpoint in {run.checkpoint('')} (the run saved none before it ended)")
 
 
 class Tracker:
@@ -101,7 +128,7 @@ class Tracker:
     def write_summary(self) -> None:
         self.ctx.update_summary(
             progress={"step": self.step_count, "total": self.total, "fraction": round(min(self.step_count / self.total, 1.0), 4)},
-            results={**self.ctx.summary.get("results", {}), **self.running_results()},
+            results=self.running_results(),
         )
         self._last_summary = time.monotonic()
 
@@ -132,13 +159,14 @@ class Tracker:
         self.write_summary()
 
     def save(self, label: str) -> Path:
-        path = self.ctx.path / "checkpoints" / f"{label}{self.agent.suffix}"
+        path = self.ctx.checkpoint(f"{label}{self.agent.suffix}")
         self.agent.save(path)
         self.ctx.emit("checkpoint", step=self.step_count, label=label, path=self.ctx.relpath(path))
         return path
 
 
-def train(spec, ctx) -> None:
+def run(spec, ctx) -> None:
+    """The job: train, evaluate as it learns, deliver the best policy with a fresh evaluation."""
     import torch
 
     torch.set_num_threads(spec.threads)
@@ -148,6 +176,7 @@ def train(spec, ctx) -> None:
     tracker = Tracker(spec, ctx, agent)
     agent.learn(tracker)
     tracker.progress()
+    tracker.write_summary()  # the step reached, also when stopped
     stopped = ctx.stop_requested
     if not stopped and tracker.last_eval_step != tracker.step_count:
         tracker.evaluate_now()  # the final policy is a candidate too
@@ -155,10 +184,10 @@ def train(spec, ctx) -> None:
     results = {**tracker.running_results(), "total_steps": tracker.step_count,
                "train_seconds": round(tracker.train_seconds(), 2)}
     if stopped:
-        ctx.update_summary(results={**ctx.summary["results"], **results})
+        ctx.update_summary(results=results)
         return
     # Deliver the best policy found by evaluation (RL Zoo's --load-best), with a fresh evaluation.
-    delivered = tracker.best_path or (ctx.path / "checkpoints" / f"last{agent.suffix}")
+    delivered = tracker.best_path or ctx.checkpoint(f"last{agent.suffix}")
     policy = type(agent).load(delivered, spec, ctx.device)
     returns, lengths = evaluate(policy.act, spec, spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET,
                                 spec.eval.deterministic)
@@ -172,6 +201,6 @@ def train(spec, ctx) -> None:
     ctx.emit("eval", step=tracker.step_count, mean=results["final_eval_return_mean"],
              std=results["final_eval_return_std"], episodes=len(returns), final=True)
     agent.export_artifacts(ctx, policy)
-    ctx.update_summary(results={**ctx.summary["results"], **results})
+    ctx.update_summary(results=results)
     ctx.log(f"delivered {results['policy']} (best eval at step {tracker.best_step}): final evaluation "
             f"{results['final_eval_return_mean']:.2f} +/- {results['final_eval_return_std']:.2f} over {len(returns)} episodes")

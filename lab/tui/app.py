@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from functools import partial
 from pathlib import Path
 
@@ -74,6 +72,18 @@ class LabApp(App):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
+    def stop_run(self, run) -> bool:
+        """Stop a run through the core's one `stop`, saying what happened or why not."""
+        from lab.errors import BadInput
+        from lab.launch import stop
+
+        try:
+            self.notify(stop(run))
+            return True
+        except BadInput as e:
+            self.notify(str(e), severity="warning")
+            return False
+
     def open_run(self, path: Path) -> None:
         from lab.tui.screens.run import RunScreen
 
@@ -101,10 +111,7 @@ class LabApp(App):
         def answer(choice: str | None) -> None:
             if choice == "stop":
                 for run in running:
-                    try:
-                        os.kill(run.summary["pid"], signal.SIGINT)
-                    except (ProcessLookupError, KeyError, PermissionError):
-                        pass
+                    self.stop_run(run)
                 self.exit()
             elif choice == "leave":
                 self.exit()

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,11 @@ import torch
 from lab.errors import BadInput, did_you_mean, one_of
 from lab.xai import metrics
 from lab.xai.methods import METHODS, ExplainContext, MethodUnavailable, methods_for
+
+
+# why attribution runs where 'auto' puts it: (on the CPU, on a GPU)
+DEVICE_NOTES = ("small models: the CPU is fast enough",
+                "attribution sends many perturbed inputs through the model in batches; the GPU is faster")
 
 
 def check_methods(methods: list[str] | None, is_image: bool | None, params: dict | None = None, where: str = "methods") -> list[str]:
@@ -138,7 +144,7 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
         raise BadInput(f"output: must be 'logit' or 'probability' (got {output!r})")
     from lab.device import choose_device
 
-    dev, _ = choose_device(device, "attribution")
+    dev, _ = choose_device(device, *DEVICE_NOTES)
     x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
     if x.ndim not in (2, 4):
         raise BadInput(f"inputs: must be (n, features) or (n, channels, height, width); got shape {tuple(x.shape)}")
@@ -158,23 +164,26 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     ctx = ExplainContext(explained, base, bg, train, dev, seed, batch_size, names, is_image)
     _import_libraries(chosen)  # so that no method's time includes importing its library
     attributions, seconds, skipped = {}, {}, {}
-    for name in chosen:
-        method = METHODS[name]
-        ctx.on_sample = (lambda i, n=name: on_sample(n, i)) if on_sample else None
-        kw = (params or {}).get(name, {})
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        try:
-            attr = method.fn(ctx, x, t, **kw)
-        except MethodUnavailable as e:
-            skipped[name] = str(e)
-            continue
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        attributions[name] = np.asarray(attr, dtype=np.float32).reshape(x.shape)
-        seconds[name] = round(elapsed / len(x), 6)
-        if on_method is not None:
-            on_method(name, seconds[name])
+    # seeded methods reseed torch's global RNG, and the libraries warn: keep both inside this call
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+        for name in chosen:
+            method = METHODS[name]
+            ctx.on_sample = (lambda i, n=name: on_sample(n, i)) if on_sample else None
+            kw = (params or {}).get(name, {})
+            torch.manual_seed(seed)
+            start = time.perf_counter()
+            try:
+                attr = method.fn(ctx, x, t, **kw)
+            except MethodUnavailable as e:
+                skipped[name] = str(e)
+                continue
+            if dev == "cuda":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - start
+            attributions[name] = np.asarray(attr, dtype=np.float32).reshape(x.shape)
+            seconds[name] = round(elapsed / len(x), 6)
+            if on_method is not None:
+                on_method(name, seconds[name])
     return Explanation(x.cpu().numpy(), t.cpu().numpy(), attributions, seconds, skipped, names, output, seed,
                        ctx, logit_model, dict(params or {}))

@@ -11,13 +11,26 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _figure(**kw):
+    """A figure with its own Agg canvas: pyplot and the process-wide backend are never touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
+
+def _subplots(rows, cols, figsize, **kw):
+    fig = _figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, **kw)
+
+
+def _save(fig, path: Path) -> None:
+    from lab.store import atomic_target
+
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def _normalized(a: np.ndarray) -> np.ndarray:
@@ -27,12 +40,11 @@ def _normalized(a: np.ndarray) -> np.ndarray:
 
 def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], feature_names: list[str],
                   title: str, image: bool, max_features: int = 12) -> None:
-    plt = _plt()
     names = list(attrs)
     if image:
         cols = min(len(names) + 1, 7)
         rows = int(np.ceil((len(names) + 1) / cols))
-        fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
+        fig, axes = _subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
         axes = list(axes.flat)
         axes[0].imshow(x.mean(axis=0), cmap="gray_r")
         axes[0].set_title("input", fontsize=8)
@@ -51,7 +63,7 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
         order = np.argsort(-np.abs(stacked).mean(axis=0))[:max_features]
         cols = min(len(names), 5)
         rows = int(np.ceil(len(names) / cols))
-        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 0.28 * len(order) * rows + 1.2), sharey=True, squeeze=False)
+        fig, axes = _subplots(rows, cols, figsize=(3.1 * cols, 0.28 * len(order) * rows + 1.2), sharey=True, squeeze=False)
         labels = [feature_names[i] for i in order]
         for k, ax in enumerate(axes.flat):
             if k >= len(names):
@@ -68,15 +80,13 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
         axes.flat[0].invert_yaxis()  # most important first; the y axis is shared, so invert once
     fig.suptitle(title + "   (red: for the target class, blue: against; each method scaled to its max |value|)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def agreement_figure(path: Path, pairs: dict, top_k: int) -> None:
-    plt = _plt()
     names = list(pairs["spearman"])
     side = 0.42 * len(names) + 1.6
-    fig, axes = plt.subplots(1, 3, figsize=(3 * side + 1.5, side + 0.6))
+    fig, axes = _subplots(1, 3, figsize=(3 * side + 1.5, side + 0.6))
     for ax, (metric, label, vmin) in zip(axes, [("spearman", "Spearman rank correlation", -1),
                                                   ("top_k_agreement", f"top-{top_k} feature agreement", 0),
                                                   ("sign_agreement", f"top-{top_k} sign agreement", 0)]):
@@ -96,16 +106,16 @@ def agreement_figure(path: Path, pairs: dict, top_k: int) -> None:
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle("How far the methods agree (mean over explained inputs)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def curves_figure(path: Path, comparison: dict) -> None:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     methods = comparison["methods"]
     order = sorted(methods, key=lambda m: methods[m]["deletion_auc"])
-    cmap = plt.get_cmap("tab20")
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
     for ax, kind, better in [(axes[0], "deletion", "lower"), (axes[1], "insertion", "higher")]:
         for i, name in enumerate(order):
             curve = methods[name][f"{kind}_curve"]
@@ -119,5 +129,4 @@ def curves_figure(path: Path, comparison: dict) -> None:
         ax.legend(fontsize=6.5)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)

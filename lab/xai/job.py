@@ -65,7 +65,7 @@ def find_source_run(spec, runs_dir):
         same = [r for r in store.list_runs(runs_dir) if r.experiment == ref and r.state == "completed"]
         completed += same
     if completed:
-        return max(completed, key=lambda r: r.summary.get("started") or 0)
+        return max(completed, key=lambda r: r.summary.started or 0)
     first = _candidates(spec)[0]
     if first in builtin_experiments():
         return None
@@ -73,20 +73,27 @@ def find_source_run(spec, runs_dir):
                    f"{store.runs_root(runs_dir)}; run one first (`lab run NAME`) or give a run id")
 
 
-def prepare(spec, runs_dir) -> tuple[str, str]:
-    """Checks that need the runs root and the machine, before any folder exists."""
+def prepare(spec, runs_dir):
+    """The Plan of an attribution run, checked before any folder exists: its device, and the RL
+    experiment to train first when `model.from_run` names one with no completed run yet."""
     from lab.device import choose_device
-    from lab.xai.explain import check_methods
+    from lab.plan import Plan
+    from lab.spec import load_experiment
+    from lab.xai.explain import DEVICE_NOTES, check_methods
 
+    prerequisites = []
     if spec.model.from_run is not None:
         run = find_source_run(spec, runs_dir)
-        if run is not None:
+        if run is None:
+            prerequisites.append(load_experiment(_candidates(spec)[0]))
+        else:
             is_image = False
-            if run.summary.get("kind") == "attribution":
+            if run.kind == "attribution":
                 src_spec, _ = classifier_source(run)
                 is_image = src_spec.data.dataset == "digits"
             check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
-    return choose_device(spec.device, "attribution", source=spec.source)
+    device, reason = choose_device(spec.device, *DEVICE_NOTES, source=spec.source)
+    return Plan(device, reason, prerequisites)
 
 
 def classifier_source(run):
@@ -95,10 +102,10 @@ def classifier_source(run):
 
     seen = set()
     while True:
-        spec = load_experiment(run.path / "spec.toml")
+        spec = load_experiment(run.spec_path)
+        weights = run.checkpoint("model.pt")
         if spec.model.arch is not None:
-            return spec, run.path / "checkpoints" / "model.pt"
-        weights = run.path / "checkpoints" / "model.pt"
+            return spec, weights
         if spec.model.from_run is None or run.path.name in seen:
             raise BadInput(f"{run.path.name}: no trained classifier behind this run")
         seen.add(run.path.name)
@@ -120,8 +127,8 @@ def _from_dataset(spec, ctx, device) -> Subject:
             f"{len(ds.feature_names)} features, {ds.n_classes} classes")
     model = build_model(spec, ds).to(device)
     history = train_classifier(model, ds, spec, ctx, device)
-    save_weights(model, ctx.path / "checkpoints" / "model.pt")
-    ctx.emit("checkpoint", step=history["epochs"], label="model", path="checkpoints/model.pt")
+    save_weights(model, ctx.checkpoint("model.pt"))
+    ctx.emit("checkpoint", step=history["epochs"], label="model", path=ctx.relpath(ctx.checkpoint("model.pt")))
     results = {**classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device), **history}
     ctx.log(f"test accuracy {results['test_accuracy']:.3f}, macro F1 {results['test_macro_f1']:.3f}, ROC AUC {results['test_roc_auc']}")
     return _dataset_subject(spec, ds, model, results)
@@ -149,7 +156,7 @@ def _from_classifier_run(spec, run, ctx, device) -> Subject:
     model = build_model(src_spec, ds).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
     model.eval()
-    save_weights(model, ctx.path / "checkpoints" / "model.pt")
+    save_weights(model, ctx.checkpoint("model.pt"))
     ctx.log(f"explaining the {src_spec.model.arch} classifier of run {run.path.name} (no retraining)")
     results = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device)
     return _dataset_subject(spec, ds, model, results, run.path.name)
@@ -169,7 +176,7 @@ def _from_policy_run(spec, run, ctx, device) -> Subject:
     bg = states[rng.choice(len(states), size=min(spec.explain.background, len(states)), replace=False)]
     env = _env_actions(rl_spec)
     results = {"policy_run": run.path.name, "rollout_states": len(states), "module_matches_agent": round(agreement, 4),
-               "policy_final_eval_return_mean": (run.summary.get("results") or {}).get("final_eval_return_mean")}
+               "policy_final_eval_return_mean": run.results.final_eval_return_mean}
     return Subject(module, states[pick], actions[pick], None, bg, states, states.mean(axis=0),
                    observation_names(rl_spec.env.id, states.shape[1]), env, False, results, run.path.name)
 
@@ -194,27 +201,17 @@ def save_weights(model: torch.nn.Module, path) -> None:
 # ------------------------------------------------------------------------------ the job
 
 def run(spec, ctx) -> None:
-    from lab import launch
-    from lab.spec import load_experiment
     from lab.xai.explain import explain
 
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     device = ctx.device
-    runs_dir = ctx.path.parent
     if spec.model.arch is not None:
         subject = _from_dataset(spec, ctx, device)
     else:
-        source = find_source_run(spec, runs_dir)
-        if source is None:
-            name = _candidates(spec)[0]
-            ctx.log(f"no completed {name} run in {runs_dir}: training one first")
-            trained = launch.run(load_experiment(name), runs_dir=runs_dir)
-            if trained.state != "completed":
-                raise RuntimeError(f"training {name} ended {trained.state}: {trained.summary.get('error')}")
-            ctx.log(f"trained {trained.path.name}: final eval return {trained.results.get('final_eval_return_mean')}")
-            source = store.Run.load(trained.path)
-        if source.summary.get("kind") == "attribution":
+        # the run trained as this run's prerequisite, else the one prepare() found
+        source = ctx.prerequisites[0] if ctx.prerequisites else find_source_run(spec, ctx.path.parent)
+        if source.kind == "attribution":
             subject = _from_classifier_run(spec, source, ctx, device)
         else:
             subject = _from_policy_run(spec, source, ctx, device)
@@ -271,13 +268,13 @@ def run(spec, ctx) -> None:
     if subject.source_run:
         results["source_run"] = subject.source_run
     ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
-    ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.path / 'artifacts'}")
+    ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.artifact('')}")
 
 
 def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
     from lab.xai import figures
 
-    art = ctx.path / "artifacts"
+    art = ctx.artifact("")
     buf = io.BytesIO()
     arrays = {"inputs": ex.inputs, "targets": ex.targets, "feature_names": np.array(subject.feature_names, dtype=np.str_),
               "class_names": np.array(subject.class_names, dtype=np.str_), "baseline": np.asarray(subject.baseline, np.float32)}
@@ -303,7 +300,7 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
                               subject.feature_names, f"input {i}: explaining class '{target}'{label}", subject.is_image)
         written.append(name)
     for name in written:
-        ctx.emit("artifact", path=f"artifacts/{name}", description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))
+        ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))
 
 
 _DESCRIPTIONS = {"attributions.npz": "inputs, targets, feature names and one attribution array per method",

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
-
 
 class MethodUnavailable(Exception):
     """The method cannot explain this model (a clear reason, recorded instead of attributions)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from lab.errors import BadInput
 
@@ -22,30 +21,6 @@ def observation_names(env_id: str, n: int) -> list[str]:
     prefix = env_id.rsplit(":", 1)[-1].split("-")[0]
     names = OBSERVATION_NAMES.get(prefix)
     return names if names and len(names) == n else [f"observation[{i}]" for i in range(n)]
-
-
-class SB3ActorLogits(nn.Module):
-    """An SB3 actor-critic policy's action logits as a plain module of the observation."""
-
-    def __init__(self, policy):
-        super().__init__()
-        self.policy = policy
-
-    def forward(self, obs):
-        features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
-        return self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
-
-
-def policy_module(spec, agent) -> nn.Module:
-    """The part of a trained agent that maps observations to per-action scores."""
-    algo = spec.agent.algo
-    if algo in ("ppo", "a2c"):
-        return SB3ActorLogits(agent.model.policy)
-    if algo == "dqn":
-        return agent.model.q_net  # Q-values per action
-    if algo == "reinforce":
-        return agent.policy.net
-    raise BadInput(f"model.from_run: a {algo} policy is a table, with no gradients to attribute; explain a neural policy (ppo, a2c, dqn, reinforce)")
 
 
 def rollout_states(spec, agent, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,14 +48,14 @@ def load_policy(run, device: str):
     """(spec, agent, module) of an RL run's delivered policy."""
     from lab.spec import load_experiment
 
-    spec = load_experiment(run.path / "spec.toml")
+    spec = load_experiment(run.spec_path)
     if type(_action_space(spec)).__name__ != "Discrete":
         raise BadInput(f"model.from_run: {run.path.name} acts in a continuous action space; lab explains discrete-action policies")
     from lab.rl.train import policy_checkpoint
 
     path = policy_checkpoint(run, spec)
     agent = spec.algo.agent_class().load(path, spec, device)
-    module = policy_module(spec, agent).to(device).eval()
+    module = agent.scores_module().to(device).eval()
     for p in module.parameters():
         p.requires_grad_(False)
     return spec, agent, module

@@ -25,11 +25,13 @@ class AttributionScreen(Screen):
     ]
 
     def __init__(self, path):
+        from lab.store import Run
+
         super().__init__()
-        self.path = path
-        with np.load(path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
+        self.run = run = Run.load(path)
+        with np.load(run.artifact("attributions.npz"), allow_pickle=False) as npz:
             self.data = {k: npz[k] for k in npz.files}
-        self.comparison = json.loads((path / "artifacts" / "comparison.json").read_text())
+        self.comparison = json.loads(run.artifact("comparison.json").read_text())
         self.methods = [k for k in self.data if k not in NON_METHODS]
         self.index = 0
         self.is_image = self.data["inputs"].ndim == 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,21 +10,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
 from lab.follow import RunFollower
+from lab.termplot import mean_band
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
-from lab.tui.widgets.run_table import elapsed_text, result_text
-
-
-def mean_band(curves: list[tuple[list[float], list[float]]], points: int = 200):
-    """Curves on a common x grid (their shared range): (xs, mean, low, high)."""
-    curves = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves if len(x) > 1]
-    if not curves:
-        return [], [], [], []
-    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
-    if hi <= lo:
-        return [], [], [], []
-    grid = np.linspace(lo, hi, points)
-    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
-    return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
+from lab.display import duration, result_text
 
 
 class CompareScreen(Screen):
@@ -61,8 +48,8 @@ class CompareScreen(Screen):
         table = self.query_one(DataTable)
         for i, f in enumerate(self.followers):
             s = f.run.summary
-            cells = [Text("■", style=PALETTE[i % len(PALETTE)]), f.path.name, s.get("experiment", "?"), str(s.get("seed", "")), f.state, result_text(s),
-                     f"{(s.get('progress') or {}).get('step', 0):,}", elapsed_text(f.run)]
+            cells = [Text("■", style=PALETTE[i % len(PALETTE)]), f.run.id, s.experiment, str(s.seed), f.state, result_text(s),
+                     f"{s.progress.step:,}", duration(f.run.seconds)]
             key = f.path.name
             if key in table.rows:
                 for col, value in zip(("color", "run", "experiment", "seed", "state", "result", "steps", "elapsed"), cells):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import tomllib
 
 from rich.text import Text
@@ -224,7 +222,7 @@ class HomeScreen(Screen):
         if not table.runs:
             self.notify("no runs yet: launch one with ctrl+l", severity="warning")
             return
-        newest = max(table.runs.values(), key=lambda r: (r.summary.get("started") or 0, r.path.name))
+        newest = max(table.runs.values(), key=lambda r: (r.summary.started or 0, r.id))
         from lab.tui.screens.run import RunScreen
 
         self.app.push_screen(RunScreen(newest.path))
@@ -247,16 +245,8 @@ class HomeScreen(Screen):
 
     def action_stop(self) -> None:
         run = self._selected()
-        if run is None:
-            return
-        if run.state != "running":
-            self.notify(f"{run.path.name} is {run.state}, not running", severity="warning")
-            return
-        try:
-            os.kill(run.summary["pid"], signal.SIGINT)
-            self.notify(f"stopping {run.path.name}: it checkpoints, then ends 'stopped'")
-        except (ProcessLookupError, KeyError, PermissionError) as e:
-            self.notify(f"cannot signal {run.path.name}: {e}", severity="error")
+        if run is not None:
+            self.app.stop_run(run)
 
     def action_rerun(self) -> None:
         run = self._selected()

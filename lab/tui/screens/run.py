@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,21 +9,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
+from lab.display import STATE_STYLE, duration
 from lab.follow import RunFollower
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
-from lab.tui.widgets.run_table import STATE_STYLE
 
 POLL_SECONDS = 0.5  # figures and log; key presses redraw at once
 PLOT_SECONDS = 1.0  # curves: redrawn at most once a second while data streams in
-LOSS_ORDER = ["loss", "policy_loss", "value_loss", "entropy", "epsilon", "learning_rate", "approx_kl", "td_error",
-              "train_loss", "val_loss", "val_accuracy"]
-
-
-def _fmt_seconds(s) -> str:
-    if s is None:
-        return "-"
-    s = int(s)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 class RunScreen(Screen):
@@ -41,7 +29,7 @@ class RunScreen(Screen):
         super().__init__()
         self.follower = RunFollower(path)
         self.metric_index = 0
-        self.kind = self.follower.run.summary.get("kind", "rl")
+        self.kind = self.follower.run.kind
         self._plotted = 0.0
         self._pending = False
 
@@ -88,17 +76,17 @@ class RunScreen(Screen):
         s = f.run.summary
         p = f.progress
         state = f.state
-        text = Text(f"{s.get('experiment', '?')}  ", style="bold")
+        text = Text(f"{s.experiment}  ", style="bold")
         text.append(state, style=STATE_STYLE.get(state, ""))
         text.append("  ")
-        text.append(f.path.name, style="dim")
-        text.append(f"  device {s.get('device', '?')}", style="dim")
+        text.append(f.run.id, style="dim")
+        text.append(f"  device {s.device or '?'}", style="dim")
         line = Text()
         if self.kind == "rl":
-            step, total = p.get("step", (s.get("progress") or {}).get("step", 0)), p.get("total") or (s.get("progress") or {}).get("total")
+            step, total = p.get("step", s.progress.step), p.get("total") or s.progress.total
             line.append(f"step {step:,}" + (f" / {total:,}" if total else ""))
-            line.append(f"   {p.get('steps_per_second', 0):,.0f} steps/s   ETA {_fmt_seconds(p.get('eta_seconds'))}"
-                        f"   elapsed {_fmt_seconds(p.get('elapsed'))}")
+            line.append(f"   {p.get('steps_per_second') or 0:,.0f} steps/s   ETA {duration(p.get('eta_seconds'))}"
+                        f"   elapsed {duration(p.get('elapsed'))}")
             for name in ("epsilon", "entropy"):
                 series = f.metrics.get(name)
                 if series and series.values:
@@ -110,8 +98,10 @@ class RunScreen(Screen):
             line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
             if p.get("fraction") is not None:
                 line.append(f"   {p['fraction']:.0%}")
-        if s.get("error"):
-            line.append(f"\n{s['error']}", style="bold red")
+        if s.error:
+            line.append(f"\n{s.error}", style="bold red")
+        if f.run.problem:
+            line.append(f"\n{f.run.problem}", style="bold red")
         if state == "crashed":
             line.append("\nthe run's process died without saying so; its folder is intact", style="bold red")
         self.query_one("#run-header", Static).update(Text("\n").join([text, line]))
@@ -140,8 +130,12 @@ class RunScreen(Screen):
                                                         title=f"{name}  (m: next of {len(names)})")
 
     def metric_names(self) -> list[str]:
-        names = list(self.follower.metrics)
-        return sorted(names, key=lambda n: (LOSS_ORDER.index(n) if n in LOSS_ORDER else 99, n))
+        """The run's metrics in its algorithm's order (lab.rl.algos), then any others by name."""
+        from lab.rl.algos import ALGOS
+
+        algo = ALGOS.get(self.follower.run.summary.algo or "")
+        order = list(algo.metrics) if algo else []
+        return sorted(self.follower.metrics, key=lambda n: (order.index(n) if n in order else len(order), n))
 
     def update_attribution(self) -> None:
         f = self.follower
@@ -170,21 +164,13 @@ class RunScreen(Screen):
             self.update_loss_plot()
 
     def action_stop(self) -> None:
-        run = self.follower.run
-        if run.state != "running":
-            self.notify(f"the run is {run.state}", severity="warning")
-            return
-        try:
-            os.kill(run.summary["pid"], signal.SIGINT)
-            self.notify("stopping: the run checkpoints, then ends 'stopped'")
-        except (ProcessLookupError, KeyError, PermissionError) as e:
-            self.notify(f"cannot signal the run: {e}", severity="error")
+        self.app.stop_run(self.follower.run)
 
     def action_attributions(self) -> None:
         if self.kind != "attribution":
             self.notify("not an attribution run", severity="warning")
             return
-        if not (self.follower.path / "artifacts" / "attributions.npz").is_file():
+        if not self.follower.run.artifact("attributions.npz").is_file():
             self.notify("no attributions yet: the run is still explaining", severity="warning")
             return
         from lab.tui.screens.attribution import AttributionScreen

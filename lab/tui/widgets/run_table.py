@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from lab.display import STATE_STYLE, duration, result_text
 from lab.store import list_runs
 
-STATE_STYLE = {"completed": "green", "running": "bold cyan", "failed": "bold red", "crashed": "bold red", "stopped": "yellow"}
 COLUMNS = [("", "mark"), ("experiment", "experiment"), ("state", "state"), ("progress", "progress"),
            ("result", "result"), ("steps/s", "sps"), ("elapsed", "elapsed"), ("run id", "id")]
 
@@ -18,25 +18,6 @@ def progress_bar(fraction: float | None, width: int = 8) -> Text:
         return Text("-", style="dim")
     filled = int(round(fraction * width))
     return Text("█" * filled, style="cyan") + Text("░" * (width - filled), style="dim") + Text(f" {fraction:>4.0%}")
-
-
-def result_text(summary: dict) -> str:
-    r = summary.get("results") or {}
-    if summary.get("kind") == "attribution":
-        if r.get("test_accuracy") is not None:
-            return f"acc {r['test_accuracy']:.3f}"
-        return r.get("most_faithful_method") or "-"
-    for key in ("final_eval_return_mean", "best_eval_return_mean", "rolling_return"):
-        if r.get(key) is not None:
-            return f"{r[key]:.1f}" + ("" if key == "final_eval_return_mean" else "*")
-    return "-"
-
-
-def elapsed_text(run) -> str:
-    if run.seconds is None:
-        return "-"
-    seconds = int(run.seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 
 class RunTable(DataTable):
@@ -72,11 +53,10 @@ class RunTable(DataTable):
     def _cells(self, run) -> list:
         s = run.summary
         state = run.state
-        fraction = (s.get("progress") or {}).get("fraction")
-        sps = (s.get("results") or {}).get("steps_per_second")
-        return [Text("●", style="bold magenta") if run.path.name in self.marked else " ",
-                s.get("experiment", "?"), Text(state, style=STATE_STYLE.get(state, "")), progress_bar(fraction),
-                result_text(s), "-" if not sps else f"{sps:,.0f}", elapsed_text(run), run.path.name]
+        sps = s.results.steps_per_second
+        return [Text("●", style="bold magenta") if run.id in self.marked else " ",
+                s.experiment, Text(state, style=STATE_STYLE.get(state, "")), progress_bar(s.progress.fraction),
+                result_text(s), "-" if not sps else f"{sps:,.0f}", duration(run.seconds), run.id]
 
     @property
     def selected(self):

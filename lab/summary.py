@@ -1,0 +1,138 @@
+"""The schema of a run's `summary.json`: the one place its keys are named.
+
+Jobs write it through `RunContext.update_summary` (which validates every field here) and every
+reader gets a `Summary` back from `lab.store`. Reading is lenient so that run folders written
+by older versions of lab stay readable: every field has a default and unknown keys are kept.
+Writing is strict: a results key this schema does not name is a programming error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.events import finite
+
+STATES = ("running", "completed", "failed", "stopped")  # what a run writes; readers add crashed, corrupt
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+
+class Progress(_Record):
+    step: int = 0
+    total: int | None = None
+    fraction: float | None = None
+
+
+class Results(_Record):
+    """What a run produced. RL runs fill the first group, attribution runs the second."""
+
+    # RL
+    final_eval_return_mean: float | None = None
+    final_eval_return_std: float | None = None
+    final_eval_episodes: int | None = None
+    final_eval_length_mean: float | None = None
+    best_eval_return_mean: float | None = None
+    best_eval_step: int | None = None
+    rolling_return: float | None = None
+    episodes: int | None = None
+    steps_per_second: float | None = None
+    total_steps: int | None = None
+    train_seconds: float | None = None
+    policy: str | None = Field(None, description="the delivered checkpoint, relative to the run folder")
+    # attribution: the classifier
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    test_roc_auc: float | None = None
+    confusion_matrix: list[list[int]] | None = None
+    epochs: int | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    # attribution: an RL policy as the model
+    policy_run: str | None = None
+    rollout_states: int | None = None
+    module_matches_agent: float | None = None
+    policy_final_eval_return_mean: float | None = None
+    # attribution: the explanation
+    source_run: str | None = None
+    samples_explained: int | None = None
+    methods: list[str] | None = None
+    skipped_methods: dict[str, str] | None = None
+    most_faithful_method: str | None = None
+    seconds_per_sample: dict[str, float | None] | None = None
+    deletion_auc: dict[str, float | None] | None = None
+    random_deletion_auc: float | None = None
+
+    def __getitem__(self, key: str):
+        """results["final_eval_return_mean"] for scripts written against the dict of lab 0.1."""
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
+
+
+class Summary(_Record):
+    """summary.json. `state` is what the run recorded; `lab.store.Run.state` adds crash detection."""
+
+    id: str | None = None
+    experiment: str = "?"
+    kind: str = "rl"
+    state: str = "crashed"
+    started: float | None = None
+    ended: float | None = None
+    duration_seconds: float | None = None
+    algo: str | None = None
+    env: str | None = None
+    seed: int | None = None
+    device: str | None = None
+    device_reason: str | None = None
+    threads: int | None = None
+    progress: Progress = Field(default_factory=Progress)
+    results: Results = Field(default_factory=Results)
+    versions: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+    prerequisites: list[str] = Field(default_factory=list, description="runs this run trained or used first")
+    # the process that writes the folder: all three must match for lab to signal it
+    pid: int | None = None
+    pid_start: str | None = None
+    host: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(finite(self.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"
+
+
+class SummaryError(ValueError):
+    """summary.json does not hold a summary (one line saying why)."""
+
+
+def parse(text: str | bytes) -> Summary:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise SummaryError(f"summary.json: not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise SummaryError(f"summary.json: a JSON {type(data).__name__}, not an object")
+    try:
+        return Summary.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise SummaryError(f"summary.json: {where}: {err['msg']}") from None
+
+
+def check_known(fields: dict[str, Any]) -> None:
+    """Writers may only use keys the schema names (readers tolerate others, for old folders)."""
+    unknown = set(fields) - set(Summary.model_fields)
+    results = fields.get("results")
+    if isinstance(results, dict):
+        unknown |= {f"results.{k}" for k in set(results) - set(Results.model_fields)}
+    if unknown:
+        raise KeyError(f"summary.json has no field {', '.join(sorted(unknown))}; add it to lab/summary.py")
+
