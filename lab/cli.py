@@ -225,27 +225,45 @@ def _run_with_bar(spec, runs_dir):
 # ------------------------------------------------------------------------------ lab runs / show / stop
 
 def cmd_runs(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from lab.display import STATE_STYLE, duration, number
+    from lab.display import duration, number
     from lab.store import list_runs, runs_root
 
     runs = list_runs(args.runs_dir)
     if not runs:
         print(f"no runs in {runs_root(args.runs_dir)} yet; start one with `lab run cartpole-ppo`")
         return EXIT_OK
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "experiment", "state", "progress", "best eval", "final eval", "duration"):
-        table.add_column(col, no_wrap=col == "id")
+    header = ("id", "experiment", "state", "progress", "best eval", "final eval", "duration")
+    rows = []
     for r in runs:
         prog = r.summary.progress.fraction
-        state = r.state
-        table.add_row(r.id, r.experiment, f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
-                      "-" if prog is None else f"{prog:.0%}", number(r.results.best_eval_return_mean),
-                      number(r.results.final_eval_return_mean), duration(r.seconds))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+        rows.append((r.id, r.experiment, r.state, "-" if prog is None else f"{prog:.0%}",
+                     number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds)))
+    corrupt = [(r.id, r.problem) for r in runs if r.problem]
+    print(_columns(header, rows, state_col=2, color=sys.stdout.isatty()))
+    for run_id, problem in corrupt:
+        print(f"{run_id}: corrupt: {problem}")
     return EXIT_OK
+
+
+# ANSI colours of the display module's state styles; a thousand rows print in milliseconds
+_ANSI = {"green": "32", "bold cyan": "1;36", "cyan": "36", "bold red": "1;31", "bold magenta": "1;35", "yellow": "33"}
+
+
+def _columns(header, rows, state_col: int, color: bool) -> str:
+    from lab.display import STATE_STYLE
+
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    numeric = {3, 4, 5, 6}
+
+    def line(row, bold=False):
+        cells = []
+        for i, (cell, width) in enumerate(zip(row, widths)):
+            text = str(cell).rjust(width) if i in numeric and not bold else str(cell).ljust(width)
+            code = "1" if bold else _ANSI.get(STATE_STYLE.get(cell, "")) if i == state_col else None
+            cells.append(f"\x1b[{code}m{text}\x1b[0m" if color and code else text)
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header, bold=True), *(line(row) for row in rows)])
 
 
 def cmd_stop(args) -> int:

@@ -200,25 +200,24 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
             data = f.read()
     except (FileNotFoundError, IsADirectoryError):
         return Scan()
-    end = data.rfind(b"\n") + 1
-    data = data[:end]
+    end = data.rfind(b"\n") + 1  # a partial last line is left for later; bounds below, no copy
     want = (lambda k: True) if kinds is None else kinds.__contains__
     if end <= SMALL_FILE:
-        events = [e for e in map(_parse, data.splitlines()) if e is not None and want(e["kind"])]
+        events = [e for e in map(_parse, data[:end].splitlines()) if e is not None and want(e["kind"])]
         return Scan(events, end, sum(e["kind"] == "episode" for e in events))
     starts: set[int] = set()
-    for m in _NOT_EPISODE.finditer(data):  # low-rate lines: a regex scan, no parsing of the rest
+    for m in _NOT_EPISODE.finditer(data, 0, end):  # low-rate lines: a regex scan, no parsing of the rest
         starts.add(data.rfind(b"\n", 0, m.start()) + 1)
-    n_episodes = sum(data.count(key) for key in _EPISODE_KEYS)
+    n_episodes = sum(data.count(key, 0, end) for key in _EPISODE_KEYS)
     sampled = n_episodes > sample
     if want("episode") and n_episodes:
         if sampled:
             for i in range(sample):
                 starts.add(data.rfind(b"\n", 0, i * end // sample) + 1)
-            last = max(data.rfind(key) for key in _EPISODE_KEYS)
+            last = max(data.rfind(key, 0, end) for key in _EPISODE_KEYS)
             starts.add(data.rfind(b"\n", 0, last) + 1)  # the latest episode: the latest figures
         else:
-            for m in re.finditer(rb'"kind":\s*"episode"', data):
+            for m in re.compile(rb'"kind":\s*"episode"').finditer(data, 0, end):
                 starts.add(data.rfind(b"\n", 0, m.start()) + 1)
     events = []
     for start in sorted(starts):

@@ -9,10 +9,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from lab.display import duration, result_text
 from lab.follow import RunFollower
 from lab.termplot import mean_band
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
-from lab.display import duration, result_text
 
 
 class CompareScreen(Screen):
