@@ -45,9 +45,13 @@ def test_each_algorithm_produces_a_complete_run_folder(short_runs, algo):
 
     kinds = [e["kind"] for e in read_events(path / "events.jsonl")]
     assert kinds[0] == "status" and kinds[-1] == "status"
-    assert {"progress", "episode", "metric", "eval", "checkpoint", "log"} <= set(kinds)
+    assert {"progress", "metric", "eval", "checkpoint", "log"} <= set(kinds)
+    assert {"episode", "episodes"} & set(kinds)  # one line per episode, or per interval when they come fast
     episodes = [e for e in read_events(path / "events.jsonl", {"episode"})]
     assert all({"step", "return", "length", "rolling_return"} <= e.keys() for e in episodes)
+    aggregates = [e for e in read_events(path / "events.jsonl", {"episodes"})]
+    assert all({"step", "count", "mean", "min", "max", "rolling_return"} <= e.keys() for e in aggregates)
+    assert len(episodes) + sum(e["count"] for e in aggregates) == summary["results"]["episodes"]  # every episode counted
     evals = [e for e in read_events(path / "events.jsonl", {"eval"})]
     assert evals[-1].get("final") and evals[-1]["episodes"] >= 20
     assert (path / results["policy"]).is_file()
