@@ -59,3 +59,14 @@ def test_importing_lab_changes_no_warnings_filter_and_no_backend():
             "print(list(warnings.filters) == before, 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+def test_an_attribution_run_lets_no_library_warning_through(tmp_path):
+    """Captum warns on each gradient call unless lab silences it; lab does, inside its own calls."""
+    spec = lab.load_experiment("wine-linear-attributions", {"explain.methods": ["saliency", "integrated_gradients"],
+                                                            "explain.samples": 3, "explain.figure_samples": 0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = lab.run(spec, runs_dir=tmp_path)
+    assert run.state == "completed", run.summary.error
+    assert not [str(w.message) for w in caught if "require gradients" in str(w.message)]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -79,6 +80,10 @@ class Explanation:
     def compare(self, top_k: int = 5, sensitivity_samples: int = 5, on_method: Callable[[str], None] | None = None) -> dict:
         """Per method: time, deletion/insertion curves and areas, infidelity, sensitivity_max,
         completeness error (methods with that axiom). Per pair: Spearman, top-k and sign agreement."""
+        with torch.random.fork_rng(devices=[]), _quiet_libraries():
+            return self._compare(top_k, sensitivity_samples, on_method)
+
+    def _compare(self, top_k, sensitivity_samples, on_method) -> dict:
         ctx, dev = self._ctx, self._ctx.device
         x = torch.as_tensor(self.inputs, device=dev)
         t = torch.as_tensor(self.targets, device=dev)
@@ -108,6 +113,15 @@ class Explanation:
                 on_method(name)
         report["pairs"] = metrics.pairwise(self.attributions, top_k)
         return report
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """Captum warns on every gradient call that it made the inputs require gradients (lab hands
+    it plain tensors on purpose); silenced inside lab's calls only, never process-wide."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+        yield
 
 
 def _import_libraries(methods: list[str]) -> None:
@@ -165,8 +179,7 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     _import_libraries(chosen)  # so that no method's time includes importing its library
     attributions, seconds, skipped = {}, {}, {}
     # seeded methods reseed torch's global RNG, and the libraries warn: keep both inside this call
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+    with torch.random.fork_rng(devices=[]), _quiet_libraries():
         for name in chosen:
             method = METHODS[name]
             ctx.on_sample = (lambda i, n=name: on_sample(n, i)) if on_sample else None
