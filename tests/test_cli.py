@@ -170,3 +170,56 @@ def test_lab_stop_stops_a_running_run_and_refuses_a_finished_one(runs_dir):
     assert proc.returncode == 130 and Run.load(run.path).state == "stopped"
     again = lab_cli("stop", run.id, runs_dir=runs_dir)
     assert again.returncode == 2 and again.stderr.strip() == f"lab: {run.id} is stopped, not running"
+
+
+class _LeavesAMark:
+    """Unpickling this creates a file: the proof that something unpickled it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return Path.touch, (Path(self.path),)
+
+
+def _doctor(checkpoint, mark):
+    """Add a pickled object to an SB3 zip's `data`, the way SB3 itself stores objects."""
+    import base64
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(checkpoint) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    data = json.loads(files["data"])
+    data["doctored"] = {":type:": "<class 'object'>", ":serialized:": base64.b64encode(pickle.dumps(_LeavesAMark(mark))).decode()}
+    files["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(checkpoint, "w") as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+
+
+def test_no_command_unpickles_a_doctored_checkpoint(finished_run, tmp_path):
+    import shutil
+
+    from stable_baselines3 import PPO
+
+    root, run = finished_run
+    copy = tmp_path / "runs" / run.path.name
+    shutil.copytree(run.path, copy)
+    mark = tmp_path / "unpickled"
+    for zip_path in (copy / "checkpoints").glob("*.zip"):
+        _doctor(zip_path, mark)
+    PPO.load(copy / "checkpoints" / "best.zip", device="cpu")  # SB3's own loader does run it...
+    assert mark.exists()
+    mark.unlink()
+    evaluated = lab_cli("eval", run.path.name, "--episodes", 5, "--json", runs_dir=copy.parent)  # ...lab does not
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["return_mean"] == pytest.approx(
+        json.loads(lab_cli("eval", run.path.name, "--episodes", 5, "--json", runs_dir=root).stdout)["return_mean"])
+    explained = lab_cli("explain", run.path.name, "--methods", "saliency", "--samples", 3, runs_dir=copy.parent)
+    assert explained.returncode == 0, explained.stderr
+    for command in (("show", run.path.name), ("runs",)):
+        assert lab_cli(*command, runs_dir=copy.parent).returncode == 0
+    assert not mark.exists()

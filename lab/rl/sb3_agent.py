@@ -1,6 +1,7 @@
 """PPO, A2C and DQN through stable-baselines3, hooked with its callbacks and logger.
 
-Checkpoints are SB3's own zip files: `stable_baselines3.PPO.load("checkpoints/best.zip")`.
+Checkpoints are SB3's own zip files (`stable_baselines3.PPO.load("checkpoints/best.zip")` opens
+them too); lab itself reads only their weights, never the pickled parts.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ class SB3Agent:
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> SB3Agent:
-        return cls(spec, device, model=_sb3_class(spec).load(path, device=device))
+        """The model is built from the run's spec and only its weights are read from the zip
+        (SB3's set_parameters: torch tensors with weights_only=True). `PPO.load` would pass the
+        zip's `data` through cloudpickle, running whatever a doctored checkpoint holds."""
+        agent = cls(spec, device)
+        agent.model.set_parameters(str(path), exact_match=True, device=device)
+        return agent
 
     def scores_module(self):
         """Q-values for value-based algorithms (DQN), action logits for actor-critics."""
