@@ -64,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
 
         run_app(args.dashboard_runs_dir)
         return EXIT_OK
+    import signal
+
     from lab.errors import BadInput
 
+    # SIGTERM ends a command as Ctrl-C does (exit 130, not 143); `lab run` handles both itself
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
     except BadInput as e:
@@ -75,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STOPPED
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        # The command's work is done and recorded: a late signal (a second Ctrl-C) must not kill
+        # the process while it exits, which it would once Python resets its handlers at shutdown.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 # ------------------------------------------------------------------------------ lab list

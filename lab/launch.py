@@ -51,10 +51,13 @@ class RunContext:
         self.prerequisites: list[store.Run] = []  # finished runs the plan asked for, in order
         self.stop_requested = False
         self.stop_reason = ""
+        self.last_step = 0  # of the job's own progress events
         self.update_summary(**summary)  # the folder has its summary before it has events
         self.events = EventWriter(self.run.events_path, on_event)
 
     def emit(self, kind: str, **fields) -> dict:
+        if kind == "progress" and fields.get("phase") != "prerequisite" and isinstance(fields.get("step"), int):
+            self.last_step = max(self.last_step, fields["step"])
         return self.events.emit(kind, **fields)
 
     def log(self, message: str, level: str = "info") -> None:
@@ -93,13 +96,22 @@ def _versions() -> dict:
     return out
 
 
+GRACE_SECONDS = 1.0
+
+
 class _StopSignals:
-    """SIGINT/SIGTERM ask the job to stop (checkpoint, state 'stopped'); a second one exits now.
-    The caller's handlers are put back when the run ends."""
+    """SIGINT/SIGTERM ask the job to stop: it checkpoints and ends 'stopped'. A second signal
+    within GRACE_SECONDS of the first is absorbed (people press Ctrl-C twice; the run is already
+    stopping); a later second one, or a third, stops at once (state 'stopped', without waiting
+    for the checkpoint). While the run writes its end (`finishing`) every signal is absorbed, so
+    it always ends recorded. The caller's handlers are put back when the run ends."""
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self.previous = {}
+        self.first: float | None = None
+        self.count = 0
+        self.finishing = False
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -108,11 +120,21 @@ class _StopSignals:
         return self
 
     def _handle(self, signum, frame):
-        if self.ctx.stop_requested:
-            raise KeyboardInterrupt
-        self.ctx.stop_requested = True
-        self.ctx.stop_reason = signal.Signals(signum).name
-        self.ctx.log(f"{self.ctx.stop_reason} received: stopping after the current step", "warning")
+        self.count += 1
+        name = signal.Signals(signum).name
+        if self.finishing:
+            return
+        if self.first is None:
+            self.first = time.monotonic()
+            self.ctx.stop_requested = True
+            self.ctx.stop_reason = name
+            self.ctx.log(f"{name} received: stopping after the current step (a third signal stops at once)", "warning")
+            return
+        if self.count == 2 and time.monotonic() - self.first < GRACE_SECONDS:
+            self.ctx.log(f"{name} again: already stopping", "warning")
+            return
+        self.ctx.log(f"{name} again: stopping now, without waiting for the checkpoint", "warning")
+        raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -177,22 +199,27 @@ def _run(spec, runs_dir, on_event) -> store.Run:
     )
     ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     state, error = "completed", None
-    try:
-        with _StopSignals(ctx):
+    with _StopSignals(ctx) as signals:
+        try:
             _run_prerequisites(plan.prerequisites, ctx, runs_dir)
             if not ctx.stop_requested:
                 _job(spec.kind).run(spec, ctx)
-        if ctx.stop_requested:
+            if ctx.stop_requested:
+                state = "stopped"
+        except KeyboardInterrupt:
             state = "stopped"
-    except KeyboardInterrupt:
-        state = "stopped"
-    except Exception as e:
-        state, error = "failed", f"{type(e).__name__}: {e}"
-        ctx.log(traceback.format_exc(), "error")
-    ended = time.time()
-    ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
-    ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
-    ctx.events.close()
+        except Exception as e:
+            state, error = "failed", f"{type(e).__name__}: {e}"
+            ctx.log(traceback.format_exc(), "error")
+        signals.finishing = True
+        ended = time.time()
+        progress = {}
+        if ctx.last_step > ctx.summary.progress.step:  # a forced stop ends between the job's summary writes
+            total = ctx.summary.progress.total
+            progress = {"progress": {"step": ctx.last_step, "fraction": round(min(ctx.last_step / total, 1.0), 4) if total else None}}
+        ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error, **progress)
+        ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
+        ctx.events.close()
     return store.Run(ctx.path, ctx.summary)
 
 

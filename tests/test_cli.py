@@ -223,3 +223,32 @@ def test_no_command_unpickles_a_doctored_checkpoint(finished_run, tmp_path):
     for command in (("show", run.path.name), ("runs",)):
         assert lab_cli(*command, runs_dir=copy.parent).returncode == 0
     assert not mark.exists()
+
+
+@pytest.mark.parametrize("sig, gap", [(signal.SIGINT, 0.005), (signal.SIGTERM, 0.2)], ids=["sigint-5ms", "sigterm-200ms"])
+def test_a_second_signal_soon_after_the_first_is_absorbed_and_the_run_checkpoints(runs_dir, sig, gap):
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    proc.send_signal(sig)
+    time.sleep(gap)
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    (run,) = lab.list_runs(runs_dir)
+    assert run.state == "stopped" and (run.path / "checkpoints" / "last.zip").is_file()  # not cut short
+    assert run.summary.progress.step > 0 and run.summary.progress.step == run.results.total_steps
+
+
+def test_a_third_signal_stops_at_once_and_the_run_ends_recorded(runs_dir):
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    for _ in range(3):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    (run,) = lab.list_runs(runs_dir)
+    assert run.state == "stopped" and run.summary.ended is not None
+    assert run.summary.progress.step > 0  # the step it reached, not 0
+    statuses = [e["state"] for e in run.events({"status"})]
+    assert statuses[-1] == "stopped"

@@ -366,3 +366,28 @@ def test_stop_refuses_what_it_cannot_identify(tmp_path):
     done = _fake_run(tmp_path, "done", "completed", 1.0)
     with pytest.raises(BadInput, match="is completed, not running"):
         stop(Run.load(done))
+
+
+def test_stop_signals_first_stops_second_soon_is_absorbed_third_stops_at_once(tmp_path):
+    import signal
+
+    from lab.launch import GRACE_SECONDS, RunContext, _StopSignals
+    from lab.plan import Plan
+
+    ctx = RunContext(create_run_folder(tmp_path, "exp"), None, Plan("cpu", "requested"))
+    signals = _StopSignals(ctx)
+    signals._handle(signal.SIGINT, None)
+    assert ctx.stop_requested and ctx.stop_reason == "SIGINT"
+    signals._handle(signal.SIGINT, None)  # within the grace period: the run is already stopping
+    with pytest.raises(KeyboardInterrupt):
+        signals._handle(signal.SIGTERM, None)
+    signals.finishing = True
+    signals._handle(signal.SIGINT, None)  # writing its end: absorbed
+    late = _StopSignals(ctx)
+    late._handle(signal.SIGTERM, None)
+    late.first -= GRACE_SECONDS  # a second signal after the grace period stops at once
+    with pytest.raises(KeyboardInterrupt):
+        late._handle(signal.SIGTERM, None)
+    ctx.events.close()
+    messages = [e["message"] for e in read_events(ctx.run.events_path)]
+    assert any("already stopping" in m for m in messages) and any("stopping now" in m for m in messages)
