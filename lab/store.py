@@ -84,21 +84,29 @@ def process_identity() -> dict:
 
 
 def process_alive(summary: Summary) -> bool:
+    """Whether the process a summary names still runs. On this machine that takes the pid and
+    its start time both matching (a pid alone may have been reused by any other process); a run
+    of another host cannot be checked from here and counts as alive (lab never signals it)."""
     pid = summary.pid
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid <= 0:
         return False
     if summary.host not in (None, socket.gethostname()):
-        return True  # another machine's process: we cannot tell, so trust the folder
-    try:
+        return True
+    start = _process_start(pid)
+    if start == "zombie":
+        return False
+    if start is not None or _HAS_PROC:
+        return start is not None and start == summary.pid_start
+    try:  # no /proc on this system: the pid is all there is to go by
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    start = _process_start(pid)
-    if start == "zombie":
-        return False
-    return start is None or summary.pid_start in (None, start)
+    return True
+
+
+_HAS_PROC = os.path.exists("/proc/self/stat")
 
 
 def signal_refusal(summary: Summary) -> str | None:

@@ -356,7 +356,7 @@ def test_stop_refuses_what_it_cannot_identify(tmp_path):
 
     me = process_identity()
     for identity, why in [({**me, "host": "elsewhere"}, "runs on host elsewhere"),
-                          ({"pid": me["pid"], "host": me["host"]}, "does not record the process identity"),
+                          ({"pid": me["pid"], "host": me["host"]}, "is crashed, not running"),
                           ({**me, "pid_start": "1"}, None)]:
         run = _running(tmp_path, **identity)
         with pytest.raises(BadInput) as e:
@@ -391,3 +391,22 @@ def test_stop_signals_first_stops_second_soon_is_absorbed_third_stops_at_once(tm
     ctx.events.close()
     messages = [e["message"] for e in read_events(ctx.run.events_path)]
     assert any("already stopping" in m for m in messages) and any("stopping now" in m for m in messages)
+
+
+def test_a_live_pid_without_its_recorded_start_time_is_not_taken_for_the_run(tmp_path):
+    """A summary naming a live process (here: this test's) without the start time lab records,
+    or with another one, is not a live lab run: it shows as crashed and is never signalled."""
+    from lab.launch import stop
+    from lab.store import process_identity
+
+    me = process_identity()
+    assert _running(tmp_path, **me).state == "running"
+    for identity in ({"pid": me["pid"], "host": me["host"]}, {**me, "pid_start": "12"}):
+        run = _running(tmp_path, **identity)
+        assert run.state == "crashed"
+        with pytest.raises(BadInput):
+            stop(run)
+    elsewhere = _running(tmp_path, **{**me, "host": "gpu-box-7"})
+    assert elsewhere.state == "running"  # cannot be checked from here...
+    with pytest.raises(BadInput, match="runs on host gpu-box-7"):
+        stop(elsewhere)  # ...and is never signalled
