@@ -314,12 +314,11 @@ def cmd_show(args) -> int:
         _print_comparison(run)
     scanned = run.scan({"episode", "episodes", "eval", "log"})  # bounded: samples a huge file's episodes
     ep_steps, rolling = series(scanned.events, "episode", "rolling_return")
-    evals = [e for e in scanned.events if e["kind"] == "eval" and not e.get("final")]
+    evals = series([e for e in scanned.events if e["kind"] == "eval" and not e.get("final")], "eval", "mean")
     if ep_steps:
         stride = max(len(ep_steps) // 240, 1)
         print("\n  return: rolling mean of 100 episodes, and evaluations")
-        chart = line_chart([(ep_steps[::stride], rolling[::stride]), ([e["step"] for e in evals], [e["mean"] for e in evals])],
-                           width=64, height=12)
+        chart = line_chart([(ep_steps[::stride], rolling[::stride]), evals], width=64, height=12)
         print("\n".join("  " + line for line in chart.splitlines()))
     if run.state in ("failed", "crashed", "stopped"):
         print("\n  last log lines")
@@ -333,7 +332,14 @@ def _print_comparison(run) -> None:
     if not path.is_file():
         print("\n  (no comparison yet)")
         return
-    c = json.loads(path.read_text())
+    try:
+        c = json.loads(path.read_text())
+        _print_comparison_table(run, c)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        print(f"\n  artifacts/comparison.json cannot be read ({type(e).__name__}: {e}); the summary above stands")
+
+
+def _print_comparison_table(run, c: dict) -> None:
     methods = c["methods"]
     print(f"\n  comparison over {c['samples']} inputs ({c['output']} of the target class); deletion: lower is more"
           " faithful, insertion: higher")

@@ -147,19 +147,47 @@ def series(events, kind: str, key: str) -> tuple[list[float], list[float]]:
     return steps, values
 
 
+# Fields readers treat as numbers and as text. A line whose field has another type (a doctored or
+# foreign file) loses that field instead of breaking the reader; kinds carry what they carry.
+_NUMBERS = frozenset({"t", "step", "total", "fraction", "steps_per_second", "eta_seconds", "elapsed", "return",
+                      "length", "rolling_return", "mean", "std", "episodes", "count", "min", "max", "first_step",
+                      "length_mean", "seconds_per_sample", "sample", "samples", "random"})
+_TEXTS = frozenset({"kind", "state", "message", "level", "name", "phase", "method", "label", "path", "description"})
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _parse(line: bytes) -> dict | None:
+    """One event from one line, its fields of the types readers expect; None if it is none."""
     try:
         event = json.loads(line)
-    except ValueError:
+    except ValueError:  # not JSON, or not UTF-8
         return None
-    return event if isinstance(event, dict) and "kind" in event else None
+    if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
+        return None
+    for key in _NUMBERS & event.keys():
+        if event[key] is not None and not _is_number(event[key]):
+            del event[key]
+    for key in _TEXTS & event.keys():
+        if not isinstance(event[key], str):
+            del event[key]
+    if "values" in event:
+        values = event["values"]
+        event["values"] = {k: v for k, v in values.items() if v is None or _is_number(v)} if isinstance(values, dict) else {}
+    if "methods" in event:
+        methods = event["methods"]
+        event["methods"] = {k: {f: x for f, x in v.items() if x is None or _is_number(x) or f == "library"}
+                            for k, v in methods.items() if isinstance(v, dict)} if isinstance(methods, dict) else {}
+    return event
 
 
 def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
     """Every event in order; a partial or corrupt line (from a killed writer) is skipped."""
     try:
         f = open(path, "rb")
-    except FileNotFoundError:
+    except OSError:  # missing, a directory, unreadable: no events (Run.problem says why)
         return
     with f:
         for line in f:
@@ -198,7 +226,7 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except (FileNotFoundError, IsADirectoryError):
+    except OSError:
         return Scan()
     end = data.rfind(b"\n") + 1  # a partial last line is left for later; bounds below, no copy
     want = (lambda k: True) if kinds is None else kinds.__contains__
@@ -239,7 +267,7 @@ class EventTail:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 data = f.read()
-        except (FileNotFoundError, IsADirectoryError):
+        except OSError:
             return []
         end = data.rfind(b"\n") + 1  # keep a partial last line for next time
         self.offset += end

@@ -137,6 +137,11 @@ class Run:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Run:
         path = Path(path)
+        events = path / EVENTS
+        if events.is_dir():
+            return cls(path, Summary(), "events.jsonl: a directory, not a file")
+        if events.exists() and not os.access(events, os.R_OK):
+            return cls(path, Summary(), "events.jsonl: permission denied")
         try:
             return cls(path, parse((path / SUMMARY).read_bytes()))
         except FileNotFoundError:

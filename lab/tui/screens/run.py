@@ -175,4 +175,9 @@ class RunScreen(Screen):
             return
         from lab.tui.screens.attribution import AttributionScreen
 
-        self.app.push_screen(AttributionScreen(self.follower.path))
+        try:
+            screen = AttributionScreen(self.follower.path)
+        except Exception as e:  # the run folder's artifacts are not what lab wrote: say so, stay up
+            self.notify(f"cannot show the attributions: {type(e).__name__}: {e}", severity="error")
+            return
+        self.app.push_screen(screen)
