@@ -164,6 +164,14 @@ class Run:
     def summary_path(self) -> Path:
         return self.path / SUMMARY
 
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.path / ARTIFACTS
+
     def checkpoint(self, name: str) -> Path:
         return self.path / CHECKPOINTS / name
 

@@ -58,7 +58,7 @@ def policy_checkpoint(run, spec) -> Path:
     for candidate in recorded + [run.checkpoint(f"best{suffix}"), run.checkpoint(f"last{suffix}")]:
         if candidate.is_file():
             return candidate
-    raise BadInput(f"{run.id}: no policy checkpoint in {run.checkpoint('')} (the run saved none before it ended)")
+    raise BadInput(f"{run.id}: no policy checkpoint in {run.checkpoints_dir} (the run saved none before it ended)")
 
 
 class Tracker:

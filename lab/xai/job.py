@@ -268,13 +268,13 @@ def run(spec, ctx) -> None:
     if subject.source_run:
         results["source_run"] = subject.source_run
     ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
-    ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.artifact('')}")
+    ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.run.artifacts_dir}")
 
 
 def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
     from lab.xai import figures
 
-    art = ctx.artifact("")
+    art = ctx.run.artifacts_dir
     buf = io.BytesIO()
     arrays = {"inputs": ex.inputs, "targets": ex.targets, "feature_names": np.array(subject.feature_names, dtype=np.str_),
               "class_names": np.array(subject.class_names, dtype=np.str_), "baseline": np.asarray(subject.baseline, np.float32)}
