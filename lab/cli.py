@@ -248,7 +248,7 @@ def cmd_runs(args) -> int:
         rows.append((r.id, r.experiment, r.state, "-" if prog is None else f"{prog:.0%}",
                      number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds)))
     corrupt = [(r.id, r.problem) for r in runs if r.problem]
-    print(_columns(header, rows, state_col=2, color=sys.stdout.isatty()))
+    print(_columns(header, rows, right={3, 4, 5, 6}, state_col=2, color=sys.stdout.isatty()))
     for run_id, problem in corrupt:
         print(f"{run_id}: corrupt: {problem}")
     return EXIT_OK
@@ -258,16 +258,16 @@ def cmd_runs(args) -> int:
 _ANSI = {"green": "32", "bold cyan": "1;36", "cyan": "36", "bold red": "1;31", "bold magenta": "1;35", "yellow": "33"}
 
 
-def _columns(header, rows, state_col: int, color: bool) -> str:
+def _columns(header, rows, right: set[int], state_col: int, color: bool) -> str:
+    """Aligned columns (those in `right` right-aligned), the state column coloured on a terminal."""
     from lab.display import STATE_STYLE
 
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    numeric = {3, 4, 5, 6}
 
     def line(row, bold=False):
         cells = []
         for i, (cell, width) in enumerate(zip(row, widths)):
-            text = str(cell).rjust(width) if i in numeric and not bold else str(cell).ljust(width)
+            text = str(cell).rjust(width) if i in right and not bold else str(cell).ljust(width)
             code = "1" if bold else _ANSI.get(STATE_STYLE.get(cell, "")) if i == state_col else None
             cells.append(f"\x1b[{code}m{text}\x1b[0m" if color and code else text)
         return "  ".join(cells).rstrip()

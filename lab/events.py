@@ -21,7 +21,7 @@ Attribution runs' progress events also carry phase (train, explain, compare) and
 
 Sizes stay bounded at any episode rate: the writer flushes high-rate kinds every FLUSH_SECONDS,
 and an interval with more than EPISODES_PER_FLUSH episodes is written as one `episodes` line,
-so the file grows by at most a few hundred lines a second however fast environments finish.
+so the file grows by about a hundred episode lines a second at most, however fast they finish.
 Readers skip kinds they do not know and a partial last line (a run killed mid-write);
 `scan` reads a large file at a bounded cost (every low-rate event, a sample of the episodes).
 """
@@ -203,6 +203,7 @@ def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
 SMALL_FILE = 4 << 20  # below this every line is parsed; above it, episodes are sampled
 SAMPLE_EPISODES = 4000
 _NOT_EPISODE = re.compile(rb'"kind":\s*"(?!episode")')
+_EPISODE = re.compile(rb'"kind":\s*"episode"')
 _EPISODE_KEYS = (b'"kind":"episode"', b'"kind": "episode"')  # lab's compact separators, and json.dumps' default
 
 
@@ -234,19 +235,19 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
         events = [e for e in map(_parse, data[:end].splitlines()) if e is not None and want(e["kind"])]
         return Scan(events, end, sum(e["kind"] == "episode" for e in events))
     starts: set[int] = set()
+    def line_start(pos: int) -> int:
+        return data.rfind(b"\n", 0, pos) + 1
+
     for m in _NOT_EPISODE.finditer(data, 0, end):  # low-rate lines: a regex scan, no parsing of the rest
-        starts.add(data.rfind(b"\n", 0, m.start()) + 1)
+        starts.add(line_start(m.start()))
     n_episodes = sum(data.count(key, 0, end) for key in _EPISODE_KEYS)
     sampled = n_episodes > sample
     if want("episode") and n_episodes:
         if sampled:
-            for i in range(sample):
-                starts.add(data.rfind(b"\n", 0, i * end // sample) + 1)
-            last = max(data.rfind(key, 0, end) for key in _EPISODE_KEYS)
-            starts.add(data.rfind(b"\n", 0, last) + 1)  # the latest episode: the latest figures
+            starts.update(line_start(i * end // sample) for i in range(sample))
+            starts.add(line_start(max(data.rfind(key, 0, end) for key in _EPISODE_KEYS)))  # the latest figures
         else:
-            for m in re.compile(rb'"kind":\s*"episode"').finditer(data, 0, end):
-                starts.add(data.rfind(b"\n", 0, m.start()) + 1)
+            starts.update(line_start(m.start()) for m in _EPISODE.finditer(data, 0, end))
     events = []
     for start in sorted(starts):
         event = _parse(data[start:data.find(b"\n", start)])

@@ -25,7 +25,7 @@ from pathlib import Path
 from lab import store
 from lab.errors import BadInput
 from lab.events import EventWriter
-from lab.summary import Summary, check_known
+from lab.summary import Progress, Summary, check_known
 
 # kind -> job module, imported only when a run of that kind starts; each has prepare(spec,
 # runs_dir) -> lab.plan.Plan and run(spec, ctx)
@@ -51,13 +51,15 @@ class RunContext:
         self.prerequisites: list[store.Run] = []  # finished runs the plan asked for, in order
         self.stop_requested = False
         self.stop_reason = ""
-        self.last_step = 0  # of the job's own progress events
         self.update_summary(**summary)  # the folder has its summary before it has events
         self.events = EventWriter(self.run.events_path, on_event)
 
     def emit(self, kind: str, **fields) -> dict:
         if kind == "progress" and fields.get("phase") != "prerequisite" and isinstance(fields.get("step"), int):
-            self.last_step = max(self.last_step, fields["step"])
+            # the summary's progress is the job's last progress event, in every write from now on
+            # (a run stopped at once still records the step it reached)
+            total = fields.get("total")
+            self.summary.progress = Progress(step=fields["step"], total=total, fraction=fields.get("fraction"))
         return self.events.emit(kind, **fields)
 
     def log(self, message: str, level: str = "info") -> None:
@@ -213,11 +215,7 @@ def _run(spec, runs_dir, on_event) -> store.Run:
             ctx.log(traceback.format_exc(), "error")
         signals.finishing = True
         ended = time.time()
-        progress = {}
-        if ctx.last_step > ctx.summary.progress.step:  # a forced stop ends between the job's summary writes
-            total = ctx.summary.progress.total
-            progress = {"progress": {"step": ctx.last_step, "fraction": round(min(ctx.last_step / total, 1.0), 4) if total else None}}
-        ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error, **progress)
+        ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
         ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
         ctx.events.close()
     return store.Run(ctx.path, ctx.summary)

@@ -83,6 +83,9 @@ def process_identity() -> dict:
     return {"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "host": socket.gethostname()}
 
 
+_HAS_PROC = os.path.exists("/proc/self/stat")
+
+
 def process_alive(summary: Summary) -> bool:
     """Whether the process a summary names still runs. On this machine that takes the pid and
     its start time both matching (a pid alone may have been reused by any other process); a run
@@ -104,9 +107,6 @@ def process_alive(summary: Summary) -> bool:
     except PermissionError:
         pass
     return True
-
-
-_HAS_PROC = os.path.exists("/proc/self/stat")
 
 
 def signal_refusal(summary: Summary) -> str | None:
@@ -173,10 +173,10 @@ class Run:
         return self.path / ARTIFACTS
 
     def checkpoint(self, name: str) -> Path:
-        return self.path / CHECKPOINTS / name
+        return self.checkpoints_dir / name
 
     def artifact(self, name: str) -> Path:
-        return self.path / ARTIFACTS / name
+        return self.artifacts_dir / name
 
     def relpath(self, path: str | os.PathLike) -> str:
         return str(Path(path).relative_to(self.path))

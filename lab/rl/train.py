@@ -126,10 +126,7 @@ class Tracker:
             self.write_summary()
 
     def write_summary(self) -> None:
-        self.ctx.update_summary(
-            progress={"step": self.step_count, "total": self.total, "fraction": round(min(self.step_count / self.total, 1.0), 4)},
-            results=self.running_results(),
-        )
+        self.ctx.update_summary(results=self.running_results())  # progress: the last progress event's
         self._last_summary = time.monotonic()
 
     def running_results(self) -> dict:
@@ -175,8 +172,7 @@ def run(spec, ctx) -> None:
     agent = algo.agent_class()(spec, ctx.device)
     tracker = Tracker(spec, ctx, agent)
     agent.learn(tracker)
-    tracker.progress()
-    tracker.write_summary()  # the step reached, also when stopped
+    tracker.progress()  # the step reached, also when stopped, goes into every summary written after
     stopped = ctx.stop_requested
     if not stopped and tracker.last_eval_step != tracker.step_count:
         tracker.evaluate_now()  # the final policy is a candidate too
