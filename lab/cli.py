@@ -247,10 +247,12 @@ def cmd_runs(args) -> int:
         prog = r.summary.progress.fraction
         rows.append((r.id, r.experiment, r.state, "-" if prog is None else f"{prog:.0%}",
                      number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds)))
-    corrupt = [(r.id, r.problem) for r in runs if r.problem]
     print(_columns(header, rows, right={3, 4, 5, 6}, state_col=2, color=sys.stdout.isatty()))
-    for run_id, problem in corrupt:
-        print(f"{run_id}: corrupt: {problem}")
+    for r in runs:  # why a run is broken or failed, one line each under the table
+        if r.problem:
+            print(f"{r.id}: corrupt: {r.problem}")
+        elif r.state == "failed" and r.summary.error:
+            print(f"{r.id}: failed: {r.summary.error}")
     return EXIT_OK
 
 
@@ -415,14 +417,13 @@ def cmd_eval(args) -> int:
     if spec.kind != "rl":
         raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
     from lab.rl.evaluate import evaluate
-    from lab.rl.train import policy_checkpoint, prepare
+    from lab.rl.train import load_delivered_policy, prepare
 
-    policy_path = policy_checkpoint(run, spec)
     device = prepare(spec, requested="auto" if spec.device == "cuda" else None).device
     import torch
 
     torch.set_num_threads(spec.threads)
-    policy = spec.algo.agent_class().load(policy_path, spec, device)
+    policy, policy_path = load_delivered_policy(run, spec, device)
     seed = args.seed if args.seed is not None else spec.seed + 30_000
     returns, _ = evaluate(policy.act, spec, args.episodes, seed, spec.eval.deterministic)
     recorded = run.results
@@ -444,8 +445,7 @@ def cmd_eval(args) -> int:
 def cmd_dashboard(args) -> int:
     from lab.tui.app import run_app
 
-    run_app(args.runs_dir)
-    return EXIT_OK
+    return run_app(args.runs_dir)
 
 
 COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "show": cmd_show,

@@ -30,3 +30,26 @@ def one_of(choices: Iterable[str], limit: int = 12) -> str:
     items = sorted(choices)
     shown = ", ".join(items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def one_line(error: BaseException, limit: int = 240) -> str:
+    """An exception's message as one line: its first line, cut to `limit` characters. Libraries
+    put whole tensors and tracebacks into messages; a summary or a log line wants the gist."""
+    text = str(error).strip()
+    first = text.splitlines()[0].strip() if text else ""
+    if first.endswith(":") and len(text.splitlines()) > 1:
+        first = first[:-1]
+    if len(first) > limit:
+        first = first[:limit - 3].rstrip() + "..."
+    return first or type(error).__name__
+
+
+def checkpoint_error(error: BaseException) -> str:
+    """Why a checkpoint did not load, in one line. torch's own message for a file that is not a
+    weights file advises loading it with weights_only=False, which would run its code: not here."""
+    import pickle
+    import zipfile
+
+    if isinstance(error, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or "PytorchStreamReader" in str(error):
+        return f"not a checkpoint of weights: a corrupt, truncated or foreign file ({type(error).__name__})"
+    return f"{type(error).__name__}: {one_line(error)}"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -81,7 +82,9 @@ class EventWriter:
     def __init__(self, path: Path, on_event: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
-        self._file = open(self.path, "a", encoding="utf-8")
+        # unbuffered: after a failed write (disk full) exactly the unwritten bytes stay pending
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._unwritten = b""
         self._pending: list[str] = []
         self._episodes: list[dict] = []
         self.clock = clock
@@ -112,16 +115,28 @@ class EventWriter:
         self._episodes.clear()
 
     def flush(self) -> None:
+        """Write what is pending. OSError (disk full) names the file; what could not be written
+        stays pending, whole lines, and goes out with the next flush that succeeds."""
         self._flush_episodes()
-        if self._pending and not self._file.closed:
-            self._file.write("".join(self._pending))
-            self._file.flush()
-            self._pending.clear()
         self._last_flush = self.clock()
+        if self._fd is None:
+            return
+        self._unwritten += "".join(self._pending).encode()
+        self._pending.clear()
+        while self._unwritten:
+            try:
+                done = os.write(self._fd, self._unwritten)
+            except OSError as e:
+                raise OSError(e.errno, f"cannot write {self.path.name}: {e.strerror}") from None
+            self._unwritten = self._unwritten[done:]
 
     def close(self) -> None:
-        self.flush()
-        self._file.close()
+        try:
+            self.flush()
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 # Fields of `episodes` (aggregate) events that stand for a field of single `episode` events.
@@ -152,7 +167,8 @@ def series(events, kind: str, key: str) -> tuple[list[float], list[float]]:
 _NUMBERS = frozenset({"t", "step", "total", "fraction", "steps_per_second", "eta_seconds", "elapsed", "return",
                       "length", "rolling_return", "mean", "std", "episodes", "count", "min", "max", "first_step",
                       "length_mean", "seconds_per_sample", "sample", "samples", "random"})
-_TEXTS = frozenset({"kind", "state", "message", "level", "name", "phase", "method", "label", "path", "description"})
+_TEXTS = frozenset({"kind", "state", "message", "level", "name", "phase", "method", "label", "path", "description",
+                    "traceback"})
 
 
 def _is_number(v) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import store
-from lab.errors import BadInput
+from lab.errors import BadInput, one_line
 from lab.events import EventWriter
 from lab.summary import Progress, Summary, check_known
 
@@ -62,8 +63,8 @@ class RunContext:
             self.summary.progress = Progress(step=fields["step"], total=total, fraction=fields.get("fraction"))
         return self.events.emit(kind, **fields)
 
-    def log(self, message: str, level: str = "info") -> None:
-        self.emit("log", level=level, message=message)
+    def log(self, message: str, level: str = "info", **fields) -> None:
+        self.emit("log", level=level, message=message, **fields)
 
     def update_summary(self, **fields) -> None:
         """Set summary fields and write summary.json atomically; `results` and `progress` are
@@ -184,22 +185,26 @@ def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> 
 def _run(spec, runs_dir, on_event) -> store.Run:
     plan = prepare(spec, runs_dir)
     root = store.runs_root(runs_dir)
-    try:
-        path = store.create_run_folder(root, spec.name)
-    except OSError as e:
-        raise BadInput(f"cannot create a run folder in {root}: {e.strerror}; choose another with --runs-dir or LAB_RUNS_DIR") from None
-    store.write_atomic(path / store.SPEC, spec.to_toml())
+    path = None
     started = time.time()
     agent, env = getattr(spec, "agent", None), getattr(spec, "env", None)
-    ctx = RunContext(
-        path, spec, plan, on_event,
-        id=path.name, experiment=spec.name, kind=spec.kind, state="running", started=started,
-        algo=getattr(agent, "algo", None), env=getattr(env, "id", None), seed=spec.seed,
-        device=plan.device, device_reason=plan.device_reason, threads=spec.threads,
-        progress={"step": 0, "total": getattr(agent, "total_steps", None), "fraction": 0.0},
-        versions=_versions(), **store.process_identity(),
-    )
-    ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
+    try:
+        path = store.create_run_folder(root, spec.name)
+        store.write_atomic(path / store.SPEC, spec.to_toml())
+        ctx = RunContext(
+            path, spec, plan, on_event,
+            id=path.name, experiment=spec.name, kind=spec.kind, state="running", started=started,
+            algo=getattr(agent, "algo", None), env=getattr(env, "id", None), seed=spec.seed,
+            device=plan.device, device_reason=plan.device_reason, threads=spec.threads,
+            progress={"step": 0, "total": getattr(agent, "total_steps", None), "fraction": 0.0},
+            versions=_versions(), **store.process_identity(),
+        )
+        ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
+    except OSError as e:  # a read-only or full runs root: no half-made folder stays behind
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        raise BadInput(f"cannot start a run in {root}: {e.strerror}; free some space, or choose another "
+                       "folder with --runs-dir or LAB_RUNS_DIR") from None
     state, error = "completed", None
     with _StopSignals(ctx) as signals:
         try:
@@ -211,14 +216,43 @@ def _run(spec, runs_dir, on_event) -> store.Run:
         except KeyboardInterrupt:
             state = "stopped"
         except Exception as e:
-            state, error = "failed", f"{type(e).__name__}: {e}"
-            ctx.log(traceback.format_exc(), "error")
+            # one line in the summary and the log (libraries put tensors in messages); the
+            # traceback rides along in the log event for whoever reads events.jsonl
+            state, error = "failed", f"{type(e).__name__}: {one_line(e)}"
+            with contextlib.suppress(OSError):  # the failure may be the disk itself
+                ctx.log(error, "error", traceback=traceback.format_exc())
         signals.finishing = True
         ended = time.time()
-        ctx.update_summary(state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
-        ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
-        ctx.events.close()
+        _record_end(ctx, state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
+        with contextlib.suppress(OSError):  # the summary holds the end; the log line is a courtesy
+            ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
+            ctx.events.close()
     return store.Run(ctx.path, ctx.summary)
+
+
+# How long a run whose summary cannot be written (disk full) keeps trying before it gives up;
+# a run that gives up is shown 'crashed' (its process is gone), its folder readable as it was.
+END_RETRY_SECONDS = float(os.environ.get("LAB_END_RETRY_SECONDS", "300"))
+
+
+def _record_end(ctx: RunContext, **fields) -> None:
+    """Write the run's end into its summary, retrying while the disk is full: the end is written
+    as soon as a write succeeds. Raises the OSError when it never does within END_RETRY_SECONDS."""
+    deadline = time.monotonic() + END_RETRY_SECONDS
+    wait, told = 0.1, False
+    while True:
+        try:
+            ctx.update_summary(**fields)
+            return
+        except OSError as e:
+            if time.monotonic() + wait > deadline:
+                raise
+            if not told:
+                print(f"lab: {ctx.run.id}: {e.strerror}; retrying for up to {END_RETRY_SECONDS:.0f} s "
+                      "to record how the run ended", file=sys.stderr, flush=True)
+                told = True
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 def _run_prerequisites(specs, ctx: RunContext, runs_dir) -> None:
@@ -302,10 +336,13 @@ def start_detached(ref: str, args: list[str] = (), runs_dir=None, nice: int | No
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
     root = store.runs_root(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    log = open(root / ".launch.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            preexec_fn=(lambda: _lower_priority(niceness)) if niceness else None)
-    log.close()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        log = open(root / ".launch.log", "ab")
+    except OSError as e:  # read-only, full, or a file in the way: the run could not write its folder either
+        raise BadInput(f"cannot start a run in {root}: {e.strerror}; choose a writable folder with --runs-dir or LAB_RUNS_DIR") from None
+    with log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                preexec_fn=(lambda: _lower_priority(niceness)) if niceness else None)
     return proc.pid

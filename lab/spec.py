@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
-from lab.errors import BadInput, did_you_mean, one_of
+from lab.errors import BadInput, did_you_mean, one_line, one_of
 from lab.rl.algos import ALGOS
 from lab.rl.params import AgentParams
 from lab.xai.params import DataSpec, ExplainSpec, ModelSpec
@@ -24,7 +24,7 @@ EXPERIMENTS_DIR = Path(os.environ.get("LAB_EXPERIMENTS_DIR", Path(__file__).reso
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class EnvSpec(_Strict):
@@ -240,6 +240,9 @@ def _check_env(spec: RLSpec, fail) -> None:
             importlib.import_module(module)
         except ImportError as e:
             fail(f"env.id: cannot import module '{module}' for {env_id!r} ({e}); install the package that provides it")
+        except (Exception, SystemExit) as e:  # an env module's own bug, or an exit, is one line too
+            what = f"exits (SystemExit {e.code!r})" if isinstance(e, SystemExit) else f"raises {type(e).__name__}: {one_line(e)}"
+            fail(f"env.id: module '{module}' of {env_id!r} {what} when imported; fix or reinstall it")
         env_id = env_id.split(":", 1)[1]
     if env_id not in gym.registry:
         fail(f"env.id: unknown Gymnasium environment {spec.env.id!r}{did_you_mean(env_id, gym.registry)}"

@@ -46,17 +46,21 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     old file or the new one, never half of one. The temp name keeps `path`'s suffix, because
     some writers append one when it is missing."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; run folders are meant to be read by others
         os.replace(tmp, path)
+    except OSError as e:  # disk full, read-only: say which file, not the temp file's name
+        raise OSError(e.errno, f"cannot write {path.name}: {e.strerror}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:

@@ -18,7 +18,7 @@ class ExplodingEnv(gym.Env):
     def step(self, action):
         self.steps += 1
         if self.steps > 300:
-            raise RuntimeError("the env blew up on purpose")
+            raise RuntimeError("the env blew up on purpose:\n[[nan, nan],\n [nan, nan]]")  # libraries dump tensors so
         return np.zeros(2, np.float32), 1.0, self.steps % 10 == 0, False, {}
 
 

@@ -131,8 +131,10 @@ def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "failed" in proc.stdout and "RuntimeError: the env blew up on purpose" in proc.stdout
     run = lab.open_run("exploding", runs_dir)
-    assert run.state == "failed" and "blew up" in run.summary.error
-    assert any("Traceback" in e["message"] for e in run.events({"log"}))
+    assert run.state == "failed" and run.summary.error == "RuntimeError: the env blew up on purpose"
+    errors = [e for e in run.events({"log"}) if e["level"] == "error"]
+    assert [e["message"] for e in errors] == [run.summary.error]  # one line, no tensor dump
+    assert "Traceback" in errors[0]["traceback"] and "[nan, nan]" in errors[0]["traceback"]
 
 
 def test_ctrl_c_during_a_prerequisites_training_stops_both_runs_and_shows_its_progress(runs_dir):

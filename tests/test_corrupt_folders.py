@@ -128,3 +128,24 @@ async def test_the_dashboard_lists_every_folder_and_stays_up_opening_each(mixed_
                 await pilot.pause(0.1)
             assert app.screen is app.home
         assert app.is_running
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing"])
+def test_eval_and_explain_of_a_run_with_a_broken_checkpoint_exit_2_and_leave_no_folder(mixed_root, tmp_path, damage):
+    _, good = mixed_root
+    root = tmp_path / "runs"
+    copy = root / good.id
+    shutil.copytree(good.path, copy)
+    for checkpoint in (copy / "checkpoints").iterdir():
+        if damage == "garbage":
+            checkpoint.write_bytes(b"not a checkpoint\n" * 10)
+        elif damage == "truncated":
+            checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+        else:
+            checkpoint.unlink()
+    expected = "no policy checkpoint" if damage == "missing" else "cannot be loaded (not a checkpoint of weights"
+    for command in (("eval", good.id, "--episodes", 2), ("explain", good.id, "--methods", "saliency", "--samples", 2)):
+        proc = lab_cli(*command, runs_dir=root)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert expected in proc.stderr and "weights_only" not in proc.stderr, proc.stderr
+        assert [p.name for p in root.iterdir()] == [good.id]  # no attribution run folder was made

@@ -213,3 +213,33 @@ async def test_quitting_with_runs_going_asks_first(tmp_path):
         await pilot.press("c")
         await pilot.pause()
         assert type(app.screen).__name__ == "HomeScreen"
+
+
+async def test_launching_into_a_runs_root_that_cannot_be_written_says_why_and_stays_up(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs root would go\n")
+    app = LabApp(blocker / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _pick(pilot, app, "cartpole-reinforce")
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.5)
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith("not launched: cannot start a run in") and "Not a directory" in m for m in messages), messages
+        assert not app.launched and app.is_running
+
+
+def test_a_dashboard_that_ends_on_an_error_exits_non_zero_and_prints_it(tmp_path):
+    """An error the dashboard did not handle (here: its stylesheet is not CSS) ends the process
+    with a non-zero code and the error on the terminal, not with 0 and nothing."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from lab.tui.app import LabApp, run_app\n"
+              "LabApp.CSS = 'this is { not css'\n"
+              f"sys.exit(run_app({str(tmp_path)!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
+    assert proc.returncode != 0
+    assert "Error" in proc.stdout + proc.stderr

@@ -53,6 +53,10 @@ BAD_DICTS = [
     ({"env__kwargs": {"no_such_arg": 1}}, ["env.kwargs: CartPole-v1 does not accept these arguments"]),
     ({"agent__net_arch": [64, -1]}, ["agent.net_arch[1]: must be greater than 0"]),
     ({"name": "has space"}, ["name: must match pattern"]),
+    ({"agent__learning_rate": float("inf")}, ["agent.learning_rate: must be a finite number"]),
+    ({"agent__clip_range": float("nan")}, ["agent.clip_range: must be a finite number"]),
+    ({"agent__ent_coef": float("inf")}, ["agent.ent_coef: must be a finite number"]),
+    ({"eval__target_return": float("-inf")}, ["eval.target_return: must be a finite number"]),
 ]
 
 

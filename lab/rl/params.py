@@ -6,6 +6,7 @@ dashboard's form); defaults are the library defaults (stable-baselines3 2.x) unl
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -19,6 +20,8 @@ def _rate(value: object) -> float | str:
     if isinstance(value, bool):
         raise ValueError("must be a positive number or a schedule like 'lin_0.001'")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
         if value <= 0:
             raise ValueError("must be greater than 0")
         return float(value)
@@ -43,7 +46,7 @@ def schedule(value: float | str):
 class AgentParams(BaseModel):
     """Fields every algorithm has."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     algo: str = Field(description="algorithm name")
     total_steps: int = Field(gt=0, le=10**10, description="environment steps to train for")

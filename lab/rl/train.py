@@ -34,18 +34,22 @@ FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
 def prepare(spec, runs_dir=None, requested: str | None = None):
     """The Plan of an RL run: its device (`requested`, default the spec's) and why."""
+    from lab import memory
     from lab.device import choose_device
     from lab.plan import Plan
+    from lab.rl import footprint
     from lab.rl.envs import is_image_space, make_env
 
     env = make_env(spec)
-    image = is_image_space(env.observation_space)
+    observation_space, action_space = env.observation_space, env.action_space
     env.close()
+    image = is_image_space(observation_space)
     algo = spec.algo
     device, reason = choose_device(
         requested or spec.device, algo.device_note,
         why_gpu="image observations need a CNN, which runs faster on the GPU" if image else None,
         torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
+    memory.check(footprint.needs(spec, observation_space, action_space), spec.source)
     return Plan(device, reason)
 
 
@@ -59,6 +63,18 @@ def policy_checkpoint(run, spec) -> Path:
         if candidate.is_file():
             return candidate
     raise BadInput(f"{run.id}: no policy checkpoint in {run.checkpoints_dir} (the run saved none before it ended)")
+
+
+def load_delivered_policy(run, spec, device: str):
+    """(agent, checkpoint path) of the policy a run delivers. Its weights are data: a checkpoint
+    that is missing, corrupt or not this spec's network is BadInput, nothing of it runs."""
+    from lab.errors import BadInput, checkpoint_error
+
+    path = policy_checkpoint(run, spec)
+    try:
+        return spec.algo.agent_class().load(path, spec, device), path
+    except Exception as e:
+        raise BadInput(f"{run.id}: {run.relpath(path)} cannot be loaded ({checkpoint_error(e)})") from None
 
 
 class Tracker:
@@ -171,7 +187,14 @@ def run(spec, ctx) -> None:
     ctx.log(f"{algo.title} ({algo.library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
     agent = algo.agent_class()(spec, ctx.device)
     tracker = Tracker(spec, ctx, agent)
-    agent.learn(tracker)
+    try:
+        agent.learn(tracker)
+    except ValueError as e:
+        if "invalid values" not in str(e) and "nan" not in str(e).lower():
+            raise
+        # torch.distributions refuses NaN parameters with the whole tensor in its message
+        raise RuntimeError(f"training diverged near step {tracker.step_count:,}: the policy's outputs became NaN; "
+                           "lower agent.learning_rate or agent.max_grad_norm") from None
     tracker.progress()  # the step reached, also when stopped, goes into every summary written after
     stopped = ctx.stop_requested
     if not stopped and tracker.last_eval_step != tracker.step_count:

@@ -119,5 +119,8 @@ class LabApp(App):
         self.push_screen(QuitScreen(len(running)), answer)
 
 
-def run_app(runs_dir=None) -> None:
-    LabApp(runs_dir).run()
+def run_app(runs_dir=None) -> int:
+    """Run the dashboard; its exit code: non-zero when it ended on an error (Textual prints it)."""
+    app = LabApp(runs_dir)
+    app.run()
+    return app.return_code or 0

@@ -8,13 +8,16 @@ attribution baseline. Feature names travel with the data.
 from __future__ import annotations
 
 import csv
+import functools
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lab.errors import BadInput
+from lab.errors import BadInput, one_line
 
 
 @dataclass
@@ -66,6 +69,8 @@ def _digits(spec, source):
 
 
 _MISSING = {"", "na", "nan", "null", "none", "?"}
+# A CSV is read whole into memory (about 10x its size as Python values): past this, sample it first.
+MAX_CSV_BYTES = int(float(os.environ.get("LAB_MAX_CSV_MB", "200")) * 2**20)
 
 
 def _csv(spec, source):
@@ -75,9 +80,14 @@ def _csv(spec, source):
     if not path.is_absolute() and source not in ("<dict>",):
         path = (Path(source).parent / path) if not path.exists() else path
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"{source}: data.path: {path} is not a regular file (a device, pipe or folder); give a CSV file")
+        if info.st_size > MAX_CSV_BYTES:
+            raise BadInput(f"{source}: data.path: {path} is {info.st_size / 2**20:,.0f} MiB; lab reads CSV files up to "
+                           f"{MAX_CSV_BYTES / 2**20:,.0f} MiB (set LAB_MAX_CSV_MB to raise the limit, or sample the rows)")
+        rows = _read_rows(str(path), info.st_mtime_ns, info.st_size)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise BadInput(f"{source}: data.path: cannot read {path} ({getattr(e, 'strerror', None) or e})") from None
     if len(rows) < 2:
         raise BadInput(f"{source}: data.path: {path} has no data rows")
@@ -119,6 +129,20 @@ def _csv(spec, source):
     return X, np.array([index[c] for c in labels], dtype=np.int64), features, classes, None
 
 
+@functools.lru_cache(maxsize=2)
+def _read_rows(path: str, mtime_ns: int, size: int) -> tuple[list[str], ...]:
+    """The file's rows, read once per version of the file (validation, the plan and the job all
+    need them; a large CSV is slow to parse)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return tuple(csv.reader(f))
+
+
+def dimensions(spec) -> tuple[tuple[int, ...], int]:
+    """((features,) or (channels, height, width), classes) of the spec's dataset, unsplit."""
+    X, _, _, classes, image_shape = DATASETS[spec.data.dataset][0](spec, spec.source)
+    return image_shape or (X.shape[1],), len(classes)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -145,9 +169,16 @@ def load_dataset(spec) -> Dataset:
     X, y, names, classes, image_shape = loader(spec, spec.source)
     min_class = np.bincount(y).min()
     stratify = y if min_class >= 3 else None
-    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=spec.data.test_fraction, random_state=spec.seed, stratify=stratify)
-    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=spec.data.validation_fraction,
-                                                      random_state=spec.seed, stratify=y_rest if stratify is not None else None)
+    try:
+        X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=spec.data.test_fraction, random_state=spec.seed, stratify=stratify)
+        X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=spec.data.validation_fraction,
+                                                          random_state=spec.seed, stratify=y_rest if stratify is not None else None)
+    except ValueError as e:  # too few rows for the split (sklearn says which part comes out empty)
+        raise BadInput(f"{spec.source}: data: {len(X)} rows cannot be split into train, validation and test rows with "
+                       f"test_fraction {spec.data.test_fraction} and validation_fraction {spec.data.validation_fraction} "
+                       f"({one_line(e)}); give more rows") from None
+    if len(X_train) < 2:
+        raise BadInput(f"{spec.source}: data: {len(X)} rows leave {len(X_train)} for training; give more rows")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
     std[std < 1e-8] = 1.0  # constant features (corner pixels) stay at zero

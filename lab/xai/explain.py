@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -56,8 +57,13 @@ def check_methods(methods: list[str] | None, is_image: bool | None, params: dict
                 ok = True
             if not ok:
                 raise BadInput(f"{where}.params.{name}.{key}: must be a {type(default).__name__} (got {value!r}; default {default!r})")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                raise BadInput(f"{where}.params.{name}.{key}: must be >= 0 (got {value!r})")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise BadInput(f"{where}.params.{name}.{key}: must be a finite number (got {value!r}; default {default!r})")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                # a count whose default is 0 means "the library's default"; any other count needs 1 or more
+                least = 1 if isinstance(default, int) and not isinstance(default, bool) and default > 0 else 0
+                if value < least:
+                    raise BadInput(f"{where}.params.{name}.{key}: must be >= {least} (got {value!r}; default {default!r})")
     return chosen
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lab import store
-from lab.errors import BadInput
+from lab.errors import BadInput, checkpoint_error
 
 
 @dataclass
@@ -74,26 +74,65 @@ def find_source_run(spec, runs_dir):
 
 
 def prepare(spec, runs_dir):
-    """The Plan of an attribution run, checked before any folder exists: its device, and the RL
-    experiment to train first when `model.from_run` names one with no completed run yet."""
+    """The Plan of an attribution run, checked before any folder exists: its device, the RL
+    experiment to train first when `model.from_run` names one with no completed run yet, that
+    the source run's model loads, and that the methods fit in memory."""
+    from lab import memory
     from lab.device import choose_device
     from lab.plan import Plan
     from lab.spec import load_experiment
+    from lab.xai import footprint
+    from lab.xai.data import dimensions
     from lab.xai.explain import DEVICE_NOTES, check_methods
 
-    prerequisites = []
-    if spec.model.from_run is not None:
+    device, reason = choose_device(spec.device, *DEVICE_NOTES, source=spec.source)
+    if spec.model.from_run is None:
+        shape, n_classes = dimensions(spec)
+        is_image = spec.data.dataset == "digits"
+    else:
         run = find_source_run(spec, runs_dir)
         if run is None:
-            prerequisites.append(load_experiment(_candidates(spec)[0]))
-        else:
-            is_image = False
-            if run.kind == "attribution":
-                src_spec, _ = classifier_source(run)
-                is_image = src_spec.data.dataset == "digits"
-            check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
-    device, reason = choose_device(spec.device, *DEVICE_NOTES, source=spec.source)
-    return Plan(device, reason, prerequisites)
+            return Plan(device, reason, [load_experiment(_candidates(spec)[0])])
+        shape, n_classes, is_image = _source_model(spec, run)
+    methods = check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
+    memory.check(footprint.needs(spec, int(np.prod(shape)), n_classes, is_image, methods), spec.source, device)
+    return Plan(device, reason)
+
+
+def _source_model(spec, run) -> tuple[tuple[int, ...], int, bool]:
+    """(input shape, classes, is_image) of the model a run delivers, loaded once on the CPU to
+    check that it loads: a missing or garbage checkpoint is bad input, found before any folder."""
+    try:
+        if run.kind == "attribution":
+            _, src_spec, ds = _load_classifier(run, "cpu")
+            return ds.input_shape, ds.n_classes, ds.image_shape is not None
+        from lab.rl.envs import make_env
+        from lab.xai.policy import load_policy
+
+        rl_spec, _, module = load_policy(run, "cpu")
+        env = make_env(rl_spec)
+        shape, n_actions = env.observation_space.shape, env.action_space.n
+        env.close()
+        return shape, n_actions, False
+    except BadInput:
+        raise
+    except Exception as e:  # a checkpoint that is not what the spec builds: garbage, truncated, other shapes
+        raise BadInput(f"{spec.source}: model.from_run: run {run.id}: its model cannot be loaded ({checkpoint_error(e)})") from None
+
+
+def _load_classifier(run, device):
+    """(model with the run's weights, the spec that trained it, its dataset) of an attribution run."""
+    from lab.xai.data import load_dataset
+    from lab.xai.models import build_model
+
+    src_spec, weights = classifier_source(run)
+    if not weights.is_file():
+        raise BadInput(f"{run.id}: no classifier checkpoint at {run.relpath(weights)}")
+    ds = load_dataset(src_spec)
+    model = build_model(src_spec, ds).to(device)
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.eval()
+    return model, src_spec, ds
 
 
 def classifier_source(run):
@@ -148,14 +187,9 @@ def _dataset_subject(spec, ds, model, results, source_run=None) -> Subject:
 
 
 def _from_classifier_run(spec, run, ctx, device) -> Subject:
-    from lab.xai.data import load_dataset
-    from lab.xai.models import build_model, classification_metrics
+    from lab.xai.models import classification_metrics
 
-    src_spec, weights = classifier_source(run)
-    ds = load_dataset(src_spec)
-    model = build_model(src_spec, ds).to(device)
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
-    model.eval()
+    model, src_spec, ds = _load_classifier(run, device)
     save_weights(model, ctx.checkpoint("model.pt"))
     ctx.log(f"explaining the {src_spec.model.arch} classifier of run {run.path.name} (no retraining)")
     results = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device)

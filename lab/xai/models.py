@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import numpy as np
@@ -79,6 +80,9 @@ def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
             val_loss = loss_fn(logits, yv).item()
             val_acc = (logits.argmax(1) == yv).float().mean().item()
         ctx.emit("metric", step=epoch, values={"train_loss": total / len(X), "val_loss": val_loss, "val_accuracy": val_acc})
+        if not math.isfinite(val_loss) or not math.isfinite(total):
+            raise RuntimeError(f"training diverged at epoch {epoch} (loss {total / len(X):.4g}, validation loss {val_loss:.4g}); "
+                               "lower model.learning_rate or model.weight_decay")
         if val_loss < best_loss - 1e-6:
             best_loss, best_state, best_epoch, waited = val_loss, copy.deepcopy(model.state_dict()), epoch, 0
         else:

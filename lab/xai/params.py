@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
@@ -26,7 +26,7 @@ class ModelSpec(_Strict):
     epochs: int = Field(200, ge=1, le=100_000, description="most epochs to train")
     patience: int = Field(20, ge=1, description="epochs without validation improvement before stopping")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam step size")
-    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+    weight_decay: float = Field(0.0, ge=0, le=10, description="Adam weight decay (L2 penalty)")
     batch_size: int = Field(64, ge=1, description="minibatch size")
     rollout_episodes: int = Field(5, ge=1, le=1000, description="from_run with an RL policy: episodes rolled out to collect states")
 

@@ -51,10 +51,9 @@ def load_policy(run, device: str):
     spec = load_experiment(run.spec_path)
     if type(_action_space(spec)).__name__ != "Discrete":
         raise BadInput(f"model.from_run: {run.path.name} acts in a continuous action space; lab explains discrete-action policies")
-    from lab.rl.train import policy_checkpoint
+    from lab.rl.train import load_delivered_policy
 
-    path = policy_checkpoint(run, spec)
-    agent = spec.algo.agent_class().load(path, spec, device)
+    agent, _ = load_delivered_policy(run, spec, device)
     module = agent.scores_module().to(device).eval()
     for p in module.parameters():
         p.requires_grad_(False)

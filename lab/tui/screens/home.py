@@ -197,7 +197,11 @@ class HomeScreen(Screen):
                 self.notify("not launched: fix the setting first", severity="error")
                 return
         args = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
-        pid = start_detached(self.current, args, self.runs_dir)
+        try:
+            pid = start_detached(self.current, args, self.runs_dir)
+        except BadInput as e:
+            self.notify(f"not launched: {e}", severity="error")
+            return
         self.app.launched.add(pid)
         self.notify(f"launched {self.current} (pid {pid})" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
@@ -251,9 +255,14 @@ class HomeScreen(Screen):
     def action_rerun(self) -> None:
         run = self._selected()
         if run is not None:
+            from lab.errors import BadInput
             from lab.launch import start_detached
 
-            pid = start_detached(str(run.path), [], self.runs_dir)
+            try:
+                pid = start_detached(str(run.path), [], self.runs_dir)
+            except BadInput as e:
+                self.notify(f"not started: {e}", severity="error")
+                return
             self.app.launched.add(pid)
             self.notify(f"running {run.experiment} again from {run.path.name}/spec.toml (pid {pid})")
 

@@ -1,0 +1,52 @@
+"""What an RL run will allocate, sized from its spec and its env's spaces (lab.memory checks it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab.memory import Need, mlp_bytes
+
+
+def _elements(space) -> int:
+    """Numbers per observation or action as stored in a buffer."""
+    return int(np.prod(space.shape)) if getattr(space, "shape", None) else 1
+
+
+def _net_input(space) -> int:
+    """Width of a network's input: one-hot for Discrete observations (as SB3 encodes them)."""
+    return int(space.n) if type(space).__name__ == "Discrete" else _elements(space)
+
+
+def _outputs(space) -> int:
+    name = type(space).__name__
+    if name == "Discrete":
+        return int(space.n)
+    if name == "MultiDiscrete":
+        return int(np.sum(space.nvec))
+    return _elements(space)
+
+
+def needs(spec, observation_space, action_space) -> list[Need]:
+    a = spec.agent
+    n_envs = spec.env.n_envs
+    obs = _elements(observation_space) * np.dtype(observation_space.dtype or np.float32).itemsize
+    act = _elements(action_space) * 4
+    out: list[Need] = []
+    if hasattr(a, "buffer_size"):  # off-policy: observations and next observations of every step kept
+        out.append(Need(a.buffer_size * (2 * obs + act + 12), "the replay buffer (buffer_size x 2 observations)",
+                        "agent.buffer_size", "lower agent.buffer_size"))
+    if hasattr(a, "n_steps"):  # on-policy rollout: n_steps x n_envs steps, six float32 columns beside obs
+        out.append(Need(a.n_steps * n_envs * (obs + act + 24), f"the rollout buffer (n_steps x {n_envs} envs)",
+                        "agent.n_steps", "lower agent.n_steps or env.n_envs"))
+    if a.algo == "qlearning":
+        out.append(Need(_net_input(observation_space) * _outputs(action_space) * 8, "the Q-table (states x actions)",
+                        "env.id", "use an environment with fewer states"))
+    net_arch = getattr(a, "net_arch", None) or ([64, 64] if a.algo != "qlearning" else None)
+    if net_arch and len(getattr(observation_space, "shape", ()) or ()) != 3:  # images get SB3's fixed CNN
+        sizes = [_net_input(observation_space), *net_arch, _outputs(action_space)]
+        # two networks (actor and critic, policy and baseline, or Q and target), each with its
+        # gradients and Adam moments, and a minibatch of activations through the widest layer
+        batch = getattr(a, "batch_size", 64) * max(sizes) * 4 * 4
+        out.append(Need(2 * mlp_bytes(sizes) + batch, f"the networks (net_arch {list(net_arch)})",
+                        "agent.net_arch", "use smaller hidden layers"))
+    return out
