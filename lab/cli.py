@@ -330,12 +330,14 @@ def cmd_show(args) -> int:
 
 
 def _print_comparison(run) -> None:
+    from lab.files import read_regular
+
     path = run.artifact("comparison.json")
     if not path.is_file():
         print("\n  (no comparison yet)")
         return
     try:
-        c = json.loads(path.read_text())
+        c = json.loads(read_regular(path))
         _print_comparison_table(run, c)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         print(f"\n  artifacts/comparison.json cannot be read ({type(e).__name__}: {e}); the summary above stands")
@@ -382,7 +384,12 @@ def cmd_explain(args) -> int:
     if run.state != "completed":
         raise BadInput(f"{run.id}: is {run.state}; `lab explain` needs a completed run")
     kind = run.kind
-    raw = tomllib.loads(run.spec_path.read_text())
+    from lab.files import read_regular
+
+    try:
+        raw = tomllib.loads(read_regular(run.spec_path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise BadInput(f"{run.id}: spec.toml cannot be read ({getattr(e, 'strerror', None) or e})") from None
     if kind == "attribution":
         raw.pop("data", None)
         if run.results.policy_run:

@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.files import open_regular, read_regular
+
 # Kinds that can come many times a second; they are written in batches.
 HIGH_RATE = frozenset({"episode", "metric"})
 FLUSH_SECONDS = 0.25
@@ -202,7 +204,7 @@ def _parse(line: bytes) -> dict | None:
 def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
     """Every event in order; a partial or corrupt line (from a killed writer) is skipped."""
     try:
-        f = open(path, "rb")
+        f = open_regular(path)
     except OSError:  # missing, a directory, unreadable: no events (Run.problem says why)
         return
     with f:
@@ -241,8 +243,7 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
     lab 0.1); they are picked at evenly spaced byte offsets, which is even in episodes because
     their lines are alike in length. A plot of thousands of points shows the same curve."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular(path)
     except OSError:
         return Scan()
     end = data.rfind(b"\n") + 1  # a partial last line is left for later; bounds below, no copy
@@ -281,7 +282,7 @@ class EventTail:
 
     def read(self) -> list[dict]:
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 f.seek(self.offset)
                 data = f.read()
         except OSError:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from lab.errors import BadInput, did_you_mean, one_line, one_of
+from lab.files import read_regular
 from lab.rl.algos import ALGOS
 from lab.rl.params import AgentParams
 from lab.xai.params import DataSpec, ExplainSpec, ModelSpec
@@ -317,7 +318,7 @@ def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str,
         path = find_experiment(name_or_path)
         source = _display(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise BadInput(f"{source}: cannot read ({e.strerror if isinstance(e, OSError) else e})") from None
         try:

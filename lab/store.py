@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lab.errors import BadInput, did_you_mean
 from lab.events import read_events, scan
+from lab.files import open_regular, read_regular
 from lab.events import series as events_series
 from lab.summary import Summary, SummaryError, parse
 
@@ -144,16 +145,19 @@ class Run:
         events = path / EVENTS
         if events.is_dir():
             return cls(path, Summary(), "events.jsonl: a directory, not a file")
-        if events.exists() and not os.access(events, os.R_OK):
-            return cls(path, Summary(), "events.jsonl: permission denied")
+        if events.exists():
+            try:
+                open_regular(events).close()
+            except OSError as e:
+                return cls(path, Summary(), f"events.jsonl: {e.strerror[0].lower() + e.strerror[1:]}")
         try:
-            return cls(path, parse((path / SUMMARY).read_bytes()))
+            return cls(path, parse(read_regular(path / SUMMARY)))
         except FileNotFoundError:
             return cls(path, Summary(), "summary.json: missing")
         except SummaryError as e:
             return cls(path, Summary(), str(e))
         except OSError as e:
-            return cls(path, Summary(), f"summary.json: {e.strerror.lower()}")
+            return cls(path, Summary(), f"summary.json: {e.strerror[0].lower() + e.strerror[1:]}")
 
     # --- layout
     @property

@@ -2,6 +2,7 @@
 good run as it is, marks the broken ones, and neither the CLI nor the dashboard falls over."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -23,9 +24,12 @@ BROKEN = {
     "summary-started-text": ('{"state": "completed", "started": "yesterday"}', GOOD_EVENT, "summary.json: started"),
     "summary-results-text": ('{"state": "completed", "results": "great"}', GOOD_EVENT, "summary.json: results"),
     "summary-missing": (None, GOOD_EVENT, "summary.json: missing"),
+    "summary-fifo": ("FIFO", GOOD_EVENT, "summary.json: a named pipe, not a regular file"),  # would block a reader
+    "summary-directory": ("DIR", GOOD_EVENT, "summary.json: a directory, not a regular file"),
     "events-binary": (None, b"\x00\xff\xfe\x89PNG\r\n\x1a\n" * 50, None),
     "events-empty": (None, "", None),
     "events-directory": (None, "DIR", "events.jsonl: a directory, not a file"),
+    "events-fifo": (None, "FIFO", "events.jsonl: a named pipe, not a regular file"),
     "events-wrong-types": (None, "".join(json.dumps(e) + "\n" for e in [
         {"t": "noon", "kind": "episode", "step": "ten", "return": "high", "rolling_return": [1]},
         {"t": 2, "kind": "progress", "step": {"a": 1}, "steps_per_second": "fast", "eta_seconds": "soon"},
@@ -46,14 +50,16 @@ def mixed_root(tmp_path_factory):
     for suffix, (summary, events, _) in BROKEN.items():
         path = root / f"20261124-000000-broken-{suffix}"
         shutil.copytree(good.path, path)
-        if summary is None and suffix.startswith("summary"):
+        if summary is not None or suffix.startswith("summary"):
             (path / "summary.json").unlink()
+        if summary in ("FIFO", "DIR"):
+            (os.mkfifo if summary == "FIFO" else os.mkdir)(path / "summary.json")
         elif summary is not None:
             (path / "summary.json").write_text(summary)
         events_path = path / "events.jsonl"
         events_path.unlink()
-        if events == "DIR":
-            events_path.mkdir()
+        if events in ("FIFO", "DIR"):
+            (os.mkfifo if events == "FIFO" else os.mkdir)(events_path)
         elif isinstance(events, bytes):
             events_path.write_bytes(events)
         else:

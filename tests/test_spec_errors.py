@@ -143,6 +143,7 @@ def test_every_builtin_experiment_is_valid():
     (["cartpole-ppo", "--set", "nonsense"], "--set nonsense: expected KEY=VALUE"),
     (["cartpol-ppo"], "did you mean 'cartpole-ppo'"),
     (["cartpole-ppo", "--set", "env.id=Nope-v0"], "env.id (set by override): unknown Gymnasium environment 'Nope-v0'"),
+    (["/dev/zero"], "/dev/zero: cannot read (a character device, not a regular file)"),  # not read until memory runs out
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_no_run_folder(args, expected, runs_dir):
     proc = lab_cli("run", *args, runs_dir=runs_dir)

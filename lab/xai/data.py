@@ -8,6 +8,7 @@ attribution baseline. Feature names travel with the data.
 from __future__ import annotations
 
 import csv
+import io
 import functools
 import math
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.errors import BadInput, one_line
+from lab.files import open_regular
 
 
 @dataclass
@@ -133,7 +135,7 @@ def _csv(spec, source):
 def _read_rows(path: str, mtime_ns: int, size: int) -> tuple[list[str], ...]:
     """The file's rows, read once per version of the file (validation, the plan and the job all
     need them; a large CSV is slow to parse)."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8", newline="") as f:
         return tuple(csv.reader(f))
 
 

@@ -12,6 +12,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from lab.files import open_regular, read_regular
 from lab.tui.widgets.attribution_view import bars, consensus_order, diverging, grey, heatmap
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels"}
@@ -29,9 +30,9 @@ class AttributionScreen(Screen):
 
         super().__init__()
         self.run = run = Run.load(path)
-        with np.load(run.artifact("attributions.npz"), allow_pickle=False) as npz:
+        with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
             self.data = {k: npz[k] for k in npz.files}
-        self.comparison = json.loads(run.artifact("comparison.json").read_text())
+        self.comparison = json.loads(read_regular(run.artifact("comparison.json")))
         self.methods = [k for k in self.data if k not in NON_METHODS]
         self.index = 0
         self.is_image = self.data["inputs"].ndim == 4

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from lab.files import read_regular
 from lab.spec import builtin_experiments
 from lab.tui.widgets.run_table import RunTable
 
@@ -35,8 +36,8 @@ def flatten(raw: dict, prefix: str = "") -> dict[str, object]:
 
 def _read(path) -> dict:
     try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        return tomllib.loads(read_regular(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
 
 
