@@ -156,8 +156,25 @@ def _key(loc: tuple) -> str:
     return out
 
 
+# pydantic names the branch of a union (`str | list[str]`) in an error's location: not a key
+_BRANCH = re.compile(r"^(function-\w+.*|str|int|float|bool|list\[.*\]|dict\[.*\]|constrained-.*)$")
+
+
+def _first(errors: list[dict]) -> dict:
+    """The error to report: the first, unless it only says a union's other branch has the wrong
+    type ('must be a valid string' for a list) and a branch of the right type says more."""
+    first = errors[0]
+    if first["type"].endswith("_type"):
+        key = [p for p in first["loc"] if not (isinstance(p, str) and _BRANCH.match(p))]
+        for err in errors[1:]:
+            if [p for p in err["loc"] if not (isinstance(p, str) and _BRANCH.match(p))][:len(key)] == key \
+                    and not err["type"].endswith("_type"):
+                return err
+    return first
+
+
 def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
-    loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and _BRANCH.match(p)))
     key = _key(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -176,6 +193,7 @@ def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
     if kind == "missing":
         return f"{key}: missing (required)"
     msg = err["msg"].replace("Input should be", "must be").replace("String should", "must").replace("Value error, ", "")
+    msg = re.sub(r"List should have at least (\d+) items? after validation, not \d+", lambda m: f"must have at least {m[1]} item{'s' if m[1] != '1' else ''}", msg)
     if kind == "literal_error":
         allowed = re.findall(r"'([^']+)'", msg)
         return f"{key}: {msg} (got {err['input']!r}){did_you_mean(err['input'], allowed)}"
@@ -202,7 +220,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
         try:
             spec = model.model_validate({**raw, "source": source})
         except ValidationError as e:
-            fail(_message(e.errors()[0], model))
+            fail(_message(_first(e.errors()), model))
         _check_attribution(spec, fail)
         return spec
 
@@ -218,12 +236,12 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
         try:
             agent = schema.model_validate(agent_raw)
         except ValidationError as e:
-            fail(_message(e.errors()[0], schema, ("agent",)))
+            fail(_message(_first(e.errors()), schema, ("agent",)))
 
     try:
         spec = model.model_validate({**raw, "agent": agent if agent is not None else agent_raw, "source": source})
     except ValidationError as e:
-        fail(_message(e.errors()[0], model))
+        fail(_message(_first(e.errors()), model))
     _check_env(spec, fail)
     return spec
 

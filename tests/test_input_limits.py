@@ -109,3 +109,18 @@ def test_imports_of_the_user_module_do_not_leak_into_sys_modules_on_failure(tmp_
     with pytest.raises(BadInput, match="raises RuntimeError: nope when imported"):
         lab.load_experiment(raw)
     assert "leaky_env_mod" not in sys.modules
+
+
+@pytest.mark.parametrize("name,changes,expected", [
+    ("cartpole-policy-attributions", {"model.from_run": []}, "model.from_run (set by override): must have at least 1 item (got [])"),
+    ("breast-cancer-attributions", {"explain.methods": []}, "explain.methods (set by override): must have at least 1 item"),
+    ("breast-cancer-attributions", {"model.hidden": [64, 0]}, "model.hidden[1] (set by override): must be greater than 0"),
+    ("cartpole-dqn", {"agent.batch_size": 10**12}, "agent.batch_size: a minibatch (1,000,000,000,000 x 256 activations)"),
+    ("breast-cancer-attributions", {"explain.params.captum_lime.n_samples": 10**9}, "explain.params.captum_lime.n_samples: captum_lime's samples"),
+])
+def test_empty_lists_zero_widths_and_huge_batches_are_one_line(name, changes, expected):
+    from lab.launch import prepare
+
+    with pytest.raises(BadInput) as err:
+        prepare(lab.load_experiment(name, changes))
+    assert expected in str(err.value) and "\n" not in str(err.value)

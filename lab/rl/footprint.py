@@ -45,8 +45,11 @@ def needs(spec, observation_space, action_space) -> list[Need]:
     if net_arch and len(getattr(observation_space, "shape", ()) or ()) != 3:  # images get SB3's fixed CNN
         sizes = [_net_input(observation_space), *net_arch, _outputs(action_space)]
         # two networks (actor and critic, policy and baseline, or Q and target), each with its
-        # gradients and Adam moments, and a minibatch of activations through the widest layer
-        batch = getattr(a, "batch_size", 64) * max(sizes) * 4 * 4
-        out.append(Need(2 * mlp_bytes(sizes) + batch, f"the networks (net_arch {list(net_arch)})",
-                        "agent.net_arch", "use smaller hidden layers"))
+        # gradients and Adam moments
+        out.append(Need(2 * mlp_bytes(sizes), f"the networks (net_arch {list(net_arch)})", "agent.net_arch",
+                        "use smaller hidden layers"))
+        if hasattr(a, "batch_size"):  # a minibatch's activations through the widest layer, forward and backward
+            rows = min(a.batch_size, a.n_steps * n_envs) if hasattr(a, "n_steps") else a.batch_size  # PPO: at most a rollout
+            out.append(Need(rows * max(sizes) * 4 * 4, f"a minibatch ({rows:,} x {max(sizes):,} activations)",
+                            "agent.batch_size", "lower agent.batch_size"))
     return out

@@ -27,6 +27,10 @@ def needs(spec, n_features: int, n_classes: int, is_image: bool, methods: list[s
             samples = param(name, "num_samples") or 5000
             out.append(Need(samples * n_features * 8 * 4, f"lime's samples ({samples:,} x {n_features:,} features)",
                             "explain.params.lime.num_samples", f"lower explain.params.lime.num_samples, {fix}"))
+        elif name in ("captum_kernel_shap", "captum_lime"):
+            samples = param(name, "n_samples")  # Captum keeps every sample's mask and perturbed input to fit its linear model
+            out.append(Need(samples * n_features * 4 * 3, f"{name}'s samples ({samples:,} x {n_features:,} features)",
+                            f"explain.params.{name}.n_samples", f"lower explain.params.{name}.n_samples, {fix}"))
         elif name == "gradient_shap":
             rows = ex.samples * param(name, "n_samples")
             out.append(Need(rows * n_features * 4 * 3, f"gradient_shap's inputs (samples x n_samples {rows:,} x {n_features:,} features)",
@@ -35,6 +39,6 @@ def needs(spec, n_features: int, n_classes: int, is_image: bool, methods: list[s
                     "explain.batch_size", "lower explain.batch_size"))
     if spec.model.arch == "mlp":
         sizes = [n_features, *spec.model.hidden, n_classes]
-        out.append(Need(mlp_bytes(sizes) + spec.model.batch_size * max(sizes) * 4 * 4,
-                        f"the classifier (hidden {list(spec.model.hidden)})", "model.hidden", "use smaller hidden layers"))
+        out.append(Need(mlp_bytes(sizes), f"the classifier (hidden {list(spec.model.hidden)})", "model.hidden",
+                        "use smaller hidden layers"))
     return out

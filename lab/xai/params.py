@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,8 +21,8 @@ class DataSpec(_Strict):
 
 class ModelSpec(_Strict):
     arch: str | None = Field(None, description="logistic, mlp or cnn (digits); not with from_run")
-    from_run: str | list[str] | None = Field(None, description="explain a trained model instead: an RL run (its policy) or an attribution run (its classifier), by id or experiment name; a list takes the latest completed run among them")
-    hidden: list[int] = Field([64, 64], min_length=1, max_length=6, description="mlp: hidden layer sizes")
+    from_run: str | Annotated[list[str], Field(min_length=1)] | None = Field(None, description="explain a trained model instead: an RL run (its policy) or an attribution run (its classifier), by id or experiment name; a list takes the latest completed run among them")
+    hidden: list[Annotated[int, Field(gt=0)]] = Field([64, 64], min_length=1, max_length=6, description="mlp: hidden layer sizes")
     epochs: int = Field(200, ge=1, le=100_000, description="most epochs to train")
     patience: int = Field(20, ge=1, description="epochs without validation improvement before stopping")
     learning_rate: float = Field(1e-3, gt=0, le=1, description="Adam step size")
@@ -32,7 +32,7 @@ class ModelSpec(_Strict):
 
 
 class ExplainSpec(_Strict):
-    methods: list[str] | None = Field(None, description="attribution methods (default: every one that applies)")
+    methods: Annotated[list[str], Field(min_length=1)] | None = Field(None, description="attribution methods (default: every one that applies)")
     samples: int = Field(20, ge=1, le=10_000, description="test inputs to explain")
     output: Literal["logit", "probability"] = Field("logit", description="explain the target's raw output or its softmax probability")
     target: Literal["predicted", "true"] = Field("predicted", description="the class explained for each input")
