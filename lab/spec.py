@@ -206,7 +206,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
 
     def fail(msg: str):
         key = msg.split(":", 1)[0]
-        note = " (set by override)" if key in overridden else ""
+        note = " (set by override)" if any(key == o or key.startswith((o + ".", o + "[")) for o in overridden) else ""
         raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}", key=key)
 
     if not isinstance(raw, dict):
