@@ -24,12 +24,12 @@ def choose_device(requested: str, why_cpu: str, why_gpu: str | None = None, torc
         return "cpu", "requested"
     if torch_free is not None:
         if requested == "cuda":
-            raise BadInput(f"{where}device: 'cuda' does nothing for {torch_free}; use 'auto' or 'cpu'")
+            raise BadInput(f"{where}device: 'cuda' does nothing for {torch_free}; use 'auto' or 'cpu'", key="device")
         return "cpu", why_cpu
     has_cuda = cuda_available()
     if requested == "cuda":
         if not has_cuda:
-            raise BadInput(f"{where}device: 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+            raise BadInput(f"{where}device: 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'", key="device")
         return "cuda", "requested"
     if not has_cuda:
         return "cpu", "auto: no CUDA device visible to torch"

@@ -328,6 +328,13 @@ def _lower_priority(niceness: int) -> None:
 def start_detached(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None) -> int:
     """Start `lab run REF ARGS...` as a detached process (own session, output to a file, lower
     CPU priority); its pid."""
+    return spawn(ref, args, runs_dir, nice).pid
+
+
+def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None):
+    """`start_detached`, returning the Popen (its parent can tell when it exits, and reaps it).
+    Output goes to `log_path`, default the runs root's .launch.log. BadInput when the runs root
+    cannot be written."""
     import subprocess
 
     niceness = RUN_NICE if nice is None else nice
@@ -338,11 +345,13 @@ def start_detached(ref: str, args: list[str] = (), runs_dir=None, nice: int | No
     root = store.runs_root(runs_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        log = open(root / ".launch.log", "ab")
+        if log_path is not None:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path or root / ".launch.log", "ab")
     except OSError as e:  # read-only, full, or a file in the way: the run could not write its folder either
         raise BadInput(f"cannot start a run in {root}: {e.strerror}; choose a writable folder with --runs-dir or LAB_RUNS_DIR") from None
     with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                 preexec_fn=(lambda: _lower_priority(niceness)) if niceness else None)
-    return proc.pid
+    return proc

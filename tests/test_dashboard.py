@@ -23,6 +23,14 @@ async def wait_for(pilot, condition, timeout=60.0, step=0.2):
         await pilot.pause(step)
 
 
+async def settled(app):
+    """Wait for the dashboard's short workers (setting checks); the runs watcher never ends."""
+    await asyncio.sleep(0.05)  # let the change reach the screen and start its check
+    short = [w for w in app.workers if w.group != "watch"]
+    if short:  # (an empty list would mean every worker to Textual)
+        await app.workers.wait_for_complete(short)
+
+
 def options(app):
     lst = app.screen.query_one("#experiment-list")
     return [lst.get_option_at_index(i).id for i in range(lst.option_count)]
@@ -58,7 +66,7 @@ async def test_bad_setting_shows_the_cli_message_and_does_not_launch(tmp_path):
         await _pick(pilot, app, "cartpole-ppo")
         field = app.screen.query_one("#set-agent--gamma")
         field.value = "2"
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         status = str(app.screen.query_one("#settings-status").render())
         assert "agent.gamma (set by override): must be less than or equal to 1" in status
@@ -68,7 +76,7 @@ async def test_bad_setting_shows_the_cli_message_and_does_not_launch(tmp_path):
         assert not tmp_path.exists() or not list(tmp_path.iterdir())
         assert not app.launched
         field.value = "0.98"
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         assert "valid" in str(app.screen.query_one("#settings-status").render())
 
@@ -79,12 +87,18 @@ async def test_launch_watch_and_stop_a_real_run(tmp_path):
         await pilot.pause()
         await _pick(pilot, app, "cartpole-ppo")
         app.screen.query_one("#set-agent--total_steps").value = "2000000"
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.press("ctrl+l")
         assert len(app.launched) == 1
         pid = next(iter(app.launched))
         try:
-            await wait_for(pilot, lambda: any(tmp_path.glob("*/events.jsonl")))
+            table = app.screen.query_one(RunTable)
+            # the launch is a row at once, under the cursor, with the focus on the table
+            assert table.has_focus and table.selected_key == f"launch-{pid}"
+            assert "starting" in str(table.get_row(f"launch-{pid}"))
+            # once its folder appears the row is the run's, and the cursor moved with it
+            await wait_for(pilot, lambda: table.selected is not None and table.selected.summary.pid == pid)
+            assert not table.launches
             await pilot.press("v")  # the newest run's live view
             screen = app.screen
             assert type(screen).__name__ == "RunScreen"
@@ -95,6 +109,13 @@ async def test_launch_watch_and_stop_a_real_run(tmp_path):
             assert screen.query_one("#run-log").line_count >= 1  # the log pane shows the run's log
             assert "step" in str(screen.query_one("#run-header").render())
             await pilot.press("s")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "ConfirmScreen"  # a stop asks first, naming the run
+            assert screen.follower.run.id in str(app.screen.query_one(".question").render())
+            await pilot.press("enter")  # the default answer is Cancel
+            await pilot.pause(0.5)
+            assert app.screen is screen and screen.follower.state == "running"
+            await pilot.press("s", "y")
             await wait_for(pilot, lambda: screen.follower.state == "stopped", timeout=60)
             await pilot.pause(0.5)
             assert "stopped" in str(screen.query_one("#run-header").render())
@@ -222,7 +243,7 @@ async def test_launching_into_a_runs_root_that_cannot_be_written_says_why_and_st
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await _pick(pilot, app, "cartpole-reinforce")
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.press("ctrl+l")
         await pilot.pause(0.5)
         messages = [n.message for n in app._notifications]
@@ -243,3 +264,102 @@ def test_a_dashboard_that_ends_on_an_error_exits_non_zero_and_prints_it(tmp_path
                           env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
     assert proc.returncode != 0
     assert "Error" in proc.stdout + proc.stderr
+
+
+async def test_a_device_this_machine_lacks_is_invalid_in_the_form(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _pick(pilot, app, "cartpole-reinforce")
+        await settled(app)
+        field = app.screen.query_one("#set-device")
+        field.value = '"cuda"'
+        await settled(app)
+        await pilot.pause()
+        assert "device: 'cuda' requested but torch sees no CUDA device" in str(
+            app.screen.query_one("#settings-status").render())
+        assert field.has_class("-invalid")
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.5)
+        assert not app.launched
+
+
+async def test_a_launch_that_fails_before_its_folder_becomes_a_failed_row_with_its_error(tmp_path, monkeypatch):
+    """The dashboard can import the experiment's env module, the launched process cannot (its
+    path lacks the folder): the launch dies before making a run folder, as a launch on a broken
+    install would. Its row turns 'failed' with the child's one-line error, and a notification says it."""
+    import lab.spec
+
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (tmp_path / "only_here_env.py").write_text(
+        "import gymnasium as gym\ngym.register('OnlyHere-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv')\n")
+    (experiments / "only-here.toml").write_text(
+        'name = "only-here"\ndescription = "an env module only the dashboard can import"\n'
+        '[env]\nid = "only_here_env:OnlyHere-v0"\n[agent]\nalgo = "reinforce"\ntotal_steps = 2000\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(lab.spec, "EXPERIMENTS_DIR", experiments)
+    monkeypatch.setenv("LAB_EXPERIMENTS_DIR", str(experiments))
+    monkeypatch.setenv("PYTHONPATH", "")
+    app = LabApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await settled(app)
+        assert app.screen.current == "only-here" and app.screen.valid
+        await pilot.press("ctrl+l")
+        table = app.screen.query_one(RunTable)
+        key = table.selected_key
+        assert key.startswith("launch-") and table.launches[key].state == "starting"
+        await wait_for(pilot, lambda: table.launches[key].state == "failed", timeout=60)
+        error = table.launches[key].error
+        assert "cannot import module 'only_here_env'" in error
+        assert "failed" in str(table.get_row(key)) and table.selected_key == key
+        assert any("only-here failed to start" in n.message and "only_here_env" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+async def test_a_run_appearing_elsewhere_does_not_move_the_selection_and_d_deletes_the_named_run(tmp_path):
+    from .seeded_runs import rl_run
+
+    root = seeded_root(tmp_path / "runs")
+    app = LabApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 3)
+        table.focus()
+        table.move_cursor(row=2)
+        picked = table.selected_key
+        # a run started elsewhere (newest, so it sorts first) appears while the user looks at row 2
+        rl_run(root, "20261123-235900-cartpole-ppo-9999", "cartpole-ppo", 9)
+        app.look_now()
+        await wait_for(pilot, lambda: "20261123-235900-cartpole-ppo-9999" in table.runs)
+        await pilot.pause()
+        assert table.selected_key == picked and table.cursor_row == 3  # the row moved, the cursor went with it
+        await pilot.press("d")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmScreen"
+        assert picked in str(app.screen.query_one(".question").render())
+        await pilot.press("y")
+        await wait_for(pilot, lambda: picked not in table.runs)
+        assert not (root / picked).exists() and (root / "20261123-235900-cartpole-ppo-9999").exists()
+
+
+async def test_run_keys_act_only_where_the_runs_table_has_the_focus(tmp_path):
+    root = seeded_root(tmp_path / "runs")
+    app = LabApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 3)
+        table.focus()
+        await pilot.press("space")
+        marked = set(table.marked)
+        assert len(marked) == 1
+        app.screen.query_one("#experiment-list").focus()
+        await pilot.press("space", "d", "s")  # in the experiment list: none of them touch a run
+        await pilot.pause()
+        assert table.marked == marked and type(app.screen).__name__ == "HomeScreen"
+        assert all((root / key).exists() for key in table.runs)

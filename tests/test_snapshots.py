@@ -14,8 +14,22 @@ def seeded(tmp_path):
     return seeded_root(tmp_path / "runs")
 
 
+async def runs_listed(pilot):
+    """The runs watcher reads the folders in a worker: wait until the table holds all of them."""
+    from lab.tui.widgets.run_table import RunTable
+
+    for _ in range(100):
+        if pilot.app.home.query_one(RunTable).row_count == 4:
+            break
+        await pilot.pause(0.05)
+    checks = [w for w in pilot.app.workers if w.group == "validate"]
+    if checks:  # the form's check of the highlighted experiment
+        await pilot.app.workers.wait_for_complete(checks)
+    await pilot.pause()
+
+
 def test_home_screen(snap_compare, seeded):
-    assert snap_compare(LabApp(seeded), terminal_size=(160, 48))
+    assert snap_compare(LabApp(seeded), terminal_size=(160, 48), run_before=runs_listed)
 
 
 def test_run_view_at_80x24(snap_compare, seeded):
@@ -59,4 +73,4 @@ def test_attribution_screen(snap_compare, seeded):
 
 
 def test_home_screen_at_80x24(snap_compare, seeded):
-    assert snap_compare(LabApp(seeded), terminal_size=(80, 24))
+    assert snap_compare(LabApp(seeded), terminal_size=(80, 24), run_before=runs_listed)

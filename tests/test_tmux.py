@@ -62,10 +62,13 @@ def test_launch_watch_and_quit_in_tmux(tmp_path):
         while not list(runs.glob("*/events.jsonl")):
             assert time.monotonic() < deadline
             time.sleep(0.3)
+        wait_for_screen(session, lambda s: "running" in s)  # the watcher has it in the table
         keys(session, "v")
         first = step_on_screen(wait_for_screen(session, lambda s: step_on_screen(s) > 0))
         wait_for_screen(session, lambda s: step_on_screen(s) > first)  # the step count advances on screen
         keys(session, "s")
+        wait_for_screen(session, lambda s: "Stop run" in s)  # it asks first
+        keys(session, "y")
         wait_for_screen(session, lambda s: "stopped" in s)
         time.sleep(0.5)
         keys(session, "q")  # not Escape first: tmux would read Escape + q as Alt+q

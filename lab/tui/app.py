@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -9,7 +12,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
 
-from lab.store import list_runs, runs_root
+from lab.store import runs_root
 
 
 class LabCommands(Provider):
@@ -53,16 +56,97 @@ class LabApp(App):
         Binding("ctrl+t", "toggle_theme", "Theme"),
     ]
 
+    WATCH_SECONDS = 1.0
+
     def __init__(self, runs_dir=None):
         super().__init__()
         self.runs_dir = runs_root(runs_dir)
         self.launched: set[int] = set()  # pids of runs this dashboard started
+        self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path); read by the watcher thread
+        self._wake = threading.Event()
 
     def on_mount(self) -> None:
         from lab.tui.screens.home import HomeScreen
 
         self.home = HomeScreen(self.runs_dir)
         self.push_screen(self.home)
+
+    def start_watching(self) -> None:
+        """Called by the home screen once its table is there."""
+        self.run_worker(self._watch, thread=True, exclusive=True, group="watch", name="runs watcher")
+
+    # --- watching the runs root (a worker thread; the event loop only applies the news) -----
+    def _watch(self) -> None:
+        from textual.worker import get_current_worker
+
+        from lab.watch import RunsWatch
+
+        worker = get_current_worker()
+        watch = RunsWatch(self.runs_dir)
+        while not worker.is_cancelled:
+            try:
+                changes = watch.poll()
+                resolved = self._resolve_launches(watch)
+            except Exception as e:  # a folder's content never ends the dashboard; the next look tries again
+                changes, resolved = None, {}
+                self.call_from_thread(self.notify, f"reading the runs root: {type(e).__name__}: {e}", severity="warning")
+            if changes or resolved:
+                try:
+                    self.call_from_thread(self.home.runs_changed, changes, resolved)
+                except RuntimeError:  # the app is closing
+                    return
+            self._wake.wait(self.WATCH_SECONDS)
+            self._wake.clear()
+
+    def look_now(self) -> None:
+        """Ask the watcher for a look at once (after a launch, a delete, a stop)."""
+        self._wake.set()
+
+    def _resolve_launches(self, watch) -> dict[str, tuple[str, str]]:
+        """Launches whose run folder appeared -> ('run', id); whose process ended without one
+        -> ('failed', its last error line)."""
+        out = {}
+        for key, (proc, log) in list(self._pending.items()):
+            run_id = next((rid for rid, r in watch.runs.items() if r.summary.pid == proc.pid), None)
+            if run_id is None and proc.poll() is not None:
+                watch.poll()  # it may have made its folder just before it ended
+                run_id = next((rid for rid, r in watch.runs.items() if r.summary.pid == proc.pid), None)
+                if run_id is None:
+                    out[key] = ("failed", _launch_error(log, proc.returncode))
+                    self._pending.pop(key, None)
+                    continue
+            if run_id is not None:
+                out[key] = ("run", run_id)
+                self._pending.pop(key, None)
+                with contextlib.suppress(OSError):
+                    Path(log).unlink()
+        return out
+
+    def launch(self, ref: str, args: list[str], experiment: str, seed: int | None) -> str | None:
+        """Start `lab run REF ARGS` detached; its row shows at once as 'starting'. The row key."""
+        import tempfile
+        import time
+
+        from lab.errors import BadInput
+        from lab.launch import spawn
+        from lab.tui.widgets.run_table import LaunchRow
+
+        logs = self.runs_dir / ".launches"
+        try:
+            logs.mkdir(parents=True, exist_ok=True)
+            fd, log = tempfile.mkstemp(dir=logs, prefix=f"{experiment}-", suffix=".log")
+            os.close(fd)
+            proc = spawn(ref, args, self.runs_dir, log_path=log)
+        except (BadInput, OSError) as e:
+            message = str(e) if isinstance(e, BadInput) else f"cannot start a run in {self.runs_dir}: {e.strerror}"
+            self.notify(f"not launched: {message}", severity="error", timeout=10)
+            return None
+        key = f"launch-{proc.pid}"
+        self.launched.add(proc.pid)
+        self._pending[key] = (proc, log)
+        self.home.add_launch(LaunchRow(key, experiment, seed, started=time.time()))
+        self.look_now()
+        return key
 
     def action_help(self) -> None:
         from lab.tui.screens.dialogs import HelpScreen
@@ -71,6 +155,22 @@ class LabApp(App):
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def ask_stop(self, run) -> None:
+        """Stop a run after a confirmation that names it (the default answer is Cancel)."""
+        from lab.tui.screens.dialogs import ConfirmScreen
+
+        if run.state != "running":
+            self.notify(f"{run.id} is {run.state}, not running", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_run(run)
+                self.look_now()
+
+        self.push_screen(ConfirmScreen(f"Stop run {run.id} ({run.experiment}, seed {run.summary.seed})?\n"
+                                       "It saves a checkpoint, then ends 'stopped'.", "Stop", "Cancel"), answer)
 
     def stop_run(self, run) -> bool:
         """Stop a run through the core's one `stop`, saying what happened or why not."""
@@ -99,7 +199,13 @@ class LabApp(App):
                 lst.focus()
 
     def running_runs(self):
-        return [r for r in list_runs(self.runs_dir) if r.state == "running"]
+        from lab.tui.widgets.run_table import RunTable
+
+        from lab.store import Run
+
+        # the table's copies may be a second old: read again the few it shows running
+        candidates = [r for r in self.home.query_one(RunTable).runs.values() if r.summary.state == "running"]
+        return [run for run in (Run.load(r.path) for r in candidates) if run.state == "running"]
 
     def action_quit_lab(self) -> None:
         running = self.running_runs()
@@ -117,6 +223,19 @@ class LabApp(App):
                 self.exit()
 
         self.push_screen(QuitScreen(len(running)), answer)
+
+
+def _launch_error(log, code) -> str:
+    """What a launch that ended without a run folder said last: its 'lab: ...' line, else its
+    last line, else its exit code."""
+    try:
+        lines = [line.strip() for line in Path(log).read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    said = [line for line in lines if line.startswith("lab: ")]
+    if said:
+        return said[-1][5:]
+    return lines[-1] if lines else f"the launch exited with code {code} before making a run folder"
 
 
 def run_app(runs_dir=None) -> int:

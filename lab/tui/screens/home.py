@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from lab.files import read_regular
 from lab.spec import builtin_experiments
-from lab.tui.widgets.run_table import RunTable
+from lab.tui.widgets.run_table import LEGEND, RunTable
 
 SKIP_KEYS = {"name", "kind", "description"}
 
@@ -55,13 +55,7 @@ class HomeScreen(Screen):
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("ctrl+l,f5", "launch", "Launch", priority=True),
-        Binding("enter", "open_run", "Open run", show=False),
         Binding("v", "view_newest", "View newest run"),
-        Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "rerun", "Run again"),
-        Binding("d", "delete", "Delete"),
     ]
 
     def __init__(self, runs_dir):
@@ -85,8 +79,8 @@ class HomeScreen(Screen):
                 yield Static(id="settings-status")
             with Vertical(id="runs-pane"):
                 yield Static("Runs", classes="pane-title")
-                yield RunTable(self.runs_dir, id="runs")
-                yield Static("enter open · v newest · space mark · c compare · s stop · r run again · d delete", id="runs-hint")
+                yield RunTable(id="runs")
+                yield Static(LEGEND, id="runs-hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -94,11 +88,39 @@ class HomeScreen(Screen):
         if self.experiments:
             lst.highlighted = 0
         lst.focus()
-        self.set_interval(1.0, self.refresh_runs)
+        self.app.start_watching()
 
-    def refresh_runs(self) -> None:
-        if self.is_current:  # a screen pushed on top has the user's eyes; skip the work
-            self.query_one(RunTable).refresh_runs()
+    # --- news from the runs watcher ---------------------------------------------------
+    def runs_changed(self, changes, resolved: dict[str, tuple[str, str]]) -> None:
+        """Apply the watcher's changes; launches that got their folder hand the cursor to it,
+        launches that died become failed rows with their error."""
+        table = self.query_one(RunTable)
+        if changes:
+            table.apply(changes.changed, changes.removed, changes.running)
+        if not resolved:
+            return
+        launches = dict(table.launches)
+        follow = None
+        for key, (outcome, detail) in resolved.items():
+            row = launches.get(key)
+            if row is None:
+                continue
+            if outcome == "run":
+                del launches[key]
+                if table.selected_key == key:
+                    follow = detail
+            else:
+                row.state, row.error = "failed", detail
+                self.notify(f"{row.experiment} failed to start: {detail}", severity="error", timeout=15)
+        table.set_launches(launches)
+        if follow is not None:
+            table.select(follow)
+
+    def add_launch(self, row) -> None:
+        table = self.query_one(RunTable)
+        table.set_launches({**table.launches, row.key: row})
+        table.select(row.key)
+        table.focus()
 
     # --- experiments --------------------------------------------------------------
     @on(Input.Changed, "#filter")
@@ -137,8 +159,9 @@ class HomeScreen(Screen):
         rows = [Horizontal(Label(k, classes="setting-key"), Input(v, id="set-" + k.replace(".", "--"), classes="setting"),
                            classes="setting-row") for k, v in self.defaults.items()]
         await settings.mount_all(rows)
-        self.valid, self.validated_for = True, {}  # the file as it is: built-ins are checked by the tests
-        self.query_one("#settings-status", Static).update(Text("valid (defaults) · ctrl+l launches", style="green"))
+        self.valid, self.validated_for = False, None
+        self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
+        self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
 
     def overrides(self) -> dict[str, str]:
         out = {}
@@ -154,11 +177,14 @@ class HomeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="validate")
     def validate_settings(self, name: str, overrides: dict[str, str]) -> None:
+        """The same checks `lab run` makes before a folder exists: the spec, then what needs the
+        machine (the device, memory, the run to explain)."""
         from lab.errors import BadInput
+        from lab.launch import prepare
         from lab.spec import load_experiment
 
         try:
-            load_experiment(name, overrides)
+            prepare(load_experiment(name, overrides), self.runs_dir)
             message, bad_key = None, None
         except BadInput as e:
             message, bad_key = str(e), e.key
@@ -183,7 +209,7 @@ class HomeScreen(Screen):
 
     def action_launch(self) -> None:
         from lab.errors import BadInput
-        from lab.launch import start_detached
+        from lab.launch import prepare
         from lab.spec import load_experiment
 
         if self.current is None:
@@ -192,21 +218,17 @@ class HomeScreen(Screen):
         if not (self.valid and self.validated_for == overrides):
             # the keys came faster than the check: validate now, a launch never starts on a bad value
             try:
-                load_experiment(self.current, overrides)
+                prepare(load_experiment(self.current, overrides), self.runs_dir)
             except BadInput as e:
                 self.query_one("#settings-status", Static).update(Text(str(e), style="bold red"))
                 self.notify("not launched: fix the setting first", severity="error")
                 return
         args = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
-        try:
-            pid = start_detached(self.current, args, self.runs_dir)
-        except BadInput as e:
-            self.notify(f"not launched: {e}", severity="error")
-            return
-        self.app.launched.add(pid)
-        self.notify(f"launched {self.current} (pid {pid})" + (f" with {len(overrides)} change(s)" if overrides else ""))
+        seed = overrides.get("seed", self.defaults.get("seed"))
+        if self.app.launch(self.current, args, self.current, int(seed) if str(seed).isdigit() else None):
+            self.notify(f"launched {self.current}" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
-    # --- runs ----------------------------------------------------------------------
+    # --- runs: actions on the run under the table's cursor (its bindings live on the table) ---
     def _selected(self):
         run = self.query_one(RunTable).selected
         if run is None:
@@ -217,55 +239,37 @@ class HomeScreen(Screen):
     def action_open_run(self) -> None:
         run = self._selected()
         if run is not None:
-            from lab.tui.screens.run import RunScreen
-
-            self.app.push_screen(RunScreen(run.path))
+            self.app.open_run(run.path)
 
     def action_view_newest(self) -> None:
         table = self.query_one(RunTable)
-        table.refresh_runs()
         if not table.runs:
             self.notify("no runs yet: launch one with ctrl+l", severity="warning")
             return
-        newest = max(table.runs.values(), key=lambda r: (r.summary.started or 0, r.id))
-        from lab.tui.screens.run import RunScreen
-
-        self.app.push_screen(RunScreen(newest.path))
-
-    def action_mark(self) -> None:
-        self.query_one(RunTable).toggle_mark()
+        newest = next(iter(table.runs.values()))  # newest first
+        table.select(newest.id)
+        self.app.open_run(newest.path)
 
     def action_compare(self) -> None:
         table = self.query_one(RunTable)
         names = [n for n in table.runs if n in table.marked]
         if len(names) < 2:
-            run = table.selected
             self.notify("mark two or more runs with space, then press c", severity="warning")
-            if run is None:
-                return
             return
         from lab.tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen([table.runs[n].path for n in names]))
+        self.app.push_screen(CompareScreen([table.runs[n].path for n in reversed(names)]))
 
     def action_stop(self) -> None:
         run = self._selected()
-        if run is not None:
-            self.app.stop_run(run)
+        if run is None:
+            return
+        self.app.ask_stop(run)
 
     def action_rerun(self) -> None:
         run = self._selected()
-        if run is not None:
-            from lab.errors import BadInput
-            from lab.launch import start_detached
-
-            try:
-                pid = start_detached(str(run.path), [], self.runs_dir)
-            except BadInput as e:
-                self.notify(f"not started: {e}", severity="error")
-                return
-            self.app.launched.add(pid)
-            self.notify(f"running {run.experiment} again from {run.path.name}/spec.toml (pid {pid})")
+        if run is not None and self.app.launch(str(run.path), [], run.experiment, run.summary.seed):
+            self.notify(f"running {run.experiment} again from {run.id}/spec.toml")
 
     def action_delete(self) -> None:
         run = self._selected()
@@ -279,7 +283,8 @@ class HomeScreen(Screen):
         def done(yes: bool | None) -> None:
             if yes:
                 shutil.rmtree(run.path, ignore_errors=True)
-                self.refresh_runs()
-                self.notify(f"deleted {run.path.name}")
+                self.app.look_now()
+                self.notify(f"deleted {run.id}")
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {run.path.name} and everything in its folder?", "Delete", "Keep"), done)
+        self.app.push_screen(ConfirmScreen(f"Delete run {run.id} ({run.experiment}, seed {run.summary.seed}, {run.state}) "
+                                           "and everything in its folder?", "Delete", "Cancel"), done)

@@ -164,7 +164,7 @@ class RunScreen(Screen):
             self.update_loss_plot()
 
     def action_stop(self) -> None:
-        self.app.stop_run(self.follower.run)
+        self.app.ask_stop(self.follower.run)
 
     def action_attributions(self) -> None:
         if self.kind != "attribution":

@@ -1,74 +1,193 @@
-"""RunTable: every run under the runs root, refreshed in place from the folders' summaries."""
+"""RunTable: every run under the runs root, newest first, updated from the watcher's changes.
+
+Rows are keyed by run id, so the cursor and the marks stay on the run the user picked however
+many runs appear elsewhere. Columns are sized from their data; when the table is narrow the
+least useful ones go first (steps/s, elapsed, seed, progress, experiment, result), never the
+state or the run id, and ids are cut from the left (`…ppo-1c21`), where they differ.
+Launches that have no run folder yet show as `starting` rows, and as `failed` ones with their
+error when the launch died before making its folder.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from lab.display import STATE_STYLE, duration, result_text
-from lab.store import list_runs
-
-COLUMNS = [("", "mark"), ("experiment", "experiment"), ("state", "state"), ("progress", "progress"),
-           ("result", "result"), ("steps/s", "sps"), ("elapsed", "elapsed"), ("run id", "id")]
 
 
-def progress_bar(fraction: float | None, width: int = 8) -> Text:
+@dataclass
+class LaunchRow:
+    """A run being launched from the dashboard, before (or instead of) its run folder."""
+
+    key: str
+    experiment: str
+    seed: int | None
+    state: str = "starting"  # or 'failed'
+    error: str = ""
+    started: float = 0.0
+
+
+# key, header, width when shown (None: from the data), drop order (lower goes first; None: never)
+COLUMNS = [
+    ("mark", "", 1, None),
+    ("experiment", "experiment", None, 4),
+    ("seed", "seed", None, 2),
+    ("state", "state", None, None),
+    ("progress", "progress", 13, 3),
+    ("result", "result", None, 5),
+    ("sps", "steps/s", None, 0),
+    ("elapsed", "elapsed", None, 1),
+    ("id", "run id", None, None),
+]
+ID_MIN = 12  # '…' and enough of the end to tell runs apart: '…ppo-1c21'
+LEGEND = "● marked for compare (space) · 123.4* best evaluation or rolling return so far, not yet the final evaluation"
+
+
+def progress_bar(fraction: float | None, width: int = 7) -> Text:
     if fraction is None:
         return Text("-", style="dim")
     filled = int(round(fraction * width))
     return Text("█" * filled, style="cyan") + Text("░" * (width - filled), style="dim") + Text(f" {fraction:>4.0%}")
 
 
+def cut_left(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
 class RunTable(DataTable):
-    """Rows keyed by run folder name; `marked` holds the runs picked for comparison."""
+    BINDINGS = [
+        Binding("space", "toggle_mark", "Mark"),
+        Binding("c", "screen.compare", "Compare marked"),
+        Binding("s", "screen.stop", "Stop"),
+        Binding("r", "screen.rerun", "Run again"),
+        Binding("d", "screen.delete", "Delete"),
+    ]
 
-    def __init__(self, runs_dir, **kw):
+    def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
-        self.runs_dir = runs_dir
         self.marked: set[str] = set()
-        self.runs = {}
+        self.runs: dict = {}  # id -> Run, newest first
+        self.launches: dict[str, LaunchRow] = {}
+        self._shown: list[str] = []  # visible column keys
+        self._id_width = 40
 
-    def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
-        self.refresh_runs()
+    # --- data -------------------------------------------------------------------------
+    def apply(self, changed: dict, removed: set, running: dict | None = None) -> None:
+        """The watcher's news: runs read again (new ones too), runs gone, runs still going."""
+        selected = self.selected_key
+        new = [k for k in changed if k not in self.runs]
+        runs = {k: v for k, v in self.runs.items() if k not in removed}
+        runs.update(changed)
+        self.runs = dict(sorted(runs.items(), key=lambda kv: (kv[1].summary.started or 0, kv[0]), reverse=True))
+        self.marked &= set(self.runs) | set(self.launches)
+        if new or removed or not self.columns:
+            self._rebuild(selected)
+            return
+        for key in {**changed, **(running or {})}:
+            if key in self.runs:
+                self._update_row(key)
 
-    def refresh_runs(self) -> None:
-        runs = {r.path.name: r for r in reversed(list_runs(self.runs_dir))}  # newest first
-        for key in [k for k in self.runs if k not in runs]:
-            self.remove_row(key)
-            self.marked.discard(key)
-        for name, run in runs.items():
-            cells = self._cells(run)
-            if name in self.runs:
-                for (_, col), value in zip(COLUMNS, cells):
-                    self.update_cell(name, col, value)
-            else:
-                self.add_row(*cells, key=name)
-        if any(name not in self.runs for name in runs) and len(runs) > 1:
-            self.sort("id", reverse=True)
-        self.runs = runs
+    def set_launches(self, launches: dict[str, LaunchRow]) -> None:
+        selected = self.selected_key
+        self.launches = dict(launches)
+        self._rebuild(selected)
 
-    def _cells(self, run) -> list:
-        s = run.summary
-        state = run.state
+    def _entries(self):
+        """(key, run or launch row) in display order: launches first (newest), then runs."""
+        yield from sorted(self.launches.items(), key=lambda kv: -kv[1].started)
+        yield from self.runs.items()
+
+    def _cells(self, key: str, item) -> dict:
+        if isinstance(item, LaunchRow):
+            state = item.state
+            return {"mark": " ", "experiment": item.experiment, "seed": "-" if item.seed is None else str(item.seed),
+                    "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": Text("-", style="dim"),
+                    "result": Text(item.error[:60], style="red") if item.error else "-", "sps": "-", "elapsed": "-",
+                    "id": Text("(no folder yet)" if state == "starting" else "(no folder)", style="dim")}
+        s = item.summary
+        state = item.state
         sps = s.results.steps_per_second
-        return [Text("●", style="bold magenta") if run.id in self.marked else " ",
-                s.experiment, Text(state, style=STATE_STYLE.get(state, "")), progress_bar(s.progress.fraction),
-                result_text(s), "-" if not sps else f"{sps:,.0f}", duration(run.seconds), run.id]
+        return {"mark": Text("●", style="bold magenta") if key in self.marked else " ",
+                "experiment": s.experiment or "?", "seed": "-" if s.seed is None else str(s.seed),
+                "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": progress_bar(s.progress.fraction),
+                "result": result_text(s), "sps": "-" if not sps else f"{sps:,.0f}", "elapsed": duration(item.seconds),
+                "id": cut_left(key, self._id_width)}
+
+    # --- layout -----------------------------------------------------------------------
+    def _natural_widths(self) -> dict[str, int]:
+        widths = {key: len(header) for key, header, _, _ in COLUMNS}
+        for key, item in list(self._entries())[:400]:  # the newest few hundred set the widths
+            for col, cell in self._cells(key, item).items():
+                if col != "id":
+                    widths[col] = max(widths[col], Text(cell).cell_len if isinstance(cell, str) else cell.cell_len)
+        for key, _, fixed, _ in COLUMNS:
+            if fixed is not None:
+                widths[key] = fixed
+        widths["id"] = max([len(k) for k in self.runs] + [len("run id")])
+        return widths
+
+    def _layout(self, width: int) -> tuple[list[str], int]:
+        """Visible column keys and the id column's width, for a table `width` cells wide."""
+        natural = self._natural_widths()
+        shown = [key for key, *_ in COLUMNS]
+        droppable = sorted((c for c in COLUMNS if c[3] is not None), key=lambda c: c[3])
+
+        def used(cols):
+            return sum(natural[c] + 2 for c in cols if c != "id") + 2  # cell padding 1 each side
+
+        for key, *_ in droppable:
+            if width - used(shown) >= min(natural["id"], ID_MIN) or width <= 0:
+                break
+            shown.remove(key)
+        id_width = max(min(natural["id"], width - used(shown) - 1), ID_MIN)
+        return shown, id_width
+
+    def on_resize(self) -> None:
+        if self._layout(self.size.width) != (self._shown, self._id_width):
+            self._rebuild(self.selected_key)
+
+    def _rebuild(self, selected: str | None) -> None:
+        self._shown, self._id_width = self._layout(self.size.width)
+        self.clear(columns=True)
+        headers = {key: header for key, header, _, _ in COLUMNS}
+        for key in self._shown:
+            self.add_column(headers[key], key=key)
+        for key, item in self._entries():
+            cells = self._cells(key, item)
+            self.add_row(*(cells[c] for c in self._shown), key=key)
+        if selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    def _update_row(self, key: str) -> None:
+        if key not in self.rows:
+            return
+        cells = self._cells(key, self.runs[key])
+        for col in self._shown:
+            self.update_cell(key, col, cells[col], update_width=col != "id")
+
+    # --- the run under the cursor ---------------------------------------------------------
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0 or not (0 <= self.cursor_row < self.row_count):
+            return None
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
 
     @property
     def selected(self):
-        if not self.runs or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-        return self.runs.get(key)
+        """The run under the cursor (None on a launch row or an empty table)."""
+        return self.runs.get(self.selected_key or "")
 
-    def toggle_mark(self) -> None:
-        run = self.selected
-        if run is None:
+    def select(self, key: str) -> None:
+        if key in self.rows:
+            self.move_cursor(row=self.get_row_index(key))
+
+    def action_toggle_mark(self) -> None:
+        key = self.selected_key
+        if key is None or key not in self.runs:
             return
-        name = run.path.name
-        self.marked.symmetric_difference_update({name})
-        self.update_cell(name, "mark", self._cells(run)[0])
+        self.marked.symmetric_difference_update({key})
+        self._update_row(key)
