@@ -363,3 +363,28 @@ async def test_run_keys_act_only_where_the_runs_table_has_the_focus(tmp_path):
         await pilot.pause()
         assert table.marked == marked and type(app.screen).__name__ == "HomeScreen"
         assert all((root / key).exists() for key in table.runs)
+
+
+async def test_one_key_per_pane_escape_leaves_a_field_and_the_left_pane_hides(tmp_path):
+    root = seeded_root(tmp_path / "runs")
+    app = LabApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        home = app.screen
+        table = home.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 3)
+        await pilot.press("ctrl+r")
+        assert table.has_focus
+        await pilot.press("ctrl+f")
+        assert home.focused.id.startswith("set-")
+        assert "slash" not in {k for k, b in app.active_bindings.items() if b.enabled}  # '/' types into the field here
+        await pilot.press("escape")
+        assert home.focused.id == "experiment-list"
+        await pilot.press("v")  # a key again, not a letter in a field
+        await pilot.pause()
+        assert type(app.screen).__name__ == "RunScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("ctrl+b")
+        assert not home.query_one("#experiments-pane").display and table.has_focus
+        await pilot.press("ctrl+e")
+        assert home.query_one("#experiments-pane").display and home.focused.id == "experiment-list"

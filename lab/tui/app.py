@@ -83,6 +83,7 @@ class LabApp(App):
 
         worker = get_current_worker()
         watch = RunsWatch(self.runs_dir)
+        first = True  # the first look is news even when the root is empty: the screen waits for it
         while not worker.is_cancelled:
             try:
                 changes = watch.poll()
@@ -90,7 +91,8 @@ class LabApp(App):
             except Exception as e:  # a folder's content never ends the dashboard; the next look tries again
                 changes, resolved = None, {}
                 self.call_from_thread(self.notify, f"reading the runs root: {type(e).__name__}: {e}", severity="warning")
-            if changes or resolved:
+            if changes or resolved or first:
+                first = False
                 try:
                     self.call_from_thread(self.home.runs_changed, changes, resolved)
                 except RuntimeError:  # the app is closing

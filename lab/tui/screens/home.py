@@ -53,9 +53,14 @@ def toml_value(value) -> str:
 
 class HomeScreen(Screen):
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter"),
+        Binding("ctrl+e", "focus_pane('experiment-list')", "Experiments", priority=True),
+        Binding("ctrl+f", "focus_pane('settings')", "Form", priority=True),
+        Binding("ctrl+r", "focus_pane('runs')", "Runs", priority=True),
+        Binding("ctrl+b", "toggle_left", "Hide/show left", priority=True),
         Binding("ctrl+l,f5", "launch", "Launch", priority=True),
+        Binding("slash", "focus_filter", "Filter"),
         Binding("v", "view_newest", "View newest run"),
+        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     def __init__(self, runs_dir):
@@ -68,6 +73,7 @@ class HomeScreen(Screen):
         self.defaults: dict[str, str] = {}
         self.valid = True
         self.validated_for: dict | None = None
+        self.runs_listed = False  # set by the runs watcher's first news
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="home"):
@@ -97,6 +103,10 @@ class HomeScreen(Screen):
         table = self.query_one(RunTable)
         if changes:
             table.apply(changes.changed, changes.removed, changes.running)
+        if not self.runs_listed:
+            self.runs_listed = True
+            if self.current is not None:
+                self.validate_settings(self.current, {})
         if not resolved:
             return
         launches = dict(table.launches)
@@ -161,7 +171,8 @@ class HomeScreen(Screen):
         await settings.mount_all(rows)
         self.valid, self.validated_for = False, None
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
-        self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
+        if self.runs_listed:  # the first check imports torch: not while the runs are being read for the first paint
+            self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
 
     def overrides(self) -> dict[str, str]:
         out = {}
@@ -173,7 +184,8 @@ class HomeScreen(Screen):
 
     @on(Input.Changed, ".setting")
     def setting_changed(self) -> None:
-        self.validate_settings(self.current, self.overrides())
+        if self.runs_listed:  # (fields fire Changed as they mount; the first check waits for the first paint)
+            self.validate_settings(self.current, self.overrides())
 
     @work(thread=True, exclusive=True, group="validate")
     def validate_settings(self, name: str, overrides: dict[str, str]) -> None:
@@ -206,6 +218,37 @@ class HomeScreen(Screen):
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
+
+    def action_focus_pane(self, which: str) -> None:
+        """One key per pane; the form's key goes to its first field."""
+        pane = self.query_one("#experiments-pane")
+        if which != "runs" and pane.display is False:
+            pane.display = True
+        if which == "settings":
+            fields = list(self.query(".setting").results(Input))
+            if fields:
+                fields[0].focus()
+            return
+        self.query_one(f"#{which}").focus()
+
+    def action_toggle_left(self) -> None:
+        pane = self.query_one("#experiments-pane")
+        pane.display = not pane.display
+        if not pane.display:
+            self.query_one(RunTable).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape in a field or the filter: back to the experiment list, keys are keys again."""
+        if isinstance(self.focused, Input):
+            self.query_one("#experiment-list").focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The footer shows only keys that work where the focus is: '/' and 'v' type into a field."""
+        if action in ("focus_filter", "view_newest") and isinstance(self.focused, Input):
+            return False
+        if action == "leave_field" and not isinstance(self.focused, Input):
+            return False
+        return True
 
     def action_launch(self) -> None:
         from lab.errors import BadInput

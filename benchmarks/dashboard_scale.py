@@ -1,0 +1,129 @@
+"""The dashboard on 1,000 finished runs, in a real terminal (tmux 160x48).
+
+    .venv/bin/python benchmarks/dashboard_scale.py [--runs 1000] [--idle 600]
+
+Makes two real runs (cartpole-reinforce, breast-cancer-attributions), copies them into `--runs`
+run folders (each with its own id, seed and start time), opens `lab` on them and measures:
+  - first paint: from starting the process until the screen shows the newest run's row;
+  - key press to screen: 'Down' in the runs table (ctrl+r focuses it), from tmux send-keys until
+    capture-pane shows a different screen; p50 and p95 over 60 presses;
+  - CPU while idle on the home screen, in % of one core (/proc/PID/stat), over `--idle` seconds;
+  - resident memory at the start and the end of that idle window, and its largest value.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def screen(session: str, escapes: bool = False) -> str:
+    cmd = ["tmux", "capture-pane", "-p", "-t", session] + (["-e"] if escapes else [])
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
+def make_runs(root: Path, n: int) -> str:
+    """n run folders copied from two real ones; the id of the newest."""
+    import lab
+
+    real = root.parent / "real"
+    sources = [lab.run(lab.load_experiment("cartpole-reinforce", {"agent.total_steps": 3000, "eval.every": 1500}), runs_dir=real),
+               lab.run(lab.load_experiment("breast-cancer-attributions", {"model.epochs": 20, "explain.samples": 2,
+                                                                          "explain.methods": ["saliency"]}), runs_dir=real)]
+    root.mkdir(parents=True)
+    newest = ""
+    for i in range(n):
+        src = sources[i % 2]
+        run_id = f"20261101-{i // 60 // 60:02d}{i // 60 % 60:02d}{i % 60:02d}-{src.experiment}-{i:04x}"
+        dst = root / run_id
+        shutil.copytree(src.path, dst)
+        summary = json.loads((dst / "summary.json").read_text())
+        summary.update(id=run_id, seed=i, started=summary["started"] - (n - i) * 60, ended=summary["ended"] - (n - i) * 60)
+        (dst / "summary.json").write_text(json.dumps(summary))
+        newest = run_id
+    return newest
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--idle", type=float, default=600.0, help="seconds of the idle window (CPU and memory)")
+    p.add_argument("--presses", type=int, default=60)
+    args = p.parse_args()
+    if shutil.which("tmux") is None:
+        sys.exit("dashboard_scale: needs tmux")
+    tmp = Path(tempfile.mkdtemp(prefix="lab-scale-"))
+    root = tmp / "runs"
+    newest = make_runs(root, args.runs)
+    session = f"lab-scale-{os.getpid()}"
+    cmd = f"cd {REPO} && env -u COLUMNS -u LINES COLORTERM=truecolor {sys.executable} -m lab --runs-dir {root}"
+    started = time.perf_counter()
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], check=True)
+    try:
+        pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True, text=True).stdout)
+        tail = newest[-8:]
+        while tail not in screen(session):
+            if time.perf_counter() - started > 60:
+                sys.exit(f"dashboard_scale: no run row after 60 s:\n{screen(session)}")
+            time.sleep(0.01)
+        first_paint = time.perf_counter() - started
+        time.sleep(3)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-r"])
+        time.sleep(1)
+        latencies = []
+        for i in range(args.presses):
+            before = screen(session, escapes=True)
+            t0 = time.perf_counter()
+            subprocess.run(["tmux", "send-keys", "-t", session, "Down" if i % 40 < 20 else "Up"])
+            while screen(session, escapes=True) == before:
+                if time.perf_counter() - t0 > 5:
+                    break
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(0.2)
+        time.sleep(2)
+        rss = [rss_mb(pid)]
+        c0, w0 = cpu_seconds(pid), time.time()
+        while time.time() - w0 < args.idle:
+            time.sleep(min(10.0, args.idle))
+            rss.append(rss_mb(pid))
+        idle_cpu = (cpu_seconds(pid) - c0) / (time.time() - w0)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    latencies.sort()
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    print(f"{args.runs} finished runs (copies of a real cartpole-reinforce and breast-cancer-attributions run); "
+          f"tmux 160x48; {os.cpu_count()} cores\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| first paint (process start to the newest run's row on screen) | {first_paint:.2f} s | <= 1 s |")
+    print(f"| key press to screen ('Down' in the runs table), p50 | {statistics.median(latencies) * 1000:.0f} ms | |")
+    print(f"| key press to screen, p95 | {p95 * 1000:.0f} ms | <= 50 ms |")
+    print(f"| CPU while idle on the home screen, {args.idle:.0f} s | {100 * idle_cpu:.1f}% of a core | <= 3% |")
+    print(f"| resident memory: start, end, largest of the idle window | {rss[0]:.0f} / {rss[-1]:.0f} / {max(rss):.0f} MB | flat |")
+
+
+if __name__ == "__main__":
+    main()
