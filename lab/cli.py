@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("dashboard", parents=[runs_dir], help="open the dashboard (also: lab with no command)")
-    sub.add_parser("list", help="list the built-in experiments")
+    ls = sub.add_parser("list", help="list the built-in experiments, or every setting of one")
+    ls.add_argument("--params", metavar="NAME|FILE",
+                    help="every setting of this experiment: its value in the file, the default, type and description")
 
     r = sub.add_parser("run", parents=[runs_dir], help="run an experiment in the foreground",
                        description="Run an experiment. Exit 0 completed, 1 failed, 2 bad input, 130 stopped.")
@@ -62,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # the dashboard
         from lab.tui.app import run_app
 
-        run_app(args.dashboard_runs_dir)
-        return EXIT_OK
+        return run_app(args.dashboard_runs_dir)
     import signal
 
     from lab.errors import BadInput
@@ -88,11 +89,43 @@ def main(argv: list[str] | None = None) -> int:
 
 # ------------------------------------------------------------------------------ lab list
 
+def _list_params(ref: str) -> int:
+    """Every setting of an experiment, as the dashboard's form shows them."""
+    import tomllib
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from lab.errors import BadInput
+    from lab.files import read_regular
+    from lab.spec import find_experiment, inline_toml, settings
+
+    path = find_experiment(ref)
+    try:
+        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    table = Table(box=None, header_style="bold", title=f"{raw.get('name', path.stem)}: every setting "
+                  "(bold: set in the file; --set KEY=VALUE changes one)", title_justify="left")
+    for col in ("key", "value", "default", "type", "description"):
+        table.add_column(col, overflow="fold")
+    for s in settings(raw):
+        default = "(required)" if s.required else inline_toml(s.default) if s.default is not None else "-"
+        value = inline_toml(s.value) if s.in_file else default
+        table.add_row(s.key, f"[bold]{value}[/]" if s.in_file else f"[dim]{value}[/]", f"[dim]{default}[/]", s.type,
+                      s.description, style=None)
+    Console(width=max(Console().width, 100) if sys.stdout.isatty() else 200, highlight=False).print(table)
+    return EXIT_OK
+
+
 def cmd_list(args) -> int:
     import tomllib
 
     from rich.console import Console
     from rich.table import Table
+
+    if args.params:
+        return _list_params(args.params)
 
     from lab.spec import builtin_experiments
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -319,6 +320,98 @@ def _check_attribution(spec: AttributionSpec, fail) -> None:
         check_methods(spec.explain.methods, is_image, spec.explain.params, where="explain.methods")
     except BadInput as e:
         fail(str(e).replace("explain.methods.params", "explain.params"))
+
+
+# ---------------------------------------------------------------- every setting of an experiment
+
+_MISSING = object()
+
+
+@dataclass
+class Setting:
+    """One settable key of an experiment, as the dashboard's form and `lab list --params` show it."""
+
+    key: str  # dotted: agent.learning_rate
+    default: Any  # the schema's default; _MISSING when the key is required
+    value: Any  # the experiment file's value; _MISSING when the file does not set it
+    description: str
+    type: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+    @property
+    def in_file(self) -> bool:
+        return self.value is not _MISSING
+
+    @property
+    def current(self) -> Any:
+        """What a run of the file gets: its value, else the default."""
+        return self.value if self.in_file else self.default
+
+
+def _type_name(annotation) -> str:
+    """int, float | str, list[int] | None, one of 'auto' 'cpu' 'cuda': for people, not for Python."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + " ".join(repr(a) for a in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    if origin is dict or annotation is dict:
+        return "table"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def settings(raw: dict) -> list[Setting]:
+    """Every field an experiment of this kind (and algorithm) has, in schema order: its default,
+    the file's value where it sets one, and its description. `raw` is the experiment's table."""
+    kind = raw.get("kind", "rl")
+    model = SPEC_KINDS.get(kind, RLSpec)
+    tables: dict[str, type[BaseModel]] = {}
+    if kind == "rl":
+        algo = (raw.get("agent") or {}).get("algo")
+        tables = {"env": EnvSpec, "agent": ALGOS[algo].params if algo in ALGOS else AgentParams, "eval": EvalSpec}
+    else:
+        tables = {"data": DataSpec, "model": ModelSpec, "explain": ExplainSpec}
+    out = []
+
+    def add(prefix: str, schema: type[BaseModel], values: dict) -> None:
+        for name, field in schema.model_fields.items():
+            if field.exclude or (not prefix and (name in ("name", "kind", "description") or name in tables)):
+                continue
+            default = _MISSING if field.is_required() else field.get_default(call_default_factory=True)
+            value = values.get(name, _MISSING) if isinstance(values, dict) else _MISSING
+            out.append(Setting(prefix + name, default, value, field.description or "", _type_name(field.annotation)))
+
+    add("", model, raw)
+    for table, schema in tables.items():
+        add(f"{table}.", schema, raw.get(table) or {})
+    return out
+
+
+def inline_toml(value: Any) -> str:
+    """A value as one line of TOML: 3e-4, true, "x", [64, 64], {is_slippery = false}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {inline_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(inline_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------- the entry point

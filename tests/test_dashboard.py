@@ -8,6 +8,7 @@ import time
 import pytest
 
 import lab
+import lab.spec
 from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
@@ -388,3 +389,46 @@ async def test_one_key_per_pane_escape_leaves_a_field_and_the_left_pane_hides(tm
         assert not home.query_one("#experiments-pane").display and table.has_focus
         await pilot.press("ctrl+e")
         assert home.query_one("#experiments-pane").display and home.focused.id == "experiment-list"
+
+
+async def test_the_form_has_every_setting_of_the_schema_and_lists_stay_on_one_line(tmp_path):
+    from lab.spec import settings
+
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _pick(pilot, app, "acrobot-ppo")
+        await settled(app)
+        home = app.screen
+        keys = [inp.id[4:].replace("--", ".") for inp in home.query(".setting")]
+        import tomllib
+
+        raw = tomllib.loads((lab.spec.builtin_experiments()["acrobot-ppo"]).read_text())
+        assert keys == [s.key for s in settings(raw) if s.key != "agent.algo"]
+        for key in ("agent.learning_rate", "agent.batch_size", "agent.clip_range", "agent.net_arch"):  # not in the file
+            assert key in keys
+        lr = home.query_one("#set-agent--learning_rate")
+        assert lr.value == "0.0003" and lr.has_class("-default")  # the default, dimmed
+        labels = [str(label.render()) for label in home.query(".setting-key")]
+        assert "agent.normalize_advantage" in labels  # full labels, not cut
+        await pilot.press("ctrl+f")
+        await pilot.press(*["down"] * 5)
+        assert home.focused.id == f"set-{keys[5].replace('.', '--')}"
+        assert keys[5] in str(home.query_one("#setting-help").render())  # its description under the form
+        arch = home.query_one("#set-agent--net_arch")
+        arch.value = "[32, 32]"
+        await settled(app)
+        await pilot.pause()
+        assert "valid (agent.net_arch=[32, 32])" in str(home.query_one("#settings-status").render())
+        assert arch.region.height == 1  # a list is one line, drawn over nothing
+
+
+def test_lab_list_params_prints_every_setting_with_the_files_value_and_the_default():
+    from .conftest import lab_cli
+
+    proc = lab_cli("list", "--params", "acrobot-ppo")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[2:] if line.strip()}
+    assert "agent.learning_rate" in rows and "0.0003" in rows["agent.learning_rate"]
+    assert "200000" in rows["agent.total_steps"] and "(required)" in rows["agent.total_steps"]
+    assert "parallel environments used for training" in rows["env.n_envs"]

@@ -90,7 +90,8 @@ class LabApp(App):
                 resolved = self._resolve_launches(watch)
             except Exception as e:  # a folder's content never ends the dashboard; the next look tries again
                 changes, resolved = None, {}
-                self.call_from_thread(self.notify, f"reading the runs root: {type(e).__name__}: {e}", severity="warning")
+                with contextlib.suppress(RuntimeError):
+                    self.call_from_thread(self.notify, f"reading the runs root: {type(e).__name__}: {e}", severity="warning")
             if changes or resolved or first:
                 first = False
                 try:

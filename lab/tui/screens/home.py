@@ -15,7 +15,8 @@ from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from lab.files import read_regular
-from lab.spec import builtin_experiments
+from lab.spec import builtin_experiments, inline_toml
+from lab.spec import settings as spec_settings
 from lab.tui.widgets.run_table import LEGEND, RunTable
 
 SKIP_KEYS = {"name", "kind", "description"}
@@ -45,12 +46,6 @@ def _search_text(raw: dict) -> str:
     return (" ".join(str(v) for v in flatten(raw).values()) + " " + raw.get("description", "")).lower()
 
 
-def toml_value(value) -> str:
-    import tomli_w
-
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
-
-
 class HomeScreen(Screen):
     BINDINGS = [
         Binding("ctrl+e", "focus_pane('experiment-list')", "Experiments", priority=True),
@@ -61,6 +56,8 @@ class HomeScreen(Screen):
         Binding("slash", "focus_filter", "Filter"),
         Binding("v", "view_newest", "View newest run"),
         Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("down", "field(1)", "Next field", show=False, priority=True),
+        Binding("up", "field(-1)", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, runs_dir):
@@ -70,7 +67,8 @@ class HomeScreen(Screen):
         self.raw = {name: _read(path) for name, path in self.experiments.items()}  # read once, not per keystroke
         self.search_text = {name: _search_text(raw) for name, raw in self.raw.items()}
         self.current: str | None = None
-        self.defaults: dict[str, str] = {}
+        self.defaults: dict[str, str] = {}  # key -> the form's starting text (the file's value, else the default)
+        self.fields: dict = {}  # key -> lab.spec.Setting
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
@@ -82,6 +80,7 @@ class HomeScreen(Screen):
                 yield OptionList(*[Option(n, id=n) for n in self.experiments], id="experiment-list")
                 yield Static(id="experiment-detail")
                 yield VerticalScroll(id="settings")
+                yield Static(id="setting-help")
                 yield Static(id="settings-status")
             with Vertical(id="runs-pane"):
                 yield Static("Runs", classes="pane-title")
@@ -163,16 +162,39 @@ class HomeScreen(Screen):
         self.query_one("#experiment-detail", Static).update(detail)
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
-        flat = flatten(raw)
-        flat.setdefault("seed", 0)
-        self.defaults = {k: toml_value(v) for k, v in flat.items()}
-        rows = [Horizontal(Label(k, classes="setting-key"), Input(v, id="set-" + k.replace(".", "--"), classes="setting"),
-                           classes="setting-row") for k, v in self.defaults.items()]
+        self.fields = {s.key: s for s in spec_settings(raw) if s.key != "agent.algo"}  # the algo picks the schema
+        self.defaults = {k: "" if s.current is None or s.required and not s.in_file else inline_toml(s.current)
+                         for k, s in self.fields.items()}
+        label_width = max(map(len, self.fields), default=10) + 1
+        rows = []
+        for key, field in self.fields.items():
+            label = Label(key, classes="setting-key")
+            label.styles.width = label_width
+            placeholder = "(required)" if field.required else "None" if field.current is None else ""
+            inp = Input(self.defaults[key], placeholder=placeholder, id="set-" + key.replace(".", "--"),
+                        classes="setting" + ("" if field.in_file else " -default"))
+            inp.tooltip = field.description
+            rows.append(Horizontal(label, inp, classes="setting-row"))
         await settings.mount_all(rows)
         self.valid, self.validated_for = False, None
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
         if self.runs_listed:  # the first check imports torch: not while the runs are being read for the first paint
             self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
+
+    def on_descendant_focus(self, event) -> None:
+        """The focused field's description, type and default, under the form."""
+        widget = event.widget
+        help_line = self.query_one("#setting-help", Static)
+        if isinstance(widget, Input) and widget.has_class("setting"):
+            field = self.fields.get(widget.id[4:].replace("--", "."))
+            if field is not None:
+                default = "required" if field.required else f"default {inline_toml(field.default) if field.default is not None else 'None'}"
+                text = Text(field.key, style="bold")
+                text.append(f"  {field.type} · {default}" + ("" if field.in_file else " (not in the file)"), style="dim")
+                text.append("\n" + (field.description or ""))
+                help_line.update(text)
+                return
+        help_line.update("")
 
     def overrides(self) -> dict[str, str]:
         out = {}
@@ -200,7 +222,10 @@ class HomeScreen(Screen):
             message, bad_key = None, None
         except BadInput as e:
             message, bad_key = str(e), e.key
-        self.app.call_from_thread(self.show_validation, name, overrides, message, bad_key)
+        try:
+            self.app.call_from_thread(self.show_validation, name, overrides, message, bad_key)
+        except RuntimeError:  # the dashboard closed while the check ran
+            pass
 
     def show_validation(self, name, overrides, message, bad_key=None) -> None:
         if name != self.current:
@@ -242,11 +267,17 @@ class HomeScreen(Screen):
         if isinstance(self.focused, Input):
             self.query_one("#experiment-list").focus()
 
+    def action_field(self, step: int) -> None:
+        """Up and down move between the form's fields."""
+        fields = list(self.query(".setting").results(Input))
+        if self.focused in fields:
+            fields[max(0, min(len(fields) - 1, fields.index(self.focused) + step))].focus()
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The footer shows only keys that work where the focus is: '/' and 'v' type into a field."""
         if action in ("focus_filter", "view_newest") and isinstance(self.focused, Input):
             return False
-        if action == "leave_field" and not isinstance(self.focused, Input):
+        if action in ("leave_field", "field") and not isinstance(self.focused, Input):
             return False
         return True
 
