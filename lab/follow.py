@@ -85,6 +85,12 @@ class RunFollower:
                 self.final_eval = e
             else:
                 self.evals.add(e.get("step", 0), e.get("mean"), rel)
+            if isinstance(e.get("mean"), (int, float)):
+                tag = "final evaluation" if e.get("final") else "evaluation"
+                self._log(f"step {e.get('step') or 0:,}: {tag} {e['mean']:.2f} +/- {e.get('std') or 0:.2f}"
+                          f" over {e.get('episodes') or '?'} episodes")
+        elif kind == "checkpoint":
+            self._log(f"step {e.get('step') or 0:,}: checkpoint {e.get('label', '')} -> {e.get('path', '')}")
         elif kind == "metric":
             for name, value in (e.get("values") or {}).items():
                 self.metrics.setdefault(name, Series()).add(e.get("step", 0), value, rel)
@@ -92,9 +98,7 @@ class RunFollower:
             self.progress = e
         elif kind == "log":
             for line in str(e.get("message", "")).rstrip().splitlines() or [""]:
-                text = f"[{e.get('level', 'info')}] {line}" if e.get("level") not in (None, "info") else line
-                self.logs.append(text)
-                self.new_logs.append(text)
+                self._log(f"[{e.get('level', 'info')}] {line}" if e.get("level") not in (None, "info") else line)
         elif kind == "status":
             self.status = e.get("state", "")
         elif kind == "method" and "name" in e:
@@ -103,6 +107,10 @@ class RunFollower:
             self.comparison = e.get("methods")
             for name, values in (self.comparison or {}).items():
                 self.methods.setdefault(name, {}).update(values)
+
+    def _log(self, text: str) -> None:
+        self.logs.append(text)
+        self.new_logs.append(text)
 
     def take_new_logs(self) -> list[str]:
         lines, self.new_logs = self.new_logs, []

@@ -23,6 +23,12 @@ def runs_dir(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _own_preferences(tmp_path, monkeypatch):
+    # the dashboard remembers its theme; tests neither read the user's nor write theirs
+    monkeypatch.setenv("LAB_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture(autouse=True)
 def _one_torch_thread():
     # Tests share two cores; each run sets its own thread count from its spec (1).
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -27,9 +27,10 @@ async def wait_for(pilot, condition, timeout=60.0, step=0.2):
 async def settled(app):
     """Wait for the dashboard's short workers (setting checks); the runs watcher never ends."""
     await asyncio.sleep(0.05)  # let the change reach the screen and start its check
-    short = [w for w in app.workers if w.group != "watch"]
-    if short:  # (an empty list would mean every worker to Textual)
-        await app.workers.wait_for_complete(short)
+    deadline = time.monotonic() + 60
+    while any(w.group != "watch" and not w.is_finished for w in app.workers):  # (a newer check cancels an older one)
+        assert time.monotonic() < deadline, "timed out waiting for the dashboard's workers"
+        await asyncio.sleep(0.05)
 
 
 def options(app):
@@ -103,10 +104,10 @@ async def test_launch_watch_and_stop_a_real_run(tmp_path):
             await pilot.press("v")  # the newest run's live view
             screen = app.screen
             assert type(screen).__name__ == "RunScreen"
-            await wait_for(pilot, lambda: len(screen.follower.returns.values) > 5)
+            await wait_for(pilot, lambda: screen.ready and len(screen.follower.returns.values) > 5)
             first = screen.follower.returns.steps[-1]
             await wait_for(pilot, lambda: screen.follower.returns.steps[-1] > first)  # the curve moves
-            assert screen.query_one("#return-plot")._series  # drawn
+            await wait_for(pilot, lambda: bool(screen.query_one("#return-plot")._series))  # drawn
             assert screen.query_one("#run-log").line_count >= 1  # the log pane shows the run's log
             assert "step" in str(screen.query_one("#run-header").render())
             await pilot.press("s")
@@ -197,18 +198,35 @@ async def test_crashed_run_shows_as_crashed_with_its_last_log_lines(tmp_path):
 
 
 async def test_help_palette_and_themes(tmp_path):
-    app = LabApp(tmp_path)
+    root = seeded_root(tmp_path / "runs")
+    app = LabApp(root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("question_mark")
+        table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 3)
+        await pilot.press("ctrl+r", "question_mark")  # help where the focus is: the runs table
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"
+        rows = [tuple(map(str, app.screen.query_one("#help-keys").get_row_at(i)))
+                for i in range(app.screen.query_one("#help-keys").row_count)]
+        described = {what for _, what, _ in rows}
+        assert {"Mark", "Compare marked", "Stop", "Run again", "Delete", "Launch", "Quit"} <= described, rows
+        await pilot.press("escape")
+        app.screen.query_one("#experiment-list").focus()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        described = {str(app.screen.query_one("#help-keys").get_row_at(i)[1]) for i in range(app.screen.query_one("#help-keys").row_count)}
+        assert "Delete" not in described  # the table's keys are not offered where they do nothing
         await pilot.press("escape")
         theme = app.theme
         await pilot.press("ctrl+t")
         assert app.theme != theme
-        hits = [h async for h in _palette_hits(app, "compare")]
-        assert "Compare marked runs" in hits
+        for query, title in [("compare", "Compare marked runs"), ("stop", "Stop the selected run"),
+                             ("delete", "Delete the selected run"), ("newest", "View the newest run")]:
+            assert title in [h async for h in _palette_hits(app, query)]
+    again = LabApp(root)  # the theme is remembered
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.theme == app.theme != theme
 
 
 async def _palette_hits(app, query):

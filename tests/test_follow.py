@@ -35,7 +35,10 @@ def test_first_poll_reads_the_whole_run_then_only_what_is_new(tmp_path):
     w.close()
     assert f.poll() is True
     assert f.final_eval["mean"] == 9.0 and f.evals.values == [7.0]  # the final evaluation is kept apart
-    assert f.take_new_logs() == ["[warning] two", "[warning] lines"] and f.take_new_logs() == []
+    # the log shows the evaluations and checkpoints beside the run's own lines
+    assert f.take_new_logs() == ["step 50: evaluation 7.00 +/- 1.00 over 10 episodes",
+                                 "step 100: final evaluation 9.00 +/- 0.00 over 20 episodes",
+                                 "[warning] two", "[warning] lines"] and f.take_new_logs() == []
 
 
 def test_aggregated_episodes_stand_in_the_return_curves(tmp_path):

@@ -1,12 +1,15 @@
-"""Snapshots of the main screens on seeded run folders (pytest --snapshot-update to accept changes)."""
-
-from pathlib import Path
+"""Snapshots of every screen at 80x24, 100x30 and 160x48, on seeded run folders
+(pytest --snapshot-update to accept changes, after looking at them)."""
 
 import pytest
 
 from lab.tui.app import LabApp
 
 from .seeded_runs import seeded_root
+
+SIZES = [(80, 24), (100, 30), (160, 48)]
+PPO = "20261123-000100-cartpole-ppo-0001"
+ATTRIBUTION = "20261123-000300-breast-cancer-attributions-0003"
 
 
 @pytest.fixture
@@ -15,62 +18,85 @@ def seeded(tmp_path):
 
 
 async def runs_listed(pilot):
-    """The runs watcher reads the folders in a worker: wait until the table holds all of them."""
+    """The runs watcher reads the folders in a worker: wait until the table holds all of them,
+    and for the form's check of the highlighted experiment."""
     from lab.tui.widgets.run_table import RunTable
 
-    for _ in range(100):
+    for _ in range(200):
         if pilot.app.home.query_one(RunTable).row_count == 4:
             break
         await pilot.pause(0.05)
-    checks = [w for w in pilot.app.workers if w.group == "validate"]
-    if checks:  # the form's check of the highlighted experiment
-        await pilot.app.workers.wait_for_complete(checks)
+    for _ in range(400):
+        if not any(w.group == "validate" and not w.is_finished for w in pilot.app.workers):
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
-def test_home_screen(snap_compare, seeded):
-    assert snap_compare(LabApp(seeded), terminal_size=(160, 48), run_before=runs_listed)
+async def open_run(pilot, path):
+    await runs_listed(pilot)
+    pilot.app.open_run(path)
+    await pilot.pause()
+    for _ in range(200):
+        if getattr(pilot.app.screen, "ready", False):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
 
 
-def test_run_view_at_80x24(snap_compare, seeded):
-    async def open_run(pilot):
-        pilot.app.open_run(seeded / "20261123-000100-cartpole-ppo-0001")
-        await pilot.pause()
-
-    assert snap_compare(LabApp(seeded), terminal_size=(80, 24), run_before=open_run)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home_screen(snap_compare, seeded, size):
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=runs_listed)
 
 
-def test_run_view_at_200x60(snap_compare, seeded):
-    async def open_run(pilot):
-        pilot.app.open_run(seeded / "20261123-000100-cartpole-ppo-0001")
-        await pilot.pause()
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rl_run_view(snap_compare, seeded, size):
+    async def before(pilot):
+        await open_run(pilot, seeded / PPO)
 
-    assert snap_compare(LabApp(seeded), terminal_size=(200, 60), run_before=open_run)
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=before)
 
 
-def test_compare_screen_mean_and_band(snap_compare, seeded):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_attribution_run_view(snap_compare, seeded, size):
+    async def before(pilot):
+        await open_run(pilot, seeded / ATTRIBUTION)
+
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_screen_mean_and_band(snap_compare, seeded, size):
     async def compare(pilot):
         from lab.tui.screens.compare import CompareScreen
 
-        pilot.app.push_screen(CompareScreen([seeded / n for n in ("20261123-000100-cartpole-ppo-0001",
-                                                                   "20261123-000200-cartpole-ppo-0002",
+        await runs_listed(pilot)
+        pilot.app.push_screen(CompareScreen([seeded / n for n in (PPO, "20261123-000200-cartpole-ppo-0002",
                                                                    "20261123-000150-cartpole-dqn-0004")]))
         await pilot.pause()
         await pilot.press("g")
 
-    assert snap_compare(LabApp(seeded), terminal_size=(160, 48), run_before=compare)
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=compare)
 
 
-def test_attribution_screen(snap_compare, seeded):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_attribution_screen(snap_compare, seeded, size):
     async def attributions(pilot):
         from lab.tui.screens.attribution import AttributionScreen
 
-        pilot.app.push_screen(AttributionScreen(seeded / "20261123-000300-breast-cancer-attributions-0003"))
+        await runs_listed(pilot)
+        pilot.app.push_screen(AttributionScreen(seeded / ATTRIBUTION))
         await pilot.pause()
         await pilot.press("right")
 
-    assert snap_compare(LabApp(seeded), terminal_size=(160, 48), run_before=attributions)
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=attributions)
 
 
-def test_home_screen_at_80x24(snap_compare, seeded):
-    assert snap_compare(LabApp(seeded), terminal_size=(80, 24), run_before=runs_listed)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, seeded, size):
+    async def help_screen(pilot):
+        await runs_listed(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=help_screen)

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
 
 from lab.store import runs_root
+from lab.tui import preferences
 
 
 class LabCommands(Provider):
@@ -21,11 +22,17 @@ class LabCommands(Provider):
     def _commands(self):
         app = self.app
         home = app.home
-        yield "Launch the highlighted experiment", home.action_launch, "start it with the settings in the form"
-        yield "Compare marked runs", home.action_compare, "overlay the return curves of the runs marked with space"
-        yield "Open the selected run", home.action_open_run, "its live view"
-        yield "Toggle dark/light theme", app.action_toggle_theme, "switch between textual-dark and textual-light"
-        yield "Help", app.action_help, "the key map"
+        yield "Launch the highlighted experiment", home.action_launch, "ctrl+l · start it with the settings in the form"
+        yield "Open the selected run", home.action_open_run, "enter · its live view"
+        yield "View the newest run", home.action_view_newest, "v · the live view of the run started last"
+        yield "Compare marked runs", home.action_compare, "c · overlay the curves of the runs marked with space"
+        yield "Stop the selected run", lambda: home._selected() and app.ask_stop(home._selected()), "s · it checkpoints, then ends 'stopped'"
+        yield "Run the selected run again", home.action_rerun, "r · from its spec.toml"
+        yield "Delete the selected run", home.action_delete, "d · after naming it"
+        yield "Filter experiments", home.action_focus_filter, "/ · by name or setting"
+        yield "Hide or show the experiments pane", home.action_toggle_left, "ctrl+b"
+        yield "Toggle dark/light theme", app.action_toggle_theme, "ctrl+t · remembered for next time"
+        yield "Help", app.action_help, "? · the keys of this screen"
         from lab.tui.widgets.run_table import RunTable
 
         runs = home.query_one(RunTable).runs  # already read by the table; no I/O per keystroke
@@ -35,7 +42,7 @@ class LabCommands(Provider):
             yield f"Pick experiment {name}", partial(app.pick_experiment, name), "show its settings"
 
     async def discover(self):
-        for title, callback, help_text in list(self._commands())[:5]:
+        for title, callback, help_text in list(self._commands())[:11]:
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str):
@@ -64,6 +71,9 @@ class LabApp(App):
         self.launched: set[int] = set()  # pids of runs this dashboard started
         self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path); read by the watcher thread
         self._wake = threading.Event()
+        theme = preferences.load().get("theme")
+        if theme in ("textual-dark", "textual-light"):
+            self.theme = theme
 
     def on_mount(self) -> None:
         from lab.tui.screens.home import HomeScreen
@@ -152,12 +162,24 @@ class LabApp(App):
         return key
 
     def action_help(self) -> None:
+        """The keys that work here: the bindings of the focused widget, its screen and the app."""
         from lab.tui.screens.dialogs import HelpScreen
 
-        self.push_screen(HelpScreen())
+        seen, keys = set(), []
+        for active in self.active_bindings.values():
+            b = active.binding
+            if b.action in seen or not active.enabled or b.action in ("app.pop_screen",):
+                continue
+            seen.add(b.action)
+            where = "app" if active.node is self else type(active.node).__name__
+            ours = type(active.node).__module__.startswith("lab.")
+            keys.append((0 if ours else 1 if active.node is self else 2, self.get_key_display(b), b.description or b.action, where))
+        keys.sort(key=lambda k: k[0])  # lab's own keys first, then the app's, then the widgets' navigation
+        self.push_screen(HelpScreen([k[1:] for k in keys], type(self.screen).__name__))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        preferences.save(theme=self.theme)
 
     def ask_stop(self, run) -> None:
         """Stop a run after a confirmation that names it (the default answer is Cancel)."""

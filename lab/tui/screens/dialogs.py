@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Markdown, Static
+from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -61,31 +61,29 @@ class QuitScreen(ModalScreen[str]):
         self.dismiss(value)
 
 
-HELP = """\
-# lab
-
-**Experiments** (left): type `/` to filter, arrows to pick; change any setting in the form
-(checked as you type, with the same messages as `lab run`); **ctrl+l** launches. Several runs
-can go at once; each is its own process and keeps running if you quit.
-
-**Runs** (right): every run in the runs root, also ones started by `lab run` elsewhere.
-**enter** opens its live view, **space** marks it, **c** compares marked runs, **s** stops,
-**r** runs it again, **d** deletes a finished one.
-
-**Live view**: return and evaluation curves, losses (**m** cycles the metric), figures and log.
-**a** opens an attribution run's methods side by side; **escape** goes back.
-
-**Compare**: **x** switches steps / wall time; **g** shows runs of one experiment as mean and band.
-
-**Attributions**: **left/right** move between inputs.
-
-**ctrl+p** command palette · **ctrl+t** dark/light theme · **?** this help · **q** quit
-"""
+ABOUT = ("Experiments (left): pick one, change any setting in the form (checked as you type, with "
+         "`lab run`'s messages), ctrl+l launches. Runs (right): every run in the runs root, also ones "
+         "started by `lab run` elsewhere; each run is its own process and keeps going if you quit.")
 
 
 class HelpScreen(ModalScreen[None]):
+    """The keys that work where the focus was, built from the bindings (nothing typed twice)."""
+
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
 
+    def __init__(self, keys: list[tuple[str, str, str]], screen: str):
+        super().__init__()
+        self.keys, self.screen_name = keys, screen
+
     def compose(self) -> ComposeResult:
+        from textual.widgets import DataTable
+
         with Vertical(classes="dialog help"):
-            yield Markdown(HELP)
+            yield Static(f"[b]Keys on the {self.screen_name.replace('Screen', '').lower()} screen[/b], where the focus is"
+                         " · ctrl+p: every action by name · escape closes", classes="question")
+            table = DataTable(cursor_type="none", zebra_stripes=True, id="help-keys")
+            table.add_columns("key", "what it does", "from")
+            for key, description, where in self.keys:
+                table.add_row(key, description, where)
+            yield table
+            yield Static(ABOUT, classes="about")

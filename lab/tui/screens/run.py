@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -32,6 +33,8 @@ class RunScreen(Screen):
         self.kind = self.follower.run.kind
         self._plotted = 0.0
         self._pending = False
+        self.ready = False  # the first read (a bounded scan, up to a second on a huge file) runs in a worker
+        self._state = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-view"):
@@ -50,13 +53,31 @@ class RunScreen(Screen):
             table = self.query_one("#methods-table", DataTable)
             for col in ("method", "ms/input", "deletion", "insertion"):
                 table.add_column(col, key=col)
-        self.update_view(force=True)
+        self.query_one("#run-header", Static).update(Text(f"reading {self.follower.run.id}…", style="dim"))
+        self.first_read()
         self.set_interval(POLL_SECONDS, self.update_view)
 
-    def update_view(self, force: bool = False) -> None:
+    @work(thread=True, exclusive=True, group="first-read")
+    def first_read(self) -> None:
+        self.follower.poll()
+        try:
+            self.app.call_from_thread(self._first_read_done)
+        except RuntimeError:  # the dashboard closed meanwhile
+            pass
+
+    def _first_read_done(self) -> None:
+        self.ready = True
+        self.update_view(force=True, poll=False)
+
+    def update_view(self, force: bool = False, poll: bool = True) -> None:
         import time
 
-        changed = self.follower.poll()
+        if not self.ready:
+            return
+        changed = self.follower.poll() if poll else True
+        if self.follower.state != self._state:
+            self._state = self.follower.state
+            self.refresh_bindings()  # keys that fit the state: no stop for a finished run
         self.update_header()
         lines = self.follower.take_new_logs()
         if lines:
@@ -85,8 +106,10 @@ class RunScreen(Screen):
         if self.kind == "rl":
             step, total = p.get("step", s.progress.step), p.get("total") or s.progress.total
             line.append(f"step {step:,}" + (f" / {total:,}" if total else ""))
-            line.append(f"   {p.get('steps_per_second') or 0:,.0f} steps/s   ETA {duration(p.get('eta_seconds'))}"
-                        f"   elapsed {duration(p.get('elapsed'))}")
+            line.append(f"   {p.get('steps_per_second') or 0:,.0f} steps/s")
+            if state == "running":  # an ETA only while it runs
+                line.append(f"   ETA {duration(p.get('eta_seconds'))}")
+            line.append(f"   elapsed {duration(p.get('elapsed'))}")
             for name in ("epsilon", "entropy"):
                 series = f.metrics.get(name)
                 if series and series.values:
@@ -157,6 +180,17 @@ class RunScreen(Screen):
                     table.update_cell(name, col, value)
             else:
                 table.add_row(*cells, key=name)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The footer offers what fits this run: stop while it runs, metrics for RL, attributions
+        for attribution runs."""
+        if action == "stop":
+            return self.follower.state == "running"
+        if action == "attributions":
+            return self.kind == "attribution"
+        if action == "next_metric":
+            return self.kind == "rl"
+        return True
 
     def action_next_metric(self) -> None:
         self.metric_index += 1
