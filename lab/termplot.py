@@ -14,7 +14,7 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     if abs(v) >= 1e9 or abs(v) < 1e-2:
-        return f"{v:.2g}"
+        return f"{v:.3g}"
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
@@ -76,10 +76,13 @@ def _cells(series, width, height, y_range=None):
     x0 = min(float(x.min()) for x, _ in finite)
     x1 = max(float(x.max()) for x, _ in finite)
     y0, y1 = y_range or (min(float(y.min()) for _, y in finite), max(float(y.max()) for _, y in finite))
+    if x0 > 0:
+        x0 = 0.0  # steps, epochs and seconds start at 0: a curve that starts late shows it
     if x1 == x0:
         x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 1, y1 + 1
+    if y1 == y0:  # a constant (a fixed learning rate): a band around it, not -0.999 ... 1
+        pad = abs(y0) * 0.1 or 1.0
+        y0, y1 = y0 - pad, y1 + pad
     cols, rows = width * 2, height * 4
     bit_index = np.log2(np.asarray(_BITS)).astype(int)  # which of a cell's 8 dots
     weights = 1 << np.arange(8)
@@ -93,7 +96,7 @@ def _cells(series, width, height, y_range=None):
     return grids, (x0, x1), (y0, y1)
 
 
-def _layout(series, width, height, y_range=None):
+def _layout(series, width, height, y_range=None, x_title: str = ""):
     """Rows of (label, [(text, series index or -1), ...] runs) plus the x-axis lines."""
     import numpy as np
 
@@ -107,18 +110,34 @@ def _layout(series, width, height, y_range=None):
         combined |= g
         owner[g != 0] = i  # later series draw on top
     chars = np.where(combined != 0, combined + 0x2800, 0x20)
-    ylab = [_fmt(y1), _fmt((y0 + y1) / 2), _fmt(y0)]
-    pad = max(map(len, ylab))
+    ticks = {0: y1, height - 1: y0}  # five y ticks where there is room, three otherwise
+    if height >= 9:
+        ticks.update({round((height - 1) * k / 4): y1 - (y1 - y0) * k / 4 for k in (1, 2, 3)})
+    elif height >= 5:
+        ticks[height // 2] = (y0 + y1) / 2
+    ylab = {r: _fmt(v) for r, v in ticks.items()}
+    pad = max(map(len, ylab.values()))
     rows = []
     for r in range(height):
-        label = ylab[0] if r == 0 else ylab[1] if r == height // 2 else ylab[2] if r == height - 1 else ""
+        label = ylab.get(r, "")
         text = "".join(map(chr, chars[r]))
         cuts = np.flatnonzero(np.diff(owner[r])) + 1
         bounds = [0, *cuts.tolist(), width]
         runs = [(text[a:b], int(owner[r, a])) for a, b in zip(bounds, bounds[1:])]
         rows.append((f"{label:>{pad}} ┤", runs))
-    xl, xr = _fmt(x0), _fmt(x1)
-    axis = [" " * pad + " └" + "─" * width, " " * (pad + 2) + xl + " " * max(width - len(xl) - len(xr), 1) + xr]
+    xl, xm, xr = _fmt(x0), _fmt((x0 + x1) / 2), _fmt(x1)
+    line = list(xl.ljust(width))
+    gap = (len(xl), width - len(xr))  # where the axis title may go
+    if width >= len(xl) + len(xm) + len(xr) + 4:  # a middle tick
+        start = width // 2 - len(xm) // 2
+        line[start:start + len(xm)] = xm
+        gap = (start + len(xm), width - len(xr))
+    line[width - len(xr):] = xr
+    labels = "".join(line)
+    if x_title and gap[1] - gap[0] >= len(x_title) + 2:  # the axis title between two ticks
+        start = gap[0] + (gap[1] - gap[0] - len(x_title)) // 2
+        labels = labels[:start] + x_title + labels[start + len(x_title):]
+    axis = [" " * pad + " └" + "─" * width, " " * (pad + 2) + labels]
     return rows, axis
 
 

@@ -30,9 +30,18 @@ def test_line_chart_has_its_size_axis_labels_and_range():
     lines = text.splitlines()
     assert len(lines) == 8 + 2  # the plot rows, then the axis and its labels
     assert lines[0].strip().startswith("500") and lines[7].strip().startswith("10")
-    assert lines[-1].split() == ["0", "100"]
+    assert lines[-1].split() == ["0", "50", "100"]  # both ends and the middle
     braille = "".join(lines[:8])
     assert any(0x2800 < ord(c) <= 0x28FF for c in braille)
+
+
+def test_x_starts_at_zero_constants_get_a_band_and_the_axis_has_its_title():
+    from lab.termplot import _layout
+
+    rows, axis = _layout([([5_000, 60_000, 90_000], [0.001, 0.001, 0.001])], 60, 10, None, "environment steps")
+    labels = [label.strip(" ┤") for label, _ in rows if label.strip(" ┤")]
+    assert len(labels) == 5 and all(0.0008 < float(x) < 0.0012 for x in labels)  # not -0.999 ... 1.001
+    assert axis[1].split()[0] == "0" and "environment steps" in axis[1] and axis[1].rstrip().endswith("90,000")
 
 
 def test_line_chart_of_nothing_says_so_and_skips_missing_values():

@@ -86,7 +86,7 @@ class CompareScreen(Screen):
                 series.append(self._xy(f))
                 styles.append(PALETTE[i % len(PALETTE)])
             title = f"rolling return by {axis} (x: switch, g: group seeds)"
-        plot.plot(series, styles, legend, title=title)
+        plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps")
 
     def action_toggle_x(self) -> None:
         self.by_time = not self.by_time

@@ -140,7 +140,8 @@ class RunScreen(Screen):
             series.append((f.evals.steps, f.evals.values))
             styles.append(PALETTE[1])
             legend.append(("eval", PALETTE[1]))
-        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return")
+        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return per episode",
+                                                      x_title="environment steps")
         self.update_loss_plot()
 
     def update_loss_plot(self) -> None:
@@ -150,7 +151,8 @@ class RunScreen(Screen):
             name = names[self.metric_index % len(names)]
             m = f.metrics[name]
             self.query_one("#loss-plot", LinePlot).plot([(m.steps, m.values)], [PALETTE[2]],
-                                                        title=f"{name}  (m: next of {len(names)})")
+                                                        title=f"{name}  (m: next of {len(names)})",
+                                                        x_title="environment steps")
 
     def metric_names(self) -> list[str]:
         """The run's metrics in its algorithm's order (lab.rl.algos), then any others by name."""
@@ -169,7 +171,8 @@ class RunScreen(Screen):
                 series.append((m.steps, m.values))
                 styles.append(PALETTE[i])
                 legend.append((name, PALETTE[i]))
-        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="training loss by epoch")
+        self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="training loss (cross-entropy)",
+                                                      x_title="epoch")
         table = self.query_one("#methods-table", DataTable)
         for name, values in f.methods.items():
             cells = [name, f"{values['seconds_per_sample'] * 1000:.2f}" if values.get("seconds_per_sample") is not None else "-",

@@ -36,12 +36,15 @@ class LinePlot(Widget):
         self._styles: list[str] = []
         self._legend: list[tuple[str, str]] = []
         self._y_range = None
+        self.x_title = ""
         self._cache_key = None
         self._strips: list[Strip] = []
 
-    def plot(self, series, styles, legend=(), title: str | None = None, y_range=None) -> None:
+    def plot(self, series, styles, legend=(), title: str | None = None, y_range=None, x_title: str | None = None) -> None:
         self._series, self._styles, self._legend = list(series), list(styles), list(legend)
         self._y_range = y_range
+        if x_title is not None:
+            self.x_title = x_title
         if title is not None:
             self.title = title
         self._cache_key = None
@@ -54,7 +57,7 @@ class LinePlot(Widget):
         strips = [Strip(head)]
         plot_w, plot_h = max(width - LABEL_WIDTH, 8), max(height - 3, 2)
         series = [downsample(xs, ys, 2 * plot_w) for xs, ys in self._series]
-        layout = _layout(series, plot_w, plot_h, self._y_range)
+        layout = _layout(series, plot_w, plot_h, self._y_range, self.x_title)
         if layout is None:
             strips.append(Strip([Segment("(no data yet)", _style("dim"))]))
         else:
