@@ -334,9 +334,13 @@ def test_stop_signals_a_run_of_this_machine_whose_identity_matches(tmp_path):
     from lab.launch import stop
     from lab.store import _process_start
 
-    child = subprocess.Popen([sys.executable, "-c", "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(42)"])
+    # the child installs Python's SIGINT handler itself (a shell that starts the tests in the
+    # background hands them SIGINT ignored) and says when it is ready
+    code = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\nprint('ready', flush=True)\n"
+            "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(42)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
+        assert child.stdout.readline().strip() == "ready"
         import socket
 
         run = _running(tmp_path, pid=child.pid, pid_start=_process_start(child.pid), host=socket.gethostname())
