@@ -161,8 +161,8 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
     seeded_root(tmp_path)
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
         table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 4)
         table.focus()
         ppo = [i for i, key in enumerate(table.rows) if "cartpole-ppo" in key.value]
         for row in ppo:
@@ -176,10 +176,39 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
         plot = screen.query_one("#compare-plot")
         assert len(plot._series) == 2 and all(len(xs) > 100 for xs, _ in plot._series)
         assert screen.query_one("#compare-table").row_count == 2
+        ctable = screen.query_one("#compare-table")
+
+        def swatches():
+            return [ctable.get_row_at(i)[0].style for i in range(ctable.row_count)]
+
+        legend_colours = [colour for _, colour in plot._legend]
+        assert swatches() == legend_colours and len(set(legend_colours)) == 2  # one colour per run, table and plot alike
         await pilot.press("g")
         assert len(plot._series) == 3 and "mean of 2" in plot._legend[0][0]
+        assert set(swatches()) == {plot._legend[0][1]}  # grouped: the experiment's colour in both
         await pilot.press("x")
         assert "wall time" in plot.title
+        ctable.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "RunScreen"  # enter on a row opens that run
+
+
+async def test_compare_refuses_attribution_runs_with_a_message(tmp_path):
+    seeded_root(tmp_path)
+    app = LabApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(RunTable)
+        await wait_for(pilot, lambda: table.row_count >= 4)
+        table.focus()
+        for key in ("20261123-000300-breast-cancer-attributions-0003", "20261123-000100-cartpole-ppo-0001"):
+            table.select(key)
+            await pilot.press("space")
+        await pilot.press("c")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HomeScreen"
+        assert any("20261123-000300-breast-cancer-attributions-0003 is an attribution run" in n.message
+                   for n in app._notifications)
 
 
 async def test_crashed_run_shows_as_crashed_with_its_last_log_lines(tmp_path):

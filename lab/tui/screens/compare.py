@@ -46,9 +46,9 @@ class CompareScreen(Screen):
             f.poll()
         self.draw()
         table = self.query_one(DataTable)
-        for i, f in enumerate(self.followers):
+        for f in self.followers:
             s = f.run.summary
-            cells = [Text("■", style=PALETTE[i % len(PALETTE)]), f.run.id, s.experiment, str(s.seed), f.state, result_text(s),
+            cells = [Text("■", style=self.color(f)), f.run.id, s.experiment, str(s.seed), f.state, result_text(s),
                      f"{s.progress.step:,}", duration(f.run.seconds)]
             key = f.path.name
             if key in table.rows:
@@ -56,6 +56,19 @@ class CompareScreen(Screen):
                     table.update_cell(key, col, value)
             else:
                 table.add_row(*cells, key=key)
+
+    def color(self, f) -> str:
+        """One colour per run (per experiment when grouped), the same in the plot and the table."""
+        if self.grouped:
+            names = list(dict.fromkeys(g.run.experiment for g in self.followers))
+            return PALETTE[names.index(f.run.experiment) % len(PALETTE)]
+        return PALETTE[self.followers.index(f) % len(PALETTE)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row opens that run's live view."""
+        follower = next((f for f in self.followers if f.path.name == event.row_key.value), None)
+        if follower is not None:
+            self.app.open_run(follower.path)
 
     def _xy(self, f):
         xs = f.rolling.times if self.by_time else f.rolling.steps
@@ -82,9 +95,10 @@ class CompareScreen(Screen):
                 legend.append((f"{name}: mean of {len(curves)}, band min-max", color))
             title = f"rolling return by {axis}, grouped by experiment (g: single runs)"
         else:
-            for i, f in enumerate(self.followers):
+            for f in self.followers:
                 series.append(self._xy(f))
-                styles.append(PALETTE[i % len(PALETTE)])
+                styles.append(self.color(f))
+                legend.append((f"{f.run.experiment} s{f.run.summary.seed}", self.color(f)))
             title = f"rolling return by {axis} (x: switch, g: group seeds)"
         plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps")
 
@@ -94,4 +108,4 @@ class CompareScreen(Screen):
 
     def action_toggle_group(self) -> None:
         self.grouped = not self.grouped
-        self.draw()
+        self.update_view()  # the table's swatches change with the plot's colours

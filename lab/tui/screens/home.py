@@ -330,6 +330,12 @@ class HomeScreen(Screen):
         if len(names) < 2:
             self.notify("mark two or more runs with space, then press c", severity="warning")
             return
+        other = [n for n in names if table.runs[n].kind != "rl"]
+        if other:  # their curves are epochs of a classifier, not returns by step: nothing to set beside them
+            self.notify(f"compare overlays RL return curves; {', '.join(other)} "
+                        f"{'is an attribution run' if len(other) == 1 else 'are attribution runs'}: unmark "
+                        f"{'it' if len(other) == 1 else 'them'} (space)", severity="warning", timeout=10)
+            return
         from lab.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen([table.runs[n].path for n in reversed(names)]))
