@@ -73,12 +73,17 @@ def test_event_tail_reads_only_new_complete_lines(tmp_path):
     assert tail.read() == []
 
 
-def test_run_ids_sort_by_start_and_are_unique():
+def test_run_ids_sort_by_start_and_are_unique(tmp_path):
+    from lab.store import create_run_folder
+
     a = new_run_id("exp")
     time.sleep(1.01)
     b = new_run_id("exp")
     assert a < b
-    assert len({new_run_id("exp") for _ in range(50)}) == 50
+    # ids of one second differ in 4 random hex digits, which can repeat (about 2% for 50 ids);
+    # run folders never do: a taken name is drawn again
+    folders = {create_run_folder(tmp_path, "exp").name for _ in range(200)}
+    assert len(folders) == 200 == len(list(tmp_path.iterdir()))
 
 
 def test_summary_is_written_atomically(tmp_path):
