@@ -1,9 +1,7 @@
 """The dashboard driven with Textual's Pilot: each flow a user takes, on real run folders."""
 
-import asyncio
 import os
 import signal
-import time
 
 import pytest
 
@@ -12,25 +10,10 @@ import lab.spec
 from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
+from .pilot import runs_shown, settled, wait_for
 from .seeded_runs import seeded_root
 
 SIZE = (160, 48)
-
-
-async def wait_for(pilot, condition, timeout=60.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the dashboard"
-        await pilot.pause(step)
-
-
-async def settled(app):
-    """Wait for the dashboard's short workers (setting checks); the runs watcher never ends."""
-    await asyncio.sleep(0.05)  # let the change reach the screen and start its check
-    deadline = time.monotonic() + 60
-    while any(w.group != "watch" and not w.is_finished for w in app.workers):  # (a newer check cancels an older one)
-        assert time.monotonic() < deadline, "timed out waiting for the dashboard's workers"
-        await asyncio.sleep(0.05)
 
 
 def options(app):
@@ -161,8 +144,7 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
     seeded_root(tmp_path)
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 4)
+        table = await runs_shown(pilot, 4)
         table.focus()
         ppo = [i for i, key in enumerate(table.rows) if "cartpole-ppo" in key.value]
         for row in ppo:
@@ -198,8 +180,7 @@ async def test_compare_refuses_attribution_runs_with_a_message(tmp_path):
     seeded_root(tmp_path)
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 4)
+        table = await runs_shown(pilot, 4)
         table.focus()
         for key in ("20261123-000300-breast-cancer-attributions-0003", "20261123-000100-cartpole-ppo-0001"):
             table.select(key)
@@ -230,8 +211,7 @@ async def test_help_palette_and_themes(tmp_path):
     root = seeded_root(tmp_path / "runs")
     app = LabApp(root)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 3)
+        table = await runs_shown(pilot, 3)
         await pilot.press("ctrl+r", "question_mark")  # help where the focus is: the runs table
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"
@@ -376,8 +356,7 @@ async def test_a_run_appearing_elsewhere_does_not_move_the_selection_and_d_delet
     root = seeded_root(tmp_path / "runs")
     app = LabApp(root)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 3)
+        table = await runs_shown(pilot, 3)
         table.focus()
         table.move_cursor(row=2)
         picked = table.selected_key
@@ -400,8 +379,7 @@ async def test_run_keys_act_only_where_the_runs_table_has_the_focus(tmp_path):
     root = seeded_root(tmp_path / "runs")
     app = LabApp(root)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 3)
+        table = await runs_shown(pilot, 3)
         table.focus()
         await pilot.press("space")
         marked = set(table.marked)
@@ -418,8 +396,7 @@ async def test_one_key_per_pane_escape_leaves_a_field_and_the_left_pane_hides(tm
     app = LabApp(root)
     async with app.run_test(size=SIZE) as pilot:
         home = app.screen
-        table = home.query_one(RunTable)
-        await wait_for(pilot, lambda: table.row_count >= 3)
+        table = await runs_shown(pilot, 3)
         await pilot.press("ctrl+r")
         assert table.has_focus
         await pilot.press("ctrl+f")

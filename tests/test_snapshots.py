@@ -5,6 +5,7 @@ import pytest
 
 from lab.tui.app import LabApp
 
+from .pilot import runs_shown, settled
 from .seeded_runs import seeded_root
 
 SIZES = [(80, 24), (100, 30), (160, 48)]
@@ -18,18 +19,9 @@ def seeded(tmp_path):
 
 
 async def runs_listed(pilot):
-    """The runs watcher reads the folders in a worker: wait until the table holds all of them,
-    and for the form's check of the highlighted experiment."""
-    from lab.tui.widgets.run_table import RunTable
-
-    for _ in range(200):
-        if pilot.app.home.query_one(RunTable).row_count == 4:
-            break
-        await pilot.pause(0.05)
-    for _ in range(400):
-        if not any(w.group == "validate" and not w.is_finished for w in pilot.app.workers):
-            break
-        await pilot.pause(0.05)
+    """All four seeded runs in the table, and the form's check of the highlighted experiment done."""
+    await runs_shown(pilot, 4)
+    await settled(pilot.app)
     await pilot.pause()
 
 

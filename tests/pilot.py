@@ -1,0 +1,29 @@
+"""Waiting on the dashboard in Pilot tests: its runs watcher and its checks run in workers."""
+
+import asyncio
+import time
+
+
+async def wait_for(pilot, condition, timeout=60.0, step=0.2):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the dashboard"
+        await pilot.pause(step)
+
+
+async def settled(app, timeout=60.0):
+    """Wait for the dashboard's short workers (setting checks); the runs watcher never ends."""
+    await asyncio.sleep(0.05)  # let the change reach the screen and start its check
+    deadline = time.monotonic() + timeout
+    while any(w.group != "watch" and not w.is_finished for w in app.workers):  # (a newer check cancels an older one)
+        assert time.monotonic() < deadline, "timed out waiting for the dashboard's workers"
+        await asyncio.sleep(0.05)
+
+
+async def runs_shown(pilot, rows: int):
+    """The home screen's runs table once the watcher has put `rows` runs in it."""
+    from lab.tui.widgets.run_table import RunTable
+
+    table = pilot.app.home.query_one(RunTable)
+    await wait_for(pilot, lambda: table.row_count >= rows)
+    return table
