@@ -209,19 +209,23 @@ class HomeScreen(Screen):
         if self.runs_listed:  # (fields fire Changed as they mount; the first check waits for the first paint)
             self.validate_settings(self.current, self.overrides())
 
-    @work(thread=True, exclusive=True, group="validate")
-    def validate_settings(self, name: str, overrides: dict[str, str]) -> None:
-        """The same checks `lab run` makes before a folder exists: the spec, then what needs the
-        machine (the device, memory, the run to explain)."""
+    def check(self, name: str, overrides: dict[str, str]):
+        """The checks `lab run` makes before a folder exists: the spec, then what needs the
+        machine (the device, memory, the run to explain). The BadInput, or None."""
         from lab.errors import BadInput
         from lab.launch import prepare
         from lab.spec import load_experiment
 
         try:
             prepare(load_experiment(name, overrides), self.runs_dir)
-            message, bad_key = None, None
         except BadInput as e:
-            message, bad_key = str(e), e.key
+            return e
+        return None
+
+    @work(thread=True, exclusive=True, group="validate")
+    def validate_settings(self, name: str, overrides: dict[str, str]) -> None:
+        error = self.check(name, overrides)
+        message, bad_key = (None, None) if error is None else (str(error), error.key)
         try:
             self.app.call_from_thread(self.show_validation, name, overrides, message, bad_key)
         except RuntimeError:  # the dashboard closed while the check ran
@@ -282,19 +286,14 @@ class HomeScreen(Screen):
         return True
 
     def action_launch(self) -> None:
-        from lab.errors import BadInput
-        from lab.launch import prepare
-        from lab.spec import load_experiment
-
         if self.current is None:
             return
         overrides = self.overrides()
         if not (self.valid and self.validated_for == overrides):
-            # the keys came faster than the check: validate now, a launch never starts on a bad value
-            try:
-                prepare(load_experiment(self.current, overrides), self.runs_dir)
-            except BadInput as e:
-                self.query_one("#settings-status", Static).update(Text(str(e), style="bold red"))
+            # the keys came faster than the check: check now, a launch never starts on a bad value
+            error = self.check(self.current, overrides)
+            if error is not None:
+                self.query_one("#settings-status", Static).update(Text(str(error), style="bold red"))
                 self.notify("not launched: fix the setting first", severity="error")
                 return
         args = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
