@@ -352,8 +352,8 @@ def cmd_show(args) -> int:
     evals = series([e for e in scanned.events if e["kind"] == "eval" and not e.get("final")], "eval", "mean")
     if ep_steps:
         stride = max(len(ep_steps) // 240, 1)
-        print("\n  return: rolling mean of 100 episodes, and evaluations")
-        chart = line_chart([(ep_steps[::stride], rolling[::stride]), evals], width=64, height=12)
+        print("\n  return: rolling mean of 100 episodes (line), and evaluations (◆)")
+        chart = line_chart([(ep_steps[::stride], rolling[::stride]), evals], width=64, height=12, markers={1: "◆"})
         print("\n".join("  " + line for line in chart.splitlines()))
     if run.state in ("failed", "crashed", "stopped"):
         print("\n  last log lines")

@@ -1,13 +1,12 @@
 """Small line charts in the terminal, drawn with braille dots (2x4 dots per character).
 
-`line_chart` gives plain text (for `lab show`); `line_chart_text` gives a Rich Text with one
-colour per series (for the dashboard). Both share one renderer.
+`line_chart` gives plain text (for `lab show`); `layout` gives rows of runs, each with the
+series (and band) it belongs to, which the dashboard's LinePlot colours.
 """
 
 from __future__ import annotations
 
 import math
-
 
 
 def _fmt(v: float) -> str:
@@ -63,10 +62,30 @@ def _raster(x, y, x0, x1, y0, y1, cols, rows):
     return px, py
 
 
-def _cells(series, width, height, y_range=None):
-    """(per-series braille bit grids as arrays, x range, y range), or None without data."""
+def _fill(low, high, x0, x1, y0, y1, cols, rows):
+    """Dots between two curves (a band), column by column over the x range both cover."""
     import numpy as np
 
+    (xl, yl), (xh, yh) = [(x[np.isfinite(y)], y[np.isfinite(y)]) for x, y in (low, high)]
+    if len(xl) < 2 or len(xh) < 2:
+        return np.zeros(0, int), np.zeros(0, int)
+    xs = x0 + np.arange(cols) / max(cols - 1, 1) * (x1 - x0)
+    lo, hi = np.interp(xs, xl, yl), np.interp(xs, xh, yh)
+    top = np.rint((y1 - np.clip(np.maximum(lo, hi), y0, y1)) / (y1 - y0) * (rows - 1))
+    bottom = np.rint((y1 - np.clip(np.minimum(lo, hi), y0, y1)) / (y1 - y0) * (rows - 1))
+    inside = (xs >= max(xl[0], xh[0])) & (xs <= min(xl[-1], xh[-1]))
+    r = np.arange(rows)[:, None]
+    py, px = np.nonzero((r >= top) & (r <= bottom) & inside)
+    return px, py
+
+
+def _cells(series, width, height, y_range=None, markers=None, bands=None):
+    """Per-series braille bit grids, marker cells and band cells, and the x and y ranges; None
+    without data. markers: {series: glyph} drawn as a glyph per point; bands: {low: high}, the
+    area between two series (neither drawn as a line)."""
+    import numpy as np
+
+    markers, bands = markers or {}, bands or {}
     arrays = [(np.asarray(xs, dtype=float), np.asarray([np.nan if v is None else v for v in ys], dtype=float))
               for xs, ys in series]
     finite = [(x[np.isfinite(y)], y[np.isfinite(y)]) for x, y in arrays if len(x)]
@@ -86,30 +105,48 @@ def _cells(series, width, height, y_range=None):
     cols, rows = width * 2, height * 4
     bit_index = np.log2(np.asarray(_BITS)).astype(int)  # which of a cell's 8 dots
     weights = 1 << np.arange(8)
-    grids = []
-    for x, y in arrays:
+    consumed = set(bands) | set(bands.values())
+    grids, marks, filled = [], {}, {}
+    for i, (x, y) in enumerate(arrays):
         dots = np.zeros((height * width, 8), dtype=bool)
-        if len(x):
+        if i in markers:
+            keep = np.isfinite(y)
+            cx = np.rint((x[keep] - x0) / (x1 - x0) * (cols - 1)).astype(int) // 2
+            cy = np.rint((y1 - np.clip(y[keep], y0, y1)) / (y1 - y0) * (rows - 1)).astype(int) // 4
+            marks[i] = (cy, cx)
+        elif i in bands:
+            px, py = _fill(arrays[i], arrays[bands[i]], x0, x1, y0, y1, cols, rows)
+            cell = np.zeros((height, width), dtype=bool)
+            cell[py // 4, px // 2] = True
+            filled[i] = cell
+        elif len(x) and i not in consumed:
             px, py = _raster(x, y, x0, x1, y0, y1, cols, rows)
             dots[(py // 4) * width + px // 2, bit_index[py % 4, px % 2]] = True
         grids.append((dots @ weights).reshape(height, width))
-    return grids, (x0, x1), (y0, y1)
+    return grids, marks, filled, (x0, x1), (y0, y1)
 
 
-def _layout(series, width, height, y_range=None, x_title: str = ""):
-    """Rows of (label, [(text, series index or -1), ...] runs) plus the x-axis lines."""
+def layout(series, width, height, y_range=None, x_title: str = "", markers=None, bands=None):
+    """Rows of (label, [(text, series index or -1, band index or -1), ...] runs) plus the
+    x-axis lines. A run's text takes its series' colour, on its band's colour."""
     import numpy as np
 
-    cells = _cells(series, width, height, y_range)
+    cells = _cells(series, width, height, y_range, markers, bands)
     if cells is None:
         return None
-    grids, (x0, x1), (y0, y1) = cells
+    grids, marks, filled, (x0, x1), (y0, y1) = cells
     combined = np.zeros((height, width), dtype=np.int64)
     owner = np.full((height, width), -1)
+    band = np.full((height, width), -1)
+    for i, cell in filled.items():
+        band[cell] = i
     for i, g in enumerate(grids):
         combined |= g
         owner[g != 0] = i  # later series draw on top
     chars = np.where(combined != 0, combined + 0x2800, 0x20)
+    for i, (cy, cx) in marks.items():  # markers on top of every line
+        chars[cy, cx] = ord(markers[i])
+        owner[cy, cx] = i
     ticks = {0: y1, height - 1: y0}  # five y ticks where there is room, three otherwise
     if height >= 9:
         ticks.update({round((height - 1) * k / 4): y1 - (y1 - y0) * k / 4 for k in (1, 2, 3)})
@@ -121,9 +158,10 @@ def _layout(series, width, height, y_range=None, x_title: str = ""):
     for r in range(height):
         label = ylab.get(r, "")
         text = "".join(map(chr, chars[r]))
-        cuts = np.flatnonzero(np.diff(owner[r])) + 1
+        key = owner[r] * (len(series) + 1) + band[r]
+        cuts = np.flatnonzero(np.diff(key)) + 1
         bounds = [0, *cuts.tolist(), width]
-        runs = [(text[a:b], int(owner[r, a])) for a, b in zip(bounds, bounds[1:])]
+        runs = [(text[a:b], int(owner[r, a]), int(band[r, a])) for a, b in zip(bounds, bounds[1:])]
         rows.append((f"{label:>{pad}} ┤", runs))
     xl, xm, xr = _fmt(x0), _fmt((x0 + x1) / 2), _fmt(x1)
     line = list(xl.ljust(width))
@@ -142,36 +180,16 @@ def _layout(series, width, height, y_range=None, x_title: str = ""):
 
 
 def line_chart(series: list[tuple[list[float], list[float]]], width: int = 60, height: int = 10,
-               labels: list[str] | None = None) -> str:
+               labels: list[str] | None = None, markers: dict[int, str] | None = None) -> str:
     """One or more (xs, ys) series on shared axes, as plain text."""
-    layout = _layout(series, width, height)
-    if layout is None:
+    chart = layout(series, width, height, markers=markers)
+    if chart is None:
         return "(no data yet)"
-    rows, axis = layout
-    lines = [label + "".join(text for text, _ in runs) for label, runs in rows] + axis
+    rows, axis = chart
+    lines = [label + "".join(text for text, _, _ in runs) for label, runs in rows] + axis
     if labels:
         lines.append(" " * 4 + "   ".join(labels))
     return "\n".join(lines)
-
-
-def line_chart_text(series: list[tuple[list[float], list[float]]], styles: list[str], width: int, height: int,
-                    y_range: tuple[float, float] | None = None):
-    """The same chart as a Rich Text, series i drawn in styles[i]."""
-    from rich.text import Text
-
-    width, height = max(width, 8), max(height, 2)
-    layout = _layout(series, width, height, y_range)
-    if layout is None:
-        return Text("(no data yet)", style="dim")
-    rows, axis = layout
-    text = Text()
-    for label, runs in rows:
-        text.append(label, style="dim")
-        for chunk, owner in runs:
-            text.append(chunk, style=styles[owner] if owner >= 0 else "")
-        text.append("\n")
-    text.append("\n".join(axis), style="dim")
-    return text
 
 
 def mean_band(curves: list[tuple[list[float], list[float]]], points: int = 200):

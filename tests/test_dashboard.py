@@ -167,13 +167,58 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
         assert swatches() == legend_colours and len(set(legend_colours)) == 2  # one colour per run, table and plot alike
         await pilot.press("g")
         assert len(plot._series) == 3 and "mean of 2" in plot._legend[0][0]
+        assert plot._bands == {0: 1}  # the area from the lowest to the highest run, shaded
+        low, high, mean = (ys for _, ys in plot._series)
+        assert all(lo <= m <= hi for lo, m, hi in zip(low, mean, high)) and any(lo < hi for lo, hi in zip(low, high))
         assert set(swatches()) == {plot._legend[0][1]}  # grouped: the experiment's colour in both
+        await pilot.press("g", "e")  # evaluations instead of the rolling mean: markers at their steps
+        evals = [f.evals for f in screen.followers]
+        assert "evaluation" in plot.title and plot._markers == {0: "◆", 1: "◆"}
+        assert [xs for xs, _ in plot._series] == [e.steps for e in evals]
+        await pilot.press("s", "s")  # smoothing 0.9: the first point as it is, then an average
+        assert "smoothed 0.9" in plot.title
+        ys = plot._series[0][1]
+        assert ys[0] == pytest.approx(evals[0].values[0]) and min(evals[0].values) <= ys[-1] <= max(evals[0].values)
+        assert ys != evals[0].values
+        await pilot.press("s", "s", "e")
+        assert plot.title.startswith("rolling return") and "smoothed" not in plot.title
         await pilot.press("x")
-        assert "wall time" in plot.title
+        assert "wall time" in plot.x_title
         ctable.focus()
         await pilot.press("enter")
         await pilot.pause()
         assert type(app.screen).__name__ == "RunScreen"  # enter on a row opens that run
+
+
+async def test_the_run_view_shows_every_metric_as_a_small_chart_and_evaluations_as_markers(tmp_path):
+    root = seeded_root(tmp_path)
+    app = LabApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_shown(pilot, 4)
+        app.open_run(root / "20261123-000100-cartpole-ppo-0001")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.ready)
+        await pilot.pause()
+        names = screen.metric_names()
+        charts = {p.id: p for p in screen.query(".metric-chart")}
+        assert len(names) >= 3 and set(charts) == {f"metric-{n}" for n in names}  # one small chart per metric
+        for name in names:
+            assert charts[f"metric-{name}"]._series[0][1] == screen.follower.metrics[name].values
+        ret = screen.query_one("#return-plot")
+        evals = screen.follower.evals
+        assert evals.values and ret._markers == {2: "◆"} and ret._series[2] == (evals.steps, evals.values)
+        await pilot.press("m")  # one metric, large
+        single = screen.query_one("#loss-plot")
+        assert single.display and not screen.query_one("#metric-grid-scroll").display
+        assert single.title.startswith(f"{names[0]}  (1 of {len(names)}")
+        await pilot.press("M", "M")  # back past the grid to the last metric
+        assert single.title.startswith(f"{names[-1]}  ({len(names)} of {len(names)}")
+        await pilot.press("m")
+        assert screen.query_one("#metric-grid-scroll").display and not single.display
+        await pilot.press("f10")
+        assert screen.maximized is ret
+        await pilot.press("f10", "f10", "f10")
+        assert screen.maximized is None
 
 
 async def test_compare_refuses_attribution_runs_with_a_message(tmp_path):
@@ -413,6 +458,15 @@ async def test_one_key_per_pane_escape_leaves_a_field_and_the_left_pane_hides(tm
         assert not home.query_one("#experiments-pane").display and table.has_focus
         await pilot.press("ctrl+e")
         assert home.query_one("#experiments-pane").display and home.focused.id == "experiment-list"
+        await pilot.press("ctrl+r", "f10")  # the focused pane fills the screen
+        await pilot.pause()
+        assert home.maximized is home.query_one("#runs-pane") and home.query_one("#experiments-pane").region.width == 0
+        await pilot.press("escape")
+        assert home.maximized is None and table.has_focus
+        await pilot.press("ctrl+e", "f10")
+        assert home.maximized is home.query_one("#experiments-pane")
+        await pilot.press("f10")
+        assert home.maximized is None
 
 
 async def test_the_form_has_every_setting_of_the_schema_and_lists_stay_on_one_line(tmp_path):

@@ -36,12 +36,47 @@ def test_line_chart_has_its_size_axis_labels_and_range():
 
 
 def test_x_starts_at_zero_constants_get_a_band_and_the_axis_has_its_title():
-    from lab.termplot import _layout
+    from lab.termplot import layout
 
-    rows, axis = _layout([([5_000, 60_000, 90_000], [0.001, 0.001, 0.001])], 60, 10, None, "environment steps")
+    rows, axis = layout([([5_000, 60_000, 90_000], [0.001, 0.001, 0.001])], 60, 10, None, "environment steps")
     labels = [label.strip(" ┤") for label, _ in rows if label.strip(" ┤")]
     assert len(labels) == 5 and all(0.0008 < float(x) < 0.0012 for x in labels)  # not -0.999 ... 1.001
     assert axis[1].split()[0] == "0" and "environment steps" in axis[1] and axis[1].rstrip().endswith("90,000")
+
+
+def test_evaluations_are_markers_on_top_of_the_line_at_their_points():
+    from lab.termplot import layout
+
+    line = ([0, 100], [0.0, 100.0])
+    evals = ([0, 50, 100], [100.0, 0.0, 50.0])
+    rows, _ = layout([line, evals], 21, 11, None, markers={1: "◆"})
+    cells = {(r, c): (ch, owner) for r, (_, runs) in enumerate(rows)
+             for c, (ch, owner) in enumerate((ch, o) for text, o, _ in runs for ch in text)}
+    marks = sorted(rc for rc, (ch, owner) in cells.items() if ch == "◆")
+    assert marks == [(0, 0), (5, 20), (10, 10)]  # (0, 100) top left, (100, 50) middle right, (50, 0) bottom middle
+    assert all(cells[rc][1] == 1 for rc in marks)
+    assert not any(0x2800 < ord(ch) <= 0x28FF and owner == 1 for ch, owner in cells.values())  # no eval line
+    assert sum(0x2800 < ord(ch) <= 0x28FF for ch, _ in cells.values()) >= 15  # the line is still drawn
+
+
+def test_a_band_shades_every_cell_between_its_two_curves_and_nothing_else():
+    from lab.termplot import layout
+
+    xs = [0, 10, 20, 30]
+    low, high, mean = [0.0, 10.0, 10.0, 0.0], [30.0, 40.0, 40.0, 30.0], [15.0, 25.0, 25.0, 15.0]
+    height, width = 12, 30
+    rows, _ = layout([(xs, low), (xs, high), (xs, mean)], width, height, (0.0, 40.0), bands={0: 1})
+    for r, (_, runs) in enumerate(rows):
+        row_y = 40 - 40 * (r + 0.5) / height  # the value at the middle of this row
+        cells = [(ch, owner, band) for text, owner, band in runs for ch in text]
+        for c, (ch, owner, band) in enumerate(cells):
+            x = 30 * (c + 0.5) / width
+            lo, hi = np.interp(x, xs, low), np.interp(x, xs, high)
+            if lo + 2 < row_y < hi - 2:  # well inside the band
+                assert band == 0
+            if row_y > hi + 2 or row_y < lo - 2:  # well outside it
+                assert band == -1
+            assert owner in (-1, 2)  # the band's edges are not drawn as lines; the mean is
 
 
 def test_line_chart_of_nothing_says_so_and_skips_missing_values():

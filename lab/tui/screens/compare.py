@@ -1,4 +1,5 @@
-"""Compare runs: return curves overlaid (by steps or wall time), or seeds as mean and band."""
+"""Compare runs: return curves overlaid (by steps or wall time), or seeds as mean and min-max band;
+rolling returns or evaluations, smoothed or not."""
 
 from __future__ import annotations
 
@@ -20,13 +21,19 @@ class CompareScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("x", "toggle_x", "Steps/time"),
         Binding("g", "toggle_group", "Mean and band"),
+        Binding("e", "toggle_evals", "Rolling/eval"),
+        Binding("s", "smoothing", "Smoothing"),
     ]
+
+    SMOOTHING = (0.0, 0.6, 0.9, 0.99)
 
     def __init__(self, paths):
         super().__init__()
         self.followers = [RunFollower(p) for p in paths]
         self.by_time = False
         self.grouped = False
+        self.evals = False  # evaluation returns instead of the rolling mean of training episodes
+        self.smoothing = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-view"):
@@ -71,18 +78,16 @@ class CompareScreen(Screen):
             self.app.open_run(follower.path)
 
     def _xy(self, f):
-        xs = f.rolling.times if self.by_time else f.rolling.steps
-        if f.rolling.values:
-            return xs, f.rolling.values
-        acc = f.metrics.get("val_accuracy")  # attribution runs: validation accuracy by epoch
-        if acc:
-            return (acc.times if self.by_time else acc.steps), acc.values
-        return [], []
+        series = f.evals if self.evals else f.rolling
+        xs = series.times if self.by_time else series.steps
+        return xs, smooth(series.values, self.smoothing)
 
     def draw(self) -> None:
         plot = self.query_one("#compare-plot", LinePlot)
-        axis = "wall time (s)" if self.by_time else "steps"
-        series, styles, legend = [], [], []
+        what = "evaluation return" if self.evals else "rolling return (100 episodes)"
+        if self.smoothing:
+            what += f", smoothed {self.smoothing:g}"
+        series, styles, legend, bands, markers = [], [], [], {}, {}
         if self.grouped:
             groups: dict[str, list] = {}
             for f in self.followers:
@@ -90,22 +95,52 @@ class CompareScreen(Screen):
             for i, (name, curves) in enumerate(groups.items()):
                 xs, mean, low, high = mean_band(curves)
                 color = PALETTE[i % len(PALETTE)]
+                bands[len(series)] = len(series) + 1
                 series += [(xs, low), (xs, high), (xs, mean)]
-                styles += [f"{color} dim", f"{color} dim", f"bold {color}"]
-                legend.append((f"{name}: mean of {len(curves)}, band min-max", color))
-            title = f"rolling return by {axis}, grouped by experiment (g: single runs)"
+                styles += [color, color, f"bold {color}"]
+                legend.append((f"{name}: mean of {len(curves)}, shaded min to max", color))
+            title = f"{what}, by experiment"
         else:
             for f in self.followers:
+                if self.evals:
+                    markers[len(series)] = "◆"
                 series.append(self._xy(f))
                 styles.append(self.color(f))
                 legend.append((f"{f.run.experiment} s{f.run.summary.seed}", self.color(f)))
-            title = f"rolling return by {axis} (x: switch, g: group seeds)"
-        plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps")
+            title = what
+        plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps",
+                  bands=bands, markers=markers if not self.smoothing else None)
 
     def action_toggle_x(self) -> None:
         self.by_time = not self.by_time
         self.draw()
 
+    def action_toggle_evals(self) -> None:
+        if not self.evals and not any(f.evals.values for f in self.followers):
+            self.notify("none of these runs has an evaluation yet", severity="warning")
+            return
+        self.evals = not self.evals
+        self.draw()
+
+    def action_smoothing(self) -> None:
+        """Off, 0.6, 0.9, 0.99: an exponential moving average, as TensorBoard's slider."""
+        self.smoothing = self.SMOOTHING[(self.SMOOTHING.index(self.smoothing) + 1) % len(self.SMOOTHING)]
+        self.draw()
+        self.notify(f"smoothing {self.smoothing:g}" if self.smoothing else "smoothing off", timeout=2)
+
     def action_toggle_group(self) -> None:
         self.grouped = not self.grouped
         self.update_view()  # the table's swatches change with the plot's colours
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """An exponential moving average, debiased at the start (TensorBoard's smoothing): the
+    first points are not pulled towards 0."""
+    if not weight or not values:
+        return list(values)
+    out, last, norm = [], 0.0, 0.0
+    for v in values:
+        last = last * weight + (1 - weight) * v
+        norm = norm * weight + (1 - weight)
+        out.append(last / norm)
+    return out

@@ -52,6 +52,7 @@ class HomeScreen(Screen):
         Binding("ctrl+f", "focus_pane('settings')", "Form", priority=True),
         Binding("ctrl+r", "focus_pane('runs')", "Runs", priority=True),
         Binding("ctrl+b", "toggle_left", "Hide/show left", priority=True),
+        Binding("f10,ctrl+o", "toggle_maximize", "Maximise", priority=True),
         Binding("ctrl+l,f5", "launch", "Launch", priority=True),
         Binding("slash", "focus_filter", "Filter"),
         Binding("v", "view_newest", "View newest run"),
@@ -265,6 +266,18 @@ class HomeScreen(Screen):
         pane.display = not pane.display
         if not pane.display:
             self.query_one(RunTable).focus()
+
+    def action_toggle_maximize(self) -> None:
+        """The pane that has the focus fills the screen; the same key (or escape) restores it."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        runs = self.query_one("#runs-pane")
+        focused = self.focused
+        in_runs = focused is not None and (focused is runs or runs in focused.ancestors)
+        pane = runs if in_runs else self.query_one("#experiments-pane")
+        pane.display = True
+        self.maximized = pane
 
     def action_leave_field(self) -> None:
         """Escape in a field or the filter: back to the experiment list, keys are keys again."""

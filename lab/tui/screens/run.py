@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
@@ -21,7 +21,9 @@ PLOT_SECONDS = 1.0  # curves: redrawn at most once a second while data streams i
 class RunScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("m", "next_metric", "Next metric"),
+        Binding("m", "next_metric(1)", "Metrics: next"),
+        Binding("M", "next_metric(-1)", "Metrics: previous", show=False),
+        Binding("f10,ctrl+o", "cycle_maximize", "Maximise"),
         Binding("s", "stop", "Stop"),
         Binding("a", "attributions", "Attributions"),
     ]
@@ -29,7 +31,7 @@ class RunScreen(Screen):
     def __init__(self, path):
         super().__init__()
         self.follower = RunFollower(path)
-        self.metric_index = 0
+        self.metric_index = -1  # -1: every metric as a small chart; else that one metric, large
         self.kind = self.follower.run.kind
         self._plotted = 0.0
         self._pending = False
@@ -44,7 +46,10 @@ class RunScreen(Screen):
                 if self.kind == "attribution":
                     yield DataTable(id="methods-table", cursor_type="none")
                 else:
-                    yield LinePlot("loss", id="loss-plot")
+                    with Vertical(id="metrics-pane"):
+                        with VerticalScroll(id="metric-grid-scroll"):
+                            yield Grid(id="metric-grid")
+                        yield LinePlot("loss", id="loss-plot")
             yield Log(max_lines=1000, id="run-log")
         yield Footer()
 
@@ -53,6 +58,8 @@ class RunScreen(Screen):
             table = self.query_one("#methods-table", DataTable)
             for col in ("method", "ms/input", "deletion", "insertion"):
                 table.add_column(col, key=col)
+        else:
+            self.query_one("#loss-plot").display = False
         self.query_one("#run-header", Static).update(Text(f"reading {self.follower.run.id}…", style="dim"))
         self.first_read()
         self.set_interval(POLL_SECONDS, self.update_view)
@@ -131,28 +138,50 @@ class RunScreen(Screen):
 
     def update_rl(self) -> None:
         f = self.follower
-        series, styles, legend = [], [], []
+        series, styles, legend, markers = [], [], [], {}
         if f.returns.values:
             series += [(f.returns.steps, f.returns.values), (f.rolling.steps, f.rolling.values)]
             styles += ["#4e5a65", PALETTE[0]]
             legend += [("episodes", "#4e5a65"), ("rolling 100", PALETTE[0])]
-        if f.evals.values:
+        if f.evals.values:  # markers on top: the episodes under them stay visible
+            markers[len(series)] = "◆"
             series.append((f.evals.steps, f.evals.values))
-            styles.append(PALETTE[1])
-            legend.append(("eval", PALETTE[1]))
+            styles.append(f"bold {PALETTE[1]}")
+            legend.append(("evaluation", PALETTE[1], "◆"))
         self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return per episode",
-                                                      x_title="environment steps")
-        self.update_loss_plot()
+                                                      x_title="environment steps", markers=markers)
+        self.update_metrics()
 
-    def update_loss_plot(self) -> None:
+    def update_metrics(self) -> None:
+        """Every metric as a small chart in a grid, or one of them large (m, M)."""
         f = self.follower
         names = self.metric_names()
-        if names:
-            name = names[self.metric_index % len(names)]
+        grid = self.query_one("#metric-grid", Grid)
+        single = self.query_one("#loss-plot", LinePlot)
+        if self.metric_index >= len(names):
+            self.metric_index = -1
+        showing_grid = self.metric_index < 0
+        self.query_one("#metric-grid-scroll").display = showing_grid
+        single.display = not showing_grid
+        if not showing_grid:
+            name = names[self.metric_index]
             m = f.metrics[name]
-            self.query_one("#loss-plot", LinePlot).plot([(m.steps, m.values)], [PALETTE[2]],
-                                                        title=f"{name}  (m: next of {len(names)})",
-                                                        x_title="environment steps")
+            single.plot([(m.steps, m.values)], [PALETTE[2]], x_title="environment steps",
+                        title=f"{name}  ({self.metric_index + 1} of {len(names)}; m: next, M: previous)")
+            return
+        plots = {p.id: p for p in grid.query(LinePlot)}
+        new = [LinePlot(name, id=f"metric-{name}", classes="metric-chart") for name in names if f"metric-{name}" not in plots]
+        if new:
+            grid.mount_all(new)
+            plots.update({p.id: p for p in new})
+        for name in names:
+            m = f.metrics[name]
+            plots[f"metric-{name}"].plot([(m.steps, m.values)], [PALETTE[2]], title=name, x_title="steps")
+
+    def on_resize(self) -> None:
+        if self.kind == "rl":  # small charts at least 38 columns wide
+            grid = self.query_one("#metric-grid", Grid)
+            grid.styles.grid_size_columns = max(1, self.query_one("#metrics-pane").size.width // 38)
 
     def metric_names(self) -> list[str]:
         """The run's metrics in its algorithm's order (lab.rl.algos), then any others by name."""
@@ -195,10 +224,23 @@ class RunScreen(Screen):
             return self.kind == "rl"
         return True
 
-    def action_next_metric(self) -> None:
-        self.metric_index += 1
-        if self.kind == "rl":
-            self.update_loss_plot()
+    def action_next_metric(self, step: int) -> None:
+        """Cycle grid -> first metric -> ... -> last metric -> grid (M: the other way)."""
+        if self.kind != "rl":
+            return
+        n = len(self.metric_names())
+        self.metric_index = (self.metric_index + 1 + step) % (n + 1) - 1
+        self.update_metrics()
+
+    def action_cycle_maximize(self) -> None:
+        """Each pane in turn fills the screen (curves, metrics or methods, log), then none."""
+        panes = [self.query_one("#return-plot"), self.query_one("#metrics-pane" if self.kind == "rl" else "#methods-table"),
+                 self.query_one("#run-log")]
+        at = panes.index(self.maximized) + 1 if self.maximized in panes else 0
+        if at < len(panes):
+            self.maximized = panes[at]
+        else:
+            self.minimize()
 
     def action_stop(self) -> None:
         self.app.ask_stop(self.follower.run)

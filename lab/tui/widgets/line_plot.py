@@ -13,7 +13,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from lab.termplot import _layout, downsample
+from lab.termplot import downsample, layout
 
 PALETTE = ["#5fafff", "#ff8700", "#87d75f", "#d75fd7", "#ffd75f", "#5fd7d7", "#ff5f5f", "#afafaf"]
 LABEL_WIDTH = 10
@@ -36,13 +36,19 @@ class LinePlot(Widget):
         self._styles: list[str] = []
         self._legend: list[tuple[str, str]] = []
         self._y_range = None
+        self._markers: dict[int, str] = {}
+        self._bands: dict[int, int] = {}
         self.x_title = ""
         self._cache_key = None
         self._strips: list[Strip] = []
 
-    def plot(self, series, styles, legend=(), title: str | None = None, y_range=None, x_title: str | None = None) -> None:
+    def plot(self, series, styles, legend=(), title: str | None = None, y_range=None, x_title: str | None = None,
+             markers: dict[int, str] | None = None, bands: dict[int, int] | None = None) -> None:
+        """markers: {series: glyph}, a glyph per point instead of a line (evaluations);
+        bands: {low series: high series}, the area between them shaded in the low one's colour."""
         self._series, self._styles, self._legend = list(series), list(styles), list(legend)
         self._y_range = y_range
+        self._markers, self._bands = dict(markers or {}), dict(bands or {})
         if x_title is not None:
             self.x_title = x_title
         if title is not None:
@@ -52,27 +58,42 @@ class LinePlot(Widget):
 
     def _build(self, width: int, height: int) -> list[Strip]:
         head = [Segment(self.title, _style("bold"))]
-        for label, style in self._legend:
-            head += [Segment("   ━━ ", _style(style)), Segment(label, _style("dim"))]
+        for label, style, *glyph in self._legend:
+            head += [Segment(f"   {glyph[0] if glyph else '━━'} ", _style(style)), Segment(label, _style("dim"))]
         strips = [Strip(head)]
         plot_w, plot_h = max(width - LABEL_WIDTH, 8), max(height - 3, 2)
         series = [downsample(xs, ys, 2 * plot_w) for xs, ys in self._series]
-        layout = _layout(series, plot_w, plot_h, self._y_range, self.x_title)
-        if layout is None:
+        chart = layout(series, plot_w, plot_h, self._y_range, self.x_title, self._markers, self._bands)
+        if chart is None:
             strips.append(Strip([Segment("(no data yet)", _style("dim"))]))
         else:
-            rows, axis = layout
+            rows, axis = chart
             dim = _style("dim")
+            shade = {i: self._shade(self._styles[i]) for i in self._bands}
             for label, runs in rows:
                 segments = [Segment(label, dim)]
-                segments += [Segment(chunk, _style(self._styles[owner]) if owner >= 0 else None) for chunk, owner in runs]
+                for chunk, owner, band in runs:
+                    style = _style(self._styles[owner]) if owner >= 0 else None
+                    if band >= 0:
+                        style = shade[band] if style is None else style + shade[band]
+                    segments.append(Segment(chunk, style))
                 strips.append(Strip(segments))
             strips += [Strip([Segment(line, dim)]) for line in axis]
         return [s.crop_extend(0, width, None) for s in strips]
 
+    def _shade(self, style: str) -> Style:
+        """A band's background: its series' colour, faint over the widget's own background."""
+        from textual.color import Color
+
+        colour = next((w for w in style.split() if w.startswith("#")), None)
+        if colour is None:
+            return Style()
+        base = self.background_colors[1]
+        return Style(bgcolor=base.blend(Color.parse(colour), 0.3).rich_color)
+
     def render_line(self, y: int) -> Strip:
         width, height = self.size.width, self.size.height
-        key = (width, height)
+        key = (width, height, self.app.theme)  # a band's shade depends on the theme's background
         if key != self._cache_key:
             self._strips = self._build(width, height)
             self._cache_key = key
