@@ -4,6 +4,7 @@ import os
 import signal
 
 import pytest
+from rich.text import Text
 
 import lab
 import lab.spec
@@ -219,6 +220,42 @@ async def test_the_run_view_shows_every_metric_as_a_small_chart_and_evaluations_
         assert screen.maximized is ret
         await pilot.press("f10", "f10", "f10")
         assert screen.maximized is None
+        shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert "next_metric(1)" in shown and not {"stop", "attributions"} & shown  # finished RL run: nothing to stop
+
+        await pilot.press("escape")
+        app.open_run(root / "20261123-000150-cartpole-dqn-0004")  # a stopped run
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.ready)
+        await pilot.pause()
+        header = str(screen.query_one("#run-header").render())
+        assert "stopped" in header and "ETA" not in header and "elapsed" in header
+        log = "\n".join(screen.query_one("#run-log").lines)
+        assert log.count("evaluation") >= len(screen.follower.evals.values) > 0  # every evaluation is a log line
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)])
+async def test_the_runs_table_keeps_state_and_id_at_every_width(tmp_path, size):
+    root = seeded_root(tmp_path)
+    app = LabApp(root)
+    async with app.run_test(size=size) as pilot:
+        table = await runs_shown(pilot, 4)
+        await pilot.pause()
+        columns = [c.key.value for c in table.columns.values()]
+        assert "state" in columns and "id" in columns  # never dropped
+        if size[0] >= 160:
+            assert {"experiment", "seed", "progress", "result", "elapsed"} <= set(columns)
+        ids = [key.value for key in table.rows]
+        cells = [str(table.get_cell(key, "id")) for key in ids]
+        for run_id, cell in zip(ids, cells):  # cut from the left: the end, which tells runs apart, stays
+            assert cell == run_id or (cell.startswith("…") and run_id.endswith(cell[1:]) and len(cell) >= 12)
+        assert len(set(cells)) == len(cells)
+        for key in columns:  # every column as wide as its widest cell: nothing cut
+            if key == "id":
+                continue
+            widest = max(Text(str(table.get_cell(r, key))).cell_len for r in ids)
+            assert table.columns[key].content_width >= widest, key
+        assert "*" in str(app.home.query_one("#runs-hint").render())  # the mark is explained under the table
 
 
 async def test_compare_refuses_attribution_runs_with_a_message(tmp_path):
