@@ -123,11 +123,18 @@ class RunScreen(Screen):
                     line.append(f"   {name} {series.values[-1]:.3g}")
             if f.evals.values:
                 line.append(f"   last eval {f.evals.values[-1]:.1f}")
-        else:
+        elif state == "running":
             phase = p.get("phase", "")
             line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
             if p.get("fraction") is not None:
                 line.append(f"   {p['fraction']:.0%}")
+        else:  # what the run produced, not a phase it has left
+            r = s.results
+            if r.test_accuracy is not None:
+                line.append(f"test accuracy {r.test_accuracy:.3f}")
+            if r.most_faithful_method:
+                line.append(f"   most faithful (deletion AUC): {r.most_faithful_method}")
+            line.append(f"   elapsed {duration(f.run.seconds)}")
         if s.error:
             line.append(f"\n{s.error}", style="bold red")
         if f.run.problem:

@@ -57,11 +57,8 @@ class LinePlot(Widget):
         self.refresh()
 
     def _build(self, width: int, height: int) -> list[Strip]:
-        head = [Segment(self.title, _style("bold"))]
-        for label, style, *glyph in self._legend:
-            head += [Segment(f"   {glyph[0] if glyph else '━━'} ", _style(style)), Segment(label, _style("dim"))]
-        strips = [Strip(head)]
-        plot_w, plot_h = max(width - LABEL_WIDTH, 8), max(height - 3, 2)
+        strips = self._head(width)
+        plot_w, plot_h = max(width - LABEL_WIDTH, 8), max(height - 2 - len(strips), 2)
         series = [downsample(xs, ys, 2 * plot_w) for xs, ys in self._series]
         chart = layout(series, plot_w, plot_h, self._y_range, self.x_title, self._markers, self._bands)
         if chart is None:
@@ -80,6 +77,23 @@ class LinePlot(Widget):
                 strips.append(Strip(segments))
             strips += [Strip([Segment(line, dim)]) for line in axis]
         return [s.crop_extend(0, width, None) for s in strips]
+
+    def _head(self, width: int) -> list[Strip]:
+        """The title, then the legend's entries, wrapped onto more lines where the width ends."""
+        lines = [[Segment(self.title, _style("bold"))]]
+        used = len(self.title)
+        for label, style, *glyph in self._legend:
+            entry = [Segment(f"{glyph[0] if glyph else '━━'} ", _style(style)), Segment(label, _style("dim"))]
+            size = 3 + len(label)
+            if used and used + 3 + size > width:
+                lines.append([])
+                used = 0
+            if used:
+                entry.insert(0, Segment("   "))
+                size += 3
+            lines[-1] += entry
+            used += size
+        return [Strip(line) for line in lines]
 
     def _shade(self, style: str) -> Style:
         """A band's background: its series' colour, faint over the widget's own background."""
