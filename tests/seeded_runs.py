@@ -54,14 +54,24 @@ def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0
 
 
 def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attributions-0003") -> Path:
+    """Breast-cancer-like attributions of 6 inputs: names that differ only at one end, predicted
+    probabilities, and inputs 2 and 5 misclassified (their true label is not the prediction)."""
     rng = np.random.default_rng(0)
     methods = ["integrated_gradients", "saliency", "shap_kernel", "lime"]
-    features = ["mean radius", "mean texture", "mean perimeter", "mean area", "worst smoothness", "worst texture"]
-    x = rng.normal(size=(3, 6)).astype(np.float32)
-    w = rng.normal(size=6).astype(np.float32)
-    arrays = {"inputs": x, "targets": np.array([1, 0, 1]), "labels": np.array([1, 0, 0]),
-              "feature_names": np.array(features), "class_names": np.array(["malignant", "benign"]),
-              "baseline": np.zeros(6, np.float32)}
+    features = ["mean radius", "mean texture", "mean concave points", "worst concave points", "concavity error",
+                "concave points error", "mean fractal dimension", "worst fractal dimension", "worst smoothness", "worst texture"]
+    n, f = 6, len(features)
+    x = rng.normal(size=(n, f)).astype(np.float32)
+    w = rng.normal(size=f).astype(np.float32)
+    p_benign = 1 / (1 + np.exp(-0.4 * (x @ w)))
+    probabilities = np.stack([1 - p_benign, p_benign], axis=1).astype(np.float32)
+    targets = probabilities.argmax(axis=1)
+    labels = targets.copy()
+    labels[[1, 4]] = 1 - labels[[1, 4]]
+    scale, mean = np.linspace(0.5, 40, f, dtype=np.float32), np.linspace(1, 600, f, dtype=np.float32)
+    arrays = {"inputs": x, "inputs_original": x * scale + mean, "targets": targets, "labels": labels,
+              "probabilities": probabilities, "feature_names": np.array(features),
+              "class_names": np.array(["malignant", "benign"]), "baseline": np.zeros(f, np.float32)}
     for k, m in enumerate(methods):
         arrays[m] = (x * w + rng.normal(0, 0.1 * k, size=x.shape)).astype(np.float32)
     events = [{"t": T0, "kind": "status", "state": "running"}]
@@ -69,7 +79,7 @@ def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attri
         events.append({"t": T0 + epoch * 0.1, "kind": "metric", "step": epoch,
                        "values": {"train_loss": round(0.7 * math.exp(-epoch / 8), 4), "val_loss": round(0.1 + 0.6 * math.exp(-epoch / 8), 4),
                                   "val_accuracy": round(min(0.97, 0.6 + epoch / 50), 3)}})
-    comparison = {"samples": 3, "output": "logit", "top_k": 3, "methods": {}, "skipped": {},
+    comparison = {"samples": n, "output": "logit", "top_k": 3, "methods": {}, "skipped": {},
                   "random": {"deletion_auc": 0.85, "insertion_auc": 0.9, "deletion_curve": [0.9] * 7, "insertion_curve": [0.9] * 7}}
     for k, m in enumerate(methods):
         entry = {"library": "captum" if k < 2 else "shap" if k == 2 else "lime", "seconds_per_sample": 0.001 * (k + 1) ** 3,

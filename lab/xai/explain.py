@@ -79,6 +79,7 @@ class Explanation:
     feature_names: list[str]
     output: str
     seed: int
+    probabilities: np.ndarray | None = None  # (n, classes): the model's softmax per input, whatever `output` explains
     _ctx: ExplainContext = field(repr=False, default=None)
     _logit_model: torch.nn.Module = field(repr=False, default=None)
     _params: dict = field(repr=False, default_factory=dict)
@@ -154,7 +155,8 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     """Explain `model`'s outputs for `inputs` with several attribution methods.
 
     model: a torch classifier, inputs (n, features) or (n, channels, h, w) -> logits (n, classes).
-    targets: the class explained per input (default: the predicted class).
+    targets: the class explained per input (default: the predicted class, the argmax of
+        `Explanation.probabilities`, the softmax of the model's logits).
     background: training inputs summarizing the data for SHAP/GradientShap (default: the inputs).
     baseline: the reference input (default: zeros, the training mean after standardization).
     output: "logit" explains the target's raw output, "probability" its softmax.
@@ -174,7 +176,8 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     explained = logit_model if output == "logit" else torch.nn.Sequential(logit_model, torch.nn.Softmax(dim=1)).eval()
     x = x.to(dev)
     with torch.no_grad():
-        predicted = logit_model(x).argmax(1)
+        probabilities = torch.softmax(logit_model(x), dim=1)
+    predicted = probabilities.argmax(1)
     t = predicted if targets is None else torch.as_tensor(np.asarray(targets), dtype=torch.long, device=dev)
     base = torch.zeros((1, *x.shape[1:]), device=dev) if baseline is None else \
         torch.as_tensor(np.asarray(baseline, dtype=np.float32), device=dev).reshape(1, *x.shape[1:])
@@ -205,4 +208,5 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
             if on_method is not None:
                 on_method(name, seconds[name])
     return Explanation(x.cpu().numpy(), t.cpu().numpy(), attributions, seconds, skipped, names, output, seed,
-                       ctx, logit_model, dict(params or {}))
+                       probabilities=probabilities.float().cpu().numpy(), _ctx=ctx, _logit_model=logit_model,
+                       _params=dict(params or {}))

@@ -1,7 +1,8 @@
 """The attribution job: get a model (train one, or take a run's), explain it, compare, draw.
 
 Writes `checkpoints/model.pt` (trained classifiers), `artifacts/attributions.npz` (no
-pickles: inputs, targets, feature_names and one array per method, shaped like the inputs),
+pickles: inputs, targets, the model's predicted probabilities, feature_names and one array per
+method, shaped like the inputs),
 `artifacts/comparison.json`, and PNG figures; streams epochs, methods and the comparison as
 events.
 """
@@ -312,6 +313,8 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
     buf = io.BytesIO()
     arrays = {"inputs": ex.inputs, "targets": ex.targets, "feature_names": np.array(subject.feature_names, dtype=np.str_),
               "class_names": np.array(subject.class_names, dtype=np.str_), "baseline": np.asarray(subject.baseline, np.float32)}
+    if ex.probabilities is not None:
+        arrays["probabilities"] = ex.probabilities.astype(np.float32)  # (n, classes), softmax of the logits
     if subject.true_labels is not None:
         arrays["labels"] = subject.true_labels
     if subject.display_inputs is not None:
@@ -337,7 +340,7 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
         ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))
 
 
-_DESCRIPTIONS = {"attributions.npz": "inputs, targets, feature names and one attribution array per method",
+_DESCRIPTIONS = {"attributions.npz": "inputs, targets, predicted probabilities, feature names and one attribution array per method",
                  "comparison.json": "per-method cost and faithfulness, pairwise agreement",
                  "agreement.png": "agreement matrices between methods",
                  "deletion": "deletion and insertion curves per method",

@@ -8,21 +8,27 @@ import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from lab.files import open_regular, read_regular
-from lab.tui.widgets.attribution_view import bars, consensus_order, diverging, grey, heatmap
+from lab.tui.widgets.attribution_view import AttributionBars, diverging, grey, heatmap
 
-NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels"}
+NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
+METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness")
 
 
 class AttributionScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("left,p", "move(-1)", "Previous input"),
-        Binding("right,n", "move(1)", "Next input"),
+        # priority: a focused table would take the arrows to scroll; here they change the input (shift+arrows scroll)
+        Binding("left,p", "move(-1)", "Previous input", priority=True),
+        Binding("right,n", "move(1)", "Next input", priority=True),
+        Binding("w", "misclassified(1)", "Next misclassified"),
+        Binding("W", "misclassified(-1)", "Previous misclassified", show=False),
+        Binding("shift+right", "scroll_sideways(1)", "Scroll the focused table right", show=False),
+        Binding("shift+left", "scroll_sideways(-1)", "Scroll the focused table left", show=False),
     ]
 
     def __init__(self, path):
@@ -31,93 +37,162 @@ class AttributionScreen(Screen):
         super().__init__()
         self.run = run = Run.load(path)
         with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
-            self.data = {k: npz[k] for k in npz.files}
+            self.data = d = {k: npz[k] for k in npz.files}
         self.comparison = json.loads(read_regular(run.artifact("comparison.json")))
-        self.methods = [k for k in self.data if k not in NON_METHODS]
+        self.methods = [k for k in d if k not in NON_METHODS]
         self.index = 0
-        self.is_image = self.data["inputs"].ndim == 4
+        self.is_image = d["inputs"].ndim == 4
+        n = len(d["inputs"])
+        p = d.get("probabilities")  # absent in runs made before lab stored it
+        self.probabilities = p if p is not None and p.ndim == 2 and len(p) == n else None
+        # targets default to the predicted class: the best guess at it in runs without probabilities
+        self.predicted = self.probabilities.argmax(axis=1) if self.probabilities is not None else d["targets"]
+        self.labels = d.get("labels")
+        self.misclassified = (np.flatnonzero(self.predicted != self.labels) if self.labels is not None
+                              else np.array([], dtype=int))
 
     def compose(self) -> ComposeResult:
+        d = self.data
         with Vertical(id="attr-view"):
             yield Static(id="attr-title")
-            with VerticalScroll(id="attr-panels-scroll"):
-                yield Grid(id="attr-panels", classes="images" if self.is_image else "tabular")
-            with Horizontal(id="attr-tables"):
-                yield DataTable(id="attr-metrics", cursor_type="none", zebra_stripes=True)
-                yield DataTable(id="attr-agreement", cursor_type="none")
+            if self.is_image:
+                with VerticalScroll(id="attr-panels-scroll"):
+                    yield Grid(id="attr-panels")
+            else:
+                yield AttributionBars({m: d[m] for m in self.methods}, d.get("inputs_original", d["inputs"]),
+                                      list(d["feature_names"]), id="attr-bars")
+            with ScrollableContainer(id="attr-tables"):  # focused as one, to scroll both tables
+                for table in (DataTable(id="attr-metrics", cursor_type="none", zebra_stripes=True),
+                              DataTable(id="attr-agreement", cursor_type="none")):
+                    table.can_focus = False
+                    yield table
         yield Footer()
 
     async def on_mount(self) -> None:
-        grid = self.query_one("#attr-panels", Grid)
         if self.is_image:
-            await grid.mount(Static(id="panel-input", classes="attr-panel"))
-        await grid.mount_all([Static(id=f"panel-{m}", classes="attr-panel") for m in self.methods])
+            panels = [Static(id="panel-input", classes="attr-panel")]
+            panels += [Static(id=f"panel-{m}", classes="attr-panel") for m in self.methods]
+            await self.query_one("#attr-panels", Grid).mount_all(panels)
         self.fill_tables()
+        self.arrange_tables()
         self.show_sample()
+
+    def on_resize(self) -> None:
+        self.arrange_tables()
 
     def fill_tables(self) -> None:
         c = self.comparison
         metrics = self.query_one("#attr-metrics", DataTable)
-        for col in ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness"):
-            metrics.add_column(col)
+        metrics.add_columns(*METRICS)
         rows = sorted(c["methods"].items(), key=lambda kv: kv[1]["deletion_auc"])
+        cells = []
         for name, m in rows:
             comp = m.get("completeness_error")
-            metrics.add_row(name, f"{m['seconds_per_sample'] * 1000:.2f}", f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}",
-                            _g(m.get("infidelity")), _g(m.get("sensitivity_max")), "-" if comp is None else f"{comp:.2%}")
-        metrics.add_row(Text("random order", style="dim"), "", f"{c['random']['deletion_auc']:.3f}",
-                        f"{c['random']['insertion_auc']:.3f}", "", "", "")
+            cells.append((name, f"{m['seconds_per_sample'] * 1000:.2f}", f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}",
+                          _g(m.get("infidelity")), _g(m.get("sensitivity_max")), "-" if comp is None else f"{comp:.2%}"))
+        cells.append((Text("random order", style="dim"), "", f"{c['random']['deletion_auc']:.3f}",
+                      f"{c['random']['insertion_auc']:.3f}", "", "", ""))
+        metrics.add_rows(cells)
+        # the matrix in the metrics' order; its columns by number, so that it stays narrow
         agreement = self.query_one("#attr-agreement", DataTable)
         rho = c["pairs"]["spearman"]
         names = [n for n, _ in rows]
-        agreement.add_column("Spearman")
-        for n in names:
-            agreement.add_column(_short(n))
-        for a in names:
-            cells = [_short(a)]
-            for b in names:
-                v = rho[a][b]
-                cells.append(Text("-" if v is None else f"{v:.2f}", style=_agree_style(v)))
-            agreement.add_row(*cells)
+        agreement.add_column("Spearman ρ")
+        agreement.add_columns(*(str(k) for k in range(1, len(names) + 1)))
+        matrix = [(f"{k} {a}", *(Text("-" if rho[a][b] is None else f"{rho[a][b]:.2f}", style=_agree_style(rho[a][b]))
+                                 for b in names)) for k, a in enumerate(names, 1)]
+        agreement.add_rows(matrix)
+        self.tables_width = _table_width([METRICS, *cells]) + _table_width([("Spearman ρ", *map(str, range(len(names)))), *matrix]) + 1
+
+    def arrange_tables(self) -> None:
+        """The two tables side by side where they fit, else one above the other; the area scrolls."""
+        tables = self.query_one("#attr-tables")
+        tables.set_class(self.tables_width > self.size.width - 2, "stacked")
+        if self.is_image:
+            grid = self.query_one("#attr-panels", Grid)
+            column = max(2 * self.data["inputs"].shape[3], *(len(m) for m in self.methods))
+            grid.styles.grid_columns = str(column)
+            grid.styles.grid_size_columns = max(1, (self.size.width - 1) // (column + 1))
+
+    def heading(self) -> Text:
+        """Which input, what the model predicted (and how sure), the true class, the class explained."""
+        d, i = self.data, self.index
+        classes = [str(c) for c in d["class_names"]]
+
+        def name(k: int) -> str:
+            return f"'{classes[k]}'" if k < len(classes) else str(k)
+
+        target = int(d["targets"][i])
+        heading = Text(f"input {i + 1} of {len(d['inputs'])}", style="bold")
+        if self.probabilities is not None:
+            p = self.probabilities[i]
+            predicted = int(p.argmax())
+            heading.append(f"  predicted {name(predicted)} {p[predicted]:.2f}")
+            if target != predicted:
+                heading.append(f"  explaining {name(target)} {p[target]:.2f}", style="bold")
+        else:
+            heading.append(f"  explaining {name(target)}")
+        if self.labels is not None:
+            heading.append(f"  true {name(int(self.labels[i]))}")
+            wrong = np.flatnonzero(self.misclassified == i)
+            if len(wrong):
+                heading.append(f"  misclassified {wrong[0] + 1} of {len(self.misclassified)}", style="bold red")
+            else:
+                heading.append("  correct", style="green")
+                if len(self.misclassified):
+                    heading.append(f" ({len(self.misclassified)} misclassified)", style="dim")
+        heading.append(f"\nred: for {name(target)}, blue: against; each method scaled to its own max", style="dim")
+        return heading
 
     def show_sample(self) -> None:
-        d = self.data
-        n = len(d["inputs"])
-        i = self.index
-        classes = list(d["class_names"])
-        target = classes[int(d["targets"][i])] if classes else str(d["targets"][i])
-        title = Text(f"input {i + 1} of {n}", style="bold")
-        title.append(f"   explaining class '{target}'")
-        if "labels" in d:
-            title.append(f"   true class '{classes[int(d['labels'][i])]}'")
-        title.append("   (left/right: other inputs; red: for the class, blue: against; each method scaled to its max)", style="dim")
-        self.query_one("#attr-title", Static).update(title)
-        attrs = {m: d[m][i] for m in self.methods}
-        if self.is_image:
-            x = d.get("inputs_original", d["inputs"])[i].mean(axis=0)
-            span = (x.max() - x.min()) or 1.0
-            panel = Text("input\n", style="bold") + heatmap((x - x.min()) / span, grey)
-            self.query_one("#panel-input", Static).update(panel)
-            for m, a in attrs.items():
-                g = a.sum(axis=0)
-                g = g / (np.abs(g).max() or 1.0)
-                self.query_one(f"#panel-{m}", Static).update(Text(_short(m) + "\n", style="bold") + heatmap(g, diverging))
-        else:
-            flat = {m: a.reshape(-1) for m, a in attrs.items()}
-            order = consensus_order(flat, 12)
-            names = list(d["feature_names"])
-            for k, (m, a) in enumerate(flat.items()):
-                label_width = 14 if k % 4 == 0 else 0  # feature names on the first panel of each row
-                self.query_one(f"#panel-{m}", Static).update(
-                    Text(_short(m) + "\n", style="bold") + bars(a, order, names, width=7, name_width=label_width))
+        self.query_one("#attr-title", Static).update(self.heading())
+        d, i = self.data, self.index
+        if not self.is_image:
+            self.query_one(AttributionBars).show(i)
+            return
+        x = d.get("inputs_original", d["inputs"])[i].mean(axis=0)
+        span = (x.max() - x.min()) or 1.0
+        self.query_one("#panel-input", Static).update(Text("input\n", style="bold") + heatmap((x - x.min()) / span, grey))
+        for m in self.methods:
+            g = d[m][i].sum(axis=0)
+            g = g / (np.abs(g).max() or 1.0)
+            self.query_one(f"#panel-{m}", Static).update(Text(m + "\n", style="bold") + heatmap(g, diverging))
 
     def action_move(self, step: int) -> None:
         self.index = (self.index + step) % len(self.data["inputs"])
         self.show_sample()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "misclassified":
+            return self.labels is not None  # no true labels (a policy's states): no key
+        return True
 
-def _short(name: str) -> str:
-    return name.replace("integrated_gradients", "integ_grads").replace("captum_", "c_").replace("input_x_gradient", "input_x_grad")
+    def action_misclassified(self, step: int) -> None:
+        wrong = self.misclassified
+        if not len(wrong):
+            self.notify("no misclassified inputs")
+            return
+        if step > 0:
+            later = wrong[wrong > self.index]
+            self.index = int(later[0] if len(later) else wrong[0])
+        else:
+            earlier = wrong[wrong < self.index]
+            self.index = int(earlier[-1] if len(earlier) else wrong[-1])
+        self.show_sample()
+
+    def action_scroll_sideways(self, step: int) -> None:
+        focused = self.focused
+        target = focused if focused is not None and focused.allow_horizontal_scroll else None
+        if target is None:
+            target = self.query_one("#attr-panels-scroll" if self.is_image else "#attr-bars")
+        target.scroll_relative(x=step * 8, animate=False)
+
+
+def _table_width(rows) -> int:
+    """A DataTable's width with these rows (its header among them): the widest cell of each
+    column, plus a cell of padding on either side."""
+    widths = [max(len(c.plain if isinstance(c, Text) else str(c)) for c in column) for column in zip(*rows)]
+    return sum(w + 2 for w in widths)
 
 
 def _g(v) -> str:

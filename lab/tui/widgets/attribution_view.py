@@ -1,11 +1,15 @@
-"""Attribution panels: signed bars per feature (tabular), truecolor heatmaps (images)."""
+"""Attribution views: a table of signed bars per feature and method (tabular), truecolor heatmaps (images)."""
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+from textual.widgets import DataTable
 
 POS, NEG = (215, 48, 39), (69, 117, 180)  # red: for the target class, blue: against
 
@@ -42,20 +46,145 @@ def consensus_order(attrs: dict[str, np.ndarray], limit: int) -> np.ndarray:
     return np.argsort(-np.mean(scaled, axis=0), kind="stable")[:limit]
 
 
-def bars(values: np.ndarray, order: np.ndarray, names: list[str], width: int = 8, name_width: int = 0) -> Text:
-    """Signed bars, one line per feature in `order`, scaled to the largest |value| shown."""
-    shown = values[order]
-    top = np.abs(shown).max() or 1.0
-    text = Text()
-    for i, v in zip(order, shown):
-        n = int(round(abs(v) / top * width))
-        if name_width:
-            label = names[i][:name_width]
-            text.append(f"{label:>{name_width}} ", style="dim")
-        left = " " * (width - n) + ("█" * n if v < 0 else "")
-        right = ("█" * n if v >= 0 else "") + " " * (width - (n if v >= 0 else 0))
-        text.append(left[-width:], style=Style(color=Color.from_rgb(*NEG)))
-        text.append("│", style="dim")
-        text.append(right[:width], style=Style(color=Color.from_rgb(*POS)))
-        text.append("\n")
-    return text
+def elide_middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut in the middle with '…' so that both ends stay:
+    'mean concave points' and 'worst concave points' still look different."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def distinct_width(names: list[str], least: int) -> int:
+    """The narrowest width, from `least` up to the longest name, at which elide_middle keeps
+    different names different."""
+    unique = set(names)
+    longest = max(map(len, unique), default=0)
+    for width in range(min(least, longest), longest):
+        if len({elide_middle(n, width) for n in unique}) == len(unique):
+            return width
+    return longest
+
+
+def format_value(v: float) -> str:
+    return f"{v:.4g}"
+
+
+@dataclass(frozen=True)
+class BarColumns:
+    """Widths of the bar table: feature names, input values (0: not shown), cells on either side
+    of a bar's zero line, and each method's column (its full name or its bar, the wider)."""
+
+    name: int
+    value: int
+    half: int
+    methods: tuple[int, ...]
+
+    def width(self, padding: int = 1) -> int:
+        cells = [self.name, *([self.value] if self.value else []), *self.methods]
+        return sum(cells) + 2 * padding * len(cells)
+
+
+def bar_columns(names: list[str], methods: list[str], value_width: int, available: int,
+                half_widths=range(10, 4, -1), least_name: int = 10) -> BarColumns:
+    """The widest bars that fit `available` cells with full feature names and values; failing
+    that, the narrowest bars without values and the names cut in the middle to the room left.
+    When even that does not fit (many methods: the table scrolls sideways), the names keep a
+    quarter of the width; never so short that two names look the same."""
+    longest = max(map(len, names), default=0)
+
+    def columns(name, value, half):
+        return BarColumns(name, value, half, tuple(max(len(m), 2 * half + 1) for m in methods))
+
+    for value in (value_width, 0) if value_width else (0,):
+        for half in half_widths:
+            fit = columns(longest, value, half)
+            if fit.width() <= available:
+                return fit
+    narrowest = columns(0, 0, half_widths[-1])
+    room, least = available - narrowest.width(), distinct_width(names, least_name)
+    if room < least:
+        room = max(least, available // 4)
+    return columns(min(longest, room), 0, half_widths[-1])
+
+
+def bar_cell(v: float, top: float, half: int, width: int) -> Text:
+    """A signed bar in `width` cells, its zero line in the middle of a 2 * half + 1 cells bar
+    centred in the column: red right of it (for the class), blue left (against), in half cells."""
+    halves = int(round(min(abs(v) / top, 1.0) * 2 * half)) if top else 0
+    return _bar_cell(halves if v >= 0 else -halves, half, width)
+
+
+_FOR, _AGAINST = Style(color=Color.from_rgb(*POS)), Style(color=Color.from_rgb(*NEG))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bar_cell(halves: int, half: int, width: int) -> Text:
+    # a few dozen distinct cells per column: drawn once, so that moving between inputs stays instant
+    full, odd = divmod(abs(halves), 2)
+    left = ("▐" if odd else "") + "█" * full if halves < 0 else ""
+    right = "█" * full + ("▌" if odd else "") if halves > 0 else ""
+    pad = (width - (2 * half + 1)) // 2
+    return Text.assemble(" " * (pad + half - len(left)), (left, _AGAINST), ("│", "dim"), (right, _FOR),
+                         " " * (width - pad - half - 1 - len(right)), end="")
+
+
+class AttributionBars(DataTable):
+    """One input's tabular attributions as one table: a row per feature (most important across
+    methods first), its name and value on the left (fixed while the methods scroll sideways),
+    then signed bars per method under its full name, every zero line at the same offset in its
+    column. Each method is scaled to its own largest |value| in the rows shown."""
+
+    GAP = "  "  # between two methods' columns, as between the table's cells
+
+    def __init__(self, attributions: dict[str, np.ndarray], values: np.ndarray | None, feature_names: list[str],
+                 rows: int = 40, **kwargs):
+        super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
+        self.attributions = {m: a.reshape(len(a), -1) for m, a in attributions.items()}
+        self.values = None if values is None else values.reshape(len(values), -1)
+        self.feature_names = list(feature_names)
+        self.rows_shown = min(rows, len(self.feature_names))
+        self.value_width = 0 if self.values is None else max(len("value"), *(len(format_value(v)) for v in self.values.flat))
+        self.index = 0
+        self.fit: BarColumns | None = None
+
+    def show(self, index: int) -> None:
+        self.index = index
+        self.draw()
+
+    def on_resize(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        if not self.size.width:
+            return
+        available = self.size.width - self.styles.scrollbar_size_vertical
+        fit = bar_columns(self.feature_names, list(self.attributions), self.value_width, available)
+        gap = Text(self.GAP, end="")
+        if fit != self.fit:
+            self.fit = fit
+            self.clear(columns=True)
+            self.fixed_columns = 2 if fit.value else 1
+            self.add_column(Text("feature", style="bold"), width=fit.name, key="feature")
+            if fit.value:
+                self.add_column(Text("value".rjust(fit.value), style="bold"), width=fit.value, key="value")
+            # the methods share one column: a table's cost is per cell, and this one is redrawn on every key
+            header = gap.join(Text(m.center(w), style="bold") for m, w in zip(self.attributions, fit.methods))
+            self.add_column(header, width=len(header), key="bars")
+            for r in range(self.rows_shown):
+                self.add_row(*([""] * len(self.columns)), key=str(r))
+            # no taller than its rows (and a scrollbar when it scrolls sideways): the tables follow right below
+            self.styles.max_height = self.rows_shown + 1 + (fit.width() > available)
+        i, fit = self.index, self.fit
+        flat = {m: np.nan_to_num(a[i], nan=0.0, posinf=0.0, neginf=0.0) for m, a in self.attributions.items()}
+        order = consensus_order(flat, self.rows_shown)
+        tops = {m: float(np.abs(a[order]).max()) for m, a in flat.items()}
+        for r, f in enumerate(order):
+            row = str(r)
+            self.update_cell(row, "feature", Text(elide_middle(self.feature_names[f], fit.name)))
+            if fit.value:
+                self.update_cell(row, "value", format_value(self.values[i, f]).rjust(fit.value))
+            self.update_cell(row, "bars", gap.join(bar_cell(float(a[f]), tops[m], fit.half, w)
+                                                   for (m, a), w in zip(flat.items(), fit.methods)))
