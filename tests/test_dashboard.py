@@ -312,7 +312,8 @@ async def test_help_palette_and_themes(tmp_path):
         await pilot.press("ctrl+t")
         assert app.theme != theme
         for query, title in [("compare", "Compare marked runs"), ("stop", "Stop the selected run"),
-                             ("delete", "Delete the selected run"), ("newest", "View the newest run")]:
+                             ("delete", "Delete the selected run"), ("newest", "View the newest run"),
+                             ("maxim", "Maximise the focused pane")]:
             assert title in [h async for h in _palette_hits(app, query)]
     again = LabApp(root)  # the theme is remembered
     async with again.run_test(size=SIZE) as pilot:

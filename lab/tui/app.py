@@ -31,6 +31,7 @@ class LabCommands(Provider):
         yield "Delete the selected run", home.action_delete, "d · after naming it"
         yield "Filter experiments", home.action_focus_filter, "/ · by name or setting"
         yield "Hide or show the experiments pane", home.action_toggle_left, "ctrl+b"
+        yield "Maximise the focused pane", home.action_toggle_maximize, "f10 or ctrl+o · again, or escape, restores it"
         yield "Toggle dark/light theme", app.action_toggle_theme, "ctrl+t · remembered for next time"
         yield "Help", app.action_help, "? · the keys of this screen"
         from lab.tui.widgets.run_table import RunTable
@@ -42,7 +43,7 @@ class LabCommands(Provider):
             yield f"Pick experiment {name}", partial(app.pick_experiment, name), "show its settings"
 
     async def discover(self):
-        for title, callback, help_text in list(self._commands())[:11]:
+        for title, callback, help_text in list(self._commands())[:12]:
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str):
