@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24, 100x30 and 160x48, on seeded run folders
+"""Snapshots of every screen and dialog at 80x24, 100x30 and 160x48, on seeded run folders
 (pytest --snapshot-update to accept changes, after looking at them)."""
 
 import pytest
@@ -92,3 +92,25 @@ def test_help_screen(snap_compare, seeded, size):
         await pilot.pause()
 
     assert snap_compare(LabApp(seeded), terminal_size=size, run_before=help_screen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_delete_confirmation(snap_compare, seeded, size):
+    async def delete(pilot):
+        await runs_listed(pilot)
+        await pilot.press("ctrl+r", "d")
+        await pilot.pause()
+
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=delete)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_with_runs_going(snap_compare, seeded, size):
+    async def quit_dialog(pilot):
+        from lab.tui.screens.dialogs import QuitScreen
+
+        await runs_listed(pilot)
+        pilot.app.push_screen(QuitScreen(2))
+        await pilot.pause()
+
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=quit_dialog)

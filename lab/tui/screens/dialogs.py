@@ -47,8 +47,9 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"{self.n} run(s) are still going. They keep running after the dashboard quits "
-                         "(open `lab` again to watch them).", classes="question")
+            going = "1 run is" if self.n == 1 else f"{self.n} runs are"
+            yield Static(f"{going} still going. {'It keeps' if self.n == 1 else 'They keep'} running after the "
+                         "dashboard quits (open `lab` again to watch them).", classes="question")
             with Horizontal(classes="buttons"):
                 yield Button("Leave them running (l)", variant="primary", id="leave")
                 yield Button("Stop them (s)", variant="error", id="stop")
