@@ -254,8 +254,15 @@ async def test_the_runs_table_keeps_state_and_id_at_every_width(tmp_path, size):
             if key == "id":
                 continue
             widest = max(Text(str(table.get_cell(r, key))).cell_len for r in ids)
-            assert table.columns[key].content_width >= widest, key
+            assert table.columns[key].width >= widest, key
         assert "*" in str(app.home.query_one("#runs-hint").render())  # the mark is explained under the table
+        if "result" in columns:  # a cell that grows in place widens its column
+            key = ids[-1]
+            run = table.runs[key]
+            run.summary.results.final_eval_return_mean = 123456789.5
+            table.apply({key: run}, set(), {})
+            await pilot.pause()
+            assert table.columns["result"].width >= len("123456789.5") and "123456789.5" in str(table.get_cell(key, "result"))
 
 
 async def test_compare_refuses_attribution_runs_with_a_message(tmp_path):

@@ -105,8 +105,8 @@ class HomeScreen(Screen):
             table.apply(changes.changed, changes.removed, changes.running)
         if not self.runs_listed:
             self.runs_listed = True
-            if self.current is not None:
-                self.validate_settings(self.current, {})
+            if self.current is not None:  # the form and its first check (it imports torch) after the first paint
+                self.call_after_refresh(self.build_form, self.current)
         if not resolved:
             return
         launches = dict(table.launches)
@@ -161,6 +161,15 @@ class HomeScreen(Screen):
             detail.append(f" · {raw['agent']['algo']} on {raw['env']['id']}", style="cyan")
         detail.append("\n" + " ".join(raw.get("description", "").split()), style="dim")
         self.query_one("#experiment-detail", Static).update(detail)
+        if self.runs_listed:
+            await self.build_form(name)
+        # else: the runs table paints first (its first look is what a user waits for); runs_changed builds it
+
+    async def build_form(self, name: str) -> None:
+        """The settings form of experiment `name`: one row per setting of its schema."""
+        if name != self.current:  # (a deferred build for an experiment the user has left)
+            return
+        raw = self.raw[name]
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
         self.fields = {s.key: s for s in spec_settings(raw) if s.key != "agent.algo"}  # the algo picks the schema
@@ -179,8 +188,7 @@ class HomeScreen(Screen):
         await settings.mount_all(rows)
         self.valid, self.validated_for = False, None
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
-        if self.runs_listed:  # the first check imports torch: not while the runs are being read for the first paint
-            self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
+        self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
 
     def on_descendant_focus(self, event) -> None:
         """The focused field's description, type and default, under the form."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.widgets import DataTable
 
 from lab.display import STATE_STYLE, duration, result_text
@@ -74,6 +75,7 @@ class RunTable(DataTable):
         self.launches: dict[str, LaunchRow] = {}
         self._shown: list[str] = []  # visible column keys
         self._id_width = 40
+        self._widths: dict[str, int] = {}  # each visible column's width, from the data (_natural_widths)
 
     # --- data -------------------------------------------------------------------------
     def apply(self, changed: dict, removed: set, running: dict | None = None) -> None:
@@ -130,9 +132,9 @@ class RunTable(DataTable):
         widths["id"] = max([len(k) for k in self.runs] + [len("run id")])
         return widths
 
-    def _layout(self, width: int) -> tuple[list[str], int]:
+    def _layout(self, width: int, natural: dict[str, int] | None = None) -> tuple[list[str], int]:
         """Visible column keys and the id column's width, for a table `width` cells wide."""
-        natural = self._natural_widths()
+        natural = natural or self._natural_widths()
         shown = [key for key, *_ in COLUMNS]
         droppable = sorted((c for c in COLUMNS if c[3] is not None), key=lambda c: c[3])
 
@@ -151,11 +153,13 @@ class RunTable(DataTable):
             self._rebuild(self.selected_key)
 
     def _rebuild(self, selected: str | None) -> None:
-        self._shown, self._id_width = self._layout(self.size.width)
+        natural = self._natural_widths()
+        self._shown, self._id_width = self._layout(self.size.width, natural)
+        self._widths = {**natural, "id": self._id_width}
         self.clear(columns=True)
         headers = {key: header for key, header, _, _ in COLUMNS}
         for key in self._shown:
-            self.add_column(headers[key], key=key)
+            self.add_column(headers[key], key=key, width=self._widths[key])
         for key, item in self._entries():
             cells = self._cells(key, item)
             self.add_row(*(cells[c] for c in self._shown), key=key)
@@ -167,7 +171,21 @@ class RunTable(DataTable):
             return
         cells = self._cells(key, self.runs[key])
         for col in self._shown:
-            self.update_cell(key, col, cells[col], update_width=col != "id")
+            self.update_cell(key, col, cells[col])
+            if col != "id" and (width := Text(cells[col]).cell_len if isinstance(cells[col], str) else cells[col].cell_len) > self._widths[col]:
+                self._widths[col] = self.columns[col].width = width  # a cell that grew ('9:59' -> '10:00') widens its column
+                self._require_update_dimensions = True
+                self.refresh()
+
+    def _update_dimensions(self, new_rows) -> None:
+        """Every column's width is set from the data (`_natural_widths`, the newest few hundred
+        rows, once per rebuild), and rows are one line: Textual's measuring of every cell of every
+        new row (a third of a second for 1,000 runs, on the event loop) is not needed."""
+        if any(column.auto_width for column in self.columns.values()):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
 
     # --- the run under the cursor ---------------------------------------------------------
     @property
