@@ -62,8 +62,14 @@ class _ExperimentSpec(_Strict):
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
+ENGINE_NOTE = "lab's torch engine keeps environments and agent on the device, so a GPU pays off"
+
+
 class RLSpec(_ExperimentSpec):
     kind: Literal["rl"] = "rl"
+    engine: Literal["gymnasium", "torch"] = Field(
+        "gymnasium", description="'gymnasium': Gymnasium envs stepped on the host (SB3's agents and lab's); "
+                                 "'torch': lab's batched torch envs and agents, all on the device")
     env: EnvSpec
     agent: SerializeAsAny[AgentParams]
     eval: EvalSpec = Field(default_factory=EvalSpec)
@@ -71,6 +77,10 @@ class RLSpec(_ExperimentSpec):
     @property
     def algo(self):
         return ALGOS[self.agent.algo]
+
+    def agent_class(self):
+        """The agent implementation this spec trains with (its algorithm on its engine)."""
+        return self.algo.agent_class(self.engine)
 
 
 class AttributionSpec(_ExperimentSpec):
@@ -254,6 +264,8 @@ def _check_env(spec: RLSpec, fail) -> None:
     import gymnasium as gym
 
     env_id = spec.env.id
+    if spec.engine == "torch":
+        _check_torch_engine(spec, fail)
     if ":" in env_id:
         module = env_id.split(":", 1)[0]
         try:
@@ -287,6 +299,23 @@ def _check_env(spec: RLSpec, fail) -> None:
     if obs not in algo.observation_spaces:
         fail(f"agent.algo: '{algo.name}' cannot read {env_id}'s {obs} observations"
              f" (it supports {', '.join(algo.observation_spaces)}); try 'ppo' or 'dqn'")
+
+
+def _check_torch_engine(spec: RLSpec, fail) -> None:
+    """The torch engine has this algorithm and this environment."""
+    from lab.engine import ENVS
+
+    with_torch = [name for name, a in ALGOS.items() if a.torch_agent]
+    if spec.algo.torch_agent is None:
+        fail(f"engine: '{spec.algo.name}' has no torch-engine implementation (it has: {', '.join(with_torch)}); "
+             "set engine = \"gymnasium\" or agent.algo = " + " or ".join(f"'{n}'" for n in with_torch))
+    if spec.env.id not in ENVS:
+        fail(f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(spec.env.id, ENVS)} (it has: "
+             f"{', '.join(ENVS)}); set engine = \"gymnasium\" to step it with Gymnasium")
+    if spec.env.kwargs:
+        fail("env.kwargs: the torch engine's environments take no arguments; remove env.kwargs or set engine = \"gymnasium\"")
+    if spec.env.max_episode_steps is not None:
+        fail("env.max_episode_steps: the torch engine keeps Gymnasium's time limit; remove it or set engine = \"gymnasium\"")
 
 
 def _check_attribution(spec: AttributionSpec, fail) -> None:

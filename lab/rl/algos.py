@@ -4,7 +4,7 @@ else differs between algorithms (device notes, the metrics they report).
 The CLI, validation, docs and the dashboard read this table; nothing lists algorithms twice.
 Implementations are named by import path and loaded only when a run needs them. A new
 algorithm is a row here, its schema in `params.py`, and its module (or, for one of SB3's, the
-name of its SB3 class).
+name of its SB3 class); `torch_agent` names its implementation on lab's torch engine, if any.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ class Algo:
     uses_torch: bool = True  # False: 'cuda' means nothing for it
     metrics: tuple[str, ...] = ()  # the metric events it reports, most telling first (the live view's order)
     sb3_class: str | None = None  # stable_baselines3's class, for SB3Agent
+    torch_agent: str | None = None  # "module:Class" on lab's torch engine (engine = "torch"), if it has one
 
-    def agent_class(self):
-        module, _, cls = self.agent.partition(":")
+    def agent_class(self, engine: str = "gymnasium"):
+        """The implementation for `engine`: 'gymnasium' (Gymnasium envs stepped on the host) or
+        'torch' (lab.engine: environments and agent on the device)."""
+        module, _, cls = (self.torch_agent if engine == "torch" else self.agent).partition(":")
         return getattr(importlib.import_module(module), cls)
 
 
@@ -44,6 +47,7 @@ ALGOS: dict[str, Algo] = {
     for a in (
         Algo("ppo", "Proximal Policy Optimization", params.PPOParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs PPO with an MLP policy faster on the CPU", sb3_class="PPO",
+             torch_agent="lab.engine.ppo:TorchPPOAgent",
              metrics=("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                       "explained_variance", "learning_rate", "clip_range")),
         Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,

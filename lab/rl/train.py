@@ -45,9 +45,11 @@ def prepare(spec, runs_dir=None, requested: str | None = None):
     env.close()
     image = is_image_space(observation_space)
     algo = spec.algo
+    from lab.spec import ENGINE_NOTE
+
     device, reason = choose_device(
         requested or spec.device, algo.device_note,
-        why_gpu="image observations need a CNN, which runs faster on the GPU" if image else None,
+        why_gpu=ENGINE_NOTE if spec.engine == "torch" else "image observations need a CNN, which runs faster on the GPU" if image else None,
         torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
     memory.check(footprint.needs(spec, observation_space, action_space), spec.source)
     return Plan(device, reason)
@@ -57,7 +59,7 @@ def policy_checkpoint(run, spec) -> Path:
     """The checkpoint a run delivers: the one its summary names, else best, else last."""
     from lab.errors import BadInput
 
-    suffix = spec.algo.agent_class().suffix
+    suffix = spec.agent_class().suffix
     recorded = [run.path / run.results.policy] if run.results.policy else []
     for candidate in recorded + [run.checkpoint(f"best{suffix}"), run.checkpoint(f"last{suffix}")]:
         if candidate.is_file():
@@ -72,7 +74,7 @@ def load_delivered_policy(run, spec, device: str):
 
     path = policy_checkpoint(run, spec)
     try:
-        return spec.algo.agent_class().load(path, spec, device), path
+        return spec.agent_class().load(path, spec, device), path
     except Exception as e:
         raise BadInput(f"{run.id}: {run.relpath(path)} cannot be loaded ({checkpoint_error(e)})") from None
 
@@ -184,8 +186,9 @@ def run(spec, ctx) -> None:
 
     torch.set_num_threads(spec.threads)
     algo = spec.algo
-    ctx.log(f"{algo.title} ({algo.library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
-    agent = algo.agent_class()(spec, ctx.device)
+    library = "lab's torch engine" if spec.engine == "torch" else algo.library
+    ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
+    agent = spec.agent_class()(spec, ctx.device)
     tracker = Tracker(spec, ctx, agent)
     try:
         agent.learn(tracker)
