@@ -99,7 +99,7 @@ def builtin_experiments() -> dict[str, Path]:
     """Built-in experiment names -> files."""
     if not EXPERIMENTS_DIR.is_dir():
         return {}
-    return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.toml"))}
+    return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.toml"), key=lambda p: p.stem)}  # 'a-b' before 'a-b-c'
 
 
 def find_experiment(name_or_path: str | os.PathLike) -> Path:

@@ -139,7 +139,8 @@ class HomeScreen(Screen):
         lst = self.query_one("#experiment-list", OptionList)
         lst.clear_options()
         shown = [n for n in self.experiments if all(w in n.lower() or w in self.search_text[n] for w in words)]
-        shown.sort(key=lambda n: not all(w in n.lower() for w in words))  # name matches first
+        # the name typed in full first, then other name matches, then matches in the settings
+        shown.sort(key=lambda n: (n.lower() != " ".join(words), not all(w in n.lower() for w in words)))
         lst.add_options([Option(n, id=n) for n in shown])
         if shown:
             lst.highlighted = 0
