@@ -2,7 +2,7 @@
 
 Read top to bottom as CleanRL's ppo.py. The hyperparameters are SB3's (`lab.rl.params.PPOParams`,
 same names, same schedules, same defaults), and so are the details that change results: separate
-actor and critic MLPs with orthogonal initialisation, Adam with eps 1e-5, advantages normalised
+actor and critic MLPs (computed as one stack) with orthogonal initialisation, Adam with eps 1e-5, advantages normalised
 per minibatch, no value clipping, and an episode cut by the time limit bootstrapped with the value
 of its last observation (`reward += gamma * V(final_obs)`, as SB3 does).
 
@@ -20,48 +20,56 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.engine.nets import StackedMLP
 from lab.rl.params import schedule
 from lab.store import atomic_target
 
 
-def mlp(sizes: list[int], activation: str, out_gain: float) -> nn.Sequential:
-    """Linear layers with orthogonal weights (gain sqrt 2 inside, `out_gain` at the output), as SB3."""
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layer = nn.Linear(sizes[i], sizes[i + 1])
-        last = i == len(sizes) - 2
-        nn.init.orthogonal_(layer.weight, out_gain if last else math.sqrt(2))
-        nn.init.zeros_(layer.bias)
-        layers.append(layer)
-        if not last:
-            layers.append(act())
-    return nn.Sequential(*layers)
-
-
 class ActorCritic(nn.Module):
-    """A policy (categorical logits, or a Gaussian mean with a learned log-std) and a value."""
+    """A policy (categorical logits, or a Gaussian mean with a learned log-std) and a value: two
+    MLPs computed as one stack (lab.engine.nets), SB3's output gains 0.01 and 1."""
 
     def __init__(self, obs_dim: int, n_actions: int, continuous: bool, net_arch: list[int], activation: str):
         super().__init__()
         self.continuous = continuous
-        self.actor = mlp([obs_dim, *net_arch, n_actions], activation, 0.01)
-        self.critic = mlp([obs_dim, *net_arch, 1], activation, 1.0)
+        self.nets = StackedMLP(2, [obs_dim, *net_arch, n_actions], activation, [0.01, 1.0])  # the critic reads column 0
         if continuous:
             self.log_std = nn.Parameter(torch.zeros(n_actions))
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(obs).squeeze(-1)
+    def forward(self, obs: torch.Tensor):
+        """(the action distribution, the value) at `obs`, in one pass."""
+        out = self.nets(obs)
+        return self._distribution(out[0]), out[1, :, 0]
 
-    def distribution(self, obs: torch.Tensor):
-        out = self.actor(obs)
+    def _distribution(self, actor_out: torch.Tensor):
+        # (no argument validation: its checks cost more than the distribution on a CPU, and a
+        # NaN policy is caught where the run ends, lab.rl.train)
         if self.continuous:
-            return torch.distributions.Independent(torch.distributions.Normal(out, self.log_std.exp()), 1)
-        return torch.distributions.Categorical(logits=out)
+            normal = torch.distributions.Normal(actor_out, self.log_std.exp(), validate_args=False)
+            return torch.distributions.Independent(normal, 1, validate_args=False)
+        return torch.distributions.Categorical(logits=actor_out, validate_args=False)
+
+    def actor(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actor's output alone: logits, or the action mean."""
+        return self.nets(obs)[0]
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.nets(obs)[1, :, 0]
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
+
+
+class ActorScores(nn.Module):
+    """Observations -> the actor's output (what attribution explains)."""
+
+    def __init__(self, net: ActorCritic):
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net.actor(obs)
 
 
 def _spaces(spec):
@@ -112,9 +120,9 @@ class TorchPPOAgent:
             with torch.no_grad():
                 for t in range(n_steps):
                     obs_buf[t] = obs
-                    dist = net.distribution(obs)
+                    dist, value = net(obs)
                     action = dist.sample()
-                    act_buf[t], logp_buf[t], val_buf[t] = action, dist.log_prob(action), net.value(obs)
+                    act_buf[t], logp_buf[t], val_buf[t] = action, dist.log_prob(action), value
                     env_action = action.clamp(self.low, self.high) if self.continuous else action
                     obs, reward, terminated, truncated, info = env.step(env_action)
                     ep_ret += reward
@@ -165,7 +173,7 @@ class TorchPPOAgent:
                 idx = order[start:start + p.batch_size]
                 if len(idx) < 2 and p.normalize_advantage:
                     continue  # SB3 skips a one-sample batch it cannot normalise
-                dist = net.distribution(b_obs[idx])
+                dist, value = net(b_obs[idx])
                 logp = dist.log_prob(b_act[idx])
                 log_ratio = logp - b_logp[idx]
                 ratio = log_ratio.exp()
@@ -173,7 +181,7 @@ class TorchPPOAgent:
                 if p.normalize_advantage:
                     a = (a - a.mean()) / (a.std() + 1e-8)
                 policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
-                value_loss = (b_ret[idx] - net.value(b_obs[idx])).pow(2).mean()
+                value_loss = (b_ret[idx] - value).pow(2).mean()
                 entropy = dist.entropy().mean()
                 loss = policy_loss - p.ent_coef * entropy + p.vf_coef * value_loss
                 optimizer.zero_grad(set_to_none=True)
@@ -186,6 +194,8 @@ class TorchPPOAgent:
                     sums += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped]).detach()
                 batches += 1
         loss, policy_loss, value_loss, entropy, approx_kl, clipped = (sums / max(batches, 1)).tolist()  # one host sync
+        if not math.isfinite(loss):  # lab.rl.train turns this into 'training diverged near step N ...'
+            raise ValueError("the policy's outputs became nan")
         var = b_ret.var()
         explained = float(1 - (b_ret - b_val).var() / var) if float(var) > 0 else float("nan")
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
@@ -203,7 +213,7 @@ class TorchPPOAgent:
     @torch.no_grad()
     def act(self, obs, deterministic: bool = True):
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        action = self.net.mode(x) if deterministic else self.net.distribution(x).sample()
+        action = self.net.mode(x) if deterministic else self.net(x)[0].sample()
         if self.continuous:
             action = action.clamp(self.low, self.high)
         return action.cpu().numpy()
@@ -220,7 +230,7 @@ class TorchPPOAgent:
 
     def scores_module(self) -> nn.Module:
         """Action logits (discrete), or the action mean (continuous)."""
-        return self.net.actor
+        return ActorScores(self.net)
 
     def export_artifacts(self, ctx, policy) -> None:
         """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""

@@ -1,0 +1,42 @@
+"""Stacks of small MLPs computed as one: each layer is a batched matmul over a leading stack
+dimension, so K networks cost the ops of one (on a CPU, each torch op costs microseconds whatever
+its size; on a GPU, one kernel instead of K).
+
+The torch engine stacks a policy's actor and critic this way (K = 2), and a population's members
+on top of that (K = 2 x members): `StackedMLP(k, sizes)` maps (k, batch, in) to (k, batch, out).
+Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a per-network output gain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class StackedMLP(nn.Module):
+    def __init__(self, k: int, sizes: list[int], activation: str, out_gains: list[float]):
+        super().__init__()
+        self.k, self.activation = k, {"tanh": torch.tanh, "relu": torch.relu}[activation]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            last = i == len(sizes) - 2
+            w = torch.empty(k, n_in, n_out)
+            for j in range(k):  # each network's layer as nn.init would make it (out x in), transposed
+                gain = out_gains[j] if last else math.sqrt(2)
+                w[j] = nn.init.orthogonal_(torch.empty(n_out, n_in), gain).T
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(torch.zeros(k, 1, n_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(k, batch, in) -> (k, batch, out); a (batch, in) input goes to every network."""
+        if x.dim() == 2:
+            x = x.expand(self.k, *x.shape)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = self.activation(x)
+        return x
