@@ -85,23 +85,15 @@ def test_attribution_screen(snap_compare, seeded, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_help_screen(snap_compare, seeded, size):
-    async def help_screen(pilot):
+@pytest.mark.parametrize("keys", [("question_mark",), ("ctrl+r", "d")], ids=["help", "delete_confirmation"])
+def test_home_screen_after_keys(snap_compare, seeded, size, keys):
+    """The help screen ('?'), and the confirmation that names the run 'd' would delete."""
+    async def press(pilot):
         await runs_listed(pilot)
-        await pilot.press("question_mark")
+        await pilot.press(*keys)
         await pilot.pause()
 
-    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=help_screen)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_delete_confirmation(snap_compare, seeded, size):
-    async def delete(pilot):
-        await runs_listed(pilot)
-        await pilot.press("ctrl+r", "d")
-        await pilot.pause()
-
-    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=delete)
+    assert snap_compare(LabApp(seeded), terminal_size=size, run_before=press)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
