@@ -1,170 +1,31 @@
 """PPO on lab's torch engine: environments, rollouts, advantages and updates on one device.
 
-Read top to bottom as CleanRL's ppo.py. The hyperparameters are SB3's (`lab.rl.params.PPOParams`,
-same names, same schedules, same defaults), and so are the details that change results: separate
-actor and critic MLPs (computed as one stack) with orthogonal initialisation, Adam with eps 1e-5, advantages normalised
-per minibatch, no value clipping, and an episode cut by the time limit bootstrapped with the value
-of its last observation (`reward += gamma * V(final_obs)`, as SB3 does).
-
-Nothing in a rollout reads a tensor on the host: episodes are counted with masks on the device,
-and the host looks once per rollout (the finished episodes, for the tracker) and once per update
-(the losses). The agent follows lab's agent protocol (`lab.rl.train`).
+Read top to bottom as CleanRL's ppo.py; the rollout and the advantages are `onpolicy.py`'s, shared
+with A2C. The hyperparameters are SB3's (`lab.rl.params.PPOParams`: same names, schedules and
+defaults), and so are the details that change results: Adam with eps 1e-5, advantages normalised
+per minibatch, no value clipping, gradients clipped to `max_grad_norm`.
 """
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
-import numpy as np
 import torch
 from torch import nn
 
-from lab.engine.nets import StackedMLP
+from lab.engine.onpolicy import OnPolicyAgent, Rollout, diverged
 from lab.rl.params import schedule
-from lab.store import atomic_target
 
 
-class ActorCritic(nn.Module):
-    """A policy (categorical logits, or a Gaussian mean with a learned log-std) and a value: two
-    MLPs computed as one stack (lab.engine.nets), SB3's output gains 0.01 and 1."""
+class TorchPPOAgent(OnPolicyAgent):
+    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
 
-    def __init__(self, obs_dim: int, n_actions: int, continuous: bool, net_arch: list[int], activation: str):
-        super().__init__()
-        self.continuous = continuous
-        self.nets = StackedMLP(2, [obs_dim, *net_arch, n_actions], activation, [0.01, 1.0])  # the critic reads column 0
-        if continuous:
-            self.log_std = nn.Parameter(torch.zeros(n_actions))
-
-    def forward(self, obs: torch.Tensor):
-        """(the action distribution, the value) at `obs`, in one pass."""
-        out = self.nets(obs)
-        return self._distribution(out[0]), out[1, :, 0]
-
-    def _distribution(self, actor_out: torch.Tensor):
-        # (no argument validation: its checks cost more than the distribution on a CPU, and a
-        # NaN policy is caught where the run ends, lab.rl.train)
-        if self.continuous:
-            normal = torch.distributions.Normal(actor_out, self.log_std.exp(), validate_args=False)
-            return torch.distributions.Independent(normal, 1, validate_args=False)
-        return torch.distributions.Categorical(logits=actor_out, validate_args=False)
-
-    def actor(self, obs: torch.Tensor) -> torch.Tensor:
-        """The actor's output alone: logits, or the action mean."""
-        return self.nets(obs)[0]
-
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.nets(obs)[1, :, 0]
-
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self.actor(obs)
-        return out if self.continuous else out.argmax(-1)
-
-
-class ActorScores(nn.Module):
-    """Observations -> the actor's output (what attribution explains)."""
-
-    def __init__(self, net: ActorCritic):
-        super().__init__()
-        self.net = net
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net.actor(obs)
-
-
-def _spaces(spec):
-    from lab.engine import ENVS
-
-    env = ENVS[spec.env.id]
-    obs_space, act_space = env.gym_observation_space, env.gym_action_space
-    continuous = act_space.shape != ()
-    return obs_space, act_space, continuous
-
-
-class TorchPPOAgent:
-    suffix = ".pt"
-
-    def __init__(self, spec, device: str):
-        self.spec, self.device = spec, torch.device(device)
-        obs_space, act_space, continuous = _spaces(spec)
-        self.continuous = continuous
-        self.low = None if not continuous else torch.as_tensor(act_space.low, device=self.device)
-        self.high = None if not continuous else torch.as_tensor(act_space.high, device=self.device)
-        torch.manual_seed(spec.seed)
-        n_actions = act_space.shape[0] if continuous else int(act_space.n)
-        self.net = ActorCritic(obs_space.shape[0], n_actions, continuous, list(spec.agent.net_arch or [64, 64]),
-                               spec.agent.activation).to(self.device)
-
-    # --- learning -------------------------------------------------------------------------
-    def learn(self, tracker) -> None:
-        from lab.engine import make_vec
-
-        spec, p, dev, net = self.spec, self.spec.agent, self.device, self.net
-        n_envs, n_steps = spec.env.n_envs, p.n_steps
-        env = make_vec(spec.env.id, n_envs, device=dev, seed=spec.seed)
-        lr, clip = schedule(p.learning_rate), schedule(p.clip_range)
-        optimizer = torch.optim.Adam(net.parameters(), lr=lr(1.0) if callable(lr) else lr, eps=1e-5)
-        act_shape = env.single_action_space.shape
-        obs_buf = torch.zeros((n_steps, n_envs, *env.single_observation_space.shape), device=dev)
-        act_buf = torch.zeros((n_steps, n_envs, *act_shape), device=dev, dtype=torch.float32 if self.continuous else torch.long)
-        logp_buf, rew_buf, val_buf = (torch.zeros((n_steps, n_envs), device=dev) for _ in range(3))
-        done_buf = torch.zeros((n_steps, n_envs), device=dev, dtype=torch.bool)
-        ep_ret_buf = torch.zeros((n_steps, n_envs), device=dev)
-        ep_len_buf = torch.zeros((n_steps, n_envs), device=dev, dtype=torch.long)
-        ep_ret = torch.zeros(n_envs, device=dev)
-        ep_len = torch.zeros(n_envs, device=dev, dtype=torch.long)
-        obs, _ = env.reset(seed=spec.seed)
-        step = 0
-        while step < p.total_steps:
-            # 1. a rollout of n_steps in every environment, on the device
-            with torch.no_grad():
-                for t in range(n_steps):
-                    obs_buf[t] = obs
-                    dist, value = net(obs)
-                    action = dist.sample()
-                    act_buf[t], logp_buf[t], val_buf[t] = action, dist.log_prob(action), value
-                    env_action = action.clamp(self.low, self.high) if self.continuous else action
-                    obs, reward, terminated, truncated, info = env.step(env_action)
-                    ep_ret += reward
-                    ep_len += 1
-                    # an episode cut by the time limit was not over: bootstrap it with V(last obs)
-                    rew_buf[t] = reward + p.gamma * net.value(info["final_obs"]) * (truncated & ~terminated)
-                    done_buf[t] = terminated | truncated
-                    ep_ret_buf[t], ep_len_buf[t] = ep_ret, ep_len
-                    done = done_buf[t]
-                    ep_ret = ep_ret.masked_fill(done, 0.0)
-                    ep_len = ep_len.masked_fill(done, 0)
-                # 2. advantages (GAE) and returns, bootstrapped from the value after the rollout
-                next_value = net.value(obs)
-                adv = torch.zeros_like(rew_buf)
-                last = torch.zeros(n_envs, device=dev)
-                for t in reversed(range(n_steps)):
-                    nv = next_value if t == n_steps - 1 else val_buf[t + 1]
-                    # after a terminal step there is no next value; after a truncated one the
-                    # bootstrap is already in the reward, and the next obs starts a new episode
-                    nonterminal = (~done_buf[t]).float()
-                    delta = rew_buf[t] + p.gamma * nv * nonterminal - val_buf[t]
-                    last = delta + p.gamma * p.gae_lambda * nonterminal * last
-                    adv[t] = last
-                returns = adv + val_buf
-            step += n_steps * n_envs
-            self._report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, step - n_steps * n_envs, n_envs)
-            # 3. n_epochs over shuffled minibatches
-            progress_remaining = max(1.0 - (step - n_steps * n_envs) / p.total_steps, 0.0)
-            rate = lr(progress_remaining) if callable(lr) else lr
-            clip_range = clip(progress_remaining) if callable(clip) else clip
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-            stats = self._update(optimizer, obs_buf, act_buf, logp_buf, adv, returns, val_buf, clip_range)
-            tracker.metrics(step, {**stats, "learning_rate": rate, "clip_range": clip_range})
-            if not tracker.step(step):
-                break
-
-    def _update(self, optimizer, obs_buf, act_buf, logp_buf, adv, returns, values, clip_range: float) -> dict:
+    def update(self, optimizer, rollout: Rollout, progress_remaining: float) -> dict:
+        """n_epochs over shuffled minibatches of the rollout, the clipped surrogate objective."""
         p, net = self.spec.agent, self.net
-        n = obs_buf.shape[0] * obs_buf.shape[1]
-        b_obs, b_act = obs_buf.reshape(n, *obs_buf.shape[2:]), act_buf.reshape(n, *act_buf.shape[2:])
-        b_logp, b_adv, b_ret, b_val = logp_buf.reshape(n), adv.reshape(n), returns.reshape(n), values.reshape(n)
+        clip = schedule(p.clip_range)
+        clip_range = clip(progress_remaining) if callable(clip) else clip
+        n = len(rollout)
+        b_obs, b_act, b_logp, b_adv, b_ret = rollout.obs, rollout.actions, rollout.log_probs, rollout.advantages, rollout.returns
         sums = torch.zeros(6, device=self.device)  # loss, policy, value, entropy, kl, clipped fraction
         batches = 0
         for _ in range(p.n_epochs):
@@ -194,44 +55,6 @@ class TorchPPOAgent:
                     sums += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped]).detach()
                 batches += 1
         loss, policy_loss, value_loss, entropy, approx_kl, clipped = (sums / max(batches, 1)).tolist()  # one host sync
-        if not math.isfinite(loss):  # lab.rl.train turns this into 'training diverged near step N ...'
-            raise ValueError("the policy's outputs became nan")
-        var = b_ret.var()
-        explained = float(1 - (b_ret - b_val).var() / var) if float(var) > 0 else float("nan")
+        diverged(loss)
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                "approx_kl": approx_kl, "clip_fraction": clipped, "explained_variance": explained}
-
-    @staticmethod
-    def _report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
-        """The rollout's finished episodes to the tracker: one transfer to the host."""
-        t, e = done_buf.nonzero(as_tuple=True)
-        rets, lens = ep_ret_buf[t, e].tolist(), ep_len_buf[t, e].tolist()
-        for ti, r, n in zip(((t + 1) * n_envs + first_step).tolist(), rets, lens):
-            tracker.episode(ti, r, n)
-
-    # --- the protocol's other half ---------------------------------------------------------
-    @torch.no_grad()
-    def act(self, obs, deterministic: bool = True):
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        action = self.net.mode(x) if deterministic else self.net(x)[0].sample()
-        if self.continuous:
-            action = action.clamp(self.low, self.high)
-        return action.cpu().numpy()
-
-    def save(self, path: Path) -> None:
-        with atomic_target(path) as tmp:
-            torch.save(self.net.state_dict(), tmp)
-
-    @classmethod
-    def load(cls, path: Path, spec, device: str) -> TorchPPOAgent:
-        agent = cls(spec, device)
-        agent.net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-        return agent
-
-    def scores_module(self) -> nn.Module:
-        """Action logits (discrete), or the action mean (continuous)."""
-        return ActorScores(self.net)
-
-    def export_artifacts(self, ctx, policy) -> None:
-        """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""
-
+                "approx_kl": approx_kl, "clip_fraction": clipped, "clip_range": clip_range}

@@ -52,6 +52,7 @@ ALGOS: dict[str, Algo] = {
                       "explained_variance", "learning_rate", "clip_range")),
         Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs A2C with an MLP policy faster on the CPU", sb3_class="A2C",
+             torch_agent="lab.engine.a2c:TorchA2CAgent",
              metrics=("policy_loss", "value_loss", "entropy", "explained_variance", "learning_rate")),
         Algo("dqn", "Deep Q-Network", params.DQNParams, _SB3, "stable-baselines3", ("Discrete",),
              device_note=_SMALL_MLP.format("Q-network"), sb3_class="DQN",

@@ -1,5 +1,6 @@
-"""PPO on lab's torch engine, end to end through `lab.run`: it learns CartPole, its episodes are
-counted right, its checkpoints are plain state dicts, and a spec it cannot run is one clear line."""
+"""The agents of lab's torch engine, end to end through `lab.run`: PPO and A2C learn CartPole,
+episodes are counted right, checkpoints are plain state dicts, and a spec the engine cannot run
+is one clear line."""
 
 import numpy as np
 import pytest
@@ -28,6 +29,17 @@ def test_cartpole_ppo_torch_solves_cartpole(tmp_path):
     assert {"policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "learning_rate"} <= metrics
     weights = torch.load(run.path / s.results.policy, weights_only=True)  # a plain state dict, no pickled code
     assert isinstance(weights, dict) and all(isinstance(v, torch.Tensor) for v in weights.values())
+
+
+def test_a2c_on_the_torch_engine_solves_cartpole(tmp_path):
+    spec = lab.load_experiment("cartpole-a2c", {"engine": "torch", "agent.total_steps": 150_000,
+                                                "eval.every": 10_000, "eval.target_return": 475})
+    run = lab.run(spec, runs_dir=tmp_path)
+    s = run.summary
+    assert s.state == "completed" and s.results.best_eval_return_mean >= 475
+    assert s.results.total_steps < 150_000  # it stopped at the target
+    metrics = {k for e in read_events(run.events_path) if e["kind"] == "metric" for k in e["values"]}
+    assert {"policy_loss", "value_loss", "entropy", "explained_variance", "learning_rate"} <= metrics
 
 
 def test_a_continuous_action_run_on_the_torch_engine(tmp_path):
@@ -59,4 +71,4 @@ def test_an_algorithm_without_a_torch_engine_implementation_says_which_have_one(
     with pytest.raises(BadInput) as e:
         lab.load_experiment({"name": "x", "kind": "rl", "engine": "torch", "env": {"id": "CartPole-v1"},
                              "agent": {"algo": "dqn", "total_steps": 1000}})
-    assert "engine: 'dqn' has no torch-engine implementation (it has: ppo)" in str(e.value)
+    assert "engine: 'dqn' has no torch-engine implementation (it has: ppo, a2c)" in str(e.value)
