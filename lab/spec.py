@@ -70,6 +70,11 @@ class RLSpec(_ExperimentSpec):
     engine: Literal["gymnasium", "torch"] = Field(
         "gymnasium", description="'gymnasium': Gymnasium envs stepped on the host (SB3's agents and lab's); "
                                  "'torch': lab's batched torch envs and agents, all on the device")
+    population: int = Field(1, ge=1, le=65_536, description="independent agents trained together in one run and "
+                            "one process on the torch engine, with seeds seed .. seed + population - 1")
+    members: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict, description="settings that differ per member of a population, one value per member: "
+                                          "[members.agent] learning_rate = [1e-3, 3e-4]")
     env: EnvSpec
     agent: SerializeAsAny[AgentParams]
     eval: EvalSpec = Field(default_factory=EvalSpec)
@@ -77,6 +82,15 @@ class RLSpec(_ExperimentSpec):
     @property
     def algo(self):
         return ALGOS[self.agent.algo]
+
+    def member_values(self, key: str) -> list:
+        """agent.<key> of each member: its [members.agent] list, else the agent's value for all."""
+        given = self.members.get("agent", {}).get(key)
+        return list(given) if given is not None else [getattr(self.agent, key)] * self.population
+
+    def member_settings(self, m: int) -> dict[str, Any]:
+        """The settings member m has of its own ({"agent.learning_rate": 3e-4}); {} when none."""
+        return {f"agent.{k}": v[m] for k, v in self.members.get("agent", {}).items()}
 
     def agent_class(self):
         """The agent implementation this spec trains with (its algorithm on its engine)."""
@@ -217,7 +231,8 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
 
     def fail(msg: str):
         key = msg.split(":", 1)[0]
-        note = " (set by override)" if any(key == o or key.startswith((o + ".", o + "[")) for o in overridden) else ""
+        note = " (set by override)" if any(key == o or key.startswith((o + ".", o + "[")) or o.startswith(key + ".")
+                                          for o in overridden) else ""
         raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}", key=key)
 
     if not isinstance(raw, dict):
@@ -254,6 +269,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
     except ValidationError as e:
         fail(_message(_first(e.errors()), model))
     _check_env(spec, fail)
+    _check_population(spec, agent_raw, fail)
     return spec
 
 
@@ -316,6 +332,40 @@ def _check_torch_engine(spec: RLSpec, fail) -> None:
         fail("env.kwargs: the torch engine's environments take no arguments; remove env.kwargs or set engine = \"gymnasium\"")
     if spec.env.max_episode_steps is not None:
         fail("env.max_episode_steps: the torch engine keeps Gymnasium's time limit; remove it or set engine = \"gymnasium\"")
+
+
+def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
+    """A population trains on the torch engine with an algorithm that batches members; each
+    [members.agent] list has one valid value per member of a setting that may differ."""
+    n = spec.population
+    if n == 1 and not spec.members:
+        return
+    key = "population" if n > 1 else "members"
+    if spec.engine != "torch":
+        fail(f"{key}: populations train on lab's torch engine; set engine = \"torch\"")
+    settings = getattr(spec.agent_class(), "member_settings", ())
+    if not settings:
+        with_members = [name for name, a in ALGOS.items() if a.torch_agent and getattr(a.agent_class("torch"), "member_settings", ())]
+        fail(f"{key}: '{spec.algo.name}' on the torch engine trains one agent per run (populations: "
+             f"{', '.join(with_members)}); set population = 1")
+    for table in spec.members:
+        if table != "agent":
+            fail(f"members.{table}: only agent settings can differ per member ([members.agent])")
+    schema = type(spec.agent)
+    for name, values in spec.members.get("agent", {}).items():
+        where = f"members.agent.{name}"
+        if name not in settings:
+            if name in schema.model_fields:
+                fail(f"{where}: cannot differ per member (it shapes the batched networks or rollouts); "
+                     f"settings that can: {', '.join(settings)}")
+            fail(f"{where}: unknown setting{did_you_mean(name, settings) or ''} (settings that can differ: {', '.join(settings)})")
+        if len(values) != n:
+            fail(f"{where}: {len(values)} value{'s' if len(values) != 1 else ''} for population = {n}; give one per member")
+        for i, value in enumerate(values):
+            try:
+                schema.model_validate({**agent_raw, name: value})
+            except ValidationError as e:
+                fail(f"{where}[{i}]:" + _message(_first(e.errors()), schema).split(":", 1)[1])
 
 
 def _check_attribution(spec: AttributionSpec, fail) -> None:

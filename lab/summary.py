@@ -44,6 +44,11 @@ class Results(_Record):
     total_steps: int | None = None
     train_seconds: float | None = None
     policy: str | None = Field(None, description="the delivered checkpoint, relative to the run folder")
+    # RL populations (population > 1): the final_eval_* fields above are over members' means
+    population: int | None = None
+    final_eval_return_min: float | None = None
+    best_member: int | None = Field(None, description="the member the run delivers (lab eval, attribution)")
+    members: list[dict[str, Any]] | None = Field(None, description="per member: seed, settings, final and best evaluation")
     # attribution: the classifier
     test_accuracy: float | None = None
     test_macro_f1: float | None = None

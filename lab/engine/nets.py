@@ -3,8 +3,9 @@ dimension, so K networks cost the ops of one (on a CPU, each torch op costs micr
 its size; on a GPU, one kernel instead of K).
 
 The torch engine stacks a policy's actor and critic this way (K = 2), and a population's members
-on top of that (K = 2 x members): `StackedMLP(k, sizes)` maps (k, batch, in) to (k, batch, out).
-Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a per-network output gain.
+on top of that (K = 2 x members, member-major): `StackedMLP(k, sizes)` maps (k, batch, in) to
+(k, batch, out). Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a
+per-network output gain, each network drawn from its own generator where one is given.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from torch import nn
 
 
 class StackedMLP(nn.Module):
-    def __init__(self, k: int, sizes: list[int], activation: str, out_gains: list[float]):
+    def __init__(self, k: int, sizes: list[int], activation: str, out_gains: list[float],
+                 generators: list[torch.Generator | None] | None = None):
         super().__init__()
         self.k, self.activation = k, {"tanh": torch.tanh, "relu": torch.relu}[activation]
+        generators = generators or [None] * k  # None: torch's global generator
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -26,7 +29,7 @@ class StackedMLP(nn.Module):
             w = torch.empty(k, n_in, n_out)
             for j in range(k):  # each network's layer as nn.init would make it (out x in), transposed
                 gain = out_gains[j] if last else math.sqrt(2)
-                w[j] = nn.init.orthogonal_(torch.empty(n_out, n_in), gain).T
+                w[j] = nn.init.orthogonal_(torch.empty(n_out, n_in), gain, generator=generators[j]).T
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(k, 1, n_out)))
 

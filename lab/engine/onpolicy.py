@@ -1,12 +1,19 @@
 """What lab's on-policy agents on the torch engine share: the actor-critic network, the rollout
-on the device, advantages (GAE), episode accounting, and the agent protocol (`lab.rl.train`).
-PPO (`ppo.py`) and A2C (`a2c.py`) differ only in their optimizer and their update.
+on the device, advantages (GAE), evaluation on the device, episode accounting, and the agent
+protocol (`lab.rl.train`). PPO (`ppo.py`) and A2C (`a2c.py`) differ only in their update.
 
-SB3's details that change results are kept: separate actor and critic MLPs (computed as one
-stack) with orthogonal initialisation, and an episode cut by the time limit bootstrapped with the
-value of its last observation (`reward += gamma * V(final_obs)`). Nothing in a rollout reads a
-tensor on the host: episodes are counted with masks on the device, and the host looks once per
-rollout (the finished episodes, for the tracker) and once per update (the losses).
+Every tensor has a leading member dimension M: a run trains `spec.population` independent agents
+at once (M = 1 for a plain run). Member m steps its own `env.n_envs` environments (rows
+m*n_envs .. of one batched env), has its own actor and critic (networks 2m and 2m+1 of one
+stack, drawn as a run with seed `seed + m` would draw them), its own hyperparameters where
+`[members.agent]` gives them, and its own optimizer state (lab.engine.optim). Losses are summed
+over members, so each member's gradient is its own.
+
+SB3's details that change results are kept: separate actor and critic MLPs with orthogonal
+initialisation, and an episode cut by the time limit bootstrapped with the value of its last
+observation (`reward += gamma * V(final_obs)`). Nothing in a rollout reads a tensor on the host:
+episodes are counted with masks on the device, and the host looks once per rollout (the finished
+episodes, for the tracker) and once per update (the losses).
 """
 
 from __future__ import annotations
@@ -20,60 +27,85 @@ import torch
 from torch import nn
 
 from lab.engine.nets import StackedMLP
+from lab.engine.optim import MemberOptimizer
 from lab.rl.params import schedule
 from lab.store import atomic_target
 
 
 class ActorCritic(nn.Module):
-    """A policy (categorical logits, or a Gaussian mean with a learned log-std) and a value: two
-    MLPs computed as one stack (lab.engine.nets), SB3's output gains 0.01 and 1."""
+    """M members' policies (categorical logits, or a Gaussian mean with a learned log-std) and
+    values: 2M MLPs computed as one stack (lab.engine.nets), SB3's output gains 0.01 and 1."""
 
-    def __init__(self, obs_dim: int, n_actions: int, continuous: bool, net_arch: list[int], activation: str):
+    def __init__(self, obs_dim: int, n_actions: int, continuous: bool, net_arch: list[int], activation: str,
+                 members: int = 1, seed: int = 0):
         super().__init__()
-        self.continuous = continuous
-        self.nets = StackedMLP(2, [obs_dim, *net_arch, n_actions], activation, [0.01, 1.0])  # the critic reads column 0
+        self.args = (obs_dim, n_actions, continuous, net_arch, activation)
+        self.members, self.continuous = members, continuous
+        # member 0 draws from torch's global generator (seeded by the agent), member m from seed + m
+        generators = [None] + [torch.Generator().manual_seed(seed + m) for m in range(1, members)]
+        self.nets = StackedMLP(2 * members, [obs_dim, *net_arch, n_actions], activation, [0.01, 1.0] * members,
+                               [g for g in generators for _ in ("actor", "critic")])
         if continuous:
-            self.log_std = nn.Parameter(torch.zeros(n_actions))
+            self.log_std = nn.Parameter(torch.zeros(members, n_actions))
+
+    def _outputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """(M, batch, obs) or (batch, obs) for every member -> (M, 2, batch, out)."""
+        m = self.members
+        if obs.dim() == 2:
+            obs = obs.expand(m, *obs.shape)
+        x = obs.unsqueeze(1).expand(m, 2, *obs.shape[1:]).reshape(2 * m, *obs.shape[1:])
+        return self.nets(x).view(m, 2, obs.shape[1], -1)
 
     def forward(self, obs: torch.Tensor):
-        """(the action distribution, the value) at `obs`, in one pass."""
-        out = self.nets(obs)
-        return self._distribution(out[0]), out[1, :, 0]
+        """(the action distributions, the values (M, batch)) at `obs`, in one pass."""
+        out = self._outputs(obs)
+        return self._distribution(out[:, 0]), out[:, 1, :, 0]
 
     def _distribution(self, actor_out: torch.Tensor):
         # (no argument validation: its checks cost more than the distribution on a CPU, and a
         # NaN policy is caught where the run ends, lab.rl.train)
         if self.continuous:
-            normal = torch.distributions.Normal(actor_out, self.log_std.exp(), validate_args=False)
+            normal = torch.distributions.Normal(actor_out, self.log_std.exp()[:, None, :], validate_args=False)
             return torch.distributions.Independent(normal, 1, validate_args=False)
         return torch.distributions.Categorical(logits=actor_out, validate_args=False)
 
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
-        """The actor's output alone: logits, or the action mean."""
-        return self.nets(obs)[0]
+        """The actors' outputs alone (M, batch, actions): logits, or the action means."""
+        return self._outputs(obs)[:, 0]
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.nets(obs)[1, :, 0]
+        return self._outputs(obs)[:, 1, :, 0]
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
         return out if self.continuous else out.argmax(-1)
 
+    def member(self, m: int) -> ActorCritic:
+        """Member m alone, as a network of one member (a copy)."""
+        one = ActorCritic(*self.args, members=1)
+        one.load_state_dict(member_state(self.state_dict(), m, self.members))
+        return one.to(next(self.parameters()).device)
+
+
+def member_state(state: dict, m: int, members: int) -> dict:
+    """Member m's rows of a stacked state dict (each tensor's leading dimension is members x rows)."""
+    return {k: v.view(members, -1, *v.shape[1:])[m] for k, v in state.items()}
+
 
 class ActorScores(nn.Module):
-    """Observations -> the actor's output (what attribution explains)."""
+    """Observations -> one member's actor output (what attribution explains)."""
 
     def __init__(self, net: ActorCritic):
         super().__init__()
         self.net = net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net.actor(obs)
+        return self.net.actor(obs)[0]
 
 
 @dataclass
 class Rollout:
-    """One rollout, flattened over steps and environments: what an update learns from."""
+    """One rollout, flattened over steps and environments per member: tensors (M, steps x envs, ...)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
@@ -83,7 +115,7 @@ class Rollout:
     values: torch.Tensor
 
     def __len__(self) -> int:
-        return len(self.obs)
+        return self.obs.shape[1]
 
 
 def diverged(loss: float) -> None:
@@ -101,14 +133,22 @@ def _spaces(spec):
     return obs_space, act_space, continuous
 
 
+def _at(value, progress_remaining: float) -> float:
+    rate = schedule(value)
+    return rate(progress_remaining) if callable(rate) else rate
+
+
 class OnPolicyAgent:
-    """An actor-critic trained from rollouts of `agent.n_steps` steps in `env.n_envs` environments.
-    Subclasses give `make_optimizer(lr)` and `update(optimizer, rollout, progress_remaining)`."""
+    """Actor-critics trained from rollouts of `agent.n_steps` steps in `env.n_envs` environments
+    per member. Subclasses give `make_optimizer()` and `update(optimizer, rollout, progress_remaining)`,
+    and name the settings that may differ per member (`member_settings`)."""
 
     suffix = ".pt"
+    member_settings: tuple[str, ...] = ()
 
     def __init__(self, spec, device: str):
         self.spec, self.device = spec, torch.device(device)
+        self.members = spec.population
         obs_space, act_space, continuous = _spaces(spec)
         self.continuous = continuous
         self.low = None if not continuous else torch.as_tensor(act_space.low, device=self.device)
@@ -116,27 +156,33 @@ class OnPolicyAgent:
         torch.manual_seed(spec.seed)
         n_actions = act_space.shape[0] if continuous else int(act_space.n)
         self.net = ActorCritic(obs_space.shape[0], n_actions, continuous, list(spec.agent.net_arch or [64, 64]),
-                               spec.agent.activation).to(self.device)
+                               spec.agent.activation, self.members, spec.seed).to(self.device)
+        self.acting = self.net  # the network `act` and attribution use: one member's (use_member)
+        self.best_state: dict | None = None  # each member's weights at its best evaluation (populations)
+
+    def hyper(self, key: str, progress_remaining: float = 1.0) -> torch.Tensor:
+        """agent.<key> of each member at this point of training (schedules evaluated): (M,)."""
+        return torch.tensor([_at(v, progress_remaining) for v in self.spec.member_values(key)], device=self.device)
 
     # --- learning -------------------------------------------------------------------------
     def learn(self, tracker) -> None:
         from lab.engine import make_vec
 
         spec, p, dev, net = self.spec, self.spec.agent, self.device, self.net
-        n_envs, n_steps = spec.env.n_envs, p.n_steps
-        env = make_vec(spec.env.id, n_envs, device=dev, seed=spec.seed)
-        lr = schedule(p.learning_rate)
-        optimizer = self.make_optimizer(lr(1.0) if callable(lr) else lr)
-        act_shape = env.single_action_space.shape
-        obs_buf = torch.zeros((n_steps, n_envs, *env.single_observation_space.shape), device=dev)
-        act_buf = torch.zeros((n_steps, n_envs, *act_shape), device=dev, dtype=torch.float32 if self.continuous else torch.long)
-        logp_buf, rew_buf, val_buf = (torch.zeros((n_steps, n_envs), device=dev) for _ in range(3))
-        done_buf = torch.zeros((n_steps, n_envs), device=dev, dtype=torch.bool)
-        ep_ret_buf = torch.zeros((n_steps, n_envs), device=dev)
-        ep_len_buf = torch.zeros((n_steps, n_envs), device=dev, dtype=torch.long)
-        ep_ret = torch.zeros(n_envs, device=dev)
-        ep_len = torch.zeros(n_envs, device=dev, dtype=torch.long)
-        obs, _ = env.reset(seed=spec.seed)
+        m, n_envs, n_steps = self.members, spec.env.n_envs, p.n_steps
+        env = make_vec(spec.env.id, m * n_envs, device=dev, seed=spec.seed)
+        optimizer = self.make_optimizer()
+        gamma, gae_lambda = self.hyper("gamma")[:, None], self.hyper("gae_lambda")[:, None]
+        obs_shape, act_shape = env.single_observation_space.shape, env.single_action_space.shape
+        obs_buf = torch.zeros((n_steps, m, n_envs, *obs_shape), device=dev)
+        act_buf = torch.zeros((n_steps, m, n_envs, *act_shape), device=dev,
+                              dtype=torch.float32 if self.continuous else torch.long)
+        logp_buf, rew_buf, val_buf, ep_ret_buf = (torch.zeros((n_steps, m, n_envs), device=dev) for _ in range(4))
+        done_buf = torch.zeros((n_steps, m, n_envs), device=dev, dtype=torch.bool)
+        ep_len_buf = torch.zeros((n_steps, m, n_envs), device=dev, dtype=torch.long)
+        ep_ret = torch.zeros((m, n_envs), device=dev)
+        ep_len = torch.zeros((m, n_envs), device=dev, dtype=torch.long)
+        obs = env.reset(seed=spec.seed)[0].view(m, n_envs, *obs_shape)
         step = 0
         while step < p.total_steps:
             # 1. a rollout of n_steps in every environment, on the device
@@ -147,11 +193,14 @@ class OnPolicyAgent:
                     action = dist.sample()
                     act_buf[t], logp_buf[t], val_buf[t] = action, dist.log_prob(action), value
                     env_action = action.clamp(self.low, self.high) if self.continuous else action
-                    obs, reward, terminated, truncated, info = env.step(env_action)
+                    obs, reward, terminated, truncated, info = env.step(env_action.reshape(m * n_envs, *act_shape))
+                    obs = obs.view(m, n_envs, *obs_shape)
+                    reward, terminated, truncated = (x.view(m, n_envs) for x in (reward, terminated, truncated))
                     ep_ret += reward
                     ep_len += 1
                     # an episode cut by the time limit was not over: bootstrap it with V(last obs)
-                    rew_buf[t] = reward + p.gamma * net.value(info["final_obs"]) * (truncated & ~terminated)
+                    final_value = net.value(info["final_obs"].view(m, n_envs, *obs_shape))
+                    rew_buf[t] = reward + gamma * final_value * (truncated & ~terminated)
                     done_buf[t] = terminated | truncated
                     ep_ret_buf[t], ep_len_buf[t] = ep_ret, ep_len
                     done = done_buf[t]
@@ -160,72 +209,112 @@ class OnPolicyAgent:
                 # 2. advantages (GAE) and returns, bootstrapped from the value after the rollout
                 next_value = net.value(obs)
                 adv = torch.zeros_like(rew_buf)
-                last = torch.zeros(n_envs, device=dev)
+                last = torch.zeros((m, n_envs), device=dev)
                 for t in reversed(range(n_steps)):
                     nv = next_value if t == n_steps - 1 else val_buf[t + 1]
                     # after a terminal step there is no next value; after a truncated one the
                     # bootstrap is already in the reward, and the next obs starts a new episode
                     nonterminal = (~done_buf[t]).float()
-                    delta = rew_buf[t] + p.gamma * nv * nonterminal - val_buf[t]
-                    last = delta + p.gamma * p.gae_lambda * nonterminal * last
+                    delta = rew_buf[t] + gamma * nv * nonterminal - val_buf[t]
+                    last = delta + gamma * gae_lambda * nonterminal * last
                     adv[t] = last
                 returns = adv + val_buf
-            step += n_steps * n_envs
-            self._report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, step - n_steps * n_envs, n_envs)
+            first_step = step
+            step += n_steps * n_envs  # steps per member: a population's x axis is a single run's
+            self._report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step, n_envs)
             # 3. learn from it
-            progress_remaining = max(1.0 - (step - n_steps * n_envs) / p.total_steps, 0.0)
-            rate = lr(progress_remaining) if callable(lr) else lr
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-            n = n_steps * n_envs
-            rollout = Rollout(obs_buf.reshape(n, *obs_buf.shape[2:]), act_buf.reshape(n, *act_buf.shape[2:]),
-                              logp_buf.reshape(n), adv.reshape(n), returns.reshape(n), val_buf.reshape(n))
-            stats = self.update(optimizer, rollout, progress_remaining)
-            var = rollout.returns.var()  # how much of the returns' variance the values explained (SB3's)
-            stats["explained_variance"] = (float(1 - (rollout.returns - rollout.values).var() / var)
-                                           if float(var) > 0 else float("nan"))
-            tracker.metrics(step, {**stats, "learning_rate": rate})
+            progress_remaining = max(1.0 - first_step / p.total_steps, 0.0)
+            rollout = Rollout(*(x.transpose(0, 1).reshape(m, n_steps * n_envs, *x.shape[3:])
+                                for x in (obs_buf, act_buf, logp_buf, adv, returns, val_buf)))
+            lr = self.hyper("learning_rate", progress_remaining)
+            stats = self.update(optimizer, lr, rollout, progress_remaining)
+            # how much of the returns' variance the values explained (SB3's), each member's, averaged
+            var = rollout.returns.var(1)
+            explained = 1 - (rollout.returns - rollout.values).var(1) / var
+            stats["explained_variance"] = float(explained[var > 0].mean()) if bool((var > 0).any()) else float("nan")
+            tracker.metrics(step, {**stats, "learning_rate": float(lr.mean())})
             if not tracker.step(step):
                 break
 
-    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> MemberOptimizer:
         raise NotImplementedError
 
-    def update(self, optimizer, rollout: Rollout, progress_remaining: float) -> dict:
-        """Learn from one rollout; the losses as floats (one host sync)."""
+    def update(self, optimizer: MemberOptimizer, lr: torch.Tensor, rollout: Rollout, progress_remaining: float) -> dict:
+        """Learn from one rollout with step sizes `lr` (M,); the losses, averaged over members, as
+        floats (one host sync)."""
         raise NotImplementedError
 
     @staticmethod
     def _report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
-        """The rollout's finished episodes to the tracker: one transfer to the host."""
-        t, e = done_buf.nonzero(as_tuple=True)
-        rets, lens = ep_ret_buf[t, e].tolist(), ep_len_buf[t, e].tolist()
+        """The rollout's finished episodes, every member's, to the tracker: one transfer to the host."""
+        t, m, e = done_buf.nonzero(as_tuple=True)
+        rets, lens = ep_ret_buf[t, m, e].tolist(), ep_len_buf[t, m, e].tolist()
         for ti, r, n in zip(((t + 1) * n_envs + first_step).tolist(), rets, lens):
             tracker.episode(ti, r, n)
+
+    @torch.no_grad()
+    def evaluate(self, episodes: int, seed: int, deterministic: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths (M, episodes): each member's first episode in `episodes` fresh
+        environments of the engine, all members at once."""
+        from lab.engine import make_vec
+
+        m, net = self.members, self.net
+        env = make_vec(self.spec.env.id, m * episodes, device=self.device, seed=seed)
+        obs = env.reset(seed=seed)[0]
+        ret = torch.zeros(m * episodes, device=self.device)
+        length = torch.zeros(m * episodes, device=self.device, dtype=torch.long)
+        running = torch.ones(m * episodes, device=self.device, dtype=torch.bool)
+        for t in range(env.max_episode_steps):  # every episode ends by the time limit
+            x = obs.view(m, episodes, -1)
+            action = net.mode(x) if deterministic else net(x)[0].sample()
+            if self.continuous:
+                action = action.clamp(self.low, self.high)
+            obs, reward, terminated, truncated, _ = env.step(action.reshape(m * episodes, *env.single_action_space.shape))
+            ret += reward * running
+            length += running
+            running &= ~(terminated | truncated)
+            if t % 64 == 63 and not bool(running.any()):  # a host look every 64 steps
+                break
+        return ret.view(m, episodes).cpu().numpy(), length.view(m, episodes).cpu().numpy()
+
+    def record_best(self, improved: np.ndarray) -> None:
+        """Members whose evaluation improved: keep their current weights in `best_state`."""
+        state = self.net.state_dict()
+        if self.best_state is None:
+            self.best_state = {k: v.detach().clone() for k, v in state.items()}
+            return
+        mask = torch.as_tensor(improved, device=self.device)
+        for k, v in state.items():
+            self.best_state[k].view(self.members, -1)[mask] = v.view(self.members, -1)[mask]
+
+    def use_member(self, m: int) -> None:
+        """Act (and be explained) as member m of the population."""
+        self.acting = self.net.member(m) if self.members > 1 else self.net
 
     # --- the protocol's other half ---------------------------------------------------------
     @torch.no_grad()
     def act(self, obs, deterministic: bool = True):
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        action = self.net.mode(x) if deterministic else self.net(x)[0].sample()
+        action = (self.acting.mode(x) if deterministic else self.acting(x)[0].sample())[0]
         if self.continuous:
             action = action.clamp(self.low, self.high)
         return action.cpu().numpy()
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, best: bool = False) -> None:
+        """The weights (every member's) as a plain state dict; `best`: each member at its best."""
         with atomic_target(path) as tmp:
-            torch.save(self.net.state_dict(), tmp)
+            torch.save(self.best_state if best else self.net.state_dict(), tmp)
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> OnPolicyAgent:
         agent = cls(spec, device)
         agent.net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        agent.use_member(0)
         return agent
 
     def scores_module(self) -> nn.Module:
-        """Action logits (discrete), or the action mean (continuous)."""
-        return ActorScores(self.net)
+        """Action logits (discrete), or the action mean (continuous), of the acting member."""
+        return ActorScores(self.acting)
 
     def export_artifacts(self, ctx, policy) -> None:
         """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""
-

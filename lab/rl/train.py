@@ -68,15 +68,25 @@ def policy_checkpoint(run, spec) -> Path:
 
 
 def load_delivered_policy(run, spec, device: str):
-    """(agent, checkpoint path) of the policy a run delivers. Its weights are data: a checkpoint
-    that is missing, corrupt or not this spec's network is BadInput, nothing of it runs."""
+    """(agent, checkpoint path) of the policy a run delivers (a population's: its best member).
+    Its weights are data: a checkpoint that is missing, corrupt or not this spec's network is
+    BadInput, nothing of it runs."""
     from lab.errors import BadInput, checkpoint_error
 
     path = policy_checkpoint(run, spec)
     try:
-        return spec.agent_class().load(path, spec, device), path
+        agent = spec.agent_class().load(path, spec, device)
+        if spec.population > 1:  # a population delivers its best member
+            agent.use_member(_member(run.results.best_member or 0, spec.population))
+        return agent, path
     except Exception as e:
         raise BadInput(f"{run.id}: {run.relpath(path)} cannot be loaded ({checkpoint_error(e)})") from None
+
+
+def _member(m, population: int) -> int:
+    if not isinstance(m, int) or not 0 <= m < population:
+        raise ValueError(f"its summary names member {m!r} of a population of {population}")
+    return m
 
 
 class Tracker:
@@ -88,6 +98,7 @@ class Tracker:
         self.step_count = 0
         self.episodes = 0
         self.recent = deque(maxlen=100)
+        self._recent_sum = 0.0
         self.next_eval = spec.eval.every
         self.last_eval_step = -1
         self.best_mean = -np.inf
@@ -102,8 +113,11 @@ class Tracker:
     # --- called by agents -------------------------------------------------------------
     def episode(self, step: int, ret: float, length: int) -> None:
         self.episodes += 1
+        if len(self.recent) == self.recent.maxlen:
+            self._recent_sum -= self.recent[0]
         self.recent.append(float(ret))
-        self.ctx.emit("episode", step=int(step), length=int(length), rolling_return=round(float(np.mean(self.recent)), 4),
+        self._recent_sum += float(ret)
+        self.ctx.emit("episode", step=int(step), length=int(length), rolling_return=round(self._recent_sum / len(self.recent), 4),
                       **{"return": round(float(ret), 4)})
 
     def metrics(self, step: int, values: dict) -> None:
@@ -156,10 +170,18 @@ class Tracker:
             "steps_per_second": round(self.steps_per_second(), 1),
         }
 
+    def evaluate_members(self, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths (members, episodes): on the device where the agent evaluates itself
+        (lab's engine: every member at once), else in Gymnasium envs."""
+        if hasattr(self.agent, "evaluate"):
+            return self.agent.evaluate(episodes, seed, self.spec.eval.deterministic)
+        returns, lengths = evaluate(self.agent.act, self.spec, episodes, seed, self.spec.eval.deterministic)
+        return returns[None], lengths[None]
+
     def evaluate_now(self) -> None:
         t0 = time.monotonic()
         ev = self.spec.eval
-        returns, _ = evaluate(self.agent.act, self.spec, ev.episodes, self.spec.seed + EVAL_SEED_OFFSET, ev.deterministic)
+        returns = self.evaluate_members(ev.episodes, self.spec.seed + EVAL_SEED_OFFSET)[0][0]
         mean, std = float(returns.mean()), float(returns.std())
         best = mean > self.best_mean or (mean == self.best_mean and std < self.best_std)
         if best:
@@ -173,11 +195,106 @@ class Tracker:
         self.eval_seconds += time.monotonic() - t0
         self.write_summary()
 
-    def save(self, label: str) -> Path:
+    def save(self, label: str, **how) -> Path:
         path = self.ctx.checkpoint(f"{label}{self.agent.suffix}")
-        self.agent.save(path)
+        self.agent.save(path, **how)
         self.ctx.emit("checkpoint", step=self.step_count, label=label, path=self.ctx.relpath(path))
         return path
+
+    def deliver(self, results: dict) -> None:
+        """The best policy found by evaluation (RL Zoo's --load-best), with a fresh evaluation."""
+        spec, ctx, agent = self.spec, self.ctx, self.agent
+        delivered = self.best_path or ctx.checkpoint(f"last{agent.suffix}")
+        policy = type(agent).load(delivered, spec, ctx.device)
+        returns, lengths = evaluate(policy.act, spec, spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET,
+                                    spec.eval.deterministic)
+        results.update(
+            final_eval_return_mean=round(float(returns.mean()), 4),
+            final_eval_return_std=round(float(returns.std()), 4),
+            final_eval_episodes=len(returns),
+            final_eval_length_mean=round(float(lengths.mean()), 2),
+            policy=ctx.relpath(delivered),
+        )
+        ctx.emit("eval", step=self.step_count, mean=results["final_eval_return_mean"],
+                 std=results["final_eval_return_std"], episodes=len(returns), final=True)
+        agent.export_artifacts(ctx, policy)
+        ctx.update_summary(results=results)
+        ctx.log(f"delivered {results['policy']} (best eval at step {self.best_step}): final evaluation "
+                f"{results['final_eval_return_mean']:.2f} +/- {results['final_eval_return_std']:.2f} over {len(returns)} episodes")
+
+
+class PopulationTracker(Tracker):
+    """A population's hooks (lab's torch engine, `population` > 1): every member is evaluated at
+    once on the device, each member's best weights are kept (best.pt holds every member at its
+    best evaluation), and the target return stops the run once every member has reached it.
+    Events carry each member's evaluation; the figures of a plain run are over members' means."""
+
+    def __init__(self, spec, ctx, agent):
+        super().__init__(spec, ctx, agent)
+        n = spec.population
+        self.member_best = np.full(n, -np.inf)
+        self.member_best_std = np.zeros(n)
+        self.member_best_step: list[int | None] = [None] * n
+
+    def evaluate_now(self) -> None:
+        t0 = time.monotonic()
+        ev = self.spec.eval
+        returns = self.evaluate_members(ev.episodes, self.spec.seed + EVAL_SEED_OFFSET)[0]
+        means, stds = returns.mean(1), returns.std(1)
+        improved = (means > self.member_best) | ((means == self.member_best) & (stds < self.member_best_std))
+        if improved.any():
+            self.member_best[improved], self.member_best_std[improved] = means[improved], stds[improved]
+            for m in np.flatnonzero(improved):
+                self.member_best_step[m] = self.step_count
+            self.agent.record_best(improved)
+            self.best_path = self.save("best", best=True)
+            self.best_mean, self.best_step = float(self.member_best.mean()), self.step_count
+        self.last_eval_step = self.step_count
+        self.ctx.emit("eval", step=self.step_count, mean=round(float(means.mean()), 4), std=round(float(means.std()), 4),
+                      min=round(float(means.min()), 4), max=round(float(means.max()), 4), episodes=ev.episodes,
+                      best=bool(improved.any()), members=[round(float(x), 4) for x in means])
+        if ev.target_return is not None and (means >= ev.target_return).all() and not self.target_reached:
+            self.target_reached = True
+            self.ctx.log(f"target return {ev.target_return:g} reached by every member at step {self.step_count} "
+                         f"(lowest eval mean {means.min():.2f}): stopping early")
+        self.eval_seconds += time.monotonic() - t0
+        self.write_summary()
+
+    def running_results(self) -> dict:
+        return {**super().running_results(), "population": self.spec.population}
+
+    def deliver(self, results: dict) -> None:
+        """Every member at its best, evaluated afresh; the best of them is the run's policy."""
+        spec, ctx, agent = self.spec, self.ctx, self.agent
+        delivered = self.best_path or ctx.checkpoint(f"last{agent.suffix}")
+        policy = type(agent).load(delivered, spec, ctx.device)
+        returns, lengths = policy.evaluate(spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET, spec.eval.deterministic)
+        means = returns.mean(1)
+        best = int(np.argmax(means))
+        members = [{"member": m, "seed": spec.seed + m, **spec.member_settings(m),
+                    "final_eval_return_mean": round(float(means[m]), 4),
+                    "best_eval_return_mean": None if self.member_best_step[m] is None else round(float(self.member_best[m]), 4),
+                    "best_eval_step": self.member_best_step[m]} for m in range(spec.population)]
+        results.update(
+            population=spec.population,
+            final_eval_return_mean=round(float(means.mean()), 4),
+            final_eval_return_std=round(float(means.std()), 4),
+            final_eval_return_min=round(float(means.min()), 4),
+            final_eval_episodes=returns.shape[1],
+            final_eval_length_mean=round(float(lengths.mean()), 2),
+            best_member=best,
+            members=members,
+            policy=ctx.relpath(delivered),
+        )
+        ctx.emit("eval", step=self.step_count, mean=results["final_eval_return_mean"], std=results["final_eval_return_std"],
+                 min=results["final_eval_return_min"], max=round(float(means.max()), 4), episodes=returns.shape[1],
+                 final=True, members=[round(float(x), 4) for x in means])
+        ctx.update_summary(results=results)
+        target = spec.eval.target_return
+        reached = f"; {int((means >= target).sum())} of {len(means)} at or above {target:g}" if target is not None else ""
+        ctx.log(f"delivered {results['policy']} (each member at its best evaluation): final evaluation over "
+                f"{returns.shape[1]} episodes each, mean of members {means.mean():.2f} +/- {means.std():.2f}, "
+                f"lowest {means.min():.2f}{reached}; best member {best} (seed {spec.seed + best}, {means[best]:.2f})")
 
 
 def run(spec, ctx) -> None:
@@ -187,9 +304,13 @@ def run(spec, ctx) -> None:
     torch.set_num_threads(spec.threads)
     algo = spec.algo
     library = "lab's torch engine" if spec.engine == "torch" else algo.library
-    ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
+    if spec.population > 1:
+        ctx.log(f"{algo.title} ({library}) on {spec.env.id}: a population of {spec.population} (seeds {spec.seed} .. "
+                f"{spec.seed + spec.population - 1}), each x{spec.env.n_envs} envs and {spec.agent.total_steps:,} steps")
+    else:
+        ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
     agent = spec.agent_class()(spec, ctx.device)
-    tracker = Tracker(spec, ctx, agent)
+    tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
     try:
         agent.learn(tracker)
     except ValueError as e:
@@ -208,21 +329,4 @@ def run(spec, ctx) -> None:
     if stopped:
         ctx.update_summary(results=results)
         return
-    # Deliver the best policy found by evaluation (RL Zoo's --load-best), with a fresh evaluation.
-    delivered = tracker.best_path or ctx.checkpoint(f"last{agent.suffix}")
-    policy = type(agent).load(delivered, spec, ctx.device)
-    returns, lengths = evaluate(policy.act, spec, spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET,
-                                spec.eval.deterministic)
-    results.update(
-        final_eval_return_mean=round(float(returns.mean()), 4),
-        final_eval_return_std=round(float(returns.std()), 4),
-        final_eval_episodes=len(returns),
-        final_eval_length_mean=round(float(lengths.mean()), 2),
-        policy=ctx.relpath(delivered),
-    )
-    ctx.emit("eval", step=tracker.step_count, mean=results["final_eval_return_mean"],
-             std=results["final_eval_return_std"], episodes=len(returns), final=True)
-    agent.export_artifacts(ctx, policy)
-    ctx.update_summary(results=results)
-    ctx.log(f"delivered {results['policy']} (best eval at step {tracker.best_step}): final evaluation "
-            f"{results['final_eval_return_mean']:.2f} +/- {results['final_eval_return_std']:.2f} over {len(returns)} episodes")
+    tracker.deliver(results)
