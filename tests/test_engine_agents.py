@@ -70,5 +70,6 @@ def test_what_the_torch_engine_cannot_run_is_one_line(overrides, message):
 def test_an_algorithm_without_a_torch_engine_implementation_says_which_have_one():
     with pytest.raises(BadInput) as e:
         lab.load_experiment({"name": "x", "kind": "rl", "engine": "torch", "env": {"id": "CartPole-v1"},
-                             "agent": {"algo": "dqn", "total_steps": 1000}})
-    assert "engine: 'dqn' has no torch-engine implementation (it has: ppo, a2c)" in str(e.value)
+                             "agent": {"algo": "qlearning", "total_steps": 1000}})
+    assert "engine: 'qlearning' has no torch-engine implementation (it has: ppo, a2c, dqn, reinforce)" in str(e.value)
+    assert "\n" not in str(e.value)

@@ -119,3 +119,10 @@ def test_a_population_the_engine_cannot_run_is_one_line(overrides, message):
     with pytest.raises(BadInput) as e:
         lab.load_experiment("cartpole-ppo-torch", overrides)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_algorithm_whose_engine_agent_trains_alone_says_which_have_populations():
+    with pytest.raises(BadInput) as e:
+        lab.load_experiment("cartpole-dqn-torch", {"population": 8})
+    assert "population (set by override): 'dqn' on the torch engine trains one agent per run (populations: ppo, a2c); " \
+           "set population = 1" in str(e.value)

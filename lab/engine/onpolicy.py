@@ -124,6 +124,15 @@ def diverged(loss: float) -> None:
         raise ValueError("the policy's outputs became nan")
 
 
+def report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
+    """The finished episodes of buffers (steps, ..., n_envs) (every member's, where there are
+    members) to the tracker, in step order: one transfer to the host."""
+    where = done_buf.nonzero(as_tuple=True)
+    rets, lens = ep_ret_buf[where].tolist(), ep_len_buf[where].tolist()
+    for ti, r, n in zip(((where[0] + 1) * n_envs + first_step).tolist(), rets, lens):
+        tracker.episode(ti, r, n)
+
+
 def _spaces(spec):
     from lab.engine import ENVS
 
@@ -221,7 +230,7 @@ class OnPolicyAgent:
                 returns = adv + val_buf
             first_step = step
             step += n_steps * n_envs  # steps per member: a population's x axis is a single run's
-            self._report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step, n_envs)
+            report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step, n_envs)
             # 3. learn from it
             progress_remaining = max(1.0 - first_step / p.total_steps, 0.0)
             rollout = Rollout(*(x.transpose(0, 1).reshape(m, n_steps * n_envs, *x.shape[3:])
@@ -243,14 +252,6 @@ class OnPolicyAgent:
         """Learn from one rollout with step sizes `lr` (M,); the losses, averaged over members, as
         floats (one host sync)."""
         raise NotImplementedError
-
-    @staticmethod
-    def _report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
-        """The rollout's finished episodes, every member's, to the tracker: one transfer to the host."""
-        t, m, e = done_buf.nonzero(as_tuple=True)
-        rets, lens = ep_ret_buf[t, m, e].tolist(), ep_len_buf[t, m, e].tolist()
-        for ti, r, n in zip(((t + 1) * n_envs + first_step).tolist(), rets, lens):
-            tracker.episode(ti, r, n)
 
     @torch.no_grad()
     def evaluate(self, episodes: int, seed: int, deterministic: bool = True) -> tuple[np.ndarray, np.ndarray]:

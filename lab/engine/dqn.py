@@ -1,0 +1,211 @@
+"""DQN on lab's torch engine: environments, replay buffer, exploration and updates on one device.
+
+Read top to bottom as CleanRL's dqn.py. The hyperparameters are SB3's (`lab.rl.params.DQNParams`:
+same names, schedules and defaults), and so are the details that change results:
+
+- the Q-network is SB3's QNetwork: an MLP with ReLU (net_arch [64, 64] when unset), PyTorch's
+  default initialisation, Adam with its default eps; the target network is a copy, moved towards
+  it by `tau` (1: a hard copy) every max(target_update_interval // n_envs, 1) env.step calls;
+- `train_freq` counts env.step calls (each one n_envs transitions); after each block of them,
+  once more than `learning_starts` steps are taken, `gradient_steps` gradient steps (-1: one per
+  transition of the block) on minibatches drawn uniformly from the replay buffer, Huber loss,
+  gradients clipped to `max_grad_norm`, the learning rate set from the schedule once per block;
+- epsilon decays linearly from exploration_initial_eps to exploration_final_eps over the first
+  exploration_fraction of total_steps, and actions are uniform before `learning_starts`;
+- SB3's timeout handling: a transition cut by the time limit (truncated, not terminated) is
+  stored as not terminal, with the episode's last observation (info["final_obs"]) as its next
+  observation, so its target bootstraps from Q(last obs).
+
+One difference: SB3 tosses one coin per env.step for all environments together (explore all or
+none); here each environment tosses its own, as vectorised DQNs usually do (with many
+environments, one coin makes whole batches random).
+
+The replay buffer is preallocated on the device, (rows, n_envs) transitions, capacity
+min(buffer_size, total_steps). Nothing in a block of env steps reads a tensor on the host: the
+random actions and minibatch indices come from a torch.Generator on the device seeded from the
+spec's seed, episodes are counted with masks, and the host looks once per block (the finished
+episodes, for the tracker) and once per training (the mean loss).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.engine.onpolicy import diverged, report_episodes
+from lab.rl.params import schedule
+from lab.rl.reinforce import mlp
+from lab.store import atomic_target
+
+
+def linear_epsilon(p, progress_remaining: float) -> float:
+    """SB3's exploration schedule (get_linear_fn) at `progress_remaining` (1 -> 0)."""
+    progress = 1.0 - progress_remaining
+    if progress > p.exploration_fraction:
+        return p.exploration_final_eps
+    return p.exploration_initial_eps + progress * (p.exploration_final_eps - p.exploration_initial_eps) / p.exploration_fraction
+
+
+class ReplayBuffer:
+    """Transitions in preallocated tensors on the device, one column per environment (SB3's
+    layout): `add` writes one env.step of all environments, `sample` draws uniformly."""
+
+    def __init__(self, capacity: int, n_envs: int, obs_dim: int, device: torch.device, generator: torch.Generator):
+        self.rows, self.n_envs, self.device, self.generator = max(capacity // n_envs, 1), n_envs, device, generator
+        self.obs = torch.zeros((self.rows, n_envs, obs_dim), device=device)
+        self.next_obs = torch.zeros((self.rows, n_envs, obs_dim), device=device)
+        self.actions = torch.zeros((self.rows, n_envs), dtype=torch.long, device=device)
+        self.rewards = torch.zeros((self.rows, n_envs), device=device)
+        self.terminated = torch.zeros((self.rows, n_envs), device=device)  # 1.0: no bootstrap
+        self.pos, self.full = 0, False  # host counters, not tensor values
+
+    def add(self, obs, next_obs, actions, rewards, terminated, truncated, info) -> None:
+        """One env.step of every environment (what it was given and what it returned). A
+        transition cut by the time limit is not terminal: its next obs is the episode's last,
+        from which its target bootstraps (SB3's timeout handling)."""
+        done = terminated | truncated
+        self.obs[self.pos], self.actions[self.pos], self.rewards[self.pos] = obs, actions, rewards
+        self.next_obs[self.pos] = torch.where(done[:, None], info["final_obs"], next_obs)
+        self.terminated[self.pos] = terminated
+        self.pos += 1
+        if self.pos == self.rows:
+            self.pos, self.full = 0, True
+
+    def sample(self, n_batches: int, batch_size: int):
+        """`n_batches` minibatches of (obs, actions, rewards, terminated, next_obs), drawn at once."""
+        shape = (n_batches, batch_size)
+        rows = torch.randint(self.rows if self.full else self.pos, shape, generator=self.generator, device=self.device)
+        envs = torch.randint(self.n_envs, shape, generator=self.generator, device=self.device)
+        return (self.obs[rows, envs], self.actions[rows, envs], self.rewards[rows, envs],
+                self.terminated[rows, envs], self.next_obs[rows, envs])
+
+
+class TorchDQNAgent:
+    suffix = ".pt"
+
+    def __init__(self, spec, device: str):
+        from lab.engine import ENVS
+
+        self.spec, self.device = spec, torch.device(device)
+        env = ENVS[spec.env.id]
+        self.obs_dim, self.n_actions = env.gym_observation_space.shape[0], int(env.gym_action_space.n)
+        torch.manual_seed(spec.seed)
+        self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or [64, 64]), self.n_actions], "relu").to(self.device)
+        self.epsilon = spec.agent.exploration_final_eps  # act(deterministic=False) explores with it
+
+    # --- learning -------------------------------------------------------------------------
+    def learn(self, tracker) -> None:
+        from lab.engine import make_vec
+
+        spec, p, dev, q_net = self.spec, self.spec.agent, self.device, self.q_net
+        n_envs = spec.env.n_envs
+        env = make_vec(spec.env.id, n_envs, device=dev, seed=spec.seed)
+        generator = torch.Generator(device=dev)
+        generator.manual_seed(spec.seed)
+        target_net = copy.deepcopy(q_net).requires_grad_(False)
+        target_every = max(p.target_update_interval // n_envs, 1)  # in env.step calls, as SB3
+        lr = schedule(p.learning_rate)
+        optimizer = torch.optim.Adam(q_net.parameters(), lr=lr(1.0) if callable(lr) else lr, foreach=True)
+        buffer = ReplayBuffer(min(p.buffer_size, p.total_steps), n_envs, self.obs_dim, dev, generator)
+        done_buf = torch.zeros((p.train_freq, n_envs), dtype=torch.bool, device=dev)
+        ep_ret_buf = torch.zeros((p.train_freq, n_envs), device=dev)
+        ep_len_buf = torch.zeros((p.train_freq, n_envs), dtype=torch.long, device=dev)
+        ep_ret = torch.zeros(n_envs, device=dev)
+        ep_len = torch.zeros(n_envs, dtype=torch.long, device=dev)
+        obs, _ = env.reset(seed=spec.seed)
+        step = calls = 0
+        while step < p.total_steps:
+            # 1. a block of train_freq env.step calls (fewer at the end), into the replay buffer
+            block = min(p.train_freq, math.ceil((p.total_steps - step) / n_envs))
+            with torch.no_grad():
+                for t in range(block):
+                    self.epsilon = linear_epsilon(p, 1.0 - (step + t * n_envs) / p.total_steps)
+                    explore_rate = 1.0 if step + t * n_envs < p.learning_starts else self.epsilon
+                    explore = torch.rand(n_envs, generator=generator, device=dev) < explore_rate
+                    random_action = torch.randint(self.n_actions, (n_envs,), generator=generator, device=dev)
+                    action = torch.where(explore, random_action, q_net(obs).argmax(1))
+                    next_obs, reward, terminated, truncated, info = env.step(action)
+                    buffer.add(obs, next_obs, action, reward, terminated, truncated, info)
+                    obs, done = next_obs, terminated | truncated
+                    ep_ret += reward
+                    ep_len += 1
+                    done_buf[t], ep_ret_buf[t], ep_len_buf[t] = done, ep_ret, ep_len
+                    ep_ret = ep_ret.masked_fill(done, 0.0)
+                    ep_len = ep_len.masked_fill(done, 0)
+                    calls += 1
+                    if calls % target_every == 0:
+                        _polyak(q_net, target_net, p.tau)
+            first_step, step = step, step + block * n_envs
+            report_episodes(tracker, done_buf[:block], ep_ret_buf[:block], ep_len_buf[:block], first_step, n_envs)
+            stats = {"epsilon": self.epsilon}
+            # 2. learn from the replay buffer
+            if step > p.learning_starts:
+                rate = lr(max(1.0 - step / p.total_steps, 0.0)) if callable(lr) else lr
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+                n_updates = p.gradient_steps if p.gradient_steps >= 0 else block * n_envs
+                if n_updates > 0:
+                    stats.update(loss=self._train(q_net, target_net, optimizer, buffer, n_updates), learning_rate=rate)
+            tracker.metrics(step, stats)
+            if not tracker.step(step):
+                break
+
+    def _train(self, q_net, target_net, optimizer, buffer: ReplayBuffer, n_updates: int) -> float:
+        """`n_updates` gradient steps; the mean loss (one host sync)."""
+        p = self.spec.agent
+        b_obs, b_act, b_rew, b_term, b_next = buffer.sample(n_updates, p.batch_size)
+        losses = torch.zeros(n_updates, device=self.device)
+        for k in range(n_updates):
+            with torch.no_grad():
+                next_q = target_net(b_next[k]).max(1).values
+                target = b_rew[k] + (1.0 - b_term[k]) * p.gamma * next_q
+            q = q_net(b_obs[k]).gather(1, b_act[k, :, None]).squeeze(1)
+            loss = nn.functional.smooth_l1_loss(q, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(q_net.parameters(), p.max_grad_norm)
+            optimizer.step()
+            losses[k] = loss.detach()
+        loss = losses.mean().item()
+        diverged(loss)
+        return loss
+
+    # --- the protocol's other half ---------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs, deterministic: bool = True):
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        action = self.q_net(x).argmax(-1)
+        if not deterministic:
+            explore = torch.rand(action.shape, device=self.device) < self.epsilon
+            action = torch.where(explore, torch.randint_like(action, self.n_actions), action)
+        return action.cpu().numpy()
+
+    def save(self, path: Path) -> None:
+        with atomic_target(path) as tmp:
+            torch.save(self.q_net.state_dict(), tmp)
+
+    @classmethod
+    def load(cls, path: Path, spec, device: str) -> TorchDQNAgent:
+        agent = cls(spec, device)
+        agent.q_net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        return agent
+
+    def scores_module(self) -> nn.Module:
+        """The Q-network: observations -> one Q-value per action."""
+        return self.q_net
+
+    def export_artifacts(self, ctx, policy) -> None:
+        """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""
+
+
+@torch.no_grad()
+def _polyak(net: nn.Module, target: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) * target + tau * net, as SB3's polyak_update (tau 1: a copy)."""
+    params, targets = list(net.parameters()), list(target.parameters())
+    torch._foreach_mul_(targets, 1.0 - tau)
+    torch._foreach_add_(targets, params, alpha=tau)
