@@ -39,7 +39,9 @@ class RunFollower:
         self.tail: EventTail | None = None  # made by the first poll, after a bounded scan
         self.returns = Series()  # raw episode returns
         self.rolling = Series()  # rolling mean of the last 100
-        self.evals = Series()  # periodic evaluations (mean)
+        self.evals = Series()  # periodic evaluations (mean; a population's: the mean of its members)
+        self.eval_low, self.eval_high = Series(), Series()  # a population's: its weakest and strongest member
+        self.member_evals: list[Series] = []  # a population's: each member's evaluations
         self.final_eval: dict | None = None
         self.metrics: dict[str, Series] = {}
         self.logs: deque[str] = deque(maxlen=log_lines)
@@ -85,6 +87,7 @@ class RunFollower:
                 self.final_eval = e
             else:
                 self.evals.add(e.get("step", 0), e.get("mean"), rel)
+                self._add_members(e, rel)
             if isinstance(e.get("mean"), (int, float)):
                 tag = "final evaluation" if e.get("final") else "evaluation"
                 self._log(f"step {e.get('step') or 0:,}: {tag} {e['mean']:.2f} +/- {e.get('std') or 0:.2f}"
@@ -107,6 +110,25 @@ class RunFollower:
             self.comparison = e.get("methods")
             for name, values in (self.comparison or {}).items():
                 self.methods.setdefault(name, {}).update(values)
+
+    def _add_members(self, e: dict, rel: float) -> None:
+        """A population's evaluation: each member's mean, and the band they span."""
+        members = e.get("members")
+        if not isinstance(members, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in members):
+            return
+        step = e.get("step", 0)
+        self.eval_low.add(step, e.get("min", min(members, default=None)), rel)
+        self.eval_high.add(step, e.get("max", max(members, default=None)), rel)
+        while len(self.member_evals) < len(members):
+            self.member_evals.append(Series())
+        for series, value in zip(self.member_evals, members):
+            series.add(step, value, rel)
+
+    @property
+    def best_member(self) -> int | None:
+        """The member with the best latest evaluation (ties: the best mean over all of its own)."""
+        scored = [(s.values[-1], sum(s.values) / len(s.values), -i) for i, s in enumerate(self.member_evals) if s.values]
+        return -max(scored)[2] if scored else None
 
     def _log(self, text: str) -> None:
         self.logs.append(text)

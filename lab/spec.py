@@ -72,6 +72,9 @@ class RLSpec(_ExperimentSpec):
                                  "'torch': lab's batched torch envs and agents, all on the device")
     population: int = Field(1, ge=1, le=65_536, description="independent agents trained together in one run and "
                             "one process on the torch engine, with seeds seed .. seed + population - 1")
+    precision: Literal["float32", "bf16"] = Field(
+        "float32", description="'bf16': the torch engine's network matmuls under bfloat16 autocast (faster on GPUs "
+                               "and CPUs with bf16 units; weights, losses and optimizer stay float32)")
     members: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="settings that differ per member of a population, one value per member: "
                                           "[members.agent] learning_rate = [1e-3, 3e-4]")
@@ -337,6 +340,10 @@ def _check_torch_engine(spec: RLSpec, fail) -> None:
 def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
     """A population trains on the torch engine with an algorithm that batches members; each
     [members.agent] list has one valid value per member of a setting that may differ."""
+    if spec.precision != "float32" and spec.engine != "torch":
+        fail("precision: bf16 autocast is the torch engine's (SB3 trains in float32); set engine = \"torch\" or precision = \"float32\"")
+    if spec.precision != "float32" and not hasattr(spec.agent_class(), "member_settings"):
+        fail(f"precision: '{spec.algo.name}' on the torch engine trains in float32 (bf16: ppo, a2c); remove precision")
     n = spec.population
     if n == 1 and not spec.members:
         return

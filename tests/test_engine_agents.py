@@ -73,3 +73,17 @@ def test_an_algorithm_without_a_torch_engine_implementation_says_which_have_one(
                              "agent": {"algo": "qlearning", "total_steps": 1000}})
     assert "engine: 'qlearning' has no torch-engine implementation (it has: ppo, a2c, dqn, reinforce)" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_the_engines_categorical_samples_and_scores_as_torchs():
+    from lab.engine.onpolicy import Categorical
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4)
+    ours, theirs = Categorical(logits), torch.distributions.Categorical(logits=logits)
+    actions = theirs.sample()
+    torch.testing.assert_close(ours.log_prob(actions), theirs.log_prob(actions))
+    torch.testing.assert_close(ours.entropy(), theirs.entropy())
+    draws = torch.stack([ours.sample() for _ in range(20_000)])  # Gumbel-max: frequencies are the probabilities
+    freq = torch.nn.functional.one_hot(draws, 4).float().mean(0)
+    assert (freq - theirs.probs).abs().max() < 0.015

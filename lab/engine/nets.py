@@ -16,11 +16,35 @@ import torch
 from torch import nn
 
 
+class _CPUTanh(torch.autograd.Function):
+    """tanh as 2 sigmoid(2x) - 1 with tanh's own backward: torch's CPU tanh is not vectorised
+    here (84 us for 32k floats against 28 us for this identity, error 2e-7)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sigmoid(2 * x).mul_(2).sub_(1)  # (in place: big activations cost a pass each)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)  # grad * (1 - y^2) in one pass
+
+
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    if x.device.type != "cpu":
+        return torch.tanh(x)  # on a GPU tanh is one kernel
+    if torch.is_grad_enabled():
+        return _CPUTanh.apply(x)
+    return torch.sigmoid(2 * x).mul_(2).sub_(1)  # no graph: no Function's overhead
+
+
 class StackedMLP(nn.Module):
     def __init__(self, k: int, sizes: list[int], activation: str, out_gains: list[float],
                  generators: list[torch.Generator | None] | None = None):
         super().__init__()
-        self.k, self.activation = k, {"tanh": torch.tanh, "relu": torch.relu}[activation]
+        self.k, self.activation = k, {"tanh": _tanh, "relu": torch.relu}[activation]
         generators = generators or [None] * k  # None: torch's global generator
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()

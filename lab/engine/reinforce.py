@@ -27,8 +27,7 @@ import math
 import torch
 from torch import nn
 
-from lab.engine.onpolicy import report_episodes
-from lab.engine.onpolicy import diverged
+from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.reinforce import ReinforceAgent
 
 BLOCK = 16  # env.step calls between the host's looks

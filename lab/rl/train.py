@@ -170,12 +170,14 @@ class Tracker:
             "steps_per_second": round(self.steps_per_second(), 1),
         }
 
-    def evaluate_members(self, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Returns and lengths (members, episodes): on the device where the agent evaluates itself
-        (lab's engine: every member at once), else in Gymnasium envs."""
-        if hasattr(self.agent, "evaluate"):
-            return self.agent.evaluate(episodes, seed, self.spec.eval.deterministic)
-        returns, lengths = evaluate(self.agent.act, self.spec, episodes, seed, self.spec.eval.deterministic)
+    def evaluate_members(self, episodes: int, seed: int, agent=None) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths (members, episodes) of `agent` (the one learning): on the device
+        where the agent evaluates itself (lab's engine, whose environments are Gymnasium's step
+        for step: every member at once), else in Gymnasium envs."""
+        agent = agent or self.agent
+        if hasattr(agent, "evaluate"):
+            return agent.evaluate(episodes, seed, self.spec.eval.deterministic)
+        returns, lengths = evaluate(agent.act, self.spec, episodes, seed, self.spec.eval.deterministic)
         return returns[None], lengths[None]
 
     def evaluate_now(self) -> None:
@@ -206,8 +208,7 @@ class Tracker:
         spec, ctx, agent = self.spec, self.ctx, self.agent
         delivered = self.best_path or ctx.checkpoint(f"last{agent.suffix}")
         policy = type(agent).load(delivered, spec, ctx.device)
-        returns, lengths = evaluate(policy.act, spec, spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET,
-                                    spec.eval.deterministic)
+        returns, lengths = (x[0] for x in self.evaluate_members(spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET, policy))
         results.update(
             final_eval_return_mean=round(float(returns.mean()), 4),
             final_eval_return_std=round(float(returns.std()), 4),
@@ -268,7 +269,7 @@ class PopulationTracker(Tracker):
         spec, ctx, agent = self.spec, self.ctx, self.agent
         delivered = self.best_path or ctx.checkpoint(f"last{agent.suffix}")
         policy = type(agent).load(delivered, spec, ctx.device)
-        returns, lengths = policy.evaluate(spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET, spec.eval.deterministic)
+        returns, lengths = self.evaluate_members(spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET, policy)
         means = returns.mean(1)
         best = int(np.argmax(means))
         members = [{"member": m, "seed": spec.seed + m, **spec.member_settings(m),

@@ -123,6 +123,8 @@ class RunScreen(Screen):
                     line.append(f"   {name} {series.values[-1]:.3g}")
             if f.evals.values:
                 line.append(f"   last eval {f.evals.values[-1]:.1f}")
+            if len(f.member_evals) > 1:
+                line.append(f" (mean of {len(f.member_evals)} members, lowest {f.eval_low.values[-1]:.1f})")
         elif state == "running":
             phase = p.get("phase", "")
             line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
@@ -145,6 +147,10 @@ class RunScreen(Screen):
 
     def update_rl(self) -> None:
         f = self.follower
+        if len(f.member_evals) > 1:
+            self.update_population()
+            self.update_metrics()
+            return
         series, styles, legend, markers = [], [], [], {}
         if f.returns.values:
             series += [(f.returns.steps, f.returns.values), (f.rolling.steps, f.rolling.values)]
@@ -158,6 +164,19 @@ class RunScreen(Screen):
         self.query_one("#return-plot", LinePlot).plot(series, styles, legend, title="return per episode",
                                                       x_title="environment steps", markers=markers)
         self.update_metrics()
+
+    def update_population(self) -> None:
+        """A population: its members' evaluations as the band they span, their mean, and the best member."""
+        f = self.follower
+        best = f.best_member
+        color, best_color = PALETTE[0], PALETTE[1]
+        series = [(f.eval_low.steps, f.eval_low.values), (f.eval_high.steps, f.eval_high.values),
+                  (f.evals.steps, f.evals.values), (f.member_evals[best].steps, f.member_evals[best].values)]
+        legend = [(f"mean of {len(f.member_evals)} members, shaded min to max", color),
+                  (f"best member {best} (seed {(f.run.summary.seed or 0) + best})", best_color, "◆")]
+        self.query_one("#return-plot", LinePlot).plot(
+            series, [color, color, f"bold {color}", f"bold {best_color}"], legend, title="evaluation return, population",
+            x_title="environment steps per member", bands={0: 1}, markers={3: "◆"})
 
     def update_metrics(self) -> None:
         """Every metric as a small chart in a grid, or one of them large (m, M)."""
