@@ -16,7 +16,8 @@ def test_cartpole_ppo_torch_solves_cartpole(tmp_path):
     run = lab.run(spec, runs_dir=tmp_path)
     s = run.summary
     assert s.state == "completed" and s.device == "cpu"
-    assert s.results.best_eval_return_mean >= 475 and s.results.final_eval_return_mean >= 475
+    assert s.results.best_eval_return_mean >= 475 and s.results.total_steps < 81_920  # stopped at the target
+    assert s.results.final_eval_return_mean >= 450  # 20 fresh episodes of the delivered policy
     events = list(read_events(run.events_path))
     episodes = [e for e in events if e["kind"] in ("episode", "episodes")]
     assert episodes and "torch engine" in " ".join(e.get("message", "") for e in events if e["kind"] == "log")
