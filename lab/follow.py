@@ -90,8 +90,13 @@ class RunFollower:
                 self._add_members(e, rel)
             if isinstance(e.get("mean"), (int, float)):
                 tag = "final evaluation" if e.get("final") else "evaluation"
-                self._log(f"step {e.get('step') or 0:,}: {tag} {e['mean']:.2f} +/- {e.get('std') or 0:.2f}"
-                          f" over {e.get('episodes') or '?'} episodes")
+                members = e.get("members")
+                if isinstance(members, list) and len(members) > 1 and isinstance(e.get("min"), (int, float)):
+                    self._log(f"step {e.get('step') or 0:,}: {tag}, mean of {len(members)} members {e['mean']:.2f}"
+                              f" (lowest {e['min']:.2f}, highest {e.get('max') or 0:.2f}) over {e.get('episodes') or '?'} episodes each")
+                else:
+                    self._log(f"step {e.get('step') or 0:,}: {tag} {e['mean']:.2f} +/- {e.get('std') or 0:.2f}"
+                              f" over {e.get('episodes') or '?'} episodes")
         elif kind == "checkpoint":
             self._log(f"step {e.get('step') or 0:,}: checkpoint {e.get('label', '')} -> {e.get('path', '')}")
         elif kind == "metric":
@@ -126,7 +131,11 @@ class RunFollower:
 
     @property
     def best_member(self) -> int | None:
-        """The member with the best latest evaluation (ties: the best mean over all of its own)."""
+        """The member the run delivered, once it has; before, the one with the best latest
+        evaluation (ties: the best mean over all of its own)."""
+        delivered = self.run.summary.results.best_member
+        if isinstance(delivered, int) and 0 <= delivered < len(self.member_evals):
+            return delivered
         scored = [(s.values[-1], sum(s.values) / len(s.values), -i) for i, s in enumerate(self.member_evals) if s.values]
         return -max(scored)[2] if scored else None
 

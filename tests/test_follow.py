@@ -90,3 +90,24 @@ def test_the_follower_sees_the_state_change_of_its_run(tmp_path):
     (path / "events.jsonl").write_text('{"t":1,"kind":"status","state":"failed"}\n')
     f.poll()  # a status event makes it read the summary again
     assert f.state == "failed" and f.status == "failed"
+
+
+def test_a_populations_evaluations_give_each_member_the_band_and_the_best(tmp_path):
+    path = create_run_folder(tmp_path, "exp")
+    write_atomic(path / "summary.json", Summary(experiment="exp", state="running").to_json())
+    w = EventWriter(path / "events.jsonl")
+    w.emit("eval", step=100, mean=20.0, std=8.2, min=10.0, max=30.0, episodes=10, best=True, members=[10.0, 30.0, 20.0])
+    w.emit("eval", step=200, mean=40.0, std=8.2, min=30.0, max=50.0, episodes=10, best=True, members=[50.0, 40.0, 30.0])
+    w.emit("eval", step=300, mean=1.0, episodes=10, members=["x", None])  # not a list of numbers: only its mean
+    w.flush()
+    f = RunFollower(path)
+    f.poll()
+    assert [s.values for s in f.member_evals] == [[10.0, 50.0], [30.0, 40.0], [20.0, 30.0]]
+    assert f.eval_low.values == [10.0, 30.0] and f.eval_high.values == [30.0, 50.0] and f.evals.values == [20.0, 40.0, 1.0]
+    assert f.best_member == 0  # the best latest evaluation while it runs
+    assert "step 200: evaluation, mean of 3 members 40.00 (lowest 30.00, highest 50.00) over 10 episodes each" in f.take_new_logs()
+    write_atomic(path / "summary.json", Summary(experiment="exp", state="completed", results={"best_member": 2}).to_json())
+    w.emit("status", state="completed")
+    w.close()
+    f.poll()
+    assert f.best_member == 2  # once delivered: the run's own choice

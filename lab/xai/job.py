@@ -13,6 +13,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def find_source_run(spec, runs_dir):
             run = store.resolve_run(ref, runs_dir)
         except BadInput:
             continue
-        if run.path.name == ref or str(run.path) == ref:
+        if run.path.name == ref or Path(ref).resolve() == run.path.resolve():  # an id or a path ('x/' too)
             if run.state != "completed":
                 raise BadInput(f"{spec.source}: model.from_run: run {run.path.name} is {run.state}, not completed")
             return run
