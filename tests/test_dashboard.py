@@ -29,9 +29,9 @@ async def test_filter_as_you_type_and_pick_an_experiment(tmp_path):
         assert "cartpole-ppo" in options(app) and "taxi-qlearning" in options(app)
         await pilot.press("slash", *"dqn")
         await pilot.pause()
-        assert options(app)[:2] == ["cartpole-dqn", "mountaincar-dqn"]  # names first, then descriptions
+        assert options(app)[:3] == ["cartpole-dqn", "cartpole-dqn-torch", "mountaincar-dqn"]  # names first, then descriptions
         assert "cartpole-ppo" not in options(app)
-        await pilot.press("enter", "down")
+        await pilot.press("enter", "down", "down")
         await pilot.pause()
         home = app.screen
         assert home.current == "mountaincar-dqn"
