@@ -21,6 +21,26 @@ class TorchPPOAgent(OnPolicyAgent):
     def make_optimizer(self) -> MemberAdam:
         return MemberAdam(self.net.parameters(), self.members, eps=1e-5)
 
+    def losses(self, obs, actions, old_log_probs, advantages, returns, clip, ent_coef, vf_coef):
+        """Each member's loss (M, 1) on one minibatch, and the figures reported (6,): loss,
+        policy loss, value loss, entropy, approximate KL and the clipped fraction."""
+        dist, value = self.net(obs)
+        log_ratio = dist.log_prob(actions) - old_log_probs
+        ratio = log_ratio.exp()
+        a = advantages
+        if self.spec.agent.normalize_advantage:
+            a = (a - a.mean(1, keepdim=True)) / (a.std(1, keepdim=True) + 1e-8)
+        # each member's losses: means over its minibatch, (M, 1)
+        policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip, 1 + clip)).mean(1, keepdim=True)
+        value_loss = (returns - value).pow(2).mean(1, keepdim=True)
+        entropy = dist.entropy().mean(1, keepdim=True)
+        loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - log_ratio).mean()
+            clipped = ((ratio - 1).abs() > clip).float().mean()
+            stats = torch.stack([loss.mean(), policy_loss.mean(), value_loss.mean(), entropy.mean(), approx_kl, clipped])
+        return loss, stats
+
     def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
         """n_epochs over shuffled minibatches of the rollout, the clipped surrogate objective."""
         p, net = self.spec.agent, self.net
@@ -37,27 +57,13 @@ class TorchPPOAgent(OnPolicyAgent):
                 idx = order[start:start + p.batch_size]
                 if len(idx) < 2 and p.normalize_advantage:
                     continue  # SB3 skips a one-sample batch it cannot normalise
-                dist, value = net(b_obs[:, idx])
-                logp = dist.log_prob(b_act[:, idx])
-                log_ratio = logp - b_logp[:, idx]
-                ratio = log_ratio.exp()
-                a = b_adv[:, idx]
-                if p.normalize_advantage:
-                    a = (a - a.mean(1, keepdim=True)) / (a.std(1, keepdim=True) + 1e-8)
-                # each member's losses: means over its minibatch, (M, 1)
-                policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip, 1 + clip)).mean(1, keepdim=True)
-                value_loss = (b_ret[:, idx] - value).pow(2).mean(1, keepdim=True)
-                entropy = dist.entropy().mean(1, keepdim=True)
-                loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
+                loss, stats = self.losses(b_obs[:, idx], b_act[:, idx], b_logp[:, idx], b_adv[:, idx], b_ret[:, idx],
+                                          clip, ent_coef, vf_coef)
                 optimizer.zero_grad()
                 loss.sum().backward()  # summed over members: each member's gradient is its own loss's
                 optimizer.clip_grad_norm(max_grad_norm)
                 optimizer.step(lr)
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()
-                    clipped = ((ratio - 1).abs() > clip).float().mean()
-                    sums += torch.stack([loss.mean(), policy_loss.mean(), value_loss.mean(), entropy.mean(),
-                                         approx_kl, clipped]).detach()
+                sums += stats
                 batches += 1
         loss, policy_loss, value_loss, entropy, approx_kl, clipped = (sums / max(batches, 1)).tolist()  # one host sync
         diverged(loss)
