@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.reinforce import ReinforceAgent
@@ -117,32 +116,7 @@ class TorchReinforceAgent(ReinforceAgent):
         new_start = torch.where(ended.any(0), n_steps - ended.flip(0).int().argmax(0), start)
         obs, actions, returns = obs[used], actions[used], returns[used]
 
-        # lab.rl.reinforce's update from here on
-        losses = {}
-        if self.value is not None:
-            values = self.value(obs).squeeze(-1)
-            value_loss = nn.functional.mse_loss(values, returns)
-            self.v_opt.zero_grad()
-            value_loss.backward()
-            nn.utils.clip_grad_norm_(self.value.parameters(), p.max_grad_norm)
-            self.v_opt.step()
-            advantages = returns - values.detach()
-            losses["value_loss"] = value_loss.detach()
-        else:
-            advantages = returns
-        if p.normalize_advantage and len(advantages) > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        lr = self._lr(max(1.0 - step / p.total_steps, 0.0))
-        for group in self.pi_opt.param_groups:
-            group["lr"] = lr
-        dist = _distribution(self.policy, obs)
-        entropy = dist.entropy().mean()
-        policy_loss = -(dist.log_prob(actions) * advantages).mean() - p.ent_coef * entropy
-        self.pi_opt.zero_grad()
-        policy_loss.backward()
-        nn.utils.clip_grad_norm_(self.policy.parameters(), p.max_grad_norm)
-        self.pi_opt.step()
-        losses.update(policy_loss=policy_loss.detach(), entropy=entropy.detach())
+        losses, lr = self.learn_from(obs, actions, returns, step, lambda x: _distribution(self.policy, x))
         values = dict(zip(losses, torch.stack(list(losses.values())).tolist()))  # one host sync
         diverged(values["policy_loss"])
         tracker.metrics(step, {**values, "learning_rate": lr, "batch_steps": len(returns)})

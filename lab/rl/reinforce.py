@@ -147,7 +147,15 @@ class ReinforceAgent:
         actions = torch.as_tensor(np.asarray(act_list), device=self.device)
         returns = torch.as_tensor(np.concatenate(ret_list), device=self.device)
 
-        metrics = {}
+        losses, lr = self.learn_from(obs, actions, returns, step)
+        tracker.metrics(step, {**{k: v.item() for k, v in losses.items()}, "learning_rate": lr, "batch_steps": len(returns)})
+
+    def learn_from(self, obs, actions, returns, step: int, distribution=None) -> tuple[dict, float]:
+        """One gradient step of the baseline (if any), then of the policy, from these steps and
+        their returns: the losses as 0-d tensors (no host sync) and the policy's step size.
+        `distribution`: obs -> the policy's distribution (default `self.policy.distribution`)."""
+        p = self.spec.agent
+        losses = {}
         if self.value is not None:
             values = self.value(obs).squeeze(-1)
             value_loss = nn.functional.mse_loss(values, returns)
@@ -156,7 +164,7 @@ class ReinforceAgent:
             nn.utils.clip_grad_norm_(self.value.parameters(), p.max_grad_norm)
             self.v_opt.step()
             advantages = returns - values.detach()
-            metrics["value_loss"] = value_loss.item()
+            losses["value_loss"] = value_loss.detach()
         else:
             advantages = returns
         if p.normalize_advantage and len(advantages) > 1:
@@ -165,15 +173,15 @@ class ReinforceAgent:
         lr = self._lr(max(1.0 - step / p.total_steps, 0.0))
         for group in self.pi_opt.param_groups:
             group["lr"] = lr
-        dist = self.policy.distribution(obs)
+        dist = (distribution or self.policy.distribution)(obs)
         entropy = dist.entropy().mean()
         policy_loss = -(dist.log_prob(actions) * advantages).mean() - p.ent_coef * entropy
         self.pi_opt.zero_grad()
         policy_loss.backward()
         nn.utils.clip_grad_norm_(self.policy.parameters(), p.max_grad_norm)
         self.pi_opt.step()
-        tracker.metrics(step, {**metrics, "policy_loss": policy_loss.item(), "entropy": entropy.item(),
-                               "learning_rate": lr, "batch_steps": len(returns)})
+        losses.update(policy_loss=policy_loss.detach(), entropy=entropy.detach())
+        return losses, lr
 
     # --- acting, saving, loading ---------------------------------------------------------------
     def act(self, obs, deterministic: bool = True):
