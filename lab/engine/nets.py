@@ -57,13 +57,14 @@ class StackedMLP(nn.Module):
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(k, 1, n_out)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(k, batch, in) -> (k, batch, out); a (batch, in) input goes to every network."""
+    def forward(self, x: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
+        """(k, batch, in) -> (k, batch, out); a (batch, in) input goes to every network. `nets`
+        computes some of the networks only (slice(0, None, 2): every other one), x holding theirs."""
         if x.dim() == 2:
-            x = x.expand(self.k, *x.shape)
+            x = x.expand(len(range(self.k)[nets]), *x.shape)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
+            x = torch.baddbmm(b[nets], x, w[nets])
             if i < last:
                 x = self.activation(x)
         return x

@@ -41,7 +41,9 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.args = (obs_dim, n_actions, continuous, net_arch, activation)
         self.members, self.continuous = members, continuous
-        self.bf16 = bf16  # matmuls under bf16 autocast; weights, outputs and everything after stay float32
+        # training's matmuls (rollouts and updates) under bf16 autocast; weights, outputs and
+        # everything after stay float32, and so do evaluation and acting (`actor`, `mode`)
+        self.bf16 = bf16
         # member 0 draws from torch's global generator (seeded by the agent), member m from seed + m
         generators = [None] + [torch.Generator().manual_seed(seed + m) for m in range(1, members)]
         self.nets = StackedMLP(2 * members, [obs_dim, *net_arch, n_actions], activation, [0.01, 1.0] * members,
@@ -76,11 +78,18 @@ class ActorCritic(nn.Module):
         return Categorical(actor_out)
 
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
-        """The actors' outputs alone (M, batch, actions): logits, or the action means."""
-        return self._outputs(obs)[:, 0]
+        """The actors' outputs alone (M, batch, actions): logits, or the action means; the
+        critics are not computed. Float32: bf16 autocast is for training (learn)."""
+        if obs.dim() == 2:
+            obs = obs.expand(self.members, *obs.shape)
+        return self.nets(obs, slice(0, None, 2))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._outputs(obs)[:, 1, :, 0]
+
+    def policy(self, obs: torch.Tensor):
+        """The action distributions alone (float32, no critics): for acting and evaluation."""
+        return self._distribution(self.actor(obs))
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
@@ -297,7 +306,7 @@ class OnPolicyAgent:
         running = torch.ones(m * episodes, device=self.device, dtype=torch.bool)
         for t in range(env.max_episode_steps):  # every episode ends by the time limit
             x = obs.view(m, episodes, -1)
-            action = net.mode(x) if deterministic else net(x)[0].sample()
+            action = net.mode(x) if deterministic else net.policy(x).sample()
             if self.continuous:
                 action = action.clamp(self.low, self.high)
             obs, reward, terminated, truncated, _ = env.step(action.reshape(m * episodes, *env.single_action_space.shape))
@@ -326,7 +335,7 @@ class OnPolicyAgent:
     @torch.no_grad()
     def act(self, obs, deterministic: bool = True):
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        action = (self.acting.mode(x) if deterministic else self.acting(x)[0].sample())[0]
+        action = (self.acting.mode(x) if deterministic else self.acting.policy(x).sample())[0]
         if self.continuous:
             action = action.clamp(self.low, self.high)
         return action.cpu().numpy()
