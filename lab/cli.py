@@ -34,14 +34,28 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="random seed")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="torch device")
     r.add_argument("--json", action="store_true", help="print events as JSON lines")
+    r.add_argument("--run-id", help=argparse.SUPPRESS)  # a sweep names its runs before they start
+    r.add_argument("--sweep", help=argparse.SUPPRESS)  # ... and records itself in them
 
-    sub.add_parser("runs", parents=[runs_dir], help="list runs with their state and results")
+    sw = sub.add_parser("sweep", parents=[runs_dir], help="run a sweep: settings x seeds, searched and pruned",
+                        description="Run a sweep file (kind = \"sweep\"): every trial's seeds as ordinary runs. "
+                                    "Exit 0 completed, 1 failed, 2 bad input, 130 stopped (Ctrl-C stops every run cleanly).")
+    sw.add_argument("sweep", metavar="NAME|FILE", nargs="?", help="built-in sweep name or sweep .toml file")
+    sw.add_argument("--resume", metavar="SWEEP", help="continue a stopped sweep (id, id prefix, folder or name): "
+                    "only what did not finish runs again")
+    sw.add_argument("--backend", choices=["local", "population", "ray"], help="where the runs go (default: the file's)")
+    sw.add_argument("--workers", type=int, help="runs at a time (default: the file's)")
+    sw.add_argument("--address", help="ray backend: the Ray cluster to join, e.g. 127.0.0.1:6379")
+    sw.add_argument("--json", action="store_true", help="print one JSON line at the end: the best and every trial")
+
+    sub.add_parser("runs", parents=[runs_dir], help="list runs (and sweeps) with their state and results")
 
     st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped')")
     st.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
 
-    s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve")
-    s.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve, or a sweep's table")
+    s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
+                   "name (its latest)")
 
     x = sub.add_parser("explain", parents=[runs_dir], help="explain a finished run's model again (no retraining)",
                        description="Explain the model of a finished attribution run, or the policy of an RL run, "
@@ -167,17 +181,20 @@ def cmd_run(args) -> int:
 
 
 def _run_and_report(spec, args) -> int:
-    from lab.launch import run
+    import functools
 
+    from lab import launch
+
+    run = functools.partial(launch.run, run_id=getattr(args, "run_id", None), sweep=getattr(args, "sweep", None))
     if args.json:
         def on_event(event):
             print(json.dumps(event), flush=True)
         result = run(spec, args.runs_dir, on_event)
         print(json.dumps({"kind": "summary", **json.loads(result.summary.to_json())}), flush=True)
     elif sys.stdout.isatty():
-        result = _run_with_bar(spec, args.runs_dir)
+        result = _run_with_bar(spec, args.runs_dir, run)
     else:
-        result = _run_plain(spec, args.runs_dir)
+        result = _run_plain(spec, args.runs_dir, run)
     return EXIT_CODES.get(result.state, EXIT_FAILED)
 
 
@@ -208,9 +225,7 @@ def _method_line(e: dict) -> str:
     return f"  {e['name']:<22} {e['seconds_per_sample'] * 1000:>10.2f} ms per input"
 
 
-def _run_plain(spec, runs_dir):
-    from lab.launch import run
-
+def _run_plain(spec, runs_dir, run):
     def on_event(e):
         kind = e["kind"]
         if kind == "eval":
@@ -227,11 +242,9 @@ def _run_plain(spec, runs_dir):
     return result
 
 
-def _run_with_bar(spec, runs_dir):
+def _run_with_bar(spec, runs_dir, run):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from lab.launch import run
 
     console = Console()
     progress = Progress(
@@ -275,10 +288,30 @@ def cmd_runs(args) -> int:
     from lab.display import duration, number
     from lab.store import list_runs, runs_root
 
+    from lab.sweep.record import list_sweeps
+
     runs = list_runs(args.runs_dir)
-    if not runs:
+    sweeps = list_sweeps(args.runs_dir)
+    if not runs and not sweeps:
         print(f"no runs in {runs_root(args.runs_dir)} yet; start one with `lab run cartpole-ppo`")
         return EXIT_OK
+    if sweeps:
+        rows = []
+        for folder in sweeps:
+            try:
+                r = folder.read()
+            except Exception as e:  # a broken sweep.json is one row, not a traceback
+                rows.append((folder.id, "?", "corrupt", "-", "-", "-", str(e)[:40]))
+                continue
+            best = r.best()
+            done = sum(t.state not in ("pending", "running") for t in r.trials)
+            rows.append((r.id, r.name, r.live_state, r.backend, f"{done}/{r.total_trials}",
+                         number(best.value) if best else "-", r.metric))
+        print(_columns(("sweep", "name", "state", "backend", "trials", "best", "metric"), rows, right={4, 5},
+                       state_col=2, color=sys.stdout.isatty()))
+        if not runs:
+            return EXIT_OK
+        print()
     header = ("id", "experiment", "state", "progress", "best eval", "final eval", "duration")
     rows = []
     for r in runs:
@@ -329,6 +362,14 @@ def cmd_show(args) -> int:
     from lab.store import resolve_run
     from lab.termplot import line_chart
 
+    sweep = _find_sweep(args.run, args.runs_dir)
+    if sweep is not None:
+        from lab.sweep.report import write_best
+
+        record = sweep.read()
+        best = sweep.path / "best.toml"
+        _print_sweep(sweep, record, best if best.exists() else write_best(sweep, record) if record.live_state != "running" else None)
+        return EXIT_OK
     run = resolve_run(args.run, args.runs_dir)
     s = run.summary
     print(f"{run.id}  ({run.path})")
@@ -367,6 +408,22 @@ def cmd_show(args) -> int:
         for line in run.last_log_lines(5, scanned.events):
             print("    " + line.strip().splitlines()[-1] if line.strip() else "")
     return EXIT_OK
+
+
+def _find_sweep(ref: str, runs_dir):
+    """The sweep `ref` names (id, prefix, folder, or a sweep's name that no run's experiment has)."""
+    from lab.errors import BadInput
+    from lab.sweep.record import is_sweep_folder, list_sweeps, resolve_sweep
+
+    if is_sweep_folder(ref):
+        return resolve_sweep(ref, runs_dir)
+    sweeps = list_sweeps(runs_dir)
+    if not any(s.id.startswith(ref) or s.id[16:-5] == ref for s in sweeps):
+        return None
+    try:
+        return resolve_sweep(ref, runs_dir)
+    except BadInput:
+        return None
 
 
 def _print_members(members: list, best, shown: int = 20) -> None:
@@ -515,5 +572,100 @@ def cmd_dashboard(args) -> int:
     return run_app(args.runs_dir)
 
 
+# ------------------------------------------------------------------------------ lab sweep
+
+def cmd_sweep(args) -> int:
+    from lab.errors import BadInput
+    from lab.sweep import runner
+    from lab.sweep.record import SweepFolder
+
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"--workers {args.workers}: must be at least 1")
+    if (args.sweep is None) == (args.resume is None):
+        raise BadInput("give a sweep to run (lab sweep NAME|FILE) or one to continue (lab sweep --resume SWEEP), not both"
+                       if args.sweep else "give a sweep to run: lab sweep NAME|FILE (`lab list` shows the built-in ones)")
+    live = _SweepView(args.json)
+    kwargs = dict(workers=args.workers, address=args.address, on_change=live.changed, on_log=live.log)
+    with live:
+        if args.resume:
+            if args.backend:
+                raise BadInput("--backend: a resumed sweep keeps its backend; remove --backend")
+            record = runner.resume(args.resume, args.runs_dir, **kwargs)
+        else:
+            from lab.sweep.spec import load_sweep
+
+            record = runner.start(load_sweep(args.sweep), args.runs_dir, backend=args.backend, **kwargs)
+    folder = SweepFolder(_sweep_path(record, args.runs_dir))
+    from lab.sweep.report import write_best
+
+    best_file = write_best(folder, record)
+    if args.json:
+        print(json.dumps(record.result_line()), flush=True)
+    else:
+        _print_sweep(folder, record, best_file)
+    return {"completed": EXIT_OK, "stopped": EXIT_STOPPED}.get(record.state, EXIT_FAILED)
+
+
+def _sweep_path(record, runs_dir):
+    from lab.store import runs_root
+
+    return runs_root(runs_dir) / record.id
+
+
+class _SweepView:
+    """What `lab sweep` shows while it runs: a live table on a terminal, else one line per event."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.live, self.record = quiet, None, None
+        self.tty = sys.stdout.isatty() and not quiet
+
+    def __enter__(self):
+        if self.tty:
+            from rich.live import Live
+
+            self.live = Live(refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def changed(self, record) -> None:
+        if self.live is not None:
+            from lab.sweep.report import table
+
+            self.live.update(table(record, live=True, limit=40))
+
+    def log(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.live is not None:
+            self.live.console.print(message, markup=False, highlight=False)
+        else:
+            print(message, flush=True)
+
+
+def _print_sweep(folder, record, best_file=None) -> None:
+    from rich.console import Console
+
+    from lab.sweep.report import importance, table, value_text
+
+    console = Console(width=max(Console().width, 100) if sys.stdout.isatty() else 160, highlight=False)
+    console.print(table(record))
+    steps = sum(j.steps for t in record.trials for j in t.jobs)
+    console.print(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment steps; "
+                  f"folder {folder.path}", markup=False)
+    best = record.best()
+    if best is not None:
+        console.print(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
+                      + ", ".join(f"{k}={v}" for k, v in best.params.items()), markup=False)
+    imp = importance(folder)
+    if imp:
+        console.print("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()), markup=False)
+    if best_file is not None:
+        console.print(f"the best settings as an experiment: lab run {best_file}", markup=False)
+
+
 COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "show": cmd_show,
-            "eval": cmd_eval, "explain": cmd_explain}
+            "eval": cmd_eval, "explain": cmd_explain, "sweep": cmd_sweep}

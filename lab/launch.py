@@ -102,8 +102,12 @@ def _versions() -> dict:
 GRACE_SECONDS = 1.0
 
 
+PRUNE_SIGNAL = signal.SIGUSR1  # a sweep's pruner stopping a trial: as SIGINT, recorded as 'pruned'
+
+
 class _StopSignals:
-    """SIGINT/SIGTERM ask the job to stop: it checkpoints and ends 'stopped'. A second signal
+    """SIGINT/SIGTERM ask the job to stop: it checkpoints and ends 'stopped' (SIGUSR1 too: a
+    sweep pruning the run, recorded as stop_reason 'pruned'). A second signal
     within GRACE_SECONDS of the first is absorbed (people press Ctrl-C twice; the run is already
     stopping); a later second one, or a third, stops at once (state 'stopped', without waiting
     for the checkpoint). While the run writes its end (`finishing`) every signal is absorbed, so
@@ -118,18 +122,22 @@ class _StopSignals:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, PRUNE_SIGNAL):
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        self.count += 1
         name = signal.Signals(signum).name
-        if self.finishing:
+        if self.finishing or (signum == PRUNE_SIGNAL and self.first is not None):
             return
+        self.count += 1
         if self.first is None:
             self.first = time.monotonic()
             self.ctx.stop_requested = True
+            if signum == PRUNE_SIGNAL:
+                self.ctx.stop_reason = "pruned"
+                self.ctx.log("pruned by its sweep: stopping after the current step", "warning")
+                return
             self.ctx.stop_reason = name
             self.ctx.log(f"{name} received: stopping after the current step (a third signal stops at once)", "warning")
             return
@@ -170,26 +178,28 @@ def prepare(spec, runs_dir=None):
     return _job(spec.kind).prepare(spec, runs_dir)
 
 
-def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None) -> store.Run:
+def run(spec, runs_dir=None, on_event: Callable[[dict], None] | None = None, run_id: str | None = None,
+        sweep: str | None = None) -> store.Run:
     """Run an experiment spec to its end in this process; returns the finished `Run`.
 
     The run's state is 'completed', 'stopped' (SIGINT/SIGTERM, also during a prerequisite) or
     'failed' (an exception in the job, whose traceback is in the log events). Bad input raises
     BadInput before any folder is made. Signal handlers, torch threads, the global RNG states
-    and warnings filters are as they were when it returns.
+    and warnings filters are as they were when it returns. `run_id` names the folder (a sweep
+    chooses its runs' ids); `sweep` records the sweep the run is a trial of.
     """
     with _caller_state_kept():  # also around prepare: the libraries it imports add warnings filters
-        return _run(spec, runs_dir, on_event)
+        return _run(spec, runs_dir, on_event, run_id, sweep)
 
 
-def _run(spec, runs_dir, on_event) -> store.Run:
+def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
     plan = prepare(spec, runs_dir)
     root = store.runs_root(runs_dir)
     path = None
     started = time.time()
     agent, env = getattr(spec, "agent", None), getattr(spec, "env", None)
     try:
-        path = store.create_run_folder(root, spec.name)
+        path = store.create_run_folder(root, spec.name, run_id)
         store.write_atomic(path / store.SPEC, spec.to_toml())
         ctx = RunContext(
             path, spec, plan, on_event,
@@ -197,7 +207,7 @@ def _run(spec, runs_dir, on_event) -> store.Run:
             algo=getattr(agent, "algo", None), env=getattr(env, "id", None), seed=spec.seed,
             device=plan.device, device_reason=plan.device_reason, threads=spec.threads,
             progress={"step": 0, "total": getattr(agent, "total_steps", None), "fraction": 0.0},
-            versions=_versions(), **store.process_identity(),
+            versions=_versions(), sweep=sweep, **store.process_identity(),
         )
         ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     except OSError as e:  # a read-only or full runs root: no half-made folder stays behind
@@ -223,7 +233,8 @@ def _run(spec, runs_dir, on_event) -> store.Run:
                 ctx.log(error, "error", traceback=traceback.format_exc())
         signals.finishing = True
         ended = time.time()
-        _record_end(ctx, state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error)
+        _record_end(ctx, state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error,
+                    stop_reason=(ctx.stop_reason or None) if state == "stopped" else None)
         with contextlib.suppress(OSError):  # the summary holds the end; the log line is a courtesy
             ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
             ctx.events.close()
@@ -331,15 +342,15 @@ def start_detached(ref: str, args: list[str] = (), runs_dir=None, nice: int | No
     return spawn(ref, args, runs_dir, nice).pid
 
 
-def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None):
+def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None, json: bool = True):
     """`start_detached`, returning the Popen (its parent can tell when it exits, and reaps it).
-    Output goes to `log_path`, default the runs root's .launch.log. BadInput when the runs root
-    cannot be written."""
+    Output (JSON lines, or plain lines with json=False) goes to `log_path`, default the runs
+    root's .launch.log. BadInput when the runs root cannot be written."""
     import subprocess
 
     niceness = RUN_NICE if nice is None else nice
 
-    cmd = [sys.executable, "-m", "lab", "run", str(ref), *args, "--json"]
+    cmd = [sys.executable, "-m", "lab", "run", str(ref), *args, *(["--json"] if json else [])]
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
     root = store.runs_root(runs_dir)

@@ -241,6 +241,8 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
     if not isinstance(raw, dict):
         fail("top level: must be a table")
     kind = raw.get("kind", "rl")
+    if kind == "sweep":
+        fail("kind: this file is a sweep, not an experiment; run it with `lab sweep " + source + "`")
     if kind not in SPEC_KINDS:
         fail(f"kind: unknown kind {kind!r}{did_you_mean(kind, SPEC_KINDS)} (allowed: {one_of(SPEC_KINDS)})")
     model = SPEC_KINDS[kind]

@@ -250,14 +250,18 @@ class Run:
         return [e.get("message", "") for e in logs if e.get("kind") == "log"][-n:]
 
 
-def create_run_folder(root: Path, experiment: str) -> Path:
+def create_run_folder(root: Path, experiment: str, run_id: str | None = None) -> Path:
+    """A new run folder; `run_id` names it (a sweep chooses its runs' ids before they start),
+    else a fresh id. BadInput when the given id is taken."""
     root.mkdir(parents=True, exist_ok=True)
     while True:
-        path = root / new_run_id(experiment)
+        path = root / (run_id or new_run_id(experiment))
         try:
             path.mkdir()
             break
         except FileExistsError:
+            if run_id:
+                raise BadInput(f"run id {run_id} is taken in {root}") from None
             continue
     (path / CHECKPOINTS).mkdir()
     (path / ARTIFACTS).mkdir()

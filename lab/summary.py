@@ -104,6 +104,8 @@ class Summary(_Record):
     versions: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
     prerequisites: list[str] = Field(default_factory=list, description="runs this run trained or used first")
+    sweep: str | None = Field(None, description="the sweep this run is a trial of")
+    stop_reason: str | None = Field(None, description="why a stopped run stopped: SIGINT, SIGTERM, or 'pruned' by its sweep")
     # the process that writes the folder: all three must match for lab to signal it
     pid: int | None = None
     pid_start: str | None = None

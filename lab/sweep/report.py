@@ -1,0 +1,92 @@
+"""A sweep for people: its trials as a table (live and final), the best settings as a runnable
+experiment file, and each setting's importance. Pure text and files: no Textual here."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from lab.sweep.record import SweepFolder, SweepRecord, Trial
+
+BEST_FILE = "best.toml"
+
+
+def ranked(record: SweepRecord) -> list[Trial]:
+    """Trials with a value first, best first; then the rest in order."""
+    sign = -1 if record.direction == "maximize" else 1
+    valued = sorted((t for t in record.trials if t.value is not None and t.state == "complete"), key=lambda t: sign * t.value)
+    return valued + [t for t in record.trials if t not in valued]
+
+
+def value_text(t: Trial) -> str:
+    if t.value is None:
+        return "-"
+    return f"{t.value:.4g} +/- {t.std:.3g}" if t.std else f"{t.value:.4g}"
+
+
+def progress_text(t: Trial, width: int = 10) -> str:
+    """Each running seed's progress as a small bar."""
+    bars = []
+    for j in t.jobs:
+        if j.state == "running":
+            filled = int(round(j.fraction * width))
+            bars.append("█" * filled + "░" * (width - filled))
+    return " ".join(bars)
+
+
+def table(record: SweepRecord, live: bool = False, limit: int | None = None):
+    """A rich Table of the trials (ranked; while live, in order)."""
+    from rich.table import Table
+
+    from lab.display import STATE_STYLE
+    from lab.spec import inline_toml
+
+    keys = list(record.trials[0].params) if record.trials else []
+    done = sum(t.state not in ("pending", "running") for t in record.trials)
+    title = (f"{record.name}: {record.experiment}, {record.method} over {len(keys)} setting(s) x {len(record.seeds)} seed(s), "
+             f"{record.backend} backend; {done}/{record.total_trials} trials done; {record.metric} ({record.direction})")
+    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for col in ("#", *(k.split(".")[-1] for k in keys), record.metric.replace("_", " "), "state", "runs" if not live else "progress"):
+        t.add_column(col, overflow="fold")
+    trials = record.trials if live else ranked(record)
+    for trial in trials[:limit]:
+        state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == "pruned" and trial.pruned_at else "")
+        extra = progress_text(trial) if live and trial.state == "running" else ", ".join(
+            j.run.split("-")[-1] for j in trial.jobs) if not live else ""
+        t.add_row(str(trial.number), *(inline_toml(trial.params.get(k)) for k in keys), value_text(trial),
+                  f"[{STATE_STYLE.get(trial.state.replace('complete', 'completed'), '')}]{state}[/]", extra)
+    return t
+
+
+def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
+    """The best trial's settings applied to the experiment, as an experiment file in the sweep
+    folder: `lab run FOLDER/best.toml` repeats them. None when no trial completed."""
+    import tomli_w
+
+    from lab import store
+    from lab.files import read_regular
+    from lab.spec import apply_overrides, find_experiment, validate
+    from lab.sweep.spec import load_sweep
+
+    best = record.best()
+    if best is None:
+        return None
+    spec = load_sweep(folder.toml_path)
+    path = find_experiment(spec.sweep.experiment)
+    raw = tomllib.loads(read_regular(path).decode("utf-8"))
+    apply_overrides(raw, best.params, str(path))
+    raw["seed"] = record.seeds[0]
+    raw["description"] = (f"The best settings of sweep {record.id} ({record.metric} {value_text(best)} over seeds "
+                          f"{', '.join(map(str, record.seeds))}), applied to {record.experiment}. "
+                          + str(raw.get("description", "")).strip())
+    validate(raw, str(folder.path / BEST_FILE))  # a file lab run accepts
+    out = folder.path / BEST_FILE
+    store.write_atomic(out, tomli_w.dumps(raw))
+    return out
+
+
+def importance(folder: SweepFolder) -> dict[str, float]:
+    from lab.sweep.spec import load_sweep
+    from lab.sweep.study import Study
+
+    return Study(load_sweep(folder.toml_path), folder.path).importance()

@@ -1,0 +1,498 @@
+"""Running a sweep: ask the study for settings, run each setting's seeds, prune, record.
+
+One driver for every backend. It asks the Optuna study for a trial's settings, starts one run per
+seed (`lab run` with --set overrides, a run id chosen here, one torch thread), follows each run's
+events.jsonl for its evaluations (the pruner's intermediate values) and progress, and records the
+end of each run from its summary. Backends differ only in where a run's process lives:
+
+- local: child processes on this machine, `workers` at a time;
+- ray: Ray Tune trials (`lab.sweep.ray_backend`), each running the same `lab run` on a Ray node;
+- population: every trial x seed as members of one population run on the torch engine.
+
+Ctrl-C (or SIGTERM) stops every run cleanly (each checkpoints and ends 'stopped') and the sweep
+ends 'stopped'; `resume` runs again only what did not finish. A run killed outright is 'crashed',
+its trial too, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lab import store
+from lab.errors import BadInput
+from lab.events import EventTail
+from lab.sweep.record import UNFINISHED, Job, SweepFolder, SweepRecord, Trial, finite
+from lab.sweep.spec import SweepSpec, load_sweep, overrides_for
+
+POLL_SECONDS = 0.25
+WRITE_SECONDS = 1.0
+
+
+# ------------------------------------------------------------------------------ executors
+
+class LocalProcess:
+    """A run as a child process of this one (its own session: a terminal's Ctrl-C reaches the
+    sweep, which stops its runs itself)."""
+
+    def __init__(self, ref: str, args: list[str], runs_dir, log_path: Path):
+        from lab.launch import spawn
+
+        self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, sig)
+
+
+class LocalExecutor:
+    name = "local"
+
+    def start(self, ref: str, args: list[str], runs_dir, log_path: Path):
+        return LocalProcess(ref, args, runs_dir, log_path)
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ the driver
+
+class _Signals:
+    """SIGINT/SIGTERM while a sweep runs: stop its runs cleanly; the caller's handlers come back."""
+
+    def __init__(self, on_signal: Callable[[str], None]):
+        self.on_signal, self.previous = on_signal, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, lambda s, f: self.on_signal(signal.Signals(s).name))
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Driver:
+    def __init__(self, spec: SweepSpec, folder: SweepFolder, record: SweepRecord, runs_dir, executor,
+                 on_change: Callable[[SweepRecord], None] | None = None, workers: int | None = None):
+        from lab.spec import find_experiment
+        from lab.sweep.study import Study
+
+        self.spec, self.folder, self.record, self.runs_dir = spec, folder, record, runs_dir
+        self.executor, self.on_change = executor, on_change
+        self.workers = workers or spec.sweep.workers
+        self.ref = str(find_experiment(spec.sweep.experiment).resolve())
+        self.study = Study(spec, folder.path)
+        self.handles: dict[str, object] = {}  # run id -> process handle
+        self.tails: dict[str, EventTail] = {}
+        self.pruning: set[str] = set()  # runs asked to stop by the pruner
+        self.stopping: str | None = None
+        self._written = 0.0
+        self._closed = {t.number for t in record.trials if t.state not in ("pending", "running")}
+
+    # --- the loop
+    def run(self) -> SweepRecord:
+        with _Signals(self._stop):
+            try:
+                while True:
+                    if self.stopping:
+                        self._stop_runs()
+                    else:
+                        self._fill()
+                    changed = self._poll()
+                    if not self.handles and (self.stopping or not self._has_work()):
+                        break
+                    self._write(force=changed)
+                    time.sleep(POLL_SECONDS)
+            except BaseException as e:
+                self._abandon(e)
+                raise
+        r = self.record
+        r.state = "stopped" if self.stopping else "completed"
+        r.ended = time.time()
+        self._write(force=True)
+        self.executor.close()
+        return r
+
+    def _stop(self, why: str) -> None:
+        """A signal to the sweep: the first stops every run (in the loop, not in the handler);
+        later ones are passed on to the runs (a run's third signal stops it at once)."""
+        if self.stopping is None:
+            self.stopping = why
+            self._log(f"{why}: stopping every run (each checkpoints and ends 'stopped')")
+            return
+        for h in list(self.handles.values()):
+            h.signal(signal.SIGINT)
+
+    def _stop_runs(self) -> None:
+        for run_id, h in self.handles.items():
+            if run_id not in self.pruning and not getattr(h, "asked_to_stop", False):
+                h.signal(signal.SIGINT)
+                h.asked_to_stop = True
+
+    def _abandon(self, error: BaseException) -> None:
+        """The driver itself failed: stop the runs it started, record the sweep failed."""
+        for h in self.handles.values():
+            h.signal(signal.SIGINT)
+        self.record.state, self.record.error = "failed", f"{type(error).__name__}: {error}"
+        self.record.ended = time.time()
+        with contextlib.suppress(OSError):
+            self.folder.write(self.record)
+
+    def _has_work(self) -> bool:
+        return any(j.state == "pending" for t in self.record.trials for j in t.jobs) or self._can_ask()
+
+    def _can_ask(self) -> bool:
+        return len(self.record.trials) < self.record.total_trials
+
+    def _fill(self) -> None:
+        while len(self.handles) < self.workers:
+            found = next(((t, j) for t in self.record.trials for j in t.jobs if j.state == "pending"), None)
+            if found is None:
+                if not self._can_ask():
+                    return
+                found = self._new_trial()
+                if found is None:
+                    return
+            self._start(*found)
+
+    def _new_trial(self):
+        # a grid in file order (each combination asked for by name); random and tpe: the sampler's
+        grid = self.spec.grid() if self.spec.sweep.method == "grid" else None
+        number, params = self.study.ask(grid[len(self.record.trials)] if grid else None)
+        trial = Trial(len(self.record.trials), params, [], study_number=number)
+        trial.jobs = [Job(seed, store.new_run_id(self.record.experiment)) for seed in self.spec.sweep.seeds]
+        self.record.trials.append(trial)
+        self._log(f"trial {trial.number}: {_params_text(params)}")
+        return trial, trial.jobs[0]
+
+    def _start(self, trial: Trial, job: Job) -> None:
+        if trial.study_number is None:  # a rerun: ask for the same settings again
+            trial.study_number, _ = self.study.ask(trial.params)
+        args = overrides_for(trial.params) + ["--seed", str(job.seed), "--run-id", job.run, "--sweep", self.record.id]
+        if "threads" not in trial.params:
+            args += ["--set", "threads=1"]
+        self.handles[job.run] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(job.run))
+        self.tails[job.run] = EventTail(store.runs_root(self.runs_dir) / job.run / store.EVENTS)
+        job.state, trial.state = "running", "running"
+        self._write(force=True)
+
+    # --- following runs
+    def _poll(self) -> bool:
+        changed = False
+        for trial in self.record.trials:
+            for job in trial.jobs:
+                if job.run in self.handles:
+                    changed |= self._follow(job)
+            if trial.state == "running":
+                changed |= self._prune(trial)
+            if trial.number not in self._closed and trial.state in ("running", "pruned") and not any(
+                    j.state in ("pending", "running") for j in trial.jobs):
+                self._close(trial)
+                changed = True
+        return changed
+
+    def _follow(self, job: Job) -> bool:
+        changed = False
+        for e in self.tails[job.run].read():
+            kind = e.get("kind")
+            if kind == "eval" and not e.get("final") and isinstance(e.get("mean"), (int, float)):
+                job.evals.append(float(e["mean"]))
+                changed = True
+            elif kind == "progress" and e.get("phase") != "prerequisite":
+                job.fraction = float(e.get("fraction") or 0.0)
+                job.steps = int(e.get("step") or 0)
+        rc = self.handles[job.run].poll()
+        if rc is None:
+            return changed
+        del self.handles[job.run]
+        for e in self.tails.pop(job.run).read():  # what it wrote last
+            if e.get("kind") == "eval" and not e.get("final") and isinstance(e.get("mean"), (int, float)):
+                job.evals.append(float(e["mean"]))
+        self._ended(job, rc)
+        return True
+
+    def _ended(self, job: Job, rc: int) -> None:
+        path = store.runs_root(self.runs_dir) / job.run
+        if not (path / store.SUMMARY).exists():  # never started (bad input, an import error)
+            job.state = "failed"
+            self._log(f"run {job.run} did not start (exit {rc}); its output: {self.folder.log(job.run)}")
+            return
+        run = store.Run.load(path)
+        state = run.state
+        if state == "running":  # its process is gone without recording an end
+            state = "crashed"
+        job.state = "pruned" if (state == "stopped" and job.run in self.pruning) else state
+        job.value = finite(run.results.get(self.spec.sweep.metric))
+        job.steps = run.results.total_steps or run.summary.progress.step or job.steps
+        job.fraction = run.summary.progress.fraction or job.fraction
+        self.pruning.discard(job.run)
+        self._log(f"run {job.run} (seed {job.seed}) {job.state}" + (f": {self.spec.sweep.metric} {job.value:.4g}"
+                                                                     if job.value is not None else ""))
+
+    def _prune(self, trial: Trial) -> bool:
+        """Report the trial's evaluations as they complete across its started runs (their mean at
+        each index); prune it when the study says so."""
+        if self.spec.sweep.pruner == "none" or self.stopping:
+            return False
+        started = [j for j in trial.jobs if j.state != "pending"]
+        changed = False
+        while started:
+            k = trial.reported + 1
+            have = [j.evals[k - 1] for j in started if len(j.evals) >= k]
+            waiting = [j for j in started if len(j.evals) < k and j.state == "running"]
+            if waiting or not have:
+                break
+            trial.reported = k
+            changed = True
+            if self.study.report(trial.study_number, k, sum(have) / len(have)):
+                trial.state, trial.pruned_at = "pruned", k
+                self._log(f"trial {trial.number} pruned at evaluation {k} ({sum(have) / len(have):.4g})")
+                from lab.launch import PRUNE_SIGNAL
+
+                for j in trial.jobs:
+                    if j.state == "pending":
+                        j.state = "pruned"
+                    elif j.run in self.handles:
+                        self.pruning.add(j.run)
+                        self.handles[j.run].signal(PRUNE_SIGNAL)
+                break
+        return changed
+
+    def _close(self, trial: Trial) -> None:
+        self._closed.add(trial.number)
+        trial.close()
+        if trial.study_number is not None:
+            self.study.tell(trial.study_number, trial.value, trial.state)
+        value = "" if trial.value is None else f": {self.spec.sweep.metric} {trial.value:.4g} +/- {trial.std:.3g}"
+        self._log(f"trial {trial.number} {trial.state}{value}")
+
+    # --- recording
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < WRITE_SECONDS:
+            return
+        self._written = now
+        self.folder.write(self.record)
+        if self.on_change is not None:
+            self.on_change(self.record)
+
+    def _log(self, message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}\n"
+        with contextlib.suppress(OSError), open(self.folder.path / "sweep.log", "a") as f:
+            f.write(line)
+        if self.on_log is not None:
+            self.on_log(message)
+
+    on_log: Callable[[str], None] | None = None
+
+
+def _params_text(params: dict) -> str:
+    from lab.spec import inline_toml
+
+    return ", ".join(f"{k}={inline_toml(v)}" for k, v in params.items())
+
+
+# ------------------------------------------------------------------------------ population backend
+
+class PopulationDriver(Driver):
+    """Every trial x seed as a member of one population run: member m = trial m // S, seed index
+    m % S (S seeds), with seed `seeds[0] + m` (a population numbers its members' seeds)."""
+
+    def _fill(self) -> None:
+        r, s = self.record, self.spec.sweep
+        if not r.trials:
+            if s.method == "grid":
+                for params in self.spec.grid():
+                    number, _ = self.study.ask(params)
+                    r.trials.append(Trial(len(r.trials), params, [], study_number=number))
+            else:
+                for _ in range(r.total_trials):
+                    number, params = self.study.ask()
+                    r.trials.append(Trial(len(r.trials), params, [], study_number=number))
+        pending = [j for t in r.trials for j in t.jobs if j.state == "pending"]
+        if self.handles or (r.trials[0].jobs and not pending):
+            return
+        run_id = store.new_run_id(r.experiment)
+        n = len(r.trials) * len(s.seeds)
+        for i, t in enumerate(r.trials):
+            if t.study_number is None:
+                t.study_number, _ = self.study.ask(t.params)
+            first = s.seeds[0] + i * len(s.seeds)
+            t.jobs = [Job(first + j, run_id, state="running") for j in range(len(s.seeds))]
+            t.state = "running"
+        args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
+        from lab.spec import inline_toml
+
+        for key in self.spec.sweep.params:
+            values = [t.params[key] for t in r.trials for _ in s.seeds]
+            args += ["--set", f"members.{key}={inline_toml(values)}"]
+        self._log(f"one population run {run_id}: {len(r.trials)} settings x {len(s.seeds)} seeds = {n} members")
+        self.handles[run_id] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(run_id))
+        self.tails[run_id] = EventTail(store.runs_root(self.runs_dir) / run_id / store.EVENTS)
+        self._write(force=True)
+
+    def _has_work(self) -> bool:
+        return any(j.state == "pending" for t in self.record.trials for j in t.jobs)
+
+    def _poll(self) -> bool:
+        if not self.handles:
+            return False
+        run_id = next(iter(self.handles))
+        jobs = [j for t in self.record.trials for j in t.jobs]
+        for e in self.tails[run_id].read():
+            kind = e.get("kind")
+            if kind == "eval" and not e.get("final") and isinstance(e.get("members"), list):
+                for j, v in zip(jobs, e["members"]):
+                    j.evals.append(float(v))
+            elif kind == "progress":
+                for j in jobs:
+                    j.fraction, j.steps = float(e.get("fraction") or 0.0), int(e.get("step") or 0)
+        rc = self.handles[run_id].poll()
+        if rc is None:
+            return False
+        del self.handles[run_id]
+        self.tails.pop(run_id)
+        path = store.runs_root(self.runs_dir) / run_id
+        run = store.Run.load(path) if (path / store.SUMMARY).exists() else None
+        state = "failed" if run is None else ("crashed" if run.state == "running" else run.state)
+        members = (run.results.members or []) if run is not None else []
+        metric = self.spec.sweep.metric
+        for m, j in enumerate(jobs):
+            j.state = state
+            own = members[m] if m < len(members) and isinstance(members[m], dict) else {}
+            j.value = finite(own.get(metric))
+            if run is not None:
+                j.steps = run.results.total_steps or run.summary.progress.step or j.steps
+        self._log(f"population run {run_id} {state}")
+        for t in self.record.trials:
+            self._close(t)
+        return True
+
+
+# ------------------------------------------------------------------------------ entry points
+
+def executor_for(backend: str, spec: SweepSpec, folder: SweepFolder, workers: int, address: str | None):
+    if backend == "ray":
+        from lab.sweep.ray_backend import RayExecutor
+
+        return RayExecutor(folder, workers, address)
+    return LocalExecutor()
+
+
+def check_backend(backend: str) -> None:
+    if backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.tune") is None:
+            raise BadInput("sweep.backend: 'ray' needs Ray Tune, which is not installed; "
+                           "pip install -e '.[ray]' (or use backend = \"local\")")
+
+
+def start(spec: SweepSpec, runs_dir=None, backend: str | None = None, workers: int | None = None,
+          address: str | None = None, on_change=None, on_log=None) -> SweepRecord:
+    """Run a sweep to its end in this process (its runs are child processes, or Ray trials)."""
+    from lab.spec import validate  # noqa: F401  (the experiment was validated with the sweep)
+    from lab.sweep.record import SWEEP_TOML
+
+    spec, backend, workers, address = _resolved(spec, backend, workers, address)
+    check_backend(backend)
+    root = store.runs_root(runs_dir)
+    try:
+        folder = SweepFolder.create(root, spec.name)
+        store.write_atomic(folder.path / SWEEP_TOML, spec.to_toml())
+    except OSError as e:
+        raise BadInput(f"cannot start a sweep in {root}: {e.strerror}; choose another folder with --runs-dir") from None
+    experiment = _experiment_name(spec)
+    record = SweepRecord(id=folder.id, name=spec.name, experiment=experiment, metric=spec.sweep.metric,
+                         direction=spec.sweep.direction, method=spec.sweep.method, backend=backend,
+                         seeds=list(spec.sweep.seeds), total_trials=spec.trial_count(), **store.process_identity())
+    folder.write(record)
+    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log)
+
+
+def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | None = None,
+           on_change=None, on_log=None) -> SweepRecord:
+    """Continue a stopped (or crashed) sweep: its unfinished trials run again, keeping the runs of
+    theirs that completed; then any trials it had not reached."""
+    from lab.sweep.record import resolve_sweep
+
+    folder = resolve_sweep(ref, runs_dir)
+    record = folder.read()
+    if record.live_state == "running":
+        raise BadInput(f"sweep {folder.id} is still running (pid {record.pid}); stop it first (Ctrl-C in its terminal)")
+    spec = load_sweep(folder.toml_path)
+    backend = record.backend
+    spec, backend, workers, address = _resolved(spec, backend, workers, address)
+    check_backend(backend)
+    from lab.sweep.study import Study
+
+    study = Study(spec, folder.path)
+    again = 0
+    for trial in record.trials:
+        if trial.state not in UNFINISHED:
+            continue
+        again += 1
+        if trial.study_number is not None:
+            study.tell(trial.study_number, None, "failed")
+        trial.study_number, trial.state, trial.value, trial.std, trial.reported = None, "pending", None, None, 0
+        for job in trial.jobs:
+            if job.state != "completed" or backend == "population":
+                job.run, job.state, job.value, job.evals, job.steps, job.fraction = (
+                    store.new_run_id(record.experiment), "pending", None, [], 0, 0.0)
+    record.state, record.ended, record.error = "running", None, None
+    record.__dict__.update(store.process_identity())
+    folder.write(record)
+    if on_log is not None:
+        on_log(f"resuming {folder.id}: {again} unfinished trial(s) run again, "
+               f"{max(record.total_trials - len(record.trials), 0)} not started yet")
+    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log)
+
+
+def _resolved(spec, backend, workers, address):
+    s = spec.sweep
+    backend = backend or s.backend
+    if backend != s.backend:  # the command line chose another backend: the file's checks apply to it too
+        from lab.sweep.spec import load_sweep_raw
+
+        raw = spec.model_dump(mode="json", exclude_none=True, by_alias=True)
+        raw["sweep"]["backend"] = backend
+        if backend != "ray":
+            raw["sweep"].pop("address", None)
+        spec = load_sweep_raw(raw, f"{spec.source} (--backend {backend})")
+    if workers is not None and workers < 1:
+        raise BadInput(f"--workers {workers}: must be at least 1")
+    return spec, backend, workers or s.workers, address or s.address
+
+
+def _experiment_name(spec: SweepSpec) -> str:
+    import tomllib
+
+    from lab.files import read_regular
+    from lab.spec import find_experiment
+
+    path = find_experiment(spec.sweep.experiment)
+    return tomllib.loads(read_regular(path).decode()).get("name", path.stem)
+
+
+def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log) -> SweepRecord:
+    executor = executor_for(backend, spec, folder, workers, address)
+    cls = PopulationDriver if backend == "population" else Driver
+    driver = cls(spec, folder, record, runs_dir, executor, on_change, workers)
+    driver.on_log = on_log
+    try:
+        return driver.run()
+    finally:
+        executor.close()
+        sys.stdout.flush()

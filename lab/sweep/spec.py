@@ -1,0 +1,281 @@
+"""Sweep files: parse and validate them the way experiment files are.
+
+A sweep file is TOML with `kind = "sweep"` and a [sweep] table (see `SweepSettings`); it lives
+beside the experiments (built-in ones in experiments/). Everything that can be wrong with it is
+found here, before any folder exists or any run starts, and reported as one `BadInput` line that
+names the file and the key: an unknown key, a parameter the experiment does not have, a value
+the experiment would refuse, a range with low > high, a metric the experiment's kind does not
+produce, a grid over a range, a backend that cannot train these settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import BadInput, did_you_mean, one_of
+
+# results keys a sweep may optimise, per experiment kind (all numbers in summary.json's results)
+METRICS = {
+    "rl": ("final_eval_return_mean", "best_eval_return_mean", "rolling_return", "final_eval_return_min",
+           "final_eval_return_std", "steps_per_second"),
+    "attribution": ("test_accuracy", "test_macro_f1", "test_roc_auc", "best_val_loss", "random_deletion_auc"),
+}
+# metrics a pruner can compare with evaluation returns as they arrive (higher is better for both)
+RETURN_METRICS = ("final_eval_return_mean", "best_eval_return_mean", "rolling_return", "final_eval_return_min")
+# what a population reports per member, for the population backend
+MEMBER_METRICS = ("final_eval_return_mean", "best_eval_return_mean")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Range(_Strict):
+    """A continuous (or integer) range to search: { low = 1e-4, high = 1e-2, log = true }."""
+
+    low: float | int
+    high: float | int
+    log: bool = Field(False, description="sample on a log scale (low must be > 0)")
+    int_: bool = Field(False, alias="int", description="whole numbers only")
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, populate_by_name=True)
+
+
+class SweepSettings(_Strict):
+    experiment: str = Field(description="an experiment name or .toml file: what every trial runs")
+    seeds: list[int] = Field([0], min_length=1, max_length=1000, description="seeds each setting runs with")
+    metric: str = Field("final_eval_return_mean", description="a numeric key of the runs' results, averaged over seeds")
+    direction: Literal["maximize", "minimize"] = "maximize"
+    method: Literal["grid", "random", "tpe"] = Field("grid", description="grid: every combination of the choices; "
+                                                     "random and tpe (Optuna's Bayesian search): `trials` settings")
+    trials: int = Field(16, ge=1, le=10_000, description="settings to try (random and tpe)")
+    workers: int = Field(2, ge=1, le=256, description="runs at a time (local and ray backends)")
+    backend: Literal["local", "population", "ray"] = Field(
+        "local", description="local: runs as child processes here; population: every trial x seed as one population "
+                             "run on the torch engine; ray: Ray Tune trials, on a cluster or a Ray lab starts")
+    pruner: Literal["none", "median", "asha"] = Field("none", description="stop trials whose evaluations fall behind "
+                                                      "(median: Optuna's median rule; asha: successive halving)")
+    address: str | None = Field(None, description="ray backend: the cluster to join (e.g. 127.0.0.1:6379); "
+                                                  "without it lab starts a Ray of its own on the loopback")
+    params: dict[str, list[Any] | Range] = Field(min_length=1, description="the settings to search: a list of choices "
+                                                 "or a range { low, high, log, int }")
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    kind: Literal["sweep"] = "sweep"
+    description: str = ""
+    sweep: SweepSettings
+    source: str = Field("<dict>", exclude=True)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
+        return tomli_w.dumps(data)
+
+    @property
+    def s(self) -> SweepSettings:
+        return self.sweep
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of the choices, in file order (method grid)."""
+        keys = list(self.sweep.params)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.sweep.params[k] for k in keys))]
+
+    def trial_count(self) -> int:
+        return len(self.grid()) if self.sweep.method == "grid" else self.sweep.trials
+
+
+def _flatten(params: Any, prefix: str = "") -> Any:
+    """[sweep.params] with dotted keys written bare (agent.gamma = [...] makes a nested table in
+    TOML) -> {"agent.gamma": [...]}; a table with low/high is a range, not a level."""
+    if not isinstance(params, dict):
+        return params
+    out = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and not ({"low", "high"} & set(value)):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def load_sweep_raw(raw: dict, source: str) -> SweepSpec:
+    """A sweep table -> a validated SweepSpec, or BadInput naming the source and key."""
+    from lab import spec as experiment_spec
+
+    def fail(msg: str):
+        raise BadInput(f"{source}: {msg}", key=msg.split(":", 1)[0])
+
+    raw = dict(raw)
+    if isinstance(raw.get("sweep"), dict):
+        raw["sweep"] = {**raw["sweep"], "params": _flatten(raw["sweep"].get("params", {}))}
+    try:
+        spec = SweepSpec.model_validate({**raw, "source": source})
+    except ValidationError as e:
+        err = experiment_spec._first(e.errors())
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("list[any]", "Range")))
+        err = {**err, "loc": loc}
+        msg = experiment_spec._message(err, SweepSpec)
+        fail(msg.replace("sweep.params.", "sweep.params.", 1))
+    _check(spec, fail)
+    return spec
+
+
+def _param_key(key: str) -> str:
+    return f'sweep.params."{key}"'
+
+
+def _check(spec: SweepSpec, fail) -> None:
+    from lab import spec as experiment_spec
+    from lab.files import read_regular
+
+    s = spec.sweep
+    if len(set(s.seeds)) != len(s.seeds) or any(seed < 0 for seed in s.seeds):
+        fail(f"sweep.seeds: must be distinct seeds >= 0 (got {s.seeds})")
+    try:
+        path = experiment_spec.find_experiment(s.experiment)
+    except BadInput as e:
+        fail(f"sweep.experiment: {e}")
+    try:
+        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        fail(f"sweep.experiment: {path} cannot be read ({getattr(e, 'strerror', None) or e})")
+    if raw.get("kind") == "sweep":
+        fail(f"sweep.experiment: {s.experiment!r} is a sweep; give an experiment")
+    try:
+        base = experiment_spec.validate(raw, str(path))
+    except BadInput as e:
+        fail(f"sweep.experiment: {e}")
+    kind = base.kind
+    metrics = METRICS.get(kind, ())
+    if s.metric not in metrics:
+        fail(f"sweep.metric: {kind} runs do not produce {s.metric!r}{did_you_mean(s.metric, metrics)} "
+             f"(allowed: {one_of(metrics)})")
+
+    keys = {setting.key for setting in experiment_spec.settings(raw)}
+    keys |= {f"agent.{k}" for k in (raw.get("agent") or {})}  # set in the file even when the schema is wider
+    for key, values in s.params.items():
+        where = _param_key(key)
+        if key in ("seed", "name", "kind"):
+            fail(f"{where}: cannot be swept" + (" (give the seeds in sweep.seeds)" if key == "seed" else ""))
+        if key not in keys:
+            fail(f"{where}: {s.experiment} has no setting {key!r}{did_you_mean(key, keys) or ''} "
+                 "(`lab list --params " + s.experiment + "` lists them)")
+        if isinstance(values, Range):
+            if values.low > values.high:
+                fail(f"{where}: low ({values.low:g}) is greater than high ({values.high:g}); swap them")
+            if values.log and values.low <= 0:
+                fail(f"{where}: a log range needs low > 0 (got {values.low:g})")
+            if values.int_ and (values.low != int(values.low) or values.high != int(values.high)):
+                fail(f"{where}: an int range needs whole low and high (got {values.low:g}, {values.high:g})")
+            if s.method == "grid":
+                fail(f"{where}: a grid needs a list of choices, not a range; give e.g. "
+                     f"[{values.low:g}, {values.high:g}], or set sweep.method = \"random\" or \"tpe\"")
+            probes = [int(values.low), int(values.high)] if values.int_ else [values.low, values.high]
+        else:
+            if not values:
+                fail(f"{where}: no choices; give at least one value")
+            probes = values
+        for i, value in enumerate(probes):
+            _try(raw, path, key, value, f"{where}" + (f"[{i}]" if not isinstance(values, Range) else
+                                                       (".low" if i == 0 else ".high")), fail)
+
+    if s.pruner != "none":
+        if kind != "rl":
+            fail(f"sweep.pruner: pruning reads evaluation returns, which {kind} runs do not have; set pruner = \"none\"")
+        if s.metric not in RETURN_METRICS or s.direction != "maximize":
+            fail(f"sweep.pruner: pruning compares evaluation returns (higher is better), so the metric must be one of "
+                 f"{', '.join(RETURN_METRICS)} with direction = \"maximize\"; or set pruner = \"none\"")
+    if s.backend == "population":
+        _check_population(spec, base, fail)
+    if s.address is not None and s.backend != "ray":
+        fail(f"sweep.address: only the ray backend joins a cluster (backend is {s.backend!r}); remove address")
+    if spec.trial_count() * len(s.seeds) > 100_000:
+        fail(f"sweep: {spec.trial_count()} settings x {len(s.seeds)} seeds is more runs than lab will start; narrow it")
+
+
+def _try(raw: dict, path, key: str, value: Any, where: str, fail) -> None:
+    """The experiment accepts this value of the key (as `lab run --set` would)."""
+    from lab import spec as experiment_spec
+
+    trial = experiment_spec._deepcopy(raw)
+    experiment_spec.apply_overrides(trial, {key: value}, str(path))
+    try:
+        experiment_spec.validate(trial, str(path), {key})
+    except BadInput as e:
+        msg = str(e).split(": ", 1)[1] if ": " in str(e) else str(e)
+        reason = msg.split(":", 1)[1].strip() if ":" in msg else msg
+        fail(f"{where}: {reason.replace(' (set by override)', '')}")
+
+
+def _check_population(spec: SweepSpec, base, fail) -> None:
+    s = spec.sweep
+    if getattr(base, "engine", None) != "torch":
+        fail(f"sweep.backend: the population backend trains on lab's torch engine, and {s.experiment} has "
+             "engine = \"gymnasium\"; set backend = \"local\", or sweep a torch-engine experiment")
+    settings = getattr(base.agent_class(), "member_settings", ())
+    if not settings:
+        fail(f"sweep.backend: '{base.algo.name}' on the torch engine trains one agent per run; set backend = \"local\"")
+    for key in s.params:
+        name = key.removeprefix("agent.")
+        if not key.startswith("agent.") or name not in settings:
+            fail(f"{_param_key(key)}: a population's members cannot differ in {key} (they can in: "
+                 f"{', '.join('agent.' + n for n in settings)}); set backend = \"local\"")
+    if s.method == "tpe":
+        fail("sweep.method: tpe chooses each setting from the results before it, and a population trains all at once; "
+             "use \"grid\" or \"random\", or backend = \"local\"")
+    if s.pruner != "none":
+        fail("sweep.pruner: the population backend trains every member to the end; set pruner = \"none\"")
+    if s.metric not in MEMBER_METRICS:
+        fail(f"sweep.metric: a population reports {' and '.join(MEMBER_METRICS)} per member; use one of them")
+    n = spec.trial_count() * len(s.seeds)
+    if base.population != 1:
+        fail(f"sweep.experiment: {s.experiment} is a population already (population = {base.population}); "
+             "sweep a single-agent experiment")
+    if n > 65_536:
+        fail(f"sweep: {n} members (settings x seeds) is more than a population holds (65,536)")
+
+
+def is_sweep_file(raw: dict) -> bool:
+    return isinstance(raw, dict) and raw.get("kind") == "sweep"
+
+
+def load_sweep(name_or_path) -> SweepSpec:
+    """A sweep by built-in name or file path (or the sweep.toml of a sweep folder)."""
+    from lab import spec as experiment_spec
+    from lab.files import read_regular
+
+    path = experiment_spec.find_experiment(name_or_path)
+    source = experiment_spec._display(path)
+    try:
+        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{source}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{source}: TOML syntax error: {e}") from None
+    if not is_sweep_file(raw):
+        raise BadInput(f"{source}: is an experiment (kind {raw.get('kind', 'rl')!r}), not a sweep; "
+                       f"`lab run {name_or_path}` runs it, and a sweep file has kind = \"sweep\"")
+    return load_sweep_raw(raw, source)
+
+
+def overrides_for(params: dict[str, Any]) -> list[str]:
+    """A trial's settings as `lab run` arguments: ["--set", "agent.gamma=0.99", ...]."""
+    from lab.spec import inline_toml
+
+    out = []
+    for key, value in params.items():
+        out += ["--set", f"{key}={inline_toml(value)}"]
+    return out
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
