@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up lab in .venv: torch first (a CPU build where there is no GPU), then lab and its tests' needs.
 #   LAB_VENV=DIR      where the virtual environment goes (default .venv)
+#   LAB_EXTRAS=LIST   extras to install (default dev,ray: the tests' needs and Ray for sweeps)
 #   LAB_TORCH=SPEC    the torch requirement to install first (default: torch==2.13.0 without a GPU,
 #                     plain torch with one, which takes a CUDA build from PyPI)
 set -euo pipefail
@@ -19,6 +20,7 @@ if ! has_torch; then
   "${pip[@]}" install "$LAB_TORCH" 2>&1 | grep -v "^WARNING: Location" >&2 || true
   has_torch || { echo "setup.sh: torch did not install" >&2; exit 1; }
 fi
-echo "setup.sh: installing lab (editable, with dev extras) into $venv" >&2
-"${pip[@]}" install -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" >&2 || true
+extras=${LAB_EXTRAS:-dev,ray}
+echo "setup.sh: installing lab (editable, extras $extras) into $venv" >&2
+"${pip[@]}" install -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
 "$venv/bin/python" -c 'import lab, stable_baselines3, gymnasium' || { echo "setup.sh: lab did not install" >&2; exit 1; }

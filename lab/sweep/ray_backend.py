@@ -14,8 +14,10 @@ own Ray with `address="local"` when no address is given, and stops only what it 
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
+import shutil
 import signal
 import sys
 import tempfile
@@ -25,7 +27,14 @@ from pathlib import Path
 
 from lab.errors import BadInput, one_line
 
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# loopback only, no usage reports; Tune's console output off (lab draws its own table)
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0"}
+os.environ.update(RAY_ENV)  # before Ray is imported: this module is imported only for the ray backend
+
+try:
+    from ray.tune.search import Searcher
+except ImportError:  # the ray extra is missing: RayExecutor says so
+    Searcher = object
 
 
 def _trainable(config: dict) -> None:
@@ -54,6 +63,39 @@ def _trainable(config: dict) -> None:
         proc.wait()
         raise
     tune.report({"returncode": proc.returncode})
+
+
+_EXECUTORS: dict[int, RayExecutor] = {}  # Tune pickles its searcher: it finds its executor by key
+
+
+class QueuedRuns(Searcher):
+    """Tune's searcher: the runs the driver queued, one trial each (a module-level class, so that
+    pickling it does not take the executor along)."""
+
+    def __init__(self, key: int):
+        super().__init__()
+        self.key = key
+
+    def suggest(self, trial_id):
+        executor = _EXECUTORS[self.key]
+        try:
+            job = executor.jobs.get_nowait()
+        except queue.Empty:
+            return Searcher.FINISHED if executor.finished else None
+        executor.trial_runs[trial_id] = job["run"]
+        return {"job": job}
+
+    def save(self, checkpoint_path: str) -> None:  # the sweep's own record is sweep.json
+        pass
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        executor = _EXECUTORS[self.key]
+        run = executor.trial_runs.get(trial_id)
+        if run is not None:
+            executor.done[run] = (result or {}).get("returncode", 1 if error else 0)
 
 
 class RayHandle:
@@ -90,40 +132,23 @@ class RayExecutor:
         self.finished = False
         self.error: str | None = None
         (folder.path / "signals").mkdir(exist_ok=True)
-        self.started_ray = False
+        self.started_ray, self._tmp = False, None
         try:
             if not ray.is_initialized():
+                quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
                 if address:
-                    ray.init(address=address, log_to_driver=False)
+                    ray.init(address=address, **quiet)
                 else:
                     self._tmp = tempfile.mkdtemp(prefix="lab-ray-")  # short: Ray's socket paths have a length limit
-                    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                             _temp_dir=self._tmp)
+                    ray.init(address="local", num_cpus=workers, include_dashboard=False, _temp_dir=self._tmp, **quiet)
                 self.started_ray = True
         except Exception as e:  # a wrong address, a cluster that is gone
             raise BadInput(f"sweep.address: cannot {'join Ray at ' + address if address else 'start Ray'} "
                            f"({type(e).__name__}: {one_line(e)}); check `ray status`") from None
-        executor = self
-
-        class QueuedRuns(Searcher):
-            """Tune's searcher: the runs the driver queued, one trial each."""
-
-            def suggest(self, trial_id):
-                try:
-                    job = executor.jobs.get_nowait()
-                except queue.Empty:
-                    return Searcher.FINISHED if executor.finished else None
-                executor.trial_runs[trial_id] = job["run"]
-                return {"job": job}
-
-            def on_trial_complete(self, trial_id, result=None, error=False):
-                run = executor.trial_runs.get(trial_id)
-                if run is not None:
-                    executor.done[run] = (result or {}).get("returncode", 1 if error else 0)
-
+        _EXECUTORS[id(self)] = self
         self.tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),
-            tune_config=tune.TuneConfig(search_alg=QueuedRuns(), num_samples=-1, max_concurrent_trials=workers),
+            tune_config=tune.TuneConfig(search_alg=QueuedRuns(id(self)), num_samples=-1, max_concurrent_trials=workers),
             run_config=tune.RunConfig(name="tune", storage_path=str(folder.path.resolve()), verbose=0),
         )
         self.thread = threading.Thread(target=self._fit, name="lab-ray-tune", daemon=True)
@@ -149,5 +174,8 @@ class RayExecutor:
             return
         self.finished = True
         self.thread.join(timeout=120)
+        _EXECUTORS.pop(id(self), None)
         if self.started_ray:
             self.ray.shutdown()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
