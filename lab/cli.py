@@ -603,6 +603,8 @@ def cmd_sweep(args) -> int:
         print(json.dumps(record.result_line()), flush=True)
     else:
         _print_sweep(folder, record, best_file)
+    if record.state == "completed" and any(t.state in ("crashed", "failed") for t in record.trials):
+        return EXIT_FAILED  # it went on, and finished; `lab sweep --resume` reruns what crashed
     return {"completed": EXIT_OK, "stopped": EXIT_STOPPED}.get(record.state, EXIT_FAILED)
 
 

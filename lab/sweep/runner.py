@@ -337,7 +337,11 @@ class PopulationDriver(Driver):
 
         for key in self.spec.sweep.params:
             values = [t.params[key] for t in r.trials for _ in s.seeds]
-            args += ["--set", f"members.{key}={inline_toml(values)}"]
+            shared = all(v == values[0] for v in values)
+            if shared and (not key.startswith("agent.") or key.removeprefix("agent.") not in _member_settings(self.spec)):
+                args += ["--set", f"{key}={inline_toml(values[0])}"]  # the same for all: the run's own setting
+            else:
+                args += ["--set", f"members.{key}={inline_toml(values)}"]
         self._log(f"one population run {run_id}: {len(r.trials)} settings x {len(s.seeds)} seeds = {n} members")
         self.handles[run_id] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(run_id))
         self.tails[run_id] = EventTail(store.runs_root(self.runs_dir) / run_id / store.EVENTS)
@@ -379,6 +383,12 @@ class PopulationDriver(Driver):
         for t in self.record.trials:
             self._close(t)
         return True
+
+
+def _member_settings(spec: SweepSpec) -> tuple[str, ...]:
+    from lab.spec import load_experiment
+
+    return getattr(load_experiment(spec.sweep.experiment).agent_class(), "member_settings", ())
 
 
 # ------------------------------------------------------------------------------ entry points

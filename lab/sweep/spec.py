@@ -224,8 +224,10 @@ def _check_population(spec: SweepSpec, base, fail) -> None:
     settings = getattr(base.agent_class(), "member_settings", ())
     if not settings:
         fail(f"sweep.backend: '{base.algo.name}' on the torch engine trains one agent per run; set backend = \"local\"")
-    for key in s.params:
+    for key, values in s.params.items():
         name = key.removeprefix("agent.")
+        if isinstance(values, list) and len(values) == 1:
+            continue  # one choice: the same for every member, set on the run as a whole
         if not key.startswith("agent.") or name not in settings:
             fail(f"{_param_key(key)}: a population's members cannot differ in {key} (they can in: "
                  f"{', '.join('agent.' + n for n in settings)}); set backend = \"local\"")

@@ -1,0 +1,356 @@
+"""Sweeps: files validated like experiments, real runs on every backend, pruning, crashes, Ctrl-C,
+resume. Every sweep here trains real (small) agents."""
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.errors import BadInput
+from lab.store import Run
+from lab.sweep.record import SweepFolder, list_sweeps
+from lab.sweep.spec import load_sweep
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def lab(*args, runs=None, check=True, timeout=300):
+    cmd = [sys.executable, "-m", "lab", *args] + (["--runs-dir", str(runs)] if runs is not None else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def sweep_file(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nkind = "sweep"\n' + body)
+    return path
+
+
+TINY = """
+[sweep]
+experiment = "cartpole-ppo"
+seeds = [0, 1]
+method = "grid"
+workers = 2
+[sweep.params]
+"agent.learning_rate" = [1e-3, 3e-3]
+"agent.total_steps" = [2048]
+"eval.every" = [512]
+"""
+
+
+# ------------------------------------------------------------------------------ bad sweep files
+
+BAD = [
+    ('[sweep]\nexperiment = "cartpole-ppo"\ncolour = 1\n[sweep.params]\n"agent.gamma" = [0.9]\n',
+     "sweep.colour: unknown key in sweep"),
+    ('[sweep]\nexperiment = "cartpole-ppo"\n[sweep.params]\n"agent.learnin_rate" = [0.1]\n',
+     'sweep.params."agent.learnin_rate": cartpole-ppo has no setting \'agent.learnin_rate\'; did you mean \'agent.learning_rate\''),
+    ('[sweep]\nexperiment = "cartpole-ppo"\nmethod = "tpe"\n[sweep.params]\n"agent.gamma" = { low = 0.999, high = 0.9 }\n',
+     'sweep.params."agent.gamma": low (0.999) is greater than high (0.9); swap them'),
+    ('[sweep]\nexperiment = "cartpole-ppo"\nmetric = "test_accuracy"\n[sweep.params]\n"agent.gamma" = [0.9]\n',
+     "sweep.metric: rl runs do not produce 'test_accuracy'"),
+    ('[sweep]\nexperiment = "cartpole-ppo"\n[sweep.params]\n"agent.gamma" = { low = 0.9, high = 0.99 }\n',
+     'sweep.params."agent.gamma": a grid needs a list of choices, not a range'),
+    ('[sweep]\nexperiment = "cartpole-ppo"\n[sweep.params]\n"agent.gamma" = [0.9, 1.5]\n',
+     'sweep.params."agent.gamma"[1]: must be less than or equal to 1'),
+    ('[sweep]\nexperiment = "cartpole-ppo"\nbackend = "population"\n[sweep.params]\n"agent.gamma" = [0.9]\n',
+     "sweep.backend: the population backend trains on lab's torch engine"),
+    ('[sweep]\nexperiment = "cartpole-ppo-torch"\nbackend = "population"\n[sweep.params]\n"agent.n_steps" = [16, 32]\n',
+     'sweep.params."agent.n_steps": a population\'s members cannot differ in agent.n_steps'),
+    ('[sweep]\nexperiment = "no-such-experiment"\n[sweep.params]\n"agent.gamma" = [0.9]\n',
+     "sweep.experiment: unknown experiment 'no-such-experiment'"),
+    ('[sweep]\nexperiment = "cartpole-ppo"\npruner = "median"\nmetric = "final_eval_return_std"\ndirection = "minimize"\n'
+     '[sweep.params]\n"agent.gamma" = [0.9]\n', "sweep.pruner: pruning compares evaluation returns"),
+    ('[sweep]\nexperiment = "cartpole-ppo"\n[sweep.params]\n"seed" = [1, 2]\n',
+     'sweep.params."seed": cannot be swept (give the seeds in sweep.seeds)'),
+]
+
+
+@pytest.mark.parametrize("body,message", BAD, ids=[m.split(":")[0] for _, m in BAD])
+def test_bad_sweep_file_is_one_line_naming_file_and_key(tmp_path, body, message):
+    path = sweep_file(tmp_path, "bad", body)
+    with pytest.raises(BadInput) as e:
+        load_sweep(path)
+    assert message in str(e.value)
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_bad_sweep_exits_2_and_starts_nothing(tmp_path):
+    path = sweep_file(tmp_path, "bad", BAD[1][0])
+    out = lab("sweep", str(path), runs=tmp_path / "runs", check=False)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1 and "agent.learnin_rate" in out.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_running_a_sweep_file_as_an_experiment_says_to_use_lab_sweep(tmp_path):
+    out = lab("run", "cartpole-ppo-lr", runs=tmp_path, check=False)
+    assert out.returncode == 2 and "is a sweep" in out.stderr and "lab sweep" in out.stderr
+
+
+# ------------------------------------------------------------------------------ local backend, end to end
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("local")
+    path = sweep_file(tmp, "tiny", TINY)
+    out = lab("sweep", str(path), "--json", runs=tmp / "runs")
+    return tmp / "runs", json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_local_sweep_runs_every_setting_and_seed_as_ordinary_runs(local_sweep):
+    runs, result = local_sweep
+    assert result["state"] == "completed"
+    assert [t["params"]["agent.learning_rate"] for t in result["trials"]] == [1e-3, 3e-3]
+    for trial in result["trials"]:
+        assert trial["state"] == "complete" and len(trial["runs"]) == 2 and len(trial["values"]) == 2
+        assert trial["value"] == pytest.approx(sum(trial["values"]) / 2)
+        for run_id, value in zip(trial["runs"], trial["values"]):
+            run = Run.load(runs / run_id)
+            assert run.state == "completed" and run.summary.sweep == result["sweep"]
+            assert run.results.final_eval_return_mean == value
+    best = max(result["trials"], key=lambda t: t["value"])
+    assert result["best"] == {"params": best["params"], "value": best["value"]}
+
+
+def test_sweep_folder_holds_the_file_the_record_the_study_and_the_best_settings(local_sweep):
+    runs, result = local_sweep
+    folder = SweepFolder(runs / result["sweep"])
+    record = json.loads(folder.json_path.read_text())
+    assert {"trials", "best", "metric", "direction", "method", "backend", "seeds", "state"} <= set(record)
+    assert (folder.path / "study.db").is_file() and folder.toml_path.is_file()
+    from lab.spec import load_experiment
+
+    best = load_experiment(folder.path / "best.toml")  # runnable: lab run repeats the best settings
+    assert best.agent.learning_rate == result["best"]["params"]["agent.learning_rate"]
+    assert best.agent.total_steps == 2048
+
+
+def test_lab_show_and_lab_runs_read_a_sweep(local_sweep):
+    runs, result = local_sweep
+    shown = lab("show", result["sweep"], runs=runs).stdout
+    assert "tiny" in shown and "complete" in shown and "best: trial" in shown and "best.toml" in shown
+    listed = lab("runs", runs=runs).stdout
+    assert re.search(rf"{result['sweep']}\s+tiny\s+completed\s+local\s+2/2", listed)
+    assert [s.id for s in list_sweeps(runs)] == [result["sweep"]]
+
+
+# ------------------------------------------------------------------------------ pruning
+
+def test_median_pruning_stops_a_trial_that_falls_behind(tmp_path):
+    """Four good learning rates, then one that cannot learn: it is pruned at its first evaluation,
+    its run stops as a stopped run does (checkpoint written) and is marked pruned."""
+    path = sweep_file(tmp_path, "prune", """
+[sweep]
+experiment = "cartpole-ppo-torch"
+seeds = [0]
+method = "grid"
+workers = 2
+pruner = "median"
+[sweep.params]
+"agent.learning_rate" = [0.005, 0.004, 0.006, 0.003, 1e-9]
+"agent.total_steps" = [40960]
+"eval.every" = [10240]
+""")
+    result = json.loads(lab("sweep", str(path), "--json", runs=tmp_path / "runs").stdout.strip().splitlines()[-1])
+    states = [t["state"] for t in result["trials"]]
+    assert states[:4] == ["complete"] * 4 and states[4] == "pruned", states
+    run = Run.load(tmp_path / "runs" / result["trials"][4]["runs"][0])
+    assert run.state == "stopped" and run.summary.stop_reason == "pruned"
+    assert run.summary.progress.step < 40960 and (run.path / "checkpoints" / "last.pt").exists()
+    assert result["steps"] < 5 * 40960
+
+
+# ------------------------------------------------------------------------------ faults
+
+def _wait(predicate, timeout=90.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def _running_runs(runs: Path) -> list[Run]:
+    out = []
+    for p in runs.glob("*-cartpole-ppo-torch-*"):
+        if (p / "summary.json").exists():
+            r = Run.load(p)
+            training = (p / "events.jsonl").exists() and '"progress"' in (p / "events.jsonl").read_text()
+            if r.summary.state == "running" and r.summary.pid and training:
+                out.append(r)
+    return out
+
+
+SLOW = """
+[sweep]
+experiment = "cartpole-ppo-torch"
+seeds = [0]
+method = "grid"
+workers = 2
+[sweep.params]
+"agent.learning_rate" = [0.005, 0.004]
+"agent.total_steps" = [81920]
+"""
+
+
+def test_a_killed_run_is_crashed_the_others_complete_and_resume_reruns_only_it(tmp_path):
+    runs = tmp_path / "runs"
+    path = sweep_file(tmp_path, "crash", SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--runs-dir", str(runs), "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = _wait(lambda: _running_runs(runs))[0]
+    os.kill(victim.summary.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err  # the sweep went on, and says a trial crashed
+    result = json.loads(out.strip().splitlines()[-1])
+    by_run = {t["runs"][0]: t for t in result["trials"]}
+    assert by_run[victim.id]["state"] == "crashed"
+    assert [t["state"] for t in result["trials"] if t["runs"][0] != victim.id] == ["complete"]
+    kept = [t["runs"][0] for t in result["trials"] if t["state"] == "complete"]
+
+    again = json.loads(lab("sweep", "--resume", result["sweep"], "--json", runs=runs).stdout.strip().splitlines()[-1])
+    assert [t["state"] for t in again["trials"]] == ["complete", "complete"]
+    assert [r for t in again["trials"] for r in t["runs"] if r in kept] == kept  # the completed run was not rerun
+    assert len({p.name for p in runs.glob("*-cartpole-ppo-torch-*")}) == 3  # two first, one rerun
+
+
+def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path):
+    runs = tmp_path / "runs"
+    path = sweep_file(tmp_path, "stop", SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--runs-dir", str(runs), "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: len(_running_runs(runs)) == 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "stopped" and [t["state"] for t in result["trials"]] == ["stopped", "stopped"]
+    for t in result["trials"]:
+        run = Run.load(runs / t["runs"][0])
+        assert run.state == "stopped" and (run.path / "checkpoints" / "last.pt").exists()
+
+
+# ------------------------------------------------------------------------------ population backend
+
+def test_population_backend_trains_every_setting_and_seed_as_one_run(tmp_path):
+    path = sweep_file(tmp_path, "pop", """
+[sweep]
+experiment = "cartpole-ppo-torch"
+seeds = [0, 1]
+method = "grid"
+backend = "population"
+[sweep.params]
+"agent.learning_rate" = [0.005, 1e-9]
+"agent.total_steps" = [20480]
+""")
+    result = json.loads(lab("sweep", str(path), "--json", runs=tmp_path / "runs").stdout.strip().splitlines()[-1])
+    runs = {r for t in result["trials"] for r in t["runs"]}
+    assert len(runs) == 1  # one process, one run folder
+    run = Run.load(tmp_path / "runs" / runs.pop())
+    assert run.results.population == 4
+    members = run.results.members
+    assert [m["agent.learning_rate"] for m in members] == [0.005, 0.005, 1e-9, 1e-9]
+    assert result["trials"][0]["values"] == [m["final_eval_return_mean"] for m in members[:2]]
+    assert result["trials"][0]["value"] > result["trials"][1]["value"]  # a rate that learns beats one that cannot
+    assert result["best"]["params"]["agent.learning_rate"] == 0.005
+
+
+# ------------------------------------------------------------------------------ ray backend
+
+def _ray_env(tmp_path: Path) -> dict:
+    # loopback only (../shared/RAY.md), no usage reports, the auth token kept out of the home folder
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "ray-token")}
+
+
+def _listeners_beyond_loopback(pids: set[int]) -> list[str]:
+    """TCP listeners of these processes on any address other than the loopback."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    bad = []
+    for line in out.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        local = line.split()[3]
+        if owners & pids and not local.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
+            bad.append(line)
+    return bad
+
+
+def _descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = map(int, line.split())
+        children.setdefault(pp, []).append(p)
+    seen, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return seen
+
+
+def _shape(result: dict) -> tuple:
+    return (sorted(result), sorted(result["trials"][0]), sorted(result["best"]))
+
+
+def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, local_sweep):
+    path = sweep_file(tmp_path, "tiny", TINY)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--backend", "ray", "--json",
+                             "--runs-dir", str(tmp_path / "runs")], cwd=REPO, env=_ray_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checked = 0
+    while proc.poll() is None:  # while Ray is up: nothing of it listens beyond the loopback
+        pids = _descendants(proc.pid) | {proc.pid}
+        assert not _listeners_beyond_loopback(pids)
+        checked += len(pids) > 3
+        time.sleep(1.0)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert checked >= 3  # Ray's processes were up, and checked, several times
+    result = json.loads(out.strip().splitlines()[-1])
+    assert _shape(result) == _shape(local_sweep[1])
+    assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]  # same seeds, same runs
+    assert (tmp_path / "runs" / result["sweep"] / "tune").is_dir()  # Tune's own record, inside the sweep folder
+
+
+def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_sweep):
+    env = _ray_env(tmp_path)
+    ray = str(Path(sys.executable).with_name("ray"))
+    temp = Path("/tmp") / f"lab-test-ray-{os.getpid()}"
+    port = 20000 + os.getpid() % 20000
+    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                    "--include-dashboard=false", f"--temp-dir={temp}"], env=env, check=True, capture_output=True,
+                   timeout=120)
+    try:
+        path = sweep_file(tmp_path, "tiny", TINY)
+        out = subprocess.run([sys.executable, "-m", "lab", "sweep", str(path), "--backend", "ray", "--address",
+                              f"127.0.0.1:{port}", "--json", "--runs-dir", str(tmp_path / "runs")],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, out.stderr[-3000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert _shape(result) == _shape(local_sweep[1])
+        assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]
+    finally:  # stop only what this test started (`ray stop` would stop every Ray of the user)
+        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        for line in ps.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if str(temp) in args:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
