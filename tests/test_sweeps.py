@@ -347,7 +347,7 @@ def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_swee
         assert _shape(result) == _shape(local_sweep[1])
         assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]
     finally:  # stop only what this test started (`ray stop` would stop every Ray of the user)
-        ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        ps = subprocess.run(["ps", "-eww", "-o", "pid=,args="], capture_output=True, text=True).stdout
         for line in ps.splitlines():
             pid, _, args = line.strip().partition(" ")
             if str(temp) in args:
