@@ -24,6 +24,13 @@ def value_text(t: Trial) -> str:
     return f"{t.value:.4g} +/- {t.std:.3g}" if t.std else f"{t.value:.4g}"
 
 
+def setting_text(v) -> str:
+    """A setting for a table: floats to 4 significant digits, everything else as TOML."""
+    from lab.spec import inline_toml
+
+    return f"{v:.4g}" if isinstance(v, float) else inline_toml(v)
+
+
 def progress_text(t: Trial, width: int = 10) -> str:
     """Each running seed's progress as a small bar."""
     bars = []
@@ -37,9 +44,9 @@ def progress_text(t: Trial, width: int = 10) -> str:
 def table(record: SweepRecord, live: bool = False, limit: int | None = None):
     """A rich Table of the trials (ranked; while live, in order)."""
     from rich.table import Table
+    from rich.text import Text
 
     from lab.display import STATE_STYLE
-    from lab.spec import inline_toml
 
     keys = list(record.trials[0].params) if record.trials else []
     done = sum(t.state not in ("pending", "running") for t in record.trials)
@@ -53,8 +60,9 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
         state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == "pruned" and trial.pruned_at else "")
         extra = progress_text(trial) if live and trial.state == "running" else ", ".join(
             j.run.split("-")[-1] for j in trial.jobs) if not live else ""
-        t.add_row(str(trial.number), *(inline_toml(trial.params.get(k)) for k in keys), value_text(trial),
-                  f"[{STATE_STYLE.get(trial.state.replace('complete', 'completed'), '')}]{state}[/]", extra)
+        style = STATE_STYLE.get({"complete": "completed", "pruned": "stopped"}.get(trial.state, trial.state), "")
+        cells = [str(trial.number), *(setting_text(trial.params.get(k)) for k in keys), value_text(trial)]
+        t.add_row(*map(Text, cells), Text(state, style=style), Text(extra))  # Text: a "[64, 64]" is not markup
     return t
 
 
