@@ -1,10 +1,12 @@
-"""Watching a runs root: which run folders appeared, changed or went since the last look,
-re-reading only those. Pure data (no Textual): the dashboard polls it from a worker thread.
+"""Watching a runs root: which run folders and sweep folders appeared, changed or went since the
+last look, re-reading only those. Pure data (no Textual): the dashboard polls it from a worker
+thread.
 
-A folder counts as changed when the stat of its summary.json or events.jsonl changed (summaries
-are replaced by rename, so every write is a new inode and mtime), or when a running run's
-process died (its state turns 'crashed' with no file changing). With 1,000 finished runs a poll
-is two stats a folder and nothing else.
+A run folder counts as changed when the stat of its summary.json or events.jsonl changed
+(summaries are replaced by rename, so every write is a new inode and mtime), or when a running
+run's process died (its state turns 'crashed' with no file changing). A folder with neither is
+looked at once more for a sweep.json (a sweep folder), which changes the same way. With 1,000
+finished runs a poll is two stats a folder and nothing else.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.store import EVENTS, SUMMARY, Run
+from lab.sweep.record import SWEEP_JSON, SweepFolder, SweepRecord
 
 
-def _stamp(path: str) -> tuple | None:
+def file_stamp(path: str | os.PathLike) -> tuple | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -25,19 +28,82 @@ def _stamp(path: str) -> tuple | None:
 
 
 @dataclass
+class Sweep:
+    """A sweep folder as the watcher read it: its record (None when sweep.json cannot be read,
+    `problem` says why) and its state, crash detection included, worked out in the watcher's
+    thread so that nobody reads /proc on the event loop."""
+
+    folder: SweepFolder
+    record: SweepRecord | None
+    state: str
+    problem: str | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Sweep:
+        from lab.errors import BadInput
+
+        folder = SweepFolder(Path(path))
+        try:
+            record = folder.read()
+        except BadInput as e:  # (said from inside the folder: the row has room for little)
+            return cls(folder, None, "corrupt", str(e).replace(str(folder.path) + os.sep, ""))
+        problem = _record_problem(record)
+        if problem is not None:  # what the dashboard draws from it would fail on the event loop
+            return cls(folder, None, "corrupt", f"{SWEEP_JSON}: {problem}")
+        return cls(folder, record, record.live_state)
+
+    @property
+    def id(self) -> str:
+        return self.folder.id
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def started(self) -> float:
+        return self.record.started if self.record is not None and isinstance(self.record.started, (int, float)) else 0.0
+
+
+def _record_problem(r: SweepRecord) -> str | None:
+    """Why a sweep.json that parsed is still not one lab wrote (a key of the wrong type), or None."""
+    def number(v, none=True):
+        return (v is None and none) or isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    checks = [
+        ("name, experiment, metric, direction, state", all(isinstance(v, str) for v in (r.name, r.experiment, r.metric, r.direction, r.state))),
+        ("seeds", isinstance(r.seeds, list) and all(isinstance(v, int) for v in r.seeds)),
+        ("started, ended", number(r.started, none=False) and number(r.ended)),
+        ("pid", r.pid is None or isinstance(r.pid, int) and not isinstance(r.pid, bool)),
+        ("total_trials", isinstance(r.total_trials, int)),
+        ("trials", all(isinstance(t.number, int) and isinstance(t.params, dict) and isinstance(t.state, str)
+                       and number(t.value) and number(t.std) and (t.pruned_at is None or isinstance(t.pruned_at, int))
+                       for t in r.trials)),
+        ("trials' jobs", all(isinstance(j.run, str) and isinstance(j.state, str) and number(j.value)
+                             and number(j.fraction, none=False) and isinstance(j.evals, list) and all(number(v, none=False) for v in j.evals)
+                             for t in r.trials for j in t.jobs)),
+    ]
+    bad = [what for what, ok in checks if not ok]
+    return f"{bad[0]}: not what lab writes there" if bad else None
+
+
+@dataclass
 class Changes:
     changed: dict[str, Run] = field(default_factory=dict)  # id -> the run as read now (new ones too)
     removed: set[str] = field(default_factory=set)
     running: dict[str, Run] = field(default_factory=dict)  # every running run (their elapsed time moves)
+    sweeps: dict[str, Sweep] = field(default_factory=dict)  # sweep id -> the sweep as read now (new ones too)
+    sweeps_removed: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.removed or self.running)
+        return bool(self.changed or self.removed or self.running or self.sweeps or self.sweeps_removed)
 
 
 class RunsWatch:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.runs: dict[str, Run] = {}
+        self.sweeps: dict[str, Sweep] = {}
         self._stamps: dict[str, tuple] = {}
         self._states: dict[str, str] = {}
 
@@ -47,7 +113,7 @@ class RunsWatch:
             entries = list(os.scandir(self.root))
         except OSError:  # no runs root yet, or not a folder: no runs
             entries = []
-        seen = set()
+        seen, seen_sweeps = set(), set()
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -56,8 +122,10 @@ class RunsWatch:
                     continue
             except OSError:
                 continue
-            stamp = (_stamp(os.path.join(entry.path, SUMMARY)), _stamp(os.path.join(entry.path, EVENTS)))
+            stamp = (file_stamp(os.path.join(entry.path, SUMMARY)), file_stamp(os.path.join(entry.path, EVENTS)))
             if stamp == (None, None):
+                if self._sweep(entry, out):
+                    seen_sweeps.add(entry.name)
                 continue
             name = entry.name
             seen.add(name)
@@ -76,4 +144,27 @@ class RunsWatch:
             del self.runs[name], self._stamps[name]
             self._states.pop(name, None)
             out.removed.add(name)
+        for name in set(self.sweeps) - seen_sweeps:
+            del self.sweeps[name], self._stamps[name]
+            self._states.pop(name, None)
+            out.sweeps_removed.add(name)
         return out
+
+    def _sweep(self, entry: os.DirEntry, out: Changes) -> bool:
+        """A sweep folder: read again when its sweep.json changed or its process died. False
+        when the folder is not a sweep's."""
+        stamp = file_stamp(os.path.join(entry.path, SWEEP_JSON))
+        if stamp is None:
+            return False
+        name = entry.name
+        if self._stamps.get(name) != stamp:
+            self._stamps[name] = stamp
+            self.sweeps[name] = Sweep.load(entry.path)
+            out.sweeps[name] = self.sweeps[name]
+        sweep = self.sweeps[name]
+        if sweep.state == "running" and sweep.record is not None:
+            sweep.state = sweep.record.live_state  # its process may have died with nothing written
+        if sweep.state != self._states.get(name):
+            self._states[name] = sweep.state
+            out.sweeps[name] = sweep
+        return True

@@ -225,7 +225,10 @@ class Driver:
 
     def _ended(self, job: Job, rc: int) -> None:
         path = store.runs_root(self.runs_dir) / job.run
-        if not (path / store.SUMMARY).exists():  # never started (bad input, an import error)
+        if not (path / store.SUMMARY).exists():  # never started: stopped while starting, bad input, an import error
+            if self.stopping:
+                job.state = "stopped"
+                return
             job.state = "failed"
             self._log(f"run {job.run} did not start (exit {rc}); its output: {self.folder.log(job.run)}")
             return
@@ -412,7 +415,14 @@ def check_backend(backend: str) -> None:
 
 def start(spec: SweepSpec, runs_dir=None, backend: str | None = None, workers: int | None = None,
           address: str | None = None, on_change=None, on_log=None) -> SweepRecord:
-    """Run a sweep to its end in this process (its runs are child processes, or Ray trials)."""
+    """Run a sweep to its end in this process (its runs are child processes, or Ray trials).
+    A signal from the moment it starts stops it cleanly (before its loop too: Ray takes seconds)."""
+    early: list[str] = []
+    with _Signals(early.append):
+        return _start(spec, runs_dir, backend, workers, address, on_change, on_log, early)
+
+
+def _start(spec, runs_dir, backend, workers, address, on_change, on_log, early) -> SweepRecord:
     from lab.spec import validate  # noqa: F401  (the experiment was validated with the sweep)
     from lab.sweep.record import SWEEP_TOML
 
@@ -429,13 +439,19 @@ def start(spec: SweepSpec, runs_dir=None, backend: str | None = None, workers: i
                          direction=spec.sweep.direction, method=spec.sweep.method, backend=backend,
                          seeds=list(spec.sweep.seeds), total_trials=spec.trial_count(), **store.process_identity())
     folder.write(record)
-    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log)
+    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
 
 
 def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | None = None,
            on_change=None, on_log=None) -> SweepRecord:
     """Continue a stopped (or crashed) sweep: its unfinished trials run again, keeping the runs of
     theirs that completed; then any trials it had not reached."""
+    early: list[str] = []
+    with _Signals(early.append):
+        return _resume(ref, runs_dir, workers, address, on_change, on_log, early)
+
+
+def _resume(ref, runs_dir, workers, address, on_change, on_log, early) -> SweepRecord:
     from lab.sweep.record import resolve_sweep
 
     folder = resolve_sweep(ref, runs_dir)
@@ -467,7 +483,7 @@ def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | N
     if on_log is not None:
         on_log(f"resuming {folder.id}: {again} unfinished trial(s) run again, "
                f"{max(record.total_trials - len(record.trials), 0)} not started yet")
-    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log)
+    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
 
 
 def _resolved(spec, backend, workers, address):
@@ -496,11 +512,18 @@ def _experiment_name(spec: SweepSpec) -> str:
     return tomllib.loads(read_regular(path).decode()).get("name", path.stem)
 
 
-def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log) -> SweepRecord:
-    executor = executor_for(backend, spec, folder, workers, address)
+def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early) -> SweepRecord:
+    try:
+        executor = executor_for(backend, spec, folder, workers, address)
+    except BaseException as e:  # Ray would not start: the sweep folder says so
+        record.state, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", time.time()
+        folder.write(record)
+        raise
     cls = PopulationDriver if backend == "population" else Driver
     driver = cls(spec, folder, record, runs_dir, executor, on_change, workers)
     driver.on_log = on_log
+    if early:  # a signal came while it was getting ready: it stops before starting anything
+        driver._stop(early[0])
     try:
         return driver.run()
     finally:

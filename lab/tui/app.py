@@ -23,10 +23,10 @@ class LabCommands(Provider):
         app = self.app
         home = app.home
         yield "Launch the highlighted experiment", home.action_launch, "ctrl+l · start it with the settings in the form"
-        yield "Open the selected run", home.action_open_run, "enter · its live view"
+        yield "Open the selected run", home.action_open_run, "enter · its live view (a sweep's: its trials)"
         yield "View the newest run", home.action_view_newest, "v · the live view of the run started last"
         yield "Compare marked runs", home.action_compare, "c · overlay the curves of the runs marked with space"
-        yield "Stop the selected run", lambda: home._selected() and app.ask_stop(home._selected()), "s · it checkpoints, then ends 'stopped'"
+        yield "Stop the selected run", home.action_stop, "s · it checkpoints, then ends 'stopped' (a sweep: every run of it)"
         yield "Run the selected run again", home.action_rerun, "r · from its spec.toml"
         yield "Delete the selected run", home.action_delete, "d · after naming it"
         yield "Filter experiments", home.action_focus_filter, "/ · by name or setting"
@@ -36,7 +36,10 @@ class LabCommands(Provider):
         yield "Help", app.action_help, "? · the keys of this screen"
         from lab.tui.widgets.run_table import RunTable
 
-        runs = home.query_one(RunTable).runs  # already read by the table; no I/O per keystroke
+        table = home.query_one(RunTable)
+        runs = table.runs  # already read by the table; no I/O per keystroke
+        for sweep in list(table.sweeps.values())[:20]:
+            yield f"Open sweep {sweep.id}", partial(app.open_sweep, sweep.path), f"its trials, {sweep.state}"
         for run in list(runs.values())[:20]:
             yield f"Open run {run.path.name}", partial(app.open_run, run.path), f"{run.experiment}, {run.state}"
         for name in home.experiments:
@@ -70,7 +73,7 @@ class LabApp(App):
         super().__init__()
         self.runs_dir = runs_root(runs_dir)
         self.launched: set[int] = set()  # pids of runs this dashboard started
-        self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path); read by the watcher thread
+        self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path, 'run' or 'sweep'); read by the watcher thread
         self._wake = threading.Event()
         theme = preferences.load().get("theme")
         if theme in ("textual-dark", "textual-light"):
@@ -117,14 +120,19 @@ class LabApp(App):
         self._wake.set()
 
     def _resolve_launches(self, watch) -> dict[str, tuple[str, str]]:
-        """Launches whose run folder appeared -> ('run', id); whose process ended without one
-        -> ('failed', its last error line)."""
+        """Launches whose run (or sweep) folder appeared -> ('run', its id); whose process ended
+        without one -> ('failed', its last error line)."""
+        def folder(proc, kind):
+            if kind == "sweep":
+                return next((sid for sid, s in watch.sweeps.items() if s.record is not None and s.record.pid == proc.pid), None)
+            return next((rid for rid, r in watch.runs.items() if r.summary.pid == proc.pid), None)
+
         out = {}
-        for key, (proc, log) in list(self._pending.items()):
-            run_id = next((rid for rid, r in watch.runs.items() if r.summary.pid == proc.pid), None)
+        for key, (proc, log, kind) in list(self._pending.items()):
+            run_id = folder(proc, kind)
             if run_id is None and proc.poll() is not None:
                 watch.poll()  # it may have made its folder just before it ended
-                run_id = next((rid for rid, r in watch.runs.items() if r.summary.pid == proc.pid), None)
+                run_id = folder(proc, kind)
                 if run_id is None:
                     out[key] = ("failed", _launch_error(log, proc.returncode))
                     self._pending.pop(key, None)
@@ -157,8 +165,34 @@ class LabApp(App):
             return None
         key = f"launch-{proc.pid}"
         self.launched.add(proc.pid)
-        self._pending[key] = (proc, log)
+        self._pending[key] = (proc, log, "run")
         self.home.add_launch(LaunchRow(key, experiment, seed, started=time.time()))
+        self.look_now()
+        return key
+
+    def launch_sweep(self, ref: str, name: str) -> str | None:
+        """Start `lab sweep REF` detached; its row shows at once as 'starting', then as the sweep's."""
+        import tempfile
+        import time
+
+        from lab.errors import BadInput
+        from lab.tui.sweeps import spawn_sweep
+        from lab.tui.widgets.run_table import LaunchRow
+
+        logs = self.runs_dir / ".launches"
+        try:
+            logs.mkdir(parents=True, exist_ok=True)
+            fd, log = tempfile.mkstemp(dir=logs, prefix=f"sweep-{name}-", suffix=".log")
+            os.close(fd)
+            proc = spawn_sweep(ref, self.runs_dir, log)
+        except (BadInput, OSError) as e:
+            message = str(e) if isinstance(e, BadInput) else f"cannot start a sweep in {self.runs_dir}: {e.strerror}"
+            self.notify(f"not launched: {message}", severity="error", timeout=10)
+            return None
+        key = f"launch-{proc.pid}"
+        self.launched.add(proc.pid)
+        self._pending[key] = (proc, log, "sweep")
+        self.home.add_launch(LaunchRow(key, f"{name} sweep", None, started=time.time()))
         self.look_now()
         return key
 
@@ -210,6 +244,47 @@ class LabApp(App):
             self.notify(str(e), severity="warning")
             return False
 
+    def ask_stop_sweep(self, sweep, then=None) -> None:
+        """Stop a sweep after a confirmation that names it: SIGINT to its process, which stops
+        each of its runs cleanly and ends 'stopped'."""
+        from lab.tui.screens.dialogs import ConfirmScreen
+
+        if sweep.state != "running" or sweep.record is None:
+            self.notify(f"sweep {sweep.id} is {sweep.state}, not running", severity="warning")
+            return
+        r = sweep.record
+        done = sum(t.state not in ("pending", "running") for t in r.trials)
+        going = sum(j.state == "running" for t in r.trials for j in t.jobs)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_sweep(sweep)
+                self.look_now()
+                if then is not None:
+                    then()
+
+        self.push_screen(ConfirmScreen(
+            f"Stop sweep {sweep.id} ({r.name}, {done}/{r.total_trials} trials done, {going} run(s) going)?\n"
+            f"Each of its runs saves a checkpoint and ends 'stopped', then the sweep does; "
+            f"`lab sweep --resume {sweep.id}` continues it.", "Stop", "Cancel"), answer)
+
+    def stop_sweep(self, sweep) -> bool:
+        """Stop a sweep (its sweep.json read again: the table's copy may be a second old)."""
+        from lab.errors import BadInput
+        from lab.tui.sweeps import stop_sweep
+
+        try:
+            self.notify(stop_sweep(sweep.folder.read()))
+            return True
+        except BadInput as e:
+            self.notify(str(e), severity="warning")
+            return False
+
+    def open_sweep(self, path: Path) -> None:
+        from lab.tui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(path))
+
     def open_run(self, path: Path) -> None:
         from lab.tui.screens.run import RunScreen
 
@@ -233,22 +308,34 @@ class LabApp(App):
         candidates = [r for r in self.home.query_one(RunTable).runs.values() if r.summary.state == "running"]
         return [run for run in (Run.load(r.path) for r in candidates) if run.state == "running"]
 
+    def running_sweeps(self):
+        from lab.tui.widgets.run_table import RunTable
+
+        from lab.watch import Sweep
+
+        candidates = [s for s in self.home.query_one(RunTable).sweeps.values() if s.state == "running"]
+        return [sweep for sweep in (Sweep.load(s.path) for s in candidates) if sweep.state == "running"]
+
     def action_quit_lab(self) -> None:
-        running = self.running_runs()
-        if not running:
+        sweeps = self.running_sweeps()
+        # a sweep's runs are stopped by their sweep (stopped alone, the sweep would start the next ones)
+        running = [run for run in self.running_runs() if run.summary.sweep not in {s.id for s in sweeps}]
+        if not running and not sweeps:
             self.exit()
             return
         from lab.tui.screens.dialogs import QuitScreen
 
         def answer(choice: str | None) -> None:
             if choice == "stop":
+                for sweep in sweeps:
+                    self.stop_sweep(sweep)
                 for run in running:
                     self.stop_run(run)
                 self.exit()
             elif choice == "leave":
                 self.exit()
 
-        self.push_screen(QuitScreen(len(running)), answer)
+        self.push_screen(QuitScreen(len(running), sweeps=len(sweeps)), answer)
 
 
 def _launch_error(log, code) -> str:

@@ -41,14 +41,16 @@ class QuitScreen(ModalScreen[str]):
     BINDINGS = [Binding("l", "answer('leave')", "Leave"), Binding("s", "answer('stop')", "Stop"),
                 Binding("escape,c", "answer('cancel')", "Cancel")]
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, sweeps: int = 0):
         super().__init__()
-        self.n = n
+        self.n, self.sweeps = n, sweeps
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            going = "1 run is" if self.n == 1 else f"{self.n} runs are"
-            yield Static(f"{going} still going. {'It keeps' if self.n == 1 else 'They keep'} running after the "
+            things = [f"{k} {word}{'' if k == 1 else 's'}" for k, word in ((self.sweeps, "sweep"), (self.n, "run")) if k]
+            one = self.n + self.sweeps == 1
+            going = " and ".join(things) + (" is" if one else " are")
+            yield Static(f"{going} still going. {'It keeps' if one else 'They keep'} running after the "
                          "dashboard quits (open `lab` again to watch them).", classes="question")
             with Horizontal(classes="buttons"):
                 yield Button("Leave them running (l)", variant="primary", id="leave")
@@ -63,8 +65,9 @@ class QuitScreen(ModalScreen[str]):
 
 
 ABOUT = ("Experiments (left): pick one, change any setting in the form (checked as you type, with "
-         "`lab run`'s messages), ctrl+l launches. Runs (right): every run in the runs root, also ones "
-         "started by `lab run` elsewhere; each run is its own process and keeps going if you quit.")
+         "`lab run`'s messages), ctrl+l launches (a sweep: `lab sweep`). Runs (right): every run and sweep in "
+         "the runs root, also ones started by `lab run` or `lab sweep` elsewhere; each is its own process "
+         "and keeps going if you quit.")
 
 
 class HelpScreen(ModalScreen[None]):

@@ -1,4 +1,4 @@
-"""The home screen: experiments to pick, tweak and launch; every run, live."""
+"""The home screen: experiments (and sweeps) to pick, tweak and launch; every run and sweep, live."""
 
 from __future__ import annotations
 
@@ -43,7 +43,23 @@ def _read(path) -> dict:
 
 
 def _search_text(raw: dict) -> str:
-    return (" ".join(str(v) for v in flatten(raw).values()) + " " + raw.get("description", "")).lower()
+    return (" ".join(str(v) for v in flatten(raw).values()) + " " + raw.get("description", "") + " "
+            + str(raw.get("kind", ""))).lower()
+
+
+def is_sweep(raw: dict) -> bool:
+    return raw.get("kind") == "sweep"
+
+
+def sweep_rows(raw: dict) -> dict[str, str]:
+    """A sweep file's settings as the form shows them (read-only): key -> TOML text."""
+    from lab.sweep.spec import _flatten  # [sweep.params]' dotted keys, as the sweep's checks name them
+
+    table = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
+    out = {f"sweep.{k}": inline_toml(v) for k, v in table.items() if k != "params"}
+    params = _flatten(table.get("params")) if isinstance(table.get("params"), dict) else {}
+    out.update({f'sweep.params."{k}"': inline_toml(v) for k, v in params.items()})
+    return out
 
 
 class HomeScreen(Screen):
@@ -73,12 +89,13 @@ class HomeScreen(Screen):
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
+        self.sweep_sizes: dict[str, tuple[int, int, str]] = {}  # a checked sweep -> (trials, seeds, backend)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="home"):
             with Vertical(id="experiments-pane"):
                 yield Input(placeholder="filter experiments (/)", id="filter")
-                yield OptionList(*[Option(n, id=n) for n in self.experiments], id="experiment-list")
+                yield OptionList(*[self._option(n) for n in self.experiments], id="experiment-list")
                 yield Static(id="experiment-detail")
                 yield VerticalScroll(id="settings")
                 yield Static(id="setting-help")
@@ -102,7 +119,7 @@ class HomeScreen(Screen):
         launches that died become failed rows with their error."""
         table = self.query_one(RunTable)
         if changes:
-            table.apply(changes.changed, changes.removed, changes.running)
+            table.apply(changes.changed, changes.removed, changes.running, changes.sweeps, changes.sweeps_removed)
         if not self.runs_listed:
             self.runs_listed = True
             if self.current is not None:  # the form and its first check (it imports torch) after the first paint
@@ -141,9 +158,13 @@ class HomeScreen(Screen):
         shown = [n for n in self.experiments if all(w in n.lower() or w in self.search_text[n] for w in words)]
         # the name typed in full first, then other name matches, then matches in the settings
         shown.sort(key=lambda n: (n.lower() != " ".join(words), not all(w in n.lower() for w in words)))
-        lst.add_options([Option(n, id=n) for n in shown])
+        lst.add_options([self._option(n) for n in shown])
         if shown:
             lst.highlighted = 0
+
+    def _option(self, name: str) -> Option:
+        """An experiment's row in the list; a sweep's says so."""
+        return Option(Text.assemble(name, (" sweep", "dim")) if is_sweep(self.raw[name]) else name, id=name)
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -160,6 +181,10 @@ class HomeScreen(Screen):
         detail.append(f"  {raw.get('kind', 'rl')}", style="cyan")
         if raw.get("kind", "rl") == "rl":
             detail.append(f" · {raw['agent']['algo']} on {raw['env']['id']}", style="cyan")
+        elif is_sweep(raw):
+            sweep = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
+            detail.append(f" · {sweep.get('method', 'grid')} over {sweep.get('experiment', '?')}, "
+                          f"{sweep.get('backend', 'local')} backend", style="cyan")
         detail.append("\n" + " ".join(raw.get("description", "").split()), style="dim")
         self.query_one("#experiment-detail", Static).update(detail)
         if self.runs_listed:
@@ -173,6 +198,9 @@ class HomeScreen(Screen):
         raw = self.raw[name]
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
+        if is_sweep(raw):
+            await self.build_sweep_form(name, raw, settings)
+            return
         self.fields = {s.key: s for s in spec_settings(raw) if s.key != "agent.algo"}  # the algo picks the schema
         self.defaults = {k: "" if s.current is None or s.required and not s.in_file else inline_toml(s.current)
                          for k, s in self.fields.items()}
@@ -190,6 +218,22 @@ class HomeScreen(Screen):
         self.valid, self.validated_for = False, None
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
         self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
+
+    async def build_sweep_form(self, name: str, raw: dict, settings: VerticalScroll) -> None:
+        """A sweep's settings, read-only (`lab sweep` runs the file as it is; edit the file, or
+        copy it, to change them); then the checks `lab sweep` makes before it starts."""
+        self.fields, self.defaults = {}, {}
+        rows = sweep_rows(raw)
+        label_width = max(map(len, rows), default=10) + 1
+        widgets = []
+        for key, value in rows.items():
+            label = Label(key, classes="setting-key")
+            label.styles.width = label_width
+            widgets.append(Horizontal(label, Label(value, classes="sweep-setting"), classes="setting-row"))
+        await settings.mount_all(widgets)
+        self.valid, self.validated_for = False, None
+        self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
+        self.validate_settings(name, {})
 
     def on_descendant_focus(self, event) -> None:
         """The focused field's description, type and default, under the form."""
@@ -221,13 +265,22 @@ class HomeScreen(Screen):
 
     def check(self, name: str, overrides: dict[str, str]):
         """The checks `lab run` makes before a folder exists: the spec, then what needs the
-        machine (the device, memory, the run to explain). The BadInput, or None."""
+        machine (the device, memory, the run to explain); for a sweep, those of `lab sweep`.
+        The BadInput, or None."""
         from lab.errors import BadInput
         from lab.launch import prepare
         from lab.spec import load_experiment
 
         try:
-            prepare(load_experiment(name, overrides), self.runs_dir)
+            if is_sweep(self.raw[name]):
+                from lab.sweep.runner import check_backend
+                from lab.sweep.spec import load_sweep
+
+                spec = load_sweep(self.experiments[name])
+                check_backend(spec.sweep.backend)
+                self.sweep_sizes[name] = (spec.trial_count(), len(spec.sweep.seeds), spec.sweep.backend)
+            else:
+                prepare(load_experiment(name, overrides), self.runs_dir)
         except BadInput as e:
             return e
         return None
@@ -251,6 +304,11 @@ class HomeScreen(Screen):
             inp.set_class(bad_key is not None and inp.id[4:].replace("--", ".") == bad_key, "-invalid")
         if message:
             status.update(Text(message, style="bold red"))
+        elif name in self.sweep_sizes:
+            trials, seeds, backend = self.sweep_sizes[name]
+            runs = f"{trials * seeds} members of one population run" if backend == "population" else f"{trials * seeds} runs"
+            status.update(Text(f"valid · {trials} trial(s) x {seeds} seed(s) = {runs} · ctrl+l launches the sweep",
+                               style="green"))
         else:
             changed = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
             status.update(Text(f"valid ({changed}) · ctrl+l launches", style="green"))
@@ -310,6 +368,9 @@ class HomeScreen(Screen):
     def action_launch(self) -> None:
         if self.current is None:
             return
+        if is_sweep(self.raw[self.current]):
+            self.launch_sweep(self.current)
+            return
         overrides = self.overrides()
         if not (self.valid and self.validated_for == overrides):
             # the keys came faster than the check: check now, a launch never starts on a bad value
@@ -323,6 +384,16 @@ class HomeScreen(Screen):
         if self.app.launch(self.current, args, self.current, int(seed) if str(seed).isdigit() else None):
             self.notify(f"launched {self.current}" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
+    def launch_sweep(self, name: str) -> None:
+        if not self.valid:  # the check has not answered yet, or said no: ask it now
+            error = self.check(name, {})
+            if error is not None:
+                self.query_one("#settings-status", Static).update(Text(str(error), style="bold red"))
+                self.notify("not launched: the sweep file does not check out", severity="error")
+                return
+        if self.app.launch_sweep(name, name):
+            self.notify(f"launched sweep {name}")
+
     # --- runs: actions on the run under the table's cursor (its bindings live on the table) ---
     def _selected(self):
         run = self.query_one(RunTable).selected
@@ -332,6 +403,10 @@ class HomeScreen(Screen):
 
     @on(RunTable.RowSelected, "#runs")
     def action_open_run(self) -> None:
+        sweep = self.query_one(RunTable).selected_sweep
+        if sweep is not None:
+            self.app.open_sweep(sweep.path)
+            return
         run = self._selected()
         if run is not None:
             self.app.open_run(run.path)
@@ -362,17 +437,31 @@ class HomeScreen(Screen):
         self.app.push_screen(CompareScreen([table.runs[n].path for n in reversed(names)]))
 
     def action_stop(self) -> None:
+        sweep = self.query_one(RunTable).selected_sweep
+        if sweep is not None:
+            self.app.ask_stop_sweep(sweep)
+            return
         run = self._selected()
         if run is None:
             return
         self.app.ask_stop(run)
 
     def action_rerun(self) -> None:
+        sweep = self.query_one(RunTable).selected_sweep
+        if sweep is not None:
+            name = sweep.record.name if sweep.record is not None else sweep.id
+            if self.app.launch_sweep(str(sweep.folder.toml_path), name):
+                self.notify(f"running sweep {name} again from {sweep.id}/sweep.toml")
+            return
         run = self._selected()
         if run is not None and self.app.launch(str(run.path), [], run.experiment, run.summary.seed):
             self.notify(f"running {run.experiment} again from {run.id}/spec.toml")
 
     def action_delete(self) -> None:
+        sweep = self.query_one(RunTable).selected_sweep
+        if sweep is not None:
+            self.delete_sweep(sweep)
+            return
         run = self._selected()
         if run is None:
             return
@@ -389,3 +478,21 @@ class HomeScreen(Screen):
 
         self.app.push_screen(ConfirmScreen(f"Delete run {run.id} ({run.experiment}, seed {run.summary.seed}, {run.state}) "
                                            "and everything in its folder?", "Delete", "Cancel"), done)
+
+    def delete_sweep(self, sweep) -> None:
+        """A sweep's folder (its record, study and logs) goes; its runs stay, as runs."""
+        if sweep.state == "running":
+            self.notify("stop the sweep before deleting it", severity="warning")
+            return
+        from lab.tui.screens.dialogs import ConfirmScreen
+
+        runs = sum(1 for r in self.query_one(RunTable).runs.values() if r.summary.sweep == sweep.id)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                shutil.rmtree(sweep.path, ignore_errors=True)
+                self.app.look_now()
+                self.notify(f"deleted sweep {sweep.id}")
+
+        self.app.push_screen(ConfirmScreen(f"Delete sweep {sweep.id} ({sweep.state}): its record, Optuna study and logs? "
+                                           f"Its {runs} run(s) stay, as runs.", "Delete", "Cancel"), done)

@@ -5,11 +5,14 @@ many runs appear elsewhere. Columns are sized from their data; when the table is
 least useful ones go first (steps/s, elapsed, seed, progress, experiment, result), never the
 state or the run id, and ids are cut from the left (`…ppo-1c21`), where they differ.
 Launches that have no run folder yet show as `starting` rows, and as `failed` ones with their
-error when the launch died before making its folder.
+error when the launch died before making its folder. A sweep is one row (its name, state, trials
+done of all, best value so far) marked `▾`, with the runs of its trials under it (`├`, `└` in
+the mark column, which no width drops), keyed by the sweep's id.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -18,6 +21,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 
 from lab.display import STATE_STYLE, duration, result_text
+from lab.watch import Sweep
 
 
 @dataclass
@@ -55,6 +59,14 @@ def progress_bar(fraction: float | None, width: int = 7) -> Text:
     return Text("█" * filled, style="cyan") + Text("░" * (width - filled), style="dim") + Text(f" {fraction:>4.0%}")
 
 
+def trials_bar(done: int, total: int, width: int = 13) -> Text:
+    """A sweep's trials done of all, as a bar and `done/total` in `width` cells."""
+    count = f" {done}/{total}"
+    bar = max(min(width - len(count), 7), 3)
+    filled = int(round(done / total * bar)) if total else 0
+    return Text("█" * filled, style="cyan") + Text("░" * (bar - filled), style="dim") + Text(count)
+
+
 def cut_left(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
@@ -72,25 +84,31 @@ class RunTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
         self.marked: set[str] = set()
         self.runs: dict = {}  # id -> Run, newest first
+        self.sweeps: dict[str, Sweep] = {}  # id -> Sweep
         self.launches: dict[str, LaunchRow] = {}
+        self._branch: dict[str, str] = {}  # a sweep's run -> its tree glyph under the sweep's row
         self._shown: list[str] = []  # visible column keys
         self._id_width = 40
         self._widths: dict[str, int] = {}  # each visible column's width, from the data (_natural_widths)
 
     # --- data -------------------------------------------------------------------------
-    def apply(self, changed: dict, removed: set, running: dict | None = None) -> None:
-        """The watcher's news: runs read again (new ones too), runs gone, runs still going."""
+    def apply(self, changed: dict, removed: set, running: dict | None = None, sweeps: dict | None = None,
+              sweeps_removed: set | None = None) -> None:
+        """The watcher's news: runs read again (new ones too), runs gone, runs still going;
+        sweeps read again, sweeps gone."""
         selected = self.selected_key
-        new = [k for k in changed if k not in self.runs]
+        sweeps, sweeps_removed = sweeps or {}, sweeps_removed or set()
+        new = [k for k in changed if k not in self.runs] + [k for k in sweeps if k not in self.sweeps]
         runs = {k: v for k, v in self.runs.items() if k not in removed}
         runs.update(changed)
         self.runs = dict(sorted(runs.items(), key=lambda kv: (kv[1].summary.started or 0, kv[0]), reverse=True))
+        self.sweeps = {**{k: v for k, v in self.sweeps.items() if k not in sweeps_removed}, **sweeps}
         self.marked &= set(self.runs) | set(self.launches)
-        if new or removed or not self.columns:
+        if new or removed or sweeps_removed or not self.columns:
             self._rebuild(selected)
             return
-        for key in {**changed, **(running or {})}:
-            if key in self.runs:
+        for key in {**changed, **(running or {}), **sweeps}:
+            if key in self.runs or key in self.sweeps:
                 self._update_row(key)
 
     def set_launches(self, launches: dict[str, LaunchRow]) -> None:
@@ -99,9 +117,33 @@ class RunTable(DataTable):
         self._rebuild(selected)
 
     def _entries(self):
-        """(key, run or launch row) in display order: launches first (newest), then runs."""
+        """(key, run, sweep or launch row) in display order: launches first (newest), then runs
+        and sweeps, newest first, each sweep's own runs under it."""
         yield from sorted(self.launches.items(), key=lambda kv: -kv[1].started)
-        yield from self.runs.items()
+        if not self.sweeps:
+            yield from self.runs.items()
+            return
+        children: dict[str, list] = {}
+        top = []
+        for key, run in self.runs.items():
+            if run.summary.sweep in self.sweeps:
+                children.setdefault(run.summary.sweep, []).append((key, run))
+            else:
+                top.append((run.summary.started or 0, key, run))
+        top += [(sweep.started, key, sweep) for key, sweep in self.sweeps.items()]
+        for _, key, item in sorted(top, key=lambda e: (e[0], e[1]), reverse=True):
+            yield key, item
+            yield from children.get(key, ())
+
+    def _branches(self) -> dict[str, str]:
+        """Each sweep's runs -> '├' ('└' for the last one under it)."""
+        out, last = {}, {}
+        for key, run in self.runs.items():
+            if run.summary.sweep in self.sweeps:
+                out[key] = "├"
+                last[run.summary.sweep] = key
+        out.update({key: "└" for key in last.values()})
+        return out
 
     def _cells(self, key: str, item) -> dict:
         if isinstance(item, LaunchRow):
@@ -110,14 +152,34 @@ class RunTable(DataTable):
                     "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": Text("-", style="dim"),
                     "result": Text(item.error[:60], style="red") if item.error else "-", "sps": "-", "elapsed": "-",
                     "id": Text("(no folder yet)" if state == "starting" else "(no folder)", style="dim")}
+        if isinstance(item, Sweep):
+            return self._sweep_cells(key, item)
         s = item.summary
         state = item.state
         sps = s.results.steps_per_second
-        return {"mark": Text("●", style="bold magenta") if key in self.marked else " ",
-                "experiment": s.experiment or "?", "seed": "-" if s.seed is None else str(s.seed),
+        mark = Text("●", style="bold magenta") if key in self.marked else Text(self._branch[key], style="dim") \
+            if key in self._branch else " "
+        return {"mark": mark, "experiment": s.experiment or "?", "seed": "-" if s.seed is None else str(s.seed),
                 "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": progress_bar(s.progress.fraction),
                 "result": result_text(s), "sps": "-" if not sps else f"{sps:,.0f}", "elapsed": duration(item.seconds),
                 "id": cut_left(key, self._id_width)}
+
+    def _sweep_cells(self, key: str, sweep: Sweep) -> dict:
+        state = sweep.state
+        r = sweep.record
+        cells = {"mark": Text("▾", style="bold"), "seed": "-", "state": Text(state, style=STATE_STYLE.get(state, "")), "sps": "-",
+                 "id": cut_left(key, self._id_width)}
+        if r is None:
+            return {**cells, "experiment": Text("? sweep", style="dim"), "progress": Text("-", style="dim"),
+                    "result": Text((sweep.problem or "")[:60], style="red"), "elapsed": "-"}
+        done = sum(t.state not in ("pending", "running") for t in r.trials)
+        best = r.best()
+        result = "-" if best is None else f"{best.value:.4g}" + ("*" if state == "running" else "")
+        end = r.ended or (time.time() if state == "running" else None)
+        return {**cells, "experiment": Text(r.name, style="bold") + Text(" sweep", style="dim"),
+                "seed": f"×{len(r.seeds)}" if len(r.seeds) > 1 else str(r.seeds[0]) if r.seeds else "-",
+                "progress": trials_bar(done, r.total_trials), "result": result,
+                "elapsed": "-" if end is None or not r.started else duration(max(end - r.started, 0.0))}
 
     # --- layout -----------------------------------------------------------------------
     def _natural_widths(self) -> dict[str, int]:
@@ -129,7 +191,7 @@ class RunTable(DataTable):
         for key, _, fixed, _ in COLUMNS:
             if fixed is not None:
                 widths[key] = fixed
-        widths["id"] = max([len(k) for k in self.runs] + [len("run id")])
+        widths["id"] = max([len(k) for k in (*self.runs, *self.sweeps)] + [len("run id")])
         return widths
 
     def _layout(self, width: int, natural: dict[str, int] | None = None) -> tuple[list[str], int]:
@@ -153,6 +215,7 @@ class RunTable(DataTable):
             self._rebuild(self.selected_key)
 
     def _rebuild(self, selected: str | None) -> None:
+        self._branch = self._branches()
         natural = self._natural_widths()
         self._shown, self._id_width = self._layout(self.size.width, natural)
         self._widths = {**natural, "id": self._id_width}
@@ -169,7 +232,7 @@ class RunTable(DataTable):
     def _update_row(self, key: str) -> None:
         if key not in self.rows:
             return
-        cells = self._cells(key, self.runs[key])
+        cells = self._cells(key, self.runs[key] if key in self.runs else self.sweeps[key])
         for col in self._shown:
             self.update_cell(key, col, cells[col])
             if col != "id" and (width := Text(cells[col]).cell_len if isinstance(cells[col], str) else cells[col].cell_len) > self._widths[col]:
@@ -196,8 +259,13 @@ class RunTable(DataTable):
 
     @property
     def selected(self):
-        """The run under the cursor (None on a launch row or an empty table)."""
+        """The run under the cursor (None on a sweep's or a launch's row, or an empty table)."""
         return self.runs.get(self.selected_key or "")
+
+    @property
+    def selected_sweep(self) -> Sweep | None:
+        """The sweep under the cursor (None elsewhere)."""
+        return self.sweeps.get(self.selected_key or "")
 
     def select(self, key: str) -> None:
         if key in self.rows:
