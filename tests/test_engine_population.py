@@ -103,8 +103,9 @@ def test_a_population_run_holds_every_member_in_results_events_and_checkpoints(t
 @pytest.mark.parametrize("overrides, message", [
     ({"population": 4, "engine": "gymnasium", "precision": "float32"},
      'population (set by override): populations train on lab\'s torch engine; set engine = "torch"'),
-    ({"engine": "gymnasium"}, "cartpole-ppo-torch.toml: precision: bf16 autocast is the torch engine's (SB3 trains in float32)"),
-    ({"precision": "fp16"}, "precision (set by override): must be 'float32' or 'bf16' (got 'fp16')"),
+    ({"engine": "gymnasium", "precision": "bf16"},
+     "precision (set by override): bf16 autocast is the torch engine's (SB3 trains in float32)"),
+    ({"precision": "fp16"}, "precision (set by override): must be 'float32', 'bf16' or 'auto' (got 'fp16')"),
     ({"population": 0}, "population (set by override): must be greater than or equal to 1"),
     ({"population": 2, "members.agent.learning_rate": [1e-3]},
      "members.agent.learning_rate (set by override): 1 value for population = 2; give one per member"),
@@ -129,3 +130,12 @@ def test_an_algorithm_whose_engine_agent_trains_alone_says_which_have_population
         lab.load_experiment("cartpole-dqn-torch", {"population": 8})
     assert "population (set by override): 'dqn' on the torch engine trains one agent per run (populations: ppo, a2c); " \
            "set population = 1" in str(e.value)
+
+
+def test_auto_precision_is_bf16_from_four_members_and_float32_below():
+    from lab.spec import BF16_FROM_MEMBERS, load_experiment
+
+    assert load_experiment("cartpole-ppo-torch").precision == "auto"
+    for n, bf16 in ((1, False), (BF16_FROM_MEMBERS - 1, False), (BF16_FROM_MEMBERS, True), (64, True)):
+        assert load_experiment("cartpole-ppo-torch", {"population": n}).bf16 is bf16
+    assert not load_experiment("cartpole-ppo", {"precision": "auto"}).bf16  # SB3: float32 always

@@ -199,7 +199,7 @@ class OnPolicyAgent:
         torch.manual_seed(spec.seed)
         n_actions = act_space.shape[0] if continuous else int(act_space.n)
         self.net = ActorCritic(obs_space.shape[0], n_actions, continuous, list(spec.agent.net_arch or [64, 64]),
-                               spec.agent.activation, self.members, spec.seed, spec.precision == "bf16").to(self.device)
+                               spec.agent.activation, self.members, spec.seed, spec.bf16).to(self.device)
         self.acting = self.net  # the network `act` and attribution use: one member's (use_member)
         self.best_state: dict | None = None  # each member's weights at its best evaluation (populations)
 
