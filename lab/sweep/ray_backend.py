@@ -143,8 +143,10 @@ class RayExecutor:
                     ray.init(address="local", num_cpus=workers, include_dashboard=False, _temp_dir=self._tmp, **quiet)
                 self.started_ray = True
         except Exception as e:  # a wrong address, a cluster that is gone
-            raise BadInput(f"sweep.address: cannot {'join Ray at ' + address if address else 'start Ray'} "
-                           f"({type(e).__name__}: {one_line(e)}); check `ray status`") from None
+            key = "sweep.address" if address else "sweep.backend"
+            what = f"cannot join Ray at {address}" if address else "cannot start a local Ray"
+            raise BadInput(f"{key}: {what} ({type(e).__name__}: {one_line(e)[:300]}); "
+                           + ("check the address with `ray status`" if address else "see Ray's message above")) from None
         _EXECUTORS[id(self)] = self
         self.tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),

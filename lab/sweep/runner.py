@@ -515,9 +515,15 @@ def _experiment_name(spec: SweepSpec) -> str:
 def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early) -> SweepRecord:
     try:
         executor = executor_for(backend, spec, folder, workers, address)
-    except BaseException as e:  # Ray would not start: the sweep folder says so
-        record.state, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", time.time()
-        folder.write(record)
+    except BaseException as e:  # Ray would not start or join
+        if not any(j.state != "pending" for t in record.trials for j in t.jobs) and record.state == "running" \
+                and not record.trials:
+            import shutil
+
+            shutil.rmtree(folder.path, ignore_errors=True)  # a new sweep that never started: no folder stays
+        else:  # a resumed sweep keeps its folder, and says why it could not go on
+            record.state, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", time.time()
+            folder.write(record)
         raise
     cls = PopulationDriver if backend == "population" else Driver
     driver = cls(spec, folder, record, runs_dir, executor, on_change, workers)
