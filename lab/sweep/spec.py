@@ -255,7 +255,14 @@ def load_sweep(name_or_path) -> SweepSpec:
     from lab import spec as experiment_spec
     from lab.files import read_regular
 
-    path = experiment_spec.find_experiment(name_or_path)
+    try:
+        path = experiment_spec.find_experiment(name_or_path)
+    except BadInput as e:
+        if not str(e).startswith("unknown experiment"):
+            raise
+        sweeps = [n for n, p in experiment_spec.builtin_experiments().items() if 'kind = "sweep"' in p.read_text()]
+        raise BadInput(f"unknown sweep '{name_or_path}'{did_you_mean(str(name_or_path), sweeps)} (built-in: "
+                       f"{one_of(sweeps)}; or give a path to a sweep .toml file)") from None
     source = experiment_spec._display(path)
     try:
         raw = tomllib.loads(read_regular(path).decode("utf-8"))
