@@ -1,0 +1,56 @@
+"""Watching the agent: a run's delivered policy played in its environment, drawn as half blocks,
+written as a GIF. A real (short) run, the real environment's frames."""
+
+import numpy as np
+import pytest
+
+import lab
+from lab.rl.evaluate import evaluate
+from lab.rl.play import UPPER_HALF, fit, half_blocks, play, write_gif
+from lab.rl.train import load_delivered_policy
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    spec = lab.load_experiment("cartpole-ppo", {"agent.total_steps": 2048, "eval.every": 1024})
+    return lab.run(spec, runs_dir=root), spec
+
+
+def test_play_is_one_episode_of_the_delivered_policy(run):
+    r, spec = run
+    frames = list(play(r, spec, seed=7))
+    assert frames[0].step == 0 and frames[-1].done and not any(f.done for f in frames[:-1])
+    assert [f.step for f in frames] == list(range(len(frames)))
+    assert frames[0].image.shape == (400, 600, 3) and frames[0].image.dtype == np.uint8
+    policy, _ = load_delivered_policy(r, spec, "cpu")
+    returns, lengths = evaluate(policy.act, spec, 1, seed=7)  # the same episode, without drawing it
+    assert frames[-1].reward == pytest.approx(returns[0]) and len(frames) - 1 == lengths[0]
+
+
+def test_half_blocks_keep_the_picture_within_the_cells_and_its_colours(run):
+    r, spec = run
+    image = next(play(r, spec, seed=0)).image
+    text = half_blocks(image, columns=60, rows=20)
+    lines = text.plain.split("\n")
+    assert len(lines) <= 20 and max(len(line) for line in lines) <= 60 and set(text.plain) <= {UPPER_HALF, "\n"}
+    pixels = fit(image, 60, 20)
+    assert pixels.shape[1] == len(lines[0]) and pixels.shape[0] == 2 * len(lines)
+    first = text.spans[0].style  # the top-left cell: its two pixels, upper as colour, lower as background
+    assert first.color.triplet == tuple(pixels[0, 0]) and first.bgcolor.triplet == tuple(pixels[1, 0])
+
+
+def test_write_gif_holds_the_episode(run, tmp_path):
+    from PIL import Image
+
+    r, spec = run
+    frames = [f.image for f in play(r, spec, seed=3, max_steps=40)]
+    path = write_gif(frames, tmp_path / "episode.gif", fps=25)
+    with Image.open(path) as gif:
+        assert gif.size == (600, 400) and gif.n_frames >= 2
+        total = 0
+        for i in range(gif.n_frames):  # Pillow merges repeated frames, adding their durations
+            gif.seek(i)
+            total += gif.info["duration"]
+    assert total == 40 * len(frames)
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp file stays
