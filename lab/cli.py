@@ -65,11 +65,32 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--samples", type=int, help="inputs to explain")
     x.add_argument("--json", action="store_true", help="print events as JSON lines")
 
+    ex = sub.add_parser("export", parents=[runs_dir], help="write runs' series as TensorBoard event files",
+                        description="Write each RL run's series (episode returns, rolling return, evaluations, every "
+                                    "loss and schedule) as TensorBoard event files in DIR/<run id>, its settings as "
+                                    "hyperparameters. A running run gives what it has written so far; a second export "
+                                    "of a run replaces the first. Open them with `tensorboard --logdir DIR`. "
+                                    "Exit 0 written, 2 bad input.")
+    ex.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    ex.add_argument("--tensorboard", metavar="DIR", required=True, help="folder to write into (made if missing)")
+
     e = sub.add_parser("eval", parents=[runs_dir], help="evaluate a run's delivered policy again")
     e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     e.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
     e.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    pl = sub.add_parser("play", parents=[runs_dir], help="watch a run's delivered policy play, drawn in the terminal")
+    pl.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    pl.add_argument("--episodes", type=int, default=1, help="episodes to play (default 1)")
+    pl.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
+    pl.add_argument("--fps", type=float, default=30.0, help="frames per second at most (default 30)")
+
+    rc = sub.add_parser("record", parents=[runs_dir], help="write one episode of a run's delivered policy as a GIF")
+    rc.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    rc.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
+    rc.add_argument("--seed", type=int, help="seed of the episode (default: the run's seed + 30000)")
+    rc.add_argument("--fps", type=float, default=30.0, help="frames per second of the GIF (default 30)")
     return p
 
 
@@ -566,6 +587,92 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------ lab export
+
+def cmd_export(args) -> int:
+    from lab.store import resolve_run
+    from lab.tensorboard import check_export, export_run
+
+    runs = list({run.path.resolve(): run for run in (resolve_run(ref, args.runs_dir) for ref in args.runs)}.values())
+    out = check_export(runs, args.tensorboard)
+    for run in runs:
+        done = export_run(run, out)
+        print(f"{run.id} ({done.state}): {done.points:,} points in {len(done.tags)} tags -> {done.path}", flush=True)
+    print(f"open them with: tensorboard --logdir {out}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ lab play / record
+
+def _rl_run_for_playing(args, what: str):
+    """(run, spec, seed) of an RL run whose delivered policy can be played."""
+    import os
+
+    from lab.errors import BadInput
+    from lab.spec import load_experiment
+    from lab.store import resolve_run
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off screen; no display is needed
+    run = resolve_run(args.run, args.runs_dir)
+    if run.kind != "rl":
+        raise BadInput(f"{run.id}: is an {run.kind} run, not an RL run; `lab {what}` plays RL policies")
+    if args.fps <= 0:
+        raise BadInput(f"--fps {args.fps:g}: must be greater than 0")
+    spec = load_experiment(run.spec_path)
+    return run, spec, args.seed if args.seed is not None else spec.seed + 30_000
+
+
+def cmd_play(args) -> int:
+    import time
+
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from lab.errors import BadInput
+    from lab.rl.play import half_blocks, play
+
+    run, spec, seed = _rl_run_for_playing(args, "play")
+    if args.episodes < 1:
+        raise BadInput(f"--episodes {args.episodes}: must be at least 1")
+    console = Console()
+    if not console.is_terminal:
+        raise BadInput("lab play draws in a terminal; to keep an episode, use `lab record RUN --out FILE.gif`")
+    columns, rows = console.size.width, max(console.size.height - 2, 4)
+    period = 1.0 / args.fps
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        for episode in range(args.episodes):
+            next_at = time.monotonic()
+            for frame in play(run, spec, seed + episode):
+                caption = Text(f"{run.id}  episode {episode + 1}/{args.episodes}  step {frame.step}  "
+                               f"return {frame.reward:.2f}" + ("  (done)" if frame.done else ""), style="bold")
+                live.update(Group(half_blocks(frame.image, columns, rows), caption), refresh=True)
+                next_at += period
+                time.sleep(max(next_at - time.monotonic(), 0.0))
+    return EXIT_OK
+
+
+def cmd_record(args) -> int:
+    from pathlib import Path
+
+    from lab.errors import BadInput
+    from lab.rl.play import play, write_gif
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".gif":
+        raise BadInput(f"--out {out}: must end in .gif")
+    if not out.parent.is_dir():
+        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    run, spec, seed = _rl_run_for_playing(args, "record")
+    frames = list(play(run, spec, seed))
+    try:
+        write_gif([f.image for f in frames], out, args.fps)
+    except OSError as e:
+        raise BadInput(f"--out {out}: cannot write ({e.strerror})") from None
+    print(f"{out}: {len(frames)} frames, one episode of {run.id} (seed {seed}), return {frames[-1].reward:.2f}")
+    return EXIT_OK
+
+
 def cmd_dashboard(args) -> int:
     from lab.tui.app import run_app
 
@@ -670,4 +777,5 @@ def _print_sweep(folder, record, best_file=None) -> None:
 
 
 COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "show": cmd_show,
-            "eval": cmd_eval, "explain": cmd_explain, "sweep": cmd_sweep}
+            "eval": cmd_eval, "explain": cmd_explain, "export": cmd_export, "sweep": cmd_sweep, "play": cmd_play,
+            "record": cmd_record}

@@ -83,6 +83,9 @@ class RLSpec(_ExperimentSpec):
     members: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="settings that differ per member of a population, one value per member: "
                                           "[members.agent] learning_rate = [1e-3, 3e-4]")
+    tensorboard: bool = Field(False, description="write TensorBoard event files into the run folder "
+                              "(artifacts/tensorboard) as it trains; `lab export RUN --tensorboard DIR` writes "
+                              "them for any run afterwards")
     env: EnvSpec
     agent: SerializeAsAny[AgentParams]
     eval: EvalSpec = Field(default_factory=EvalSpec)

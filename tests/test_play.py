@@ -54,3 +54,29 @@ def test_write_gif_holds_the_episode(run, tmp_path):
             total += gif.info["duration"]
     assert total == 40 * len(frames)
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp file stays
+
+
+def _lab(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_lab_record_writes_a_gif_and_refuses_bad_input_in_one_line(run, tmp_path):
+    r, _ = run
+    root = str(r.path.parent)
+    out = _lab("record", r.id, "--runs-dir", root, "--out", str(tmp_path / "ep.gif"))
+    assert out.returncode == 0 and (tmp_path / "ep.gif").stat().st_size > 0 and "frames" in out.stdout
+    for args, message in ((["--out", str(tmp_path / "ep.png")], "must end in .gif"),
+                          (["--out", str(tmp_path / "no" / "ep.gif")], "does not exist"),
+                          (["--out", str(tmp_path / "x.gif"), "--fps", "0"], "--fps 0: must be greater than 0")):
+        bad = _lab("record", r.id, "--runs-dir", root, *args)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_lab_play_needs_a_terminal(run):
+    r, _ = run
+    out = _lab("play", r.id, "--runs-dir", str(r.path.parent))
+    assert out.returncode == 2 and "lab record" in out.stderr

@@ -299,7 +299,18 @@ class PopulationTracker(Tracker):
 
 
 def run(spec, ctx) -> None:
-    """The job: train, evaluate as it learns, deliver the best policy with a fresh evaluation."""
+    """The job: train, evaluate as it learns, deliver the best policy with a fresh evaluation;
+    with `tensorboard = true`, TensorBoard files of its events in the run folder as it goes."""
+    if spec.tensorboard:
+        from lab.tensorboard import live
+
+        with live(ctx):
+            _train(spec, ctx)
+    else:
+        _train(spec, ctx)
+
+
+def _train(spec, ctx) -> None:
     import torch
 
     torch.set_num_threads(spec.threads)
