@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/builtins.py [--jobs 2] [--only cartpole-ppo cartpole-dqn]
 
-cartpole-ppo and cartpole-dqn run seeds 0, 1 and 2; the others seed 0. Each run is a real
+cartpole-ppo and cartpole-dqn run seeds 0, 1 and 2; the continuous-control ones (pendulum-sac,
+pendulum-td3, mountaincar-continuous-sac) seeds 0 and 1; the others seed 0. Each run is a real
 `lab run` process with its spec's thread count (1); `--jobs` of them go at once. Prints a
 Markdown table of final evaluation (mean +/- std over the final episodes), best periodic
 evaluation, steps trained and wall time, and flags runs that miss their target.
@@ -26,6 +27,9 @@ PLAN = {
     "mountaincar-dqn": ([0], -130),
     "taxi-qlearning": ([0], 7.0),
     "frozenlake-qlearning": ([0], 0.65),
+    "pendulum-sac": ([0, 1], -200),  # RL Zoo's SAC on Pendulum-v1: about -150
+    "pendulum-td3": ([0, 1], -200),
+    "mountaincar-continuous-sac": ([0, 1], 90),  # MountainCarContinuous-v0 counts as solved at 90
 }
 
 

@@ -36,7 +36,7 @@ BAD_DICTS = [
     ({"agent__gamma": 1.5}, ["agent.gamma: must be less than or equal to 1", "1.5"]),
     ({"agent__learning_rate": -0.1}, ["agent.learning_rate: must be greater than 0"]),
     ({"agent__clip_range": "lin_x"}, ["agent.clip_range:", "schedule like 'lin_0.001'"]),
-    ({"agent__algo": "ppo2"}, ["agent.algo: unknown algorithm 'ppo2'", "did you mean 'ppo'", "allowed: a2c, dqn, ppo, qlearning, reinforce"]),
+    ({"agent__algo": "ppo2"}, ["agent.algo: unknown algorithm 'ppo2'", "did you mean 'ppo'", "allowed: a2c, ddpg, dqn, ppo, qlearning, reinforce, sac, td3"]),
     ({"agent__algo": None}, ["agent.algo: missing"]),
     ({"env__id": "CartPol-v1"}, ["env.id: unknown Gymnasium environment 'CartPol-v1'", "did you mean 'CartPole-v1'"]),
     ({"env__id": "no_such_module:Foo-v0"}, ["env.id: cannot import module 'no_such_module'"]),

@@ -41,6 +41,8 @@ class Algo:
 _SB3 = "lab.rl.sb3_agent:SB3Agent"
 _ALL_SPACES = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
 _SMALL_MLP = "a small MLP {}: per-step inference latency dominates, the CPU is faster"
+# not measured against a GPU yet (no GPU was lent to this work); SB3 steps the envs on the host between updates
+_OFF_POLICY_NOTE = "small MLP actor and critics updated between single env steps: per-step latency dominates, the CPU suits it"
 
 ALGOS: dict[str, Algo] = {
     a.name: a
@@ -58,6 +60,15 @@ ALGOS: dict[str, Algo] = {
              device_note=_SMALL_MLP.format("Q-network"), sb3_class="DQN",
              torch_agent="lab.engine.dqn:TorchDQNAgent",
              metrics=("loss", "epsilon", "learning_rate")),
+        Algo("sac", "Soft Actor-Critic", params.SACParams, _SB3, "stable-baselines3", ("Box",),
+             device_note=_OFF_POLICY_NOTE, sb3_class="SAC",
+             metrics=("actor_loss", "critic_loss", "ent_coef", "ent_coef_loss", "learning_rate")),
+        Algo("td3", "Twin Delayed DDPG", params.TD3Params, _SB3, "stable-baselines3", ("Box",),
+             device_note=_OFF_POLICY_NOTE, sb3_class="TD3",
+             metrics=("actor_loss", "critic_loss", "learning_rate")),
+        Algo("ddpg", "Deep Deterministic Policy Gradient", params.DDPGParams, _SB3, "stable-baselines3", ("Box",),
+             device_note=_OFF_POLICY_NOTE, sb3_class="DDPG",
+             metrics=("actor_loss", "critic_loss", "learning_rate")),
         Algo("reinforce", "REINFORCE (Monte-Carlo policy gradient)", params.ReinforceParams,
              "lab.rl.reinforce:ReinforceAgent", "lab (torch)", ("Discrete", "Box"),
              device_note=_SMALL_MLP.format("policy"), torch_agent="lab.engine.reinforce:TorchReinforceAgent",

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
-_SCHEDULE = re.compile(r"^lin_(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_NUMBER = r"(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+_SCHEDULE = re.compile(rf"^lin_{_NUMBER}$")
+_AUTO_ENT_COEF = re.compile(rf"^auto_{_NUMBER}$")
 
 
 def _rate(value: object) -> float | str:
@@ -31,6 +33,34 @@ def _rate(value: object) -> float | str:
 
 
 Rate = Annotated[float | str, PlainValidator(_rate, json_schema_input_type=float | str)]
+
+
+def _ent_coef(value: object) -> float | str:
+    """SAC's entropy coefficient: 'auto' (learned from 1), 'auto_<x>' (learned from x) or a fixed number."""
+    if isinstance(value, str) and (value == "auto" or (_AUTO_ENT_COEF.match(value) and float(value[5:]) > 0)):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return float(value)
+    raise ValueError("must be 'auto', 'auto_<start>' like 'auto_0.1', or a positive number")
+
+
+def _target_entropy(value: object) -> float | str:
+    """'auto' (minus the number of action dimensions) or a number."""
+    if value == "auto":
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return float(value)
+    raise ValueError("must be 'auto' or a number")
+
+
+EntCoef = Annotated[float | str, PlainValidator(_ent_coef, json_schema_input_type=float | str)]
+TargetEntropy = Annotated[float | str, PlainValidator(_target_entropy, json_schema_input_type=float | str)]
 Gamma = Annotated[float, Field(gt=0, le=1, description="discount factor")]
 NetArch = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=8)]
 
@@ -124,3 +154,51 @@ class QLearningParams(AgentParams):
     exploration_fraction: float = Field(0.5, gt=0, le=1, description="fraction of training over which epsilon decays")
     exploration_initial_eps: float = Field(1.0, ge=0, le=1, description="epsilon at the start")
     exploration_final_eps: float = Field(0.05, ge=0, le=1, description="epsilon at the end of the decay")
+
+
+class _OffPolicyActorCritic(AgentParams):
+    """What SB3's continuous-action off-policy algorithms (SAC, TD3, DDPG) share: a replay
+    buffer, a deterministic or squashed-Gaussian actor, Q-critics with Polyak-averaged targets."""
+
+    learning_rate: Rate = Field(1e-3, description="Adam step size of actor and critics, or lin_<x>")
+    buffer_size: int = Field(1_000_000, gt=0, description="replay buffer capacity")
+    learning_starts: int = Field(100, ge=0, description="steps of uniformly random actions before the first update")
+    batch_size: int = Field(256, gt=0, description="minibatch size")
+    tau: float = Field(0.005, gt=0, le=1, description="target networks' soft update coefficient (1: hard copy)")
+    gamma: Gamma = 0.99
+    train_freq: int = Field(1, gt=0, description="env steps (per env) between updates")
+    gradient_steps: int = Field(1, ge=-1, description="gradient steps per update (-1: as many as env steps)")
+    net_arch: NetArch = Field([400, 300], description="hidden layer sizes of the actor and of each critic")
+    activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation")
+
+
+class _ActionNoise(_OffPolicyActorCritic):
+    """A deterministic actor explores with noise added to its actions (RL Zoo's noise_type, noise_std)."""
+
+    noise_type: Literal["normal", "ornstein-uhlenbeck"] | None = Field(
+        None, description="exploration noise added to the actor's actions while training (None: none, only the random warm-up)")
+    noise_std: float = Field(0.1, gt=0, description="std of the exploration noise, on actions scaled to [-1, 1]")
+
+
+class SACParams(_OffPolicyActorCritic):
+    algo: Literal["sac"] = "sac"
+    learning_rate: Rate = Field(3e-4, description="Adam step size of actor, critics and entropy coefficient, or lin_<x>")
+    net_arch: NetArch = Field([256, 256], description="hidden layer sizes of the actor and of each critic")
+    ent_coef: EntCoef = Field("auto", description="entropy coefficient: 'auto' (learned, from 1), 'auto_<x>' (learned, from x) or fixed")
+    target_entropy: TargetEntropy = Field("auto", description="entropy the learned coefficient aims at ('auto': -action dimensions)")
+    target_update_interval: int = Field(1, gt=0, description="gradient steps between target network updates")
+    use_sde: bool = Field(False, description="explore with generalized state-dependent exploration (gSDE)")
+    sde_sample_freq: int = Field(-1, ge=-1, description="steps between gSDE noise matrix samples (-1: once per rollout)")
+    use_sde_at_warmup: bool = Field(False, description="gSDE instead of uniform random actions before learning_starts")
+    log_std_init: float = Field(-3.0, description="initial log std of the gSDE exploration noise (with use_sde)")
+
+
+class TD3Params(_ActionNoise):
+    algo: Literal["td3"] = "td3"
+    policy_delay: int = Field(2, gt=0, description="critic updates per actor (and target) update")
+    target_policy_noise: float = Field(0.2, ge=0, description="std of the smoothing noise on target actions")
+    target_noise_clip: float = Field(0.5, ge=0, description="clip of the target smoothing noise")
+
+
+class DDPGParams(_ActionNoise):
+    algo: Literal["ddpg"] = "ddpg"
