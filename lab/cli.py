@@ -48,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", help="ray backend: the Ray cluster to join, e.g. 127.0.0.1:6379")
     sw.add_argument("--json", action="store_true", help="print one JSON line at the end: the best and every trial")
 
+    rs = sub.add_parser("resume", parents=[runs_dir], help="continue a stopped or crashed RL run from its latest checkpoint",
+                        description="Continue a stopped or crashed RL run in its own folder from its latest resumable "
+                                    "checkpoint (written every eval.checkpoint_every steps, and on a stop): step count, "
+                                    "schedules, optimizer, RNGs and replay buffer; its curves go on where the checkpoint "
+                                    "was. SB3's algorithms (ppo, a2c, dqn, sac, td3, ddpg) resume; lab's own agents not yet. "
+                                    "Exit 0 completed, 1 failed, 2 bad input (a completed, running, failed or attribution "
+                                    "run, or no checkpoint), 130 stopped.")
+    rs.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    rs.add_argument("--json", action="store_true", help="print events as JSON lines")
+
     sub.add_parser("runs", parents=[runs_dir], help="list runs (and sweeps) with their state and results")
 
     st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped')")
@@ -201,12 +211,22 @@ def cmd_run(args) -> int:
     return _run_and_report(_load(args), args)
 
 
-def _run_and_report(spec, args) -> int:
+def cmd_resume(args) -> int:
+    from lab import launch
+    from lab.store import resolve_run
+
+    target = resolve_run(args.run, args.runs_dir)
+    spec, _ = launch.resumable(target)  # a refusal before anything is printed
+    return _run_and_report(spec, args, lambda spec, runs_dir, on_event=None: launch.resume(target, on_event))
+
+
+def _run_and_report(spec, args, run=None) -> int:
+    """Run `spec` with `run(spec, runs_dir, on_event)` (default: launch.run) and report as it goes."""
     import functools
 
     from lab import launch
 
-    run = functools.partial(launch.run, run_id=getattr(args, "run_id", None), sweep=getattr(args, "sweep", None))
+    run = run or functools.partial(launch.run, run_id=getattr(args, "run_id", None), sweep=getattr(args, "sweep", None))
     if args.json:
         def on_event(event):
             print(json.dumps(event), flush=True)
@@ -776,6 +796,6 @@ def _print_sweep(folder, record, best_file=None) -> None:
         console.print(f"the best settings as an experiment: lab run {best_file}", markup=False)
 
 
-COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "show": cmd_show,
+COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume, "show": cmd_show,
             "eval": cmd_eval, "explain": cmd_explain, "export": cmd_export, "sweep": cmd_sweep, "play": cmd_play,
             "record": cmd_record}

@@ -215,12 +215,22 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
             shutil.rmtree(path, ignore_errors=True)
         raise BadInput(f"cannot start a run in {root}: {e.strerror}; free some space, or choose another "
                        "folder with --runs-dir or LAB_RUNS_DIR") from None
+
+    def body():
+        _run_prerequisites(plan.prerequisites, ctx, runs_dir)
+        if not ctx.stop_requested:
+            _job(spec.kind).run(spec, ctx)
+
+    return _execute(ctx, body, started)
+
+
+def _execute(ctx: RunContext, body: Callable[[], None], started: float, earlier_seconds: float = 0.0) -> store.Run:
+    """Run the job (`body`) under the stop signals and record how it ended; `earlier_seconds`:
+    the durations of a resumed run's earlier segments."""
     state, error = "completed", None
     with _StopSignals(ctx) as signals:
         try:
-            _run_prerequisites(plan.prerequisites, ctx, runs_dir)
-            if not ctx.stop_requested:
-                _job(spec.kind).run(spec, ctx)
+            body()
             if ctx.stop_requested:
                 state = "stopped"
         except KeyboardInterrupt:
@@ -233,12 +243,110 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
                 ctx.log(error, "error", traceback=traceback.format_exc())
         signals.finishing = True
         ended = time.time()
-        _record_end(ctx, state=state, ended=ended, duration_seconds=round(ended - started, 3), error=error,
-                    stop_reason=(ctx.stop_reason or None) if state == "stopped" else None)
+        segments = ctx.summary.segments
+        if segments:  # a resumed run: this segment's end too
+            segments = [*segments[:-1], {**segments[-1], "ended": ended, "to_step": ctx.summary.progress.step, "state": state}]
+        _record_end(ctx, state=state, ended=ended, duration_seconds=round(earlier_seconds + ended - started, 3),
+                    error=error, stop_reason=(ctx.stop_reason or None) if state == "stopped" else None,
+                    **({"segments": segments} if segments else {}))
         with contextlib.suppress(OSError):  # the summary holds the end; the log line is a courtesy
             ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
             ctx.events.close()
     return store.Run(ctx.path, ctx.summary)
+
+
+# ------------------------------------------------------------------------------ lab resume
+
+def resumable(run: store.Run):
+    """(spec, resume state) of a run `resume` can continue; BadInput, one line, for any other:
+    a completed, failed, running or unreadable run, an attribution run, an agent that cannot
+    resume yet, a resumable checkpoint missing or unreadable."""
+    from lab.spec import load_experiment
+
+    state = run.state
+    if state == "corrupt":
+        raise BadInput(f"{run.id} cannot be resumed: {run.problem}")
+    job = _job(run.kind) if run.kind in JOBS else None
+    if not hasattr(job, "resume_state"):
+        raise BadInput(f"{run.id} is {'an' if run.kind[:1] in 'aeiou' else 'a'} {run.kind} run: only RL runs resume "
+                       "(explain it again with `lab explain`)")
+    if state not in ("stopped", "crashed"):
+        why = {"completed": "it has nothing left to do", "running": "stop it first (lab stop), or let it finish",
+               "failed": "it ended with an error; fix it and `lab run` the run folder again"}.get(state, "")
+        raise BadInput(f"{run.id} is {state}, not stopped or crashed: {why}")
+    spec = load_experiment(run.spec_path)
+    return spec, job.resume_state(run, spec)
+
+
+def resume(run: store.Run, on_event: Callable[[dict], None] | None = None) -> store.Run:
+    """Continue a stopped or crashed RL run in its own folder from its latest resumable
+    checkpoint (`lab resume`); returns the finished `Run`, as `run` does.
+
+    events.jsonl loses a partial last line and every event of a step after the checkpoint's
+    (the resumed run does those steps again), then goes on being appended to, so its step axis
+    is one continuous line with no step counted twice. The summary keeps its fields and records
+    each stretch of training in `segments`. BadInput (see `resumable`) before anything changes."""
+    with _caller_state_kept():
+        spec, saved = resumable(run)
+        plan = prepare(spec, run.path.parent)
+        return _resume(run, spec, plan, saved, on_event)
+
+
+def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
+    from lab.summary import Results
+
+    step, old, started = saved["step"], run.summary, time.time()
+    try:
+        reached = _drop_events_after(run.events_path, step)
+    except OSError as e:
+        raise BadInput(f"cannot resume {run.id}: {e.strerror}") from None
+    segments = [dict(s) for s in old.segments]
+    if not segments:  # the run's first stretch, recorded now
+        segments = [{"started": old.started, "ended": None, "from_step": 0, "to_step": None, "state": None}]
+    if segments[-1]["ended"] is None:  # crashed: it ended when it last wrote its summary
+        segments[-1].update(ended=old.ended or run.summary_path.stat().st_mtime, state=run.state)
+    if segments[-1]["to_step"] is None or segments[-1]["to_step"] < reached:  # a crashed run's summary lags its events
+        segments[-1]["to_step"] = max(reached, old.progress.step)
+    earlier = sum((s["ended"] or 0) - (s["started"] or 0) for s in segments)
+    segments.append({"started": started, "ended": None, "from_step": step, "to_step": None, "state": "running"})
+    kept = {k: v for k, v in old.model_dump().items() if k in type(old).model_fields}
+    kept["results"] = {k: v for k, v in kept["results"].items() if k in Results.model_fields}
+    total = spec.agent.total_steps
+    ctx = RunContext(
+        run.path, spec, plan, on_event,
+        **{**kept, "state": "running", "ended": None, "duration_seconds": None, "error": None, "stop_reason": None,
+           "device": plan.device, "device_reason": plan.device_reason, "versions": _versions(),
+           "progress": {"step": step, "total": total, "fraction": round(min(step / total, 1.0), 4)},
+           "segments": segments, **store.process_identity()},
+    )
+    ctx.emit("status", state="running", message=f"resumed at step {step:,} (segment {len(segments)}); device "
+             f"{plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
+    return _execute(ctx, lambda: _job(spec.kind).run(spec, ctx, resume=saved), started, earlier)
+
+
+def _drop_events_after(path: Path, step: int) -> int:
+    """Rewrite events.jsonl (atomically) without a partial last line and without the events of
+    steps after `step`; events without a step (logs, status) are history and stay. Returns the
+    last step the file had reached."""
+    import json
+
+    from lab.files import read_regular
+
+    kept, reached = [], 0
+    for line in read_regular(path).splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            event_step = json.loads(line).get("step")
+        except (ValueError, AttributeError):
+            event_step = None
+        if isinstance(event_step, (int, float)) and not isinstance(event_step, bool):
+            reached = max(reached, int(event_step))
+            if event_step > step:
+                continue
+        kept.append(line)
+    store.write_atomic(path, b"".join(kept))
+    return reached
 
 
 # How long a run whose summary cannot be written (disk full) keeps trying before it gives up;

@@ -42,6 +42,8 @@ class EvalSpec(_Strict):
     final_episodes: int = Field(20, ge=20, le=10_000, description="episodes of the final evaluation of the delivered policy")
     target_return: float | None = Field(None, description="stop training once an evaluation's mean reaches this")
     deterministic: bool = Field(True, description="evaluate the greedy/mean action")
+    checkpoint_every: int = Field(10_000, gt=0, description="environment steps between the resumable checkpoints "
+                                  "`lab resume` continues from (written atomically: a SIGKILL loses at most this many)")
 
 
 class _ExperimentSpec(_Strict):

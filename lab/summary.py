@@ -106,6 +106,9 @@ class Summary(_Record):
     prerequisites: list[str] = Field(default_factory=list, description="runs this run trained or used first")
     sweep: str | None = Field(None, description="the sweep this run is a trial of")
     stop_reason: str | None = Field(None, description="why a stopped run stopped: SIGINT, SIGTERM, or 'pruned' by its sweep")
+    segments: list[dict[str, Any]] = Field(
+        default_factory=list, description="a resumed run's stretches of training, in order: started, ended, "
+                                          "from_step, to_step, state (empty for a run never resumed)")
     # the process that writes the folder: all three must match for lab to signal it
     pid: int | None = None
     pid_start: str | None = None

@@ -2,6 +2,11 @@
 
 Checkpoints are SB3's own zip files (`stable_baselines3.PPO.load("checkpoints/best.zip")` opens
 them too); lab itself reads only their weights, never the pickled parts.
+
+Resumable checkpoints (`lab resume`) add what SB3's `set_parameters` does not bring back: the
+optimizers' state is in the zip's weights already; the step count and update counters, SAC's
+entropy coefficient, the action space's RNG go in a JSON state, and an off-policy algorithm's
+replay buffer in a plain .npz of its arrays (never SB3's pickle of it).
 """
 
 from __future__ import annotations
@@ -34,6 +39,17 @@ _METRIC_NAMES = {
 # Fields of our schemas that SB3 takes in policy_kwargs or as an object, not as its own arguments
 _POLICY_FIELDS = ("net_arch", "activation", "log_std_init")
 _NOISE_FIELDS = ("noise_type", "noise_std")
+
+
+def _attr(obj, dotted: str):
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _rng_state(space):
+    rng = getattr(space, "_np_random", None)
+    return None if rng is None else rng.bit_generator.state
 
 
 def _sb3_class(spec):
@@ -90,7 +106,16 @@ class SB3Agent:
         from stable_baselines3.common.logger import KVWriter, Logger
 
         class Hooks(BaseCallback):
+            go_on = True
+
+            def _on_rollout_start(self) -> None:
+                # after the previous update, before any step of the next rollout: nothing half-done
+                # (a stop lets the rollout finish and stops here, at its first step)
+                self.go_on = tracker.boundary(self.num_timesteps)
+
             def _on_step(self) -> bool:
+                if not self.go_on:
+                    return False
                 for info in self.locals.get("infos", ()):
                     ep = info.get("episode")
                     if ep is not None:
@@ -114,8 +139,11 @@ class SB3Agent:
         # Off-policy ones (DQN, SAC, TD3, DDPG) count episodes there; SB3's default of 4 suits them.
         rollout = getattr(self.spec.agent, "n_steps", 0) * self.spec.env.n_envs
         log_interval = max(1, 1000 // rollout) if rollout else 4
-        model.learn(total_timesteps=self.spec.agent.total_steps, callback=Hooks(), log_interval=log_interval,
-                    progress_bar=False)
+        # a resumed model goes on from its step count: SB3 adds it to the total, so the schedules
+        # and exploration continue where they were
+        done = model.num_timesteps
+        model.learn(total_timesteps=self.spec.agent.total_steps - done, callback=Hooks(), log_interval=log_interval,
+                    reset_num_timesteps=done == 0, progress_bar=False)
 
     def act(self, obs, deterministic: bool = True):
         return self.model.predict(obs, deterministic=deterministic)[0]
@@ -123,6 +151,72 @@ class SB3Agent:
     def save(self, path: Path) -> None:
         with atomic_target(path) as tmp:
             self.model.save(tmp)
+
+    # --- resumable checkpoints (lab resume) ----------------------------------------------------
+    _COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls")
+
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """Write this model's resumable files as `stem`.*; returns (files: label -> path,
+        state: JSON-able) for the tracker's resume state, which is written last and names them."""
+        import numpy as np
+
+        model = self.model
+        files = {"model": path_for(f"{stem}.zip")}
+        self.save(files["model"])
+        buffer = getattr(model, "replay_buffer", None)
+        if buffer is not None:
+            files["buffer"] = path_for(f"{stem}.buffer.npz")
+            n = buffer.buffer_size if buffer.full else buffer.pos
+            arrays = {}
+            for name, value in vars(buffer).items():
+                if isinstance(value, np.ndarray):
+                    arrays[name] = value[:n]
+                elif isinstance(value, dict):
+                    arrays.update({f"{name}/{k}": v[:n] for k, v in value.items() if isinstance(v, np.ndarray)})
+            with atomic_target(files["buffer"]) as tmp:
+                np.savez(tmp, **arrays)
+        state = {k: int(getattr(model, k)) for k in self._COUNTERS if hasattr(model, k)}
+        if buffer is not None:
+            state["buffer_pos"], state["buffer_full"] = int(buffer.pos), bool(buffer.full)
+        variables = model._get_torch_save_params()[1]
+        state["variables"] = {name: _attr(model, name).detach().cpu().tolist() for name in variables}
+        state["action_space_rng"] = _rng_state(model.action_space)
+        return files, state
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """Bring back what `save_resumable` wrote (weights and optimizers with weights_only
+        torch loads, the buffer with allow_pickle=False); the environments restart from reset,
+        seeded with `reseed` (an episode cut by the checkpoint is not continued)."""
+        import numpy as np
+        import torch
+
+        model = self.model
+        model.set_parameters(str(files["model"]), exact_match=True, device=model.device)
+        for k in self._COUNTERS:
+            if k in state:
+                setattr(model, k, int(state[k]))
+        for name, value in state.get("variables", {}).items():
+            target = _attr(model, name)
+            with torch.no_grad():
+                target.copy_(torch.tensor(value, dtype=target.dtype, device=target.device))
+        buffer = getattr(model, "replay_buffer", None)
+        if buffer is not None:
+            if "buffer" not in files:
+                raise ValueError("the checkpoint has no replay buffer")
+            with np.load(files["buffer"], allow_pickle=False) as data:
+                for key in data.files:
+                    name, _, sub = key.partition("/")
+                    into = getattr(buffer, name)
+                    into = into[sub] if sub else into
+                    part = data[key]
+                    if part.shape[1:] != into.shape[1:] or len(part) > len(into):
+                        raise ValueError(f"replay buffer {key}: shape {part.shape} does not fit {into.shape}")
+                    into[: len(part)] = part
+            buffer.pos, buffer.full = int(state["buffer_pos"]), bool(state["buffer_full"])
+        if state.get("action_space_rng") is not None:
+            model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+        model.env.seed(reseed)
+        model._last_obs = None  # learn() resets the (reseeded) environments
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> SB3Agent:

@@ -14,20 +14,36 @@ The agent protocol (`Algo.agent` in the algorithm table names a class with it):
     agent.scores_module()                a torch module, observations -> one score per action
                                          (what attribution explains); BadInput if it has none
     agent.export_artifacts(ctx, policy)  anything beside the checkpoint the run should hold
+  optional, for `lab resume` (SB3's agents have them; lab's own not yet):
+    agent.save_resumable(path_for, stem) -> (files, state)   everything needed to go on
+    agent.load_resumable(files, state, reseed)               ... brought back into a fresh agent
+    and the agent calls tracker.boundary(step) where nothing is half-done (between updates)
+
+Resuming: every `eval.checkpoint_every` steps, at the first boundary after it, the tracker
+writes the agent's resumable files (`resume-<step>.*`), a copy of the best checkpoint, and last
+`checkpoints/resume.json`: the step, the files, the agent's and the tracker's state and the
+global RNGs. resume.json is the commit point (written atomically, naming only complete files),
+so a SIGKILL at any moment leaves the previous checkpoint or the new one. A stop (SIGINT) writes
+one too, at the step it reached.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+import zipfile
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from lab.rl.evaluate import evaluate
+from lab.store import atomic_target, write_atomic
 
 PROGRESS_SECONDS = 0.5
 SUMMARY_SECONDS = 2.0
+RESUME_STATE = "resume.json"  # in checkpoints/: the latest resumable checkpoint
 EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every time
 FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
@@ -100,6 +116,11 @@ class Tracker:
         self.recent = deque(maxlen=100)
         self._recent_sum = 0.0
         self.next_eval = spec.eval.every
+        self.next_checkpoint = spec.eval.checkpoint_every
+        self.resumable_step: int | None = None  # where the latest resumable checkpoint is
+        # an agent with boundaries finishes its rollout on a stop and stops at the next boundary,
+        # so that its last checkpoint has nothing half-done
+        self.stops_at_boundary = hasattr(agent, "save_resumable")
         self.last_eval_step = -1
         self.best_mean = -np.inf
         self.best_std = 0.0
@@ -135,9 +156,66 @@ class Tracker:
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_SECONDS:
             self.progress(now)
-        return not (self.ctx.stop_requested or self.target_reached)
+        return not ((self.ctx.stop_requested and not self.stops_at_boundary) or self.target_reached)
+
+    def boundary(self, step: int) -> bool:
+        """Where the agent has nothing half-done (between updates): write a resumable
+        checkpoint when one is due, or when a stop was asked for; False: stop now."""
+        if (step >= self.next_checkpoint or self.ctx.stop_requested) and self.stops_at_boundary:
+            self.step_count = int(step)
+            while self.next_checkpoint <= step:
+                self.next_checkpoint += self.spec.eval.checkpoint_every
+            self.save_resumable()
+        return not self.ctx.stop_requested
 
     # --- owned here -----------------------------------------------------------------------
+    def save_resumable(self) -> None:
+        ctx, step = self.ctx, self.step_count
+        stem = f"resume-{step}"
+        files, agent_state = self.agent.save_resumable(ctx.checkpoint, stem)
+        if self.best_path is not None and self.best_path.is_file():
+            files["best"] = ctx.checkpoint(f"{stem}.best{self.agent.suffix}")
+            with atomic_target(files["best"]) as tmp:
+                shutil.copyfile(self.best_path, tmp)
+        state = {"version": 1, "step": step, "files": {k: ctx.relpath(v) for k, v in files.items()},
+                 "agent": agent_state, "tracker": self.state_dict(), "rng": _global_rng_state()}
+        path = ctx.checkpoint(RESUME_STATE)
+        write_atomic(path, json.dumps(state))
+        for old in ctx.run.checkpoints_dir.glob("resume-*"):  # earlier checkpoints' files
+            if old not in files.values():
+                old.unlink(missing_ok=True)
+        self.resumable_step = step
+        ctx.emit("checkpoint", step=step, label="resume", path=ctx.relpath(path))
+
+    def state_dict(self) -> dict:
+        return {"episodes": self.episodes, "recent": list(self.recent), "next_eval": self.next_eval,
+                "last_eval_step": self.last_eval_step, "next_checkpoint": self.next_checkpoint,
+                "best_mean": None if self.best_step is None else self.best_mean, "best_std": self.best_std,
+                "best_step": self.best_step, "target_reached": self.target_reached,
+                "train_seconds": self.train_seconds(), "eval_seconds": self.eval_seconds}
+
+    def load_state(self, state: dict, step: int, best: Path | None) -> None:
+        """The tracker as it was at the checkpoint; the best checkpoint as it was then too (an
+        evaluation after the checkpoint, now undone, may have replaced it)."""
+        self.step_count = step
+        self.episodes = int(state["episodes"])
+        self.recent.extend(float(x) for x in state["recent"])
+        self._recent_sum = float(sum(self.recent))
+        self.next_eval, self.last_eval_step = int(state["next_eval"]), int(state["last_eval_step"])
+        self.next_checkpoint = int(state["next_checkpoint"])
+        self.best_step, self.best_std = state["best_step"], float(state["best_std"])
+        self.best_mean = -np.inf if state["best_mean"] is None else float(state["best_mean"])
+        self.target_reached = bool(state["target_reached"])
+        self.eval_seconds = float(state["eval_seconds"])
+        self.started = time.monotonic() - float(state["train_seconds"]) - self.eval_seconds
+        target = self.ctx.checkpoint(f"best{self.agent.suffix}")
+        if best is not None:
+            with atomic_target(target) as tmp:
+                shutil.copyfile(best, tmp)
+            self.best_path = target
+        else:
+            target.unlink(missing_ok=True)
+
     def train_seconds(self) -> float:
         return time.monotonic() - self.started - self.eval_seconds
 
@@ -298,19 +376,84 @@ class PopulationTracker(Tracker):
                 f"lowest {means.min():.2f}{reached}; best member {best} (seed {spec.seed + best}, {means[best]:.2f})")
 
 
-def run(spec, ctx) -> None:
+def run(spec, ctx, resume: dict | None = None) -> None:
     """The job: train, evaluate as it learns, deliver the best policy with a fresh evaluation;
-    with `tensorboard = true`, TensorBoard files of its events in the run folder as it goes."""
+    with `tensorboard = true`, TensorBoard files of its events in the run folder as it goes.
+    `resume`: the `resume_state` of the run's folder, to go on from."""
     if spec.tensorboard:
         from lab.tensorboard import live
 
         with live(ctx):
-            _train(spec, ctx)
+            _train(spec, ctx, resume)
     else:
-        _train(spec, ctx)
+        _train(spec, ctx, resume)
 
 
-def _train(spec, ctx) -> None:
+def resumable_algos() -> list[str]:
+    from lab.rl.algos import ALGOS
+
+    return [name for name, a in ALGOS.items() if hasattr(a.agent_class(), "save_resumable")]
+
+
+def resume_state(run, spec) -> dict:
+    """The latest resumable checkpoint of a run folder: its state with the files' paths; BadInput
+    (one line) for an agent that cannot resume yet, or a checkpoint missing or unreadable."""
+    from lab.errors import BadInput
+
+    if not hasattr(spec.agent_class(), "save_resumable"):
+        engine = " on lab's torch engine" if spec.engine == "torch" else ""
+        raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed yet (resumable: "
+                       f"{', '.join(resumable_algos())}, on the gymnasium engine)")
+    path = run.checkpoint(RESUME_STATE)
+    if not path.is_file():
+        raise BadInput(f"{run.id}: no resumable checkpoint ({run.relpath(path)} is missing: the run ended before "
+                       f"its first, due every eval.checkpoint_every = {spec.eval.checkpoint_every:,} steps)")
+    try:
+        state = json.loads(path.read_bytes())
+        step = state["step"]
+        if not isinstance(step, int) or not 0 <= step <= spec.agent.total_steps:
+            raise ValueError(f"step {step!r} is not within 0 .. {spec.agent.total_steps:,}")
+        files = {k: run.path / v for k, v in state["files"].items()}
+        for label, file in files.items():
+            if not file.is_file():
+                raise ValueError(f"its {label} file {state['files'][label]} is missing")
+            if file.suffix in (".zip", ".npz"):  # torch's and numpy's files are zips: a truncated one shows here
+                with zipfile.ZipFile(file) as z:
+                    bad = z.testzip()
+                if bad is not None:
+                    raise ValueError(f"its {label} file {state['files'][label]} is corrupt ({bad})")
+        state["files"] = files
+        for key in ("agent", "tracker", "rng"):
+            if not isinstance(state[key], dict):
+                raise ValueError(f"{key} is not a table")
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, zipfile.BadZipFile) as e:
+        raise BadInput(f"{run.id}: {run.relpath(path)} is unreadable ({type(e).__name__}: {e})") from None
+    return state
+
+
+def _global_rng_state() -> dict:
+    import random
+
+    import torch
+
+    legacy = np.random.get_state()
+    return {"python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+            "numpy": [legacy[0], legacy[1].tolist(), *legacy[2:]], "torch": torch.get_rng_state().tolist()}
+
+
+def _set_global_rng(state: dict) -> None:
+    import random
+
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+
+
+def _train(spec, ctx, resume: dict | None = None) -> None:
     import torch
 
     torch.set_num_threads(spec.threads)
@@ -323,6 +466,14 @@ def _train(spec, ctx) -> None:
         ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
     agent = spec.agent_class()(spec, ctx.device)
     tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
+    if resume is not None:
+        step, files = resume["step"], resume["files"]
+        # the environments restart from reset, seeded from the step: deterministic, and not the
+        # start states the run began with
+        agent.load_resumable(files, resume["agent"], reseed=spec.seed + step)
+        tracker.load_state(resume["tracker"], step, files.get("best"))
+        _set_global_rng(resume["rng"])
+        ctx.log(f"resumed at step {step:,} of {spec.agent.total_steps:,} from {ctx.relpath(ctx.checkpoint(RESUME_STATE))}")
     try:
         agent.learn(tracker)
     except ValueError as e:
@@ -336,6 +487,8 @@ def _train(spec, ctx) -> None:
     if not stopped and tracker.last_eval_step != tracker.step_count:
         tracker.evaluate_now()  # the final policy is a candidate too
     tracker.save("last")
+    if stopped and tracker.stops_at_boundary and tracker.resumable_step != tracker.step_count:
+        tracker.save_resumable()  # `lab resume` goes on from here
     results = {**tracker.running_results(), "total_steps": tracker.step_count,
                "train_seconds": round(tracker.train_seconds(), 2)}
     if stopped:
