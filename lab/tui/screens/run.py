@@ -18,6 +18,14 @@ POLL_SECONDS = 0.5  # figures and log; key presses redraw at once
 PLOT_SECONDS = 1.0  # curves: redrawn at most once a second while data streams in
 
 
+class MetricsPane(Vertical):
+    """The metric charts: as many columns of small charts as fit, at least 38 cells wide each
+    (its width changes with the screen's, and when the play pane comes or goes)."""
+
+    def on_resize(self, event) -> None:
+        self.query_one("#metric-grid", Grid).styles.grid_size_columns = max(1, event.size.width // 38)
+
+
 class RunScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -26,6 +34,8 @@ class RunScreen(Screen):
         Binding("f10,ctrl+o", "cycle_maximize", "Maximise"),
         Binding("s", "stop", "Stop"),
         Binding("a", "attributions", "Attributions"),
+        # off the footer: at 80 columns it is full (? lists every key)
+        Binding("p", "toggle_play", "Play the agent (newest best policy)", show=False),
     ]
 
     def __init__(self, path):
@@ -46,7 +56,7 @@ class RunScreen(Screen):
                 if self.kind == "attribution":
                     yield DataTable(id="methods-table", cursor_type="none")
                 else:
-                    with Vertical(id="metrics-pane"):
+                    with MetricsPane(id="metrics-pane"):
                         with VerticalScroll(id="metric-grid-scroll"):
                             yield Grid(id="metric-grid")
                         yield LinePlot("loss", id="loss-plot")
@@ -204,11 +214,6 @@ class RunScreen(Screen):
             m = f.metrics[name]
             plots[f"metric-{name}"].plot([(m.steps, m.values)], [PALETTE[2]], title=name, x_title="steps")
 
-    def on_resize(self) -> None:
-        if self.kind == "rl":  # small charts at least 38 columns wide
-            grid = self.query_one("#metric-grid", Grid)
-            grid.styles.grid_size_columns = max(1, self.query_one("#metrics-pane").size.width // 38)
-
     def metric_names(self) -> list[str]:
         """The run's metrics in its algorithm's order (lab.rl.algos), then any others by name."""
         from lab.rl.algos import ALGOS
@@ -259,14 +264,29 @@ class RunScreen(Screen):
         self.update_metrics()
 
     def action_cycle_maximize(self) -> None:
-        """Each pane in turn fills the screen (curves, metrics or methods, log), then none."""
+        """Each pane in turn fills the screen (curves, metrics or methods, the play pane when it is
+        on, log), then none."""
         panes = [self.query_one("#return-plot"), self.query_one("#metrics-pane" if self.kind == "rl" else "#methods-table"),
-                 self.query_one("#run-log")]
+                 *self.query("#play-pane"), self.query_one("#run-log")]
         at = panes.index(self.maximized) + 1 if self.maximized in panes else 0
         if at < len(panes):
             self.maximized = panes[at]
         else:
             self.minimize()
+
+    def action_toggle_play(self) -> None:
+        """The agent playing in its environment, beside the curves (p again removes it, and its
+        helper process)."""
+        from lab.tui.widgets.play_pane import PlayPane
+
+        shown = self.query("#play-pane")
+        if shown:
+            if self.maximized in shown:
+                self.minimize()
+            shown.remove()
+        else:
+            reason = None if self.kind == "rl" else f"{self.follower.run.id} is an {self.kind} run: there is no agent to play"
+            self.query_one("#run-plots").mount(PlayPane(self.follower.path, reason, id="play-pane"))
 
     def action_stop(self) -> None:
         self.app.ask_stop(self.follower.run)
