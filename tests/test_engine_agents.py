@@ -88,3 +88,39 @@ def test_the_engines_categorical_samples_and_scores_as_torchs():
     draws = torch.stack([ours.sample() for _ in range(20_000)])  # Gumbel-max: frequencies are the probabilities
     freq = torch.nn.functional.one_hot(draws, 4).float().mean(0)
     assert (freq - theirs.probs).abs().max() < 0.015
+
+
+@pytest.mark.parametrize("continuous, activation, members, arch",
+                         [(False, "tanh", 1, [64, 64]), (False, "relu", 3, [32, 16]), (True, "tanh", 2, [64, 64]),
+                          (True, "relu", 1, [8]), (False, "tanh", 2, [5])])
+def test_the_update_pass_gives_autograds_outputs_and_gradients(continuous, activation, members, arch):
+    """ActorCritic.learning_pass (the networks' backward written out) against autograd through
+    forward, on a loss that reaches every output: values, log-probabilities and entropies."""
+    from lab.engine.onpolicy import ActorCritic
+
+    torch.manual_seed(members)
+    net = ActorCritic(6, 3, continuous, arch, activation, members=members, seed=members)
+    if continuous:
+        with torch.no_grad():
+            net.log_std.normal_(0, 0.3)
+    obs = torch.randn(members, 40, 6) * 2
+    actions = torch.randn(members, 40, 3) if continuous else torch.randint(0, 3, (members, 40))
+    weights = torch.randn(members, 40)
+
+    def loss_of(dist, value):
+        return ((weights * dist.log_prob(actions)).mean(1) + (value - weights).pow(2).mean(1)
+                - 0.1 * dist.entropy().mean(1) + 0.01 * value.pow(3).mean(1)).sum()
+
+    dist, value = net(obs)
+    loss_of(dist, value).backward()
+    expected = {name: p.grad.clone() for name, p in net.named_parameters()}
+    outputs = (dist.log_prob(actions).detach(), value.detach())
+    net.zero_grad(set_to_none=True)
+    dist, value, backward = net.learning_pass(obs)
+    torch.testing.assert_close((dist.log_prob(actions).detach(), value.detach()), outputs, rtol=1e-5, atol=1e-5)
+    backward(loss_of(dist, value))
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
+    for m in range(members):  # each member's gradient is its own (nothing is mixed across the stack)
+        for name, p in net.named_parameters():
+            assert torch.count_nonzero(p.grad.view(members, -1)[m]) > 0, name

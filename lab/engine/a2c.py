@@ -26,7 +26,7 @@ class TorchA2CAgent(OnPolicyAgent):
     def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
         p, net = self.spec.agent, self.net
         ent_coef, vf_coef = self.hyper("ent_coef")[:, None], self.hyper("vf_coef")[:, None]
-        dist, value = net(rollout.obs)
+        dist, value, backward = net.learning_pass(rollout.obs)
         advantages = rollout.advantages
         if p.normalize_advantage:
             advantages = (advantages - advantages.mean(1, keepdim=True)) / (advantages.std(1, keepdim=True) + 1e-8)
@@ -36,7 +36,7 @@ class TorchA2CAgent(OnPolicyAgent):
         entropy = dist.entropy().mean(1, keepdim=True)
         loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
         optimizer.zero_grad()
-        loss.sum().backward()  # summed over members: each member's gradient is its own loss's
+        backward(loss.sum())  # summed over members: each member's gradient is its own loss's
         optimizer.clip_grad_norm(self.hyper("max_grad_norm"))
         optimizer.step(lr)
         loss, policy_loss, value_loss, entropy = torch.stack([x.mean() for x in (loss, policy_loss, value_loss, entropy)]).tolist()

@@ -69,6 +69,25 @@ class ActorCritic(nn.Module):
         out = self._outputs(obs)
         return self._distribution(out[:, 0]), out[:, 1, :, 0]
 
+    def learning_pass(self, obs: torch.Tensor):
+        """`forward(obs)` for an update: (distributions, values, backward), where `backward(loss)`
+        sets every parameter's `.grad` (autograd from the loss to the networks' outputs, the
+        networks' own backward written out: StackedMLP.backward_saved)."""
+        m, batch = self.members, obs.shape[1]
+        x = obs.unsqueeze(1).expand(m, 2, *obs.shape[1:]).reshape(2 * m, *obs.shape[1:])
+        out, saved = self.nets.forward_saved(x, torch.bfloat16 if self.bf16 else None)
+        out.requires_grad_(True)
+        view = out.view(m, 2, batch, -1)
+        leaves = [out, self.log_std] if self.continuous else [out]
+
+        def backward(loss: torch.Tensor) -> None:
+            grads = torch.autograd.grad(loss, leaves)
+            if self.continuous:
+                self.log_std.grad = grads[1]
+            self.nets.backward_saved(saved, grads[0])
+
+        return self._distribution(view[:, 0]), view[:, 1, :, 0], backward
+
     def _distribution(self, actor_out: torch.Tensor):
         # (no argument validation: its checks cost more than the distribution on a CPU, and a
         # NaN policy is caught where the run ends, lab.rl.train)

@@ -22,9 +22,10 @@ class TorchPPOAgent(OnPolicyAgent):
         return MemberAdam(self.net.parameters(), self.members, eps=1e-5)
 
     def losses(self, obs, actions, old_log_probs, advantages, returns, clip, ent_coef, vf_coef):
-        """Each member's loss (M, 1) on one minibatch, and the figures reported (6,): loss,
-        policy loss, value loss, entropy, approximate KL and the clipped fraction."""
-        dist, value = self.net(obs)
+        """Each member's loss (M, 1) on one minibatch, the figures reported (6,): loss, policy
+        loss, value loss, entropy, approximate KL and the clipped fraction, and the function that
+        sets the parameters' gradients from the loss (ActorCritic.learning_pass)."""
+        dist, value, backward = self.net.learning_pass(obs)
         log_ratio = dist.log_prob(actions) - old_log_probs
         ratio = log_ratio.exp()
         a = advantages
@@ -39,7 +40,7 @@ class TorchPPOAgent(OnPolicyAgent):
             approx_kl = ((ratio - 1) - log_ratio).mean()
             clipped = ((ratio - 1).abs() > clip).float().mean()
             stats = torch.stack([loss.mean(), policy_loss.mean(), value_loss.mean(), entropy.mean(), approx_kl, clipped])
-        return loss, stats
+        return loss, stats, backward
 
     def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
         """n_epochs over shuffled minibatches of the rollout, the clipped surrogate objective."""
@@ -57,10 +58,10 @@ class TorchPPOAgent(OnPolicyAgent):
                 idx = order[start:start + p.batch_size]
                 if len(idx) < 2 and p.normalize_advantage:
                     continue  # SB3 skips a one-sample batch it cannot normalise
-                loss, stats = self.losses(b_obs[:, idx], b_act[:, idx], b_logp[:, idx], b_adv[:, idx], b_ret[:, idx],
-                                          clip, ent_coef, vf_coef)
+                loss, stats, backward = self.losses(b_obs[:, idx], b_act[:, idx], b_logp[:, idx], b_adv[:, idx],
+                                                    b_ret[:, idx], clip, ent_coef, vf_coef)
                 optimizer.zero_grad()
-                loss.sum().backward()  # summed over members: each member's gradient is its own loss's
+                backward(loss.sum())  # summed over members: each member's gradient is its own loss's
                 optimizer.clip_grad_norm(max_grad_norm)
                 optimizer.step(lr)
                 sums += stats
