@@ -33,8 +33,8 @@ class _CPUTanh(torch.autograd.Function):
 
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
-    if x.device.type != "cpu":
-        return torch.tanh(x)  # on a GPU tanh is one kernel
+    if x.device.type != "cpu" or x.numel() <= 4096:
+        return torch.tanh(x)  # on a GPU tanh is one kernel; on a CPU, below 4k floats one op costs less than four
     if torch.is_grad_enabled():
         return _CPUTanh.apply(x)
     return torch.sigmoid(2 * x).mul_(2).sub_(1)  # no graph: no Function's overhead
@@ -62,9 +62,9 @@ class StackedMLP(nn.Module):
         computes some of the networks only (slice(0, None, 2): every other one), x holding theirs."""
         if x.dim() == 2:
             x = x.expand(len(range(self.k)[nets]), *x.shape)
-        last = len(self.weights) - 1
+        last, every = len(self.weights) - 1, nets == slice(None)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b[nets], x, w[nets])
+            x = torch.baddbmm(b if every else b[nets], x, w if every else w[nets])
             if i < last:
                 x = self.activation(x)
         return x
@@ -77,9 +77,10 @@ class StackedMLP(nn.Module):
     # transposed ((k, out, batch)), 6x faster for few outputs. Gradients equal autograd's through
     # `forward` (tests/test_engine_agents.py).
 
+    @torch.no_grad()
     def forward_saved(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, list]:
         """`forward(x)` (float32) and what `backward_saved` needs; matmuls in `dtype` (bf16) if given."""
-        ws, bs = [w.detach() for w in self.weights], [b.detach() for b in self.biases]
+        ws, bs = list(self.weights), list(self.biases)
         if dtype is not None:
             x, ws, bs = x.to(dtype), [w.to(dtype) for w in ws], [b.to(dtype) for b in bs]
         tanh = self.activation is _tanh
@@ -101,7 +102,7 @@ class StackedMLP(nn.Module):
     def backward_saved(self, saved: list, grad: torch.Tensor) -> None:
         """Set every weight's and bias's `.grad` from d loss / d outputs `grad` (k, batch, out)."""
         dtype = saved[0].dtype
-        ws = [w.detach().to(dtype) for w in self.weights]
+        ws = [w.to(dtype) for w in self.weights] if dtype != torch.float32 else list(self.weights)
         tanh = self.activation is _tanh
         g, last = grad.to(dtype), len(ws) - 1
         for i in reversed(range(len(ws))):
@@ -117,7 +118,7 @@ class StackedMLP(nn.Module):
                 if tanh and i > 0:
                     dw = dw.mul_(2).sub_(db)
             self.weights[i].grad = dw.float().contiguous()  # (the optimizer views it per member)
-            self.biases[i].grad = db.to(torch.float32)
+            self.biases[i].grad = db.float()
             if i > 0:
                 if tanh:  # d/dz of 2 sigmoid(2z) - 1 at s: 4 s (1 - s); the 4 goes into the weights
                     g = torch.ops.aten.sigmoid_backward(torch.bmm(g, ws[i].transpose(1, 2) * 4), x)

@@ -24,13 +24,10 @@ class MemberOptimizer:
                 raise ValueError(f"a parameter of shape {tuple(p.shape)} does not stack {members} members")
         self.steps = 0
 
-    def per_member(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """A (members,) tensor broadcast to each parameter: each row gets its member's value."""
-        out = []
-        for p in self.params:
-            rows = p.shape[0] // self.members
-            out.append(values.repeat_interleave(rows).view(-1, *[1] * (p.dim() - 1)))
-        return out
+    def by_member(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Tensors shaped as the parameters, viewed (members, rest): member m's entries in row m,
+        so that a (members, 1) tensor scales each member's own (one foreach op for them all)."""
+        return [t.view(self.members, -1) for t in tensors]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -39,11 +36,10 @@ class MemberOptimizer:
     @torch.no_grad()
     def clip_grad_norm(self, max_norm: torch.Tensor) -> torch.Tensor:
         """Scale each member's gradient to a norm of at most its `max_norm` (M,); the norms before."""
-        grads = [p.grad for p in self.params if p.grad is not None]
-        norms = torch.stack([g.view(self.members, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
-        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)  # torch's clip_grad_norm_ formula
-        for g in grads:
-            g.view(self.members, -1).mul_(coef[:, None])
+        grads = self.by_member([p.grad for p in self.params if p.grad is not None])
+        norms = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
+        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)[:, None]  # torch's clip_grad_norm_ formula
+        torch._foreach_mul_(grads, [coef] * len(grads))
         return norms
 
     def step(self, lr: torch.Tensor) -> None:
@@ -73,7 +69,7 @@ class MemberAdam(MemberOptimizer):
         torch._foreach_div_(denom, bias_correction2_sqrt)
         torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(self.exp_avg, denom)
-        torch._foreach_mul_(update, self.per_member(-lr / bias_correction1))
+        torch._foreach_mul_(self.by_member(update), [(-lr / bias_correction1)[:, None]] * len(update))
         torch._foreach_add_(self.params, update)
 
 
@@ -94,5 +90,5 @@ class MemberRMSprop(MemberOptimizer):
         avg = torch._foreach_sqrt(self.square_avg)
         torch._foreach_add_(avg, self.eps)
         update = torch._foreach_div(grads, avg)
-        torch._foreach_mul_(update, self.per_member(-lr))
+        torch._foreach_mul_(self.by_member(update), [-lr[:, None]] * len(update))
         torch._foreach_add_(self.params, update)
