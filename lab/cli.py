@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Continue a stopped or crashed RL run in its own folder from its latest resumable "
                                     "checkpoint (written every eval.checkpoint_every steps, and on a stop): step count, "
                                     "schedules, optimizer, RNGs and replay buffer; its curves go on where the checkpoint "
-                                    "was. SB3's algorithms (ppo, a2c, dqn, sac, td3, ddpg) resume; lab's own agents not yet. "
+                                    "was. Every algorithm resumes, on both engines (the torch engine's runs and qlearning "
+                                    "go on exactly as the uninterrupted run would). "
                                     "Exit 0 completed, 1 failed, 2 bad input (a completed, running, failed or attribution "
                                     "run, or no checkpoint), 130 stopped.")
     rs.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")

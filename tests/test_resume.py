@@ -115,7 +115,7 @@ def _folder(runs_dir, name, state, kind="rl", algo="ppo", resume_json=True, spec
     ("stopped", "attribution", "ppo", True, "only RL runs resume"),
     ("stopped", "rl", "ppo", False, "no resumable checkpoint"),
     ("stopped", "rl", "ppo", True, "resume.json is unreadable"),
-    ("stopped", "rl", "reinforce", True, "runs cannot be resumed yet"),
+    ("stopped", "rl", "reinforce", False, "no resumable checkpoint"),  # lab's own agents resume too
 ])
 def test_what_cannot_resume_is_refused_in_one_line(runs_dir, state, kind, algo, resume_json, says):
     path = _folder(runs_dir, f"x-{state}-{kind}-{algo}", state, kind, algo, resume_json)

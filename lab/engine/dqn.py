@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.engine import resumable
 from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.params import schedule
 from lab.rl.reinforce import mlp
@@ -76,6 +77,25 @@ class ReplayBuffer:
         if self.pos == self.rows:
             self.pos, self.full = 0, True
 
+    def state_dict(self) -> dict:
+        """The filled rows only, compactly: actions as bytes where they fit (a resumable
+        checkpoint's; `load_state_dict` puts them back)."""
+        n = self.rows if self.full else self.pos
+        actions = self.actions[:n]
+        fits = n == 0 or int(actions.max()) < 256
+        return {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "actions": actions.to(torch.uint8 if fits else torch.int32),
+                "rewards": self.rewards[:n], "terminated": self.terminated[:n].bool()}
+
+    def load_state_dict(self, state: dict, pos: int, full: bool) -> None:
+        n = len(state["obs"])
+        if n > self.rows or n != (self.rows if full else pos) or state["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ValueError(f"a replay buffer of {tuple(state['obs'].shape)} (pos {pos}, full {full}) does not fit "
+                             f"{tuple(self.obs.shape)}")
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
+            into = getattr(self, name)
+            into[:n] = state[name].to(into.dtype)
+        self.pos, self.full = pos, full
+
     def sample(self, n_batches: int, batch_size: int):
         """`n_batches` minibatches of (obs, actions, rewards, terminated, next_obs), drawn at once."""
         shape = (n_batches, batch_size)
@@ -97,6 +117,8 @@ class TorchDQNAgent:
         torch.manual_seed(spec.seed)
         self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or [64, 64]), self.n_actions], "relu").to(self.device)
         self.epsilon = spec.agent.exploration_final_eps  # act(deterministic=False) explores with it
+        self.resumed: dict | None = None  # the training state `load_resumable` brought back, for learn
+        self.live: tuple = ()  # learn's state at its latest block boundary (save_resumable's)
 
     # --- learning -------------------------------------------------------------------------
     def learn(self, tracker) -> None:
@@ -119,7 +141,13 @@ class TorchDQNAgent:
         ep_len = torch.zeros(n_envs, dtype=torch.long, device=dev)
         obs, _ = env.reset(seed=spec.seed)
         step = calls = 0
+        if self.resumed is not None:
+            step, calls, obs, ep_ret, ep_len = self._go_on(env, target_net, optimizer, buffer)
         while step < p.total_steps:
+            # 0. between blocks nothing is half-done: a resumable checkpoint may be written here
+            self.live = (step, calls, env, target_net, optimizer, buffer, obs, ep_ret, ep_len)
+            if not tracker.boundary(step):
+                break
             # 1. a block of train_freq env.step calls (fewer at the end), into the replay buffer
             block = min(p.train_freq, math.ceil((p.total_steps - step) / n_envs))
             with torch.no_grad():
@@ -174,6 +202,41 @@ class TorchDQNAgent:
         loss = losses.mean().item()
         diverged(loss)
         return loss
+
+    # --- resumable checkpoints (lab resume), between blocks ---------------------------------
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """The Q- and target networks, Adam's state, the replay buffer (its filled rows only),
+        the environments (states, time-limit counters, generator), the current observations and
+        episode counters, the agent's generator and the device's RNG: `stem`.pt. The step and
+        env.step count go in the JSON state (epsilon and the learning rate follow from the step)."""
+        step, calls, env, target_net, optimizer, buffer, obs, ep_ret, ep_len = self.live
+        files = {"agent": path_for(f"{stem}.pt")}
+        resumable.save(files["agent"], {
+            "q_net": self.q_net.state_dict(), "target_net": target_net.state_dict(), "optimizer": optimizer.state_dict(),
+            "buffer": buffer.state_dict(), "env": env.snapshot(), "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
+            "generator": buffer.generator.get_state(), "device_rng": resumable.device_rng_state(self.device)})
+        return files, {"step": int(step), "calls": int(calls), "buffer_pos": buffer.pos, "buffer_full": buffer.full}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """The Q-network now, the rest when `learn` starts; the environments go on from the
+        states they were in (`reseed` is not needed: nothing restarts)."""
+        saved = resumable.load(files["agent"], self.device)
+        self.q_net.load_state_dict(saved["q_net"])
+        self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]),
+                        "buffer_pos": int(state["buffer_pos"]), "buffer_full": bool(state["buffer_full"])}
+
+    def _go_on(self, env, target_net, optimizer, buffer: ReplayBuffer):
+        """(step, env.step calls, obs, episode returns, episode lengths) of the resumed state;
+        the target network, optimizer, replay buffer, env and generators restored."""
+        saved, self.resumed = self.resumed, None
+        target_net.load_state_dict(saved["target_net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        buffer.load_state_dict(saved["buffer"], saved["buffer_pos"], saved["buffer_full"])
+        env.restore(saved["env"])
+        buffer.generator.set_state(saved["generator"].cpu())
+        resumable.set_device_rng_state(self.device, saved["device_rng"])
+        self.epsilon = linear_epsilon(self.spec.agent, 1.0 - saved["step"] / self.spec.agent.total_steps)
+        return saved["step"], saved["calls"], saved["obs"], saved["ep_ret"], saved["ep_len"]
 
     # --- the protocol's other half ---------------------------------------------------------
     @torch.no_grad()

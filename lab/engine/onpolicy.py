@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.engine import resumable
 from lab.engine.nets import StackedMLP
 from lab.engine.optim import MemberOptimizer
 from lab.rl.params import schedule
@@ -221,6 +222,8 @@ class OnPolicyAgent:
                                spec.agent.activation, self.members, spec.seed, spec.bf16).to(self.device)
         self.acting = self.net  # the network `act` and attribution use: one member's (use_member)
         self.best_state: dict | None = None  # each member's weights at its best evaluation (populations)
+        self.resumed: dict | None = None  # the training state `load_resumable` brought back, for learn
+        self.live: tuple = ()  # learn's state at its latest rollout boundary (save_resumable's)
 
     def hyper(self, key: str, progress_remaining: float = 1.0) -> torch.Tensor:
         """agent.<key> of each member at this point of training (schedules evaluated): (M,)."""
@@ -247,7 +250,13 @@ class OnPolicyAgent:
         ep_len = torch.zeros((m, n_envs), device=dev, dtype=torch.long)
         obs = env.reset(seed=spec.seed)[0].view(m, n_envs, *obs_shape)
         step = 0
+        if self.resumed is not None:
+            step, obs, ep_ret, ep_len = self._go_on(env, optimizer)
         while step < p.total_steps:
+            # 0. a rollout boundary: nothing is half-done, a resumable checkpoint may be written here
+            self.live = (step, env, optimizer, obs, ep_ret, ep_len)
+            if not tracker.boundary(step):
+                break
             # 1. a rollout of n_steps in every environment, on the device
             with torch.no_grad():
                 for t in range(n_steps):
@@ -305,6 +314,37 @@ class OnPolicyAgent:
 
     def make_optimizer(self) -> MemberOptimizer:
         raise NotImplementedError
+
+    # --- resumable checkpoints (lab resume), at rollout boundaries --------------------------
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """Every member's weights and optimizer state, the environments (states, time-limit
+        counters, generator), the current observations and episode counters, the device's RNG:
+        `stem`.pt. The step goes in the JSON state; the CPU's RNGs are the tracker's to save."""
+        step, env, optimizer, obs, ep_ret, ep_len = self.live
+        files = {"agent": path_for(f"{stem}.pt")}
+        resumable.save(files["agent"], {"net": self.net.state_dict(), "optimizer": optimizer.state_dict(),
+                                        "env": env.snapshot(), "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
+                                        "device_rng": resumable.device_rng_state(self.device)})
+        return files, {"step": int(step)}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """The weights now, the rest when `learn` starts. The environments go on from the states
+        they were in (`reseed` is not needed: nothing restarts), so a run resumed from a boundary
+        steps as the uninterrupted run did. A population's best weights come back from the
+        checkpoint's copy of best.pt, whose members improve one by one (record_best)."""
+        saved = resumable.load(files["agent"], self.device)
+        self.net.load_state_dict(saved["net"])
+        if self.members > 1 and "best" in files:
+            self.best_state = resumable.load(files["best"], self.device)
+        self.resumed = {**saved, "step": int(state["step"])}
+
+    def _go_on(self, env, optimizer: MemberOptimizer):
+        """(step, obs, episode returns, episode lengths) of the resumed state, env and optimizer restored."""
+        saved, self.resumed = self.resumed, None
+        env.restore(saved["env"])
+        optimizer.load_state_dict(saved["optimizer"])
+        resumable.set_device_rng_state(self.device, saved["device_rng"])
+        return saved["step"], saved["obs"], saved["ep_ret"], saved["ep_len"]
 
     def update(self, optimizer: MemberOptimizer, lr: torch.Tensor, rollout: Rollout, progress_remaining: float) -> dict:
         """Learn from one rollout with step sizes `lr` (M,); the losses, averaged over members, as

@@ -16,6 +16,8 @@ import torch
 
 
 class MemberOptimizer:
+    buffers: tuple[str, ...] = ()  # the per-parameter tensors a subclass keeps (Adam's moments, ...), by name
+
     def __init__(self, params, members: int):
         self.params = list(params)
         self.members = members
@@ -45,9 +47,26 @@ class MemberOptimizer:
     def step(self, lr: torch.Tensor) -> None:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """The step count and every buffer (lists of tensors, one per parameter), for a resumable
+        checkpoint: `load_state_dict` of it goes on exactly where this optimizer was."""
+        return {"steps": self.steps, **{name: list(getattr(self, name)) for name in self.buffers}}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        for name in self.buffers:
+            mine, saved = getattr(self, name), state[name]
+            if len(saved) != len(mine) or any(a.shape != b.shape for a, b in zip(mine, saved)):
+                raise ValueError(f"optimizer {name}: the saved buffers do not fit these parameters")
+            for a, b in zip(mine, saved):
+                a.copy_(b)
+        self.steps = int(state["steps"])
+
 
 class MemberAdam(MemberOptimizer):
     """torch.optim.Adam (no weight decay, no amsgrad) with a step size per member."""
+
+    buffers = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, members: int, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(params, members)
@@ -75,6 +94,8 @@ class MemberAdam(MemberOptimizer):
 
 class MemberRMSprop(MemberOptimizer):
     """torch.optim.RMSprop (not centred, no momentum, no weight decay) with a step size per member."""
+
+    buffers = ("square_avg",)
 
     def __init__(self, params, members: int, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(params, members)

@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from lab.engine import resumable
 from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.reinforce import ReinforceAgent
 
@@ -60,7 +61,13 @@ class TorchReinforceAgent(ReinforceAgent):
         ep_ret = torch.zeros(n_envs, device=dev)
         ep_len = torch.zeros(n_envs, dtype=torch.long, device=dev)
         step = 0
+        if self.resumed is not None:
+            step, obs, window, start, finished, ep_ret, ep_len = self._go_on(env)
         while step < p.total_steps:
+            # 0. between blocks nothing is half-done: a resumable checkpoint may be written here
+            self.live = (step, env, obs, window, start, finished, ep_ret, ep_len)
+            if not tracker.boundary(step):
+                break
             # 1. a block of env.step calls in every environment, on the device
             block = min(BLOCK, math.ceil((p.total_steps - step) / n_envs))
             counts = []  # episodes finished and not learned from, after each call
@@ -97,6 +104,34 @@ class TorchReinforceAgent(ReinforceAgent):
                 window, start = window[drop:], start - drop
             if not tracker.step(step):
                 break
+
+    # --- resumable checkpoints (lab resume), between blocks ---------------------------------
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """The networks and their optimizers, the steps not learned from yet (the window, its
+        fields stacked), the environments (states, time-limit counters, generator), the current
+        observations and episode counters, the device's RNG: `stem`.pt; the step in the JSON state."""
+        step, env, obs, window, start, finished, ep_ret, ep_len = self.live
+        files = {"agent": path_for(f"{stem}.pt")}
+        resumable.save(files["agent"], {
+            **self.learner_state(), "window": [torch.stack(x) for x in zip(*window)] if window else [],
+            "start": start, "finished": finished, "env": env.snapshot(), "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
+            "device_rng": resumable.device_rng_state(self.device)})
+        return files, {"step": int(step)}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """The networks and optimizers now, the rest when `learn` starts; the environments go on
+        from the states they were in (`reseed` is not needed: nothing restarts)."""
+        saved = resumable.load(files["agent"], self.device)
+        self.load_learner_state(saved)
+        self.resumed = {**saved, "step": int(state["step"])}
+
+    def _go_on(self, env):
+        """(step, obs, window, start, finished, episode returns, episode lengths) of the resumed state."""
+        saved, self.resumed = self.resumed, None
+        env.restore(saved["env"])
+        resumable.set_device_rng_state(self.device, saved["device_rng"])
+        window = list(zip(*(x.unbind(0) for x in saved["window"])))
+        return saved["step"], saved["obs"], window, saved["start"], saved["finished"], saved["ep_ret"], saved["ep_len"]
 
     def _update(self, window: list[tuple], start: torch.Tensor, step: int, tracker) -> torch.Tensor:
         """One gradient step on the episodes that ended in `window` and were not learned from

@@ -4,6 +4,10 @@ For environments with Discrete observations and actions (FrozenLake-v1, Taxi-v4,
 epsilon-greedy behaviour with linearly decaying epsilon; greedy ties broken at random so an
 all-zero table does not always pick action 0. The delivered Q-table is saved as
 `artifacts/q_table.npy` (states x actions).
+
+Resumable (`lab resume`) after any step: the table, the generator, and the environment as it was
+(a toy-text env is a few numbers: its state, last action, random generator, the time limit's
+count), so a resumed run makes the same moves as the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class QLearningAgent:
             table = np.zeros((env.observation_space.n, env.action_space.n))
             env.close()
         self.q = table
+        self.resumed: dict | None = None  # what `load_resumable` brought back, for learn
+        self.live: tuple = ()  # learn's state after its latest step (save_resumable's)
 
     def epsilon(self, step: int) -> float:
         p = self.spec.agent
@@ -43,9 +49,18 @@ class QLearningAgent:
         env.action_space.seed(self.spec.seed)
         n_actions = self.q.shape[1]
         obs, _ = env.reset(seed=self.spec.seed)
-        ep_return, ep_length, td_sum = 0.0, 0, 0.0
+        ep_return, ep_length, td_sum, done = 0.0, 0, 0.0, 0
+        if self.resumed is not None:
+            saved, self.resumed = self.resumed, None
+            rng.bit_generator.state = saved["rng"]
+            _restore_env(env, saved["env"])
+            done, obs, ep_return, ep_length, td_sum = saved["step"], saved["obs"], saved["ep_return"], saved["ep_length"], saved["td_sum"]
         try:
-            for step in range(1, p.total_steps + 1):
+            for step in range(done + 1, p.total_steps + 1):
+                # after every step nothing is half-done: a resumable checkpoint may be written here
+                self.live = (step - 1, obs, ep_return, ep_length, td_sum, env, rng)
+                if not tracker.boundary(step - 1):
+                    break
                 eps = self.epsilon(step)
                 if rng.random() < eps:
                     action = int(rng.integers(n_actions))
@@ -73,6 +88,24 @@ class QLearningAgent:
         finally:
             env.close()
 
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """The table (`stem`.npz); the step, generator, episode under way and environment in the JSON state."""
+        step, obs, ep_return, ep_length, td_sum, env, rng = self.live
+        files = {"agent": path_for(f"{stem}.npz")}
+        with atomic_target(files["agent"]) as tmp:
+            np.savez(tmp, q=self.q)
+        return files, {"step": int(step), "obs": int(obs), "ep_return": float(ep_return), "ep_length": int(ep_length),
+                       "td_sum": float(td_sum), "rng": rng.bit_generator.state, "env": _env_state(env)}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """The table now, the rest when `learn` starts (the environment as it was: `reseed` is not needed)."""
+        with np.load(files["agent"], allow_pickle=False) as data:
+            q = data["q"]
+        if q.shape != self.q.shape:
+            raise ValueError(f"a Q-table of shape {q.shape} does not fit this environment's {self.q.shape}")
+        self.q = q
+        self.resumed = state
+
     def act(self, obs, deterministic: bool = True):
         obs = np.asarray(obs, dtype=np.int64).reshape(-1)
         return self.q[obs].argmax(axis=1)
@@ -95,3 +128,33 @@ class QLearningAgent:
         path = ctx.artifact("q_table.npy")
         policy.save(path)
         ctx.emit("artifact", path=ctx.relpath(path), description="delivered Q-table, states x actions")
+
+
+def _time_limit(env):
+    import gymnasium as gym
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def _env_state(env) -> dict:
+    """A toy-text env's own variables (the plain numbers among its attributes: its state `s`, last
+    action, ...), its random generator and the time limit's count, as JSON."""
+    plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in vars(env.unwrapped).items()
+             if v is None or isinstance(v, (bool, int, float, np.integer, np.floating))}
+    limit = _time_limit(env)
+    return {"vars": plain, "np_random": env.unwrapped.np_random.bit_generator.state,
+            "elapsed": None if limit is None else limit._elapsed_steps}
+
+
+def _restore_env(env, state: dict) -> None:
+    env.reset()  # (the wrappers' checks want a reset before a step)
+    for k, v in state["vars"].items():
+        setattr(env.unwrapped, k, v)
+    env.unwrapped.np_random.bit_generator.state = state["np_random"]
+    limit = _time_limit(env)
+    if limit is not None and state["elapsed"] is not None:
+        limit._elapsed_steps = state["elapsed"]

@@ -78,6 +78,8 @@ class ReinforceAgent:
         obs_dim, n_actions, continuous, self.action_space = _spaces(spec)
         self.policy = Policy(obs_dim, n_actions, continuous, p.net_arch, p.activation).to(self.device)
         self.value = mlp([obs_dim, *p.net_arch, 1], p.activation).to(self.device) if p.baseline else None
+        self.resumed: dict | None = None  # what `load_resumable` brought back, for learn
+        self.live = None  # learn's state at its latest boundary (save_resumable's)
         if train:
             self.lr = schedule(p.learning_rate)
             self.pi_opt = torch.optim.Adam(self.policy.parameters(), lr=self._lr(1.0))
@@ -93,14 +95,21 @@ class ReinforceAgent:
     # --- learning ------------------------------------------------------------------------
     def learn(self, tracker) -> None:
         p = self.spec.agent
-        env = make_vec_env(self.spec, self.spec.seed)
+        resumed, self.resumed = self.resumed or {"step": 0, "reseed": self.spec.seed}, None
+        env = make_vec_env(self.spec, resumed["reseed"])
         n = env.num_envs
         obs = env.reset()
         running = [[] for _ in range(n)]  # per env: (obs, action, reward) of the episode so far
         finished: list[tuple[list, np.ndarray | None]] = []  # (steps, bootstrap obs if truncated)
-        step = 0
+        step = resumed["step"]
         try:
             while step < p.total_steps:
+                # with no finished episode waiting for an update, a resumable checkpoint may be
+                # written (the episodes under way are not kept: a resumed run restarts its envs)
+                if not finished:
+                    self.live = step
+                    if not tracker.boundary(step):
+                        break
                 with torch.no_grad():
                     actions = self.policy.distribution(self._obs(obs)).sample().cpu().numpy()
                 next_obs, rewards, dones, infos = env.step(self._clip(actions))
@@ -182,6 +191,35 @@ class ReinforceAgent:
         self.pi_opt.step()
         losses.update(policy_loss=policy_loss.detach(), entropy=entropy.detach())
         return losses, lr
+
+    # --- resumable checkpoints (lab resume) --------------------------------------------------
+    def learner_state(self) -> dict:
+        """The networks' and their optimizers' state dicts."""
+        state = {"policy": self.policy.state_dict(), "pi_opt": self.pi_opt.state_dict()}
+        if self.value is not None:
+            state.update(value=self.value.state_dict(), v_opt=self.v_opt.state_dict())
+        return state
+
+    def load_learner_state(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.pi_opt.load_state_dict(state["pi_opt"])
+        if self.value is not None:
+            self.value.load_state_dict(state["value"])
+            self.v_opt.load_state_dict(state["v_opt"])
+
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """The networks and optimizers (`stem`.pt), the step (JSON); written where no finished
+        episode waits for an update. The global RNGs are the tracker's to save."""
+        files = {"agent": path_for(f"{stem}.pt")}
+        with atomic_target(files["agent"]) as tmp:
+            torch.save(self.learner_state(), tmp)
+        return files, {"step": int(self.live)}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """Networks and optimizers now; `learn` goes on from the step with its environments
+        restarted from a reset seeded with `reseed` (Gymnasium's envs cannot be saved whole)."""
+        self.load_learner_state(torch.load(files["agent"], map_location=self.device, weights_only=True))
+        self.resumed = {"step": int(state["step"]), "reseed": int(reseed)}
 
     # --- acting, saving, loading ---------------------------------------------------------------
     def act(self, obs, deterministic: bool = True):

@@ -14,10 +14,14 @@ The agent protocol (`Algo.agent` in the algorithm table names a class with it):
     agent.scores_module()                a torch module, observations -> one score per action
                                          (what attribution explains); BadInput if it has none
     agent.export_artifacts(ctx, policy)  anything beside the checkpoint the run should hold
-  optional, for `lab resume` (SB3's agents have them; lab's own not yet):
+  for `lab resume` (every agent has them; one without would be refused in one line):
     agent.save_resumable(path_for, stem) -> (files, state)   everything needed to go on
     agent.load_resumable(files, state, reseed)               ... brought back into a fresh agent
     and the agent calls tracker.boundary(step) where nothing is half-done (between updates)
+    SB3's agents and lab's REINFORCE on Gymnasium restart their environments from a reset seeded
+    with `reseed`; lab's torch engine (its rollout or block boundaries) and Q-learning (after any
+    step) save their environments whole, so a run resumed there steps exactly as the uninterrupted
+    one would (on the CPU: tests/test_resume_engine.py pins it).
 
 Resuming: every `eval.checkpoint_every` steps, at the first boundary after it, the tracker
 writes the agent's resumable files (`resume-<step>.*`), a copy of the best checkpoint, and last
@@ -315,6 +319,17 @@ class PopulationTracker(Tracker):
         self.member_best_std = np.zeros(n)
         self.member_best_step: list[int | None] = [None] * n
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "member_best": [None if s is None else float(b) for b, s in
+                                                        zip(self.member_best, self.member_best_step)],
+                "member_best_std": self.member_best_std.tolist(), "member_best_step": self.member_best_step}
+
+    def load_state(self, state: dict, step: int, best: Path | None) -> None:
+        super().load_state(state, step, best)
+        self.member_best = np.array([-np.inf if b is None else b for b in state["member_best"]], dtype=float)
+        self.member_best_std = np.array(state["member_best_std"], dtype=float)
+        self.member_best_step = list(state["member_best_step"])
+
     def evaluate_now(self) -> None:
         t0 = time.monotonic()
         ev = self.spec.eval
@@ -389,21 +404,23 @@ def run(spec, ctx, resume: dict | None = None) -> None:
         _train(spec, ctx, resume)
 
 
-def resumable_algos() -> list[str]:
+def resumable_algos(engine: str = "gymnasium") -> list[str]:
+    """The algorithms whose agents on `engine` can be resumed."""
     from lab.rl.algos import ALGOS
 
-    return [name for name, a in ALGOS.items() if hasattr(a.agent_class(), "save_resumable")]
+    return [name for name, a in ALGOS.items()
+            if (engine != "torch" or a.torch_agent) and hasattr(a.agent_class(engine), "save_resumable")]
 
 
 def resume_state(run, spec) -> dict:
     """The latest resumable checkpoint of a run folder: its state with the files' paths; BadInput
-    (one line) for an agent that cannot resume yet, or a checkpoint missing or unreadable."""
+    (one line) for an agent without the protocol's resumable hooks, or a checkpoint missing or unreadable."""
     from lab.errors import BadInput
 
     if not hasattr(spec.agent_class(), "save_resumable"):
         engine = " on lab's torch engine" if spec.engine == "torch" else ""
-        raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed yet (resumable: "
-                       f"{', '.join(resumable_algos())}, on the gymnasium engine)")
+        raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed (resumable: "
+                       f"{', '.join(resumable_algos(spec.engine))})")
     path = run.checkpoint(RESUME_STATE)
     if not path.is_file():
         raise BadInput(f"{run.id}: no resumable checkpoint ({run.relpath(path)} is missing: the run ended before "
@@ -417,7 +434,7 @@ def resume_state(run, spec) -> dict:
         for label, file in files.items():
             if not file.is_file():
                 raise ValueError(f"its {label} file {state['files'][label]} is missing")
-            if file.suffix in (".zip", ".npz"):  # torch's and numpy's files are zips: a truncated one shows here
+            if file.suffix in (".zip", ".npz", ".pt"):  # SB3's, numpy's and torch's files are zips: a truncated one shows here
                 with zipfile.ZipFile(file) as z:
                     bad = z.testzip()
                 if bad is not None:
@@ -468,8 +485,8 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
     if resume is not None:
         step, files = resume["step"], resume["files"]
-        # the environments restart from reset, seeded from the step: deterministic, and not the
-        # start states the run began with
+        # an agent whose environments cannot be saved whole restarts them from reset, seeded from
+        # the step: deterministic, and not the start states the run began with
         agent.load_resumable(files, resume["agent"], reseed=spec.seed + step)
         tracker.load_state(resume["tracker"], step, files.get("best"))
         _set_global_rng(resume["rng"])

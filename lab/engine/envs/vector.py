@@ -191,6 +191,23 @@ class TorchVecEnv(VectorEnv):
         self._elapsed = value.clone()
         self._steps_to_draw = 0
 
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """Everything the next steps depend on (state, time-limit counters, the reset pool and
+        its countdown, the generator): `restore` of it steps on exactly as this env would."""
+        return {"state": self._state.clone(), "elapsed": self._elapsed.clone(), "reset_pool": self._reset_pool.clone(),
+                "steps_to_draw": torch.tensor(self._steps_to_draw), "generator": self._generator.get_state()}
+
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        """Go on from a `snapshot` of an env of the same class and num_envs (on any device)."""
+        state = snapshot["state"]
+        if state.shape != self._state_shape:
+            raise ValueError(f"{self.id}: a snapshot of state shape {tuple(state.shape)} does not fit {self._state_shape}")
+        self._state = state.to(self.device, self.dtype).contiguous()
+        self._elapsed = snapshot["elapsed"].to(self.device, torch.int64)
+        self._reset_pool = snapshot["reset_pool"].to(self.device, self.dtype).contiguous()
+        self._steps_to_draw = int(snapshot["steps_to_draw"])
+        self._generator.set_state(snapshot["generator"].cpu())
+
     @cached_property
     def observation_space(self) -> spaces.Space:
         return batch_space(self.single_observation_space, self.num_envs)
