@@ -102,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
     rc.add_argument("--seed", type=int, help="seed of the episode (default: the run's seed + 30000)")
     rc.add_argument("--fps", type=float, default=30.0, help="frames per second of the GIF (default 30)")
+
+    im = sub.add_parser("import", help="turn another tool's settings into a lab experiment file")
+    im_sub = im.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    zoo = im_sub.add_parser("rl-zoo", help="an RL Zoo hyperparameter entry (hyperparams/<algo>.yml) as an experiment file",
+                            description="Convert the ENV_ID entry of an RL Zoo hyperparameter file into a lab experiment "
+                                        "file (printed, or written to --out): n_timesteps, n_envs, schedules, "
+                                        "policy_kwargs, normalize (SB3's VecNormalize), action noise, gSDE. A setting lab "
+                                        "cannot honour is refused by name. FILE may be a bare name like ppo.yml: the "
+                                        "installed rl_zoo3's file. Exit 0 converted, 2 bad input or refused.")
+    zoo.add_argument("file", metavar="FILE.yml", help="RL Zoo hyperparameter file, e.g. ppo.yml")
+    zoo.add_argument("env_id", metavar="ENV_ID", help="its entry, e.g. CartPole-v1")
+    zoo.add_argument("--algo", help="the algorithm (default: the file's name, ppo.yml -> ppo)")
+    zoo.add_argument("--out", metavar="FILE.toml", help="write the experiment file here (default: print it)")
     return p
 
 
@@ -608,6 +621,20 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------ lab import
+
+def cmd_import(args) -> int:
+    from lab.rl.zoo import import_entry, write_experiment
+
+    raw, text = import_entry(args.file, args.env_id, args.algo)
+    if args.out is None:
+        print(text, end="")
+        return EXIT_OK
+    path = write_experiment(text, args.out)
+    print(f"wrote {path} ({raw['name']}); run it with: lab run {path}")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------ lab export
 
 def cmd_export(args) -> int:
@@ -799,4 +826,4 @@ def _print_sweep(folder, record, best_file=None) -> None:
 
 COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume, "show": cmd_show,
             "eval": cmd_eval, "explain": cmd_explain, "export": cmd_export, "sweep": cmd_sweep, "play": cmd_play,
-            "record": cmd_record}
+            "record": cmd_record, "import": cmd_import}

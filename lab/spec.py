@@ -29,11 +29,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+class NormalizeSpec(_Strict):
+    """SB3's VecNormalize (RL Zoo's `normalize`): running statistics, saved in every checkpoint,
+    scale observations and rewards while training; evaluation and the delivered policy use the
+    observation statistics frozen. Rewards are scaled by the std of returns discounted with agent.gamma."""
+
+    norm_obs: bool = Field(True, description="normalize observations by their running mean and std")
+    norm_reward: bool = Field(True, description="scale training rewards by the running std of discounted returns")
+    clip_obs: float = Field(10.0, gt=0, description="clip normalized observations to +/- this")
+    clip_reward: float = Field(10.0, gt=0, description="clip scaled rewards to +/- this")
+    epsilon: float = Field(1e-8, gt=0, description="added to the variances before dividing")
+
+
 class EnvSpec(_Strict):
     id: str = Field(description="Gymnasium id, or 'module:Id' for an env registered by a package")
     n_envs: int = Field(1, ge=1, le=256, description="parallel environments used for training")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
     max_episode_steps: int | None = Field(None, gt=0, description="override the env's time limit")
+    normalize: NormalizeSpec | None = Field(None, description="SB3's VecNormalize for SB3's algorithms: a table "
+                                            "{norm_obs, norm_reward, clip_obs, clip_reward, epsilon}; None: raw values")
 
 
 class EvalSpec(_Strict):
@@ -228,6 +242,7 @@ def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
         for part in err["loc"][:-1]:
             field = table.model_fields.get(part) if isinstance(part, str) else None
             ann = getattr(field, "annotation", None)
+            ann = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), ann)  # X | None
             table = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
             if table is None:
                 break
@@ -337,6 +352,16 @@ def _check_env(spec: RLSpec, fail) -> None:
     if obs not in algo.observation_spaces:
         fail(f"agent.algo: '{algo.name}' cannot read {env_id}'s {obs} observations"
              f" (it supports {', '.join(algo.observation_spaces)}); try 'ppo' or 'dqn'")
+    if getattr(spec.agent, "use_sde", False) and act != "Box":
+        fail(f"agent.use_sde: gSDE explores continuous (Box) actions; {env_id}'s are {act}; set use_sde = false")
+    if spec.env.normalize is not None:
+        if not getattr(spec.agent_class(), "normalizes", False):
+            engine = " on lab's torch engine" if spec.engine == "torch" else ""
+            having = [name for name, a in ALGOS.items() if getattr(a.agent_class(), "normalizes", False)]
+            fail(f"env.normalize: '{algo.name}'{engine} has no VecNormalize (on the gymnasium engine: "
+                 f"{', '.join(having)}); remove [env.normalize]")
+        if spec.env.normalize.norm_obs and obs != "Box":
+            fail(f"env.normalize.norm_obs: {env_id}'s {obs} observations cannot be normalized (Box only); set norm_obs = false")
 
 
 def _check_torch_engine(spec: RLSpec, fail) -> None:
@@ -354,6 +379,9 @@ def _check_torch_engine(spec: RLSpec, fail) -> None:
         fail("env.kwargs: the torch engine's environments take no arguments; remove env.kwargs or set engine = \"gymnasium\"")
     if spec.env.max_episode_steps is not None:
         fail("env.max_episode_steps: the torch engine keeps Gymnasium's time limit; remove it or set engine = \"gymnasium\"")
+    for name, field in type(spec.agent).model_fields.items():
+        if (field.json_schema_extra or {}).get("sb3_only") and getattr(spec.agent, name) != field.default:
+            fail(f"agent.{name}: SB3's {spec.algo.name} has it, the torch engine's does not; remove it or set engine = \"gymnasium\"")
 
 
 def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:

@@ -63,6 +63,14 @@ EntCoef = Annotated[float | str, PlainValidator(_ent_coef, json_schema_input_typ
 TargetEntropy = Annotated[float | str, PlainValidator(_target_entropy, json_schema_input_type=float | str)]
 Gamma = Annotated[float, Field(gt=0, le=1, description="discount factor")]
 NetArch = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=8)]
+# PPO's and A2C's settings that SB3 has and lab's torch engine does not (it refuses other values than the default)
+_SB3_ONLY = {"sb3_only": True}
+UseSDE = Annotated[bool, Field(description="explore with generalized state-dependent exploration (gSDE; Box actions)",
+                               json_schema_extra=_SB3_ONLY)]
+SDESampleFreq = Annotated[int, Field(ge=-1, description="steps between gSDE noise matrix samples (-1: once per rollout)",
+                                     json_schema_extra=_SB3_ONLY)]
+LogStdInit = Annotated[float, Field(description="initial log std of the Gaussian policy (Box actions)", json_schema_extra=_SB3_ONLY)]
+OrthoInit = Annotated[bool, Field(description="orthogonal initialization of the networks (SB3's default)", json_schema_extra=_SB3_ONLY)]
 
 
 def schedule(value: float | str):
@@ -100,6 +108,10 @@ class PPOParams(_PolicyNet):
     vf_coef: float = Field(0.5, ge=0, description="value loss coefficient")
     max_grad_norm: float = Field(0.5, gt=0, description="gradient clipping norm")
     normalize_advantage: bool = Field(True, description="normalize advantages per minibatch")
+    use_sde: UseSDE = False
+    sde_sample_freq: SDESampleFreq = -1
+    log_std_init: LogStdInit = 0.0
+    ortho_init: OrthoInit = True
 
 
 class A2CParams(_PolicyNet):
@@ -113,6 +125,10 @@ class A2CParams(_PolicyNet):
     max_grad_norm: float = Field(0.5, gt=0, description="gradient clipping norm")
     use_rms_prop: bool = Field(True, description="RMSprop (True) or Adam (False)")
     normalize_advantage: bool = Field(False, description="normalize advantages")
+    use_sde: UseSDE = False
+    sde_sample_freq: SDESampleFreq = -1
+    log_std_init: LogStdInit = 0.0
+    ortho_init: OrthoInit = True
 
 
 class DQNParams(AgentParams):

@@ -7,10 +7,19 @@ Resumable checkpoints (`lab resume`) add what SB3's `set_parameters` does not br
 optimizers' state is in the zip's weights already; the step count and update counters, SAC's
 entropy coefficient, the action space's RNG go in a JSON state, and an off-policy algorithm's
 replay buffer in a plain .npz of its arrays (never SB3's pickle of it).
+
+Observation/reward normalization (`[env.normalize]`, SB3's VecNormalize, RL Zoo's `normalize`):
+its running statistics go into every checkpoint zip as `vecnormalize.json` (plain numbers,
+never VecNormalize's pickle), so the best, last, resumable and delivered checkpoints each
+carry the statistics their weights were trained with. `act` and `scores_module` take raw
+observations and normalize them with those statistics, frozen: evaluation, `lab eval`,
+`lab play`/`record` and policy attribution see the environment's own values.
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 from lab.rl.envs import make_vec_env
@@ -37,8 +46,9 @@ _METRIC_NAMES = {
 }
 
 # Fields of our schemas that SB3 takes in policy_kwargs or as an object, not as its own arguments
-_POLICY_FIELDS = ("net_arch", "activation", "log_std_init")
+_POLICY_FIELDS = ("net_arch", "activation", "log_std_init", "ortho_init")
 _NOISE_FIELDS = ("noise_type", "noise_std")
+NORMALIZE_MEMBER = "vecnormalize.json"  # in a checkpoint zip: VecNormalize's running statistics
 
 
 def _attr(obj, dotted: str):
@@ -70,8 +80,9 @@ def _sb3_kwargs(params, action_space) -> dict:
         policy_kwargs["net_arch"] = list(params.net_arch)
     if hasattr(params, "activation"):
         policy_kwargs["activation_fn"] = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[params.activation]
-    if hasattr(params, "log_std_init"):
-        policy_kwargs["log_std_init"] = params.log_std_init
+    for key in ("log_std_init", "ortho_init"):
+        if hasattr(params, key):
+            policy_kwargs[key] = getattr(params, key)
     if policy_kwargs:
         kw["policy_kwargs"] = policy_kwargs
     if getattr(params, "noise_type", None) is not None:
@@ -90,16 +101,54 @@ def _action_noise(noise_type: str, std: float, action_space):
     return cls(mean=np.zeros(n), sigma=std * np.ones(n))
 
 
+def _vec_normalize(venv, spec):
+    """The training envs wrapped in VecNormalize as [env.normalize] says; returns are discounted
+    with the agent's gamma (as RL Zoo does)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    n = spec.env.normalize
+    return VecNormalize(venv, norm_obs=n.norm_obs, norm_reward=n.norm_reward, clip_obs=n.clip_obs,
+                        clip_reward=n.clip_reward, epsilon=n.epsilon, gamma=getattr(spec.agent, "gamma", 0.99))
+
+
+_RMS = ("obs_rms", "ret_rms")
+
+
+def normalize_state(vec_normalize) -> dict:
+    """VecNormalize's running statistics as JSON-able numbers (floats round-trip exactly)."""
+    return {name: {"mean": _attr(vec_normalize, name).mean.tolist(), "var": _attr(vec_normalize, name).var.tolist(),
+                   "count": float(_attr(vec_normalize, name).count)} for name in _RMS}
+
+
+def _load_normalize_state(vec_normalize, state: dict) -> None:
+    import numpy as np
+
+    for name in _RMS:
+        rms, saved = getattr(vec_normalize, name), state[name]
+        mean, var = np.asarray(saved["mean"], dtype=np.float64), np.asarray(saved["var"], dtype=np.float64)
+        if mean.shape != rms.mean.shape or var.shape != rms.var.shape:
+            raise ValueError(f"{NORMALIZE_MEMBER}: {name} has shape {mean.shape}, this environment's is {rms.mean.shape}")
+        rms.mean, rms.var, rms.count = mean, var, float(saved["count"])
+
+
 class SB3Agent:
     suffix = ".zip"
+    normalizes = True  # [env.normalize]: SB3's VecNormalize
 
     def __init__(self, spec, device: str, model=None):
         self.spec = spec
         if model is None:
             env = make_vec_env(spec, spec.seed)
+            if spec.env.normalize is not None:
+                env = _vec_normalize(env, spec)
             model = _sb3_class(spec)("MlpPolicy", env, seed=spec.seed, device=device, verbose=0,
                                      **_sb3_kwargs(spec.agent, env.action_space))
         self.model = model
+
+    @property
+    def vec_normalize(self):
+        """The training envs' VecNormalize, or None."""
+        return self.model.get_vec_normalize_env()
 
     def learn(self, tracker) -> None:
         from stable_baselines3.common.callbacks import BaseCallback
@@ -146,11 +195,26 @@ class SB3Agent:
                     reset_num_timesteps=done == 0, progress_bar=False)
 
     def act(self, obs, deterministic: bool = True):
+        """Actions for raw observations (normalized here with the statistics, which this does not update)."""
+        if self.vec_normalize is not None:
+            obs = self.vec_normalize.normalize_obs(obs)
         return self.model.predict(obs, deterministic=deterministic)[0]
 
     def save(self, path: Path) -> None:
         with atomic_target(path) as tmp:
             self.model.save(tmp)
+            if self.vec_normalize is not None:
+                with zipfile.ZipFile(tmp, "a") as z:  # SB3's load reads only its own members
+                    z.writestr(NORMALIZE_MEMBER, json.dumps(normalize_state(self.vec_normalize)))
+
+    def _load_weights(self, path: Path, device) -> None:
+        """Weights (and VecNormalize's statistics, when this spec normalizes) from a checkpoint zip."""
+        self.model.set_parameters(str(path), exact_match=True, device=device)
+        if self.vec_normalize is not None:
+            with zipfile.ZipFile(path) as z:
+                if NORMALIZE_MEMBER not in z.namelist():
+                    raise ValueError(f"it has no {NORMALIZE_MEMBER} (VecNormalize's statistics), which [env.normalize] needs")
+                _load_normalize_state(self.vec_normalize, json.loads(z.read(NORMALIZE_MEMBER)))
 
     # --- resumable checkpoints (lab resume) ----------------------------------------------------
     _COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_n_calls")
@@ -191,7 +255,7 @@ class SB3Agent:
         import torch
 
         model = self.model
-        model.set_parameters(str(files["model"]), exact_match=True, device=model.device)
+        self._load_weights(files["model"], model.device)
         for k in self._COUNTERS:
             if k in state:
                 setattr(model, k, int(state[k]))
@@ -224,12 +288,22 @@ class SB3Agent:
         (SB3's set_parameters: torch tensors with weights_only=True). `PPO.load` would pass the
         zip's `data` through cloudpickle, running whatever a doctored checkpoint holds."""
         agent = cls(spec, device)
-        agent.model.set_parameters(str(path), exact_match=True, device=device)
+        agent._load_weights(path, device)
+        if agent.vec_normalize is not None:
+            agent.vec_normalize.training = False  # a delivered policy: its statistics stay as trained
         return agent
 
     def scores_module(self):
         """Q-values for value-based algorithms (DQN), action logits (or means) for on-policy
         actor-critics, the deterministic action scaled to [-1, 1] for SAC's, TD3's and DDPG's actors."""
+        module = self._policy_scores_module()
+        vn = self.vec_normalize
+        if vn is None or not vn.norm_obs:
+            return module
+        return _normalized_input(module, vn.obs_rms.mean, vn.obs_rms.var, vn.epsilon, vn.clip_obs)
+
+    def _policy_scores_module(self):
+        """The policy's scores of the observations it sees (normalized ones, with [env.normalize])."""
         from torch import nn
 
         policy = self.model.policy
@@ -260,3 +334,22 @@ class SB3Agent:
 
     def export_artifacts(self, ctx, policy) -> None:
         """SB3 policies are their checkpoint zips; nothing more to export."""
+
+
+def _normalized_input(module, mean, var, epsilon: float, clip: float):
+    """`module` behind VecNormalize's observation normalization, as a torch module: attribution
+    explains the policy in the environment's own observation values."""
+    import torch
+    from torch import nn
+
+    class NormalizedInput(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor((var + epsilon) ** 0.5, dtype=torch.float32))
+
+        def forward(self, obs):
+            return self.inner(torch.clamp((obs - self.mean) / self.std, -clip, clip))
+
+    return NormalizedInput()
