@@ -498,7 +498,7 @@ def _type_name(annotation) -> str:
         return "one of " + " ".join(repr(a) for a in args)
     if origin is list:
         return f"list[{_type_name(args[0])}]" if args else "list"
-    if origin is dict or annotation is dict:
+    if origin is dict or annotation is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return "table"
     if annotation is type(None):
         return "None"
