@@ -62,6 +62,8 @@ def test_reinforce_on_the_torch_engine_learns_from_each_batch_of_finished_episod
     assert all(e["return"] == e["length"] for e in episodes)
     updates = [e for e in events if e["kind"] == "metric"]
     assert {"policy_loss", "value_loss", "entropy", "learning_rate", "batch_steps"} <= set(updates[0]["values"])
+    in_order = [e["step"] for e in events if e["kind"] in ("episode", "metric")]
+    assert in_order == sorted(in_order)  # an update comes after the episodes it learned from, before later ones
     # each update learns from the episodes finished since the last one, at the step where they
     # reached episodes_per_update (more only where several finished at that same step)
     done = 0

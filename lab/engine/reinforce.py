@@ -89,15 +89,20 @@ class TorchReinforceAgent(ReinforceAgent):
                     ep_ret = ep_ret.masked_fill(done, 0.0)
                     ep_len = ep_len.masked_fill(done, 0)
             first_step, step = step, step + block * n_envs
-            report_episodes(tracker, done_buf[:block], ep_ret_buf[:block], ep_len_buf[:block], first_step, n_envs)
-            # 2. a gradient step at each call where episodes_per_update episodes had finished
+            # 2. a gradient step at each call where episodes_per_update episodes had finished (the
+            # episodes up to it reported first, so that events come in step order)
             counts = torch.stack(counts)
-            updated = False
+            updated, reported = False, 0
             while (t := _first_true(counts >= p.episodes_per_update)) >= 0:
+                report_episodes(tracker, done_buf[reported:t + 1], ep_ret_buf[reported:t + 1], ep_len_buf[reported:t + 1],
+                                first_step + reported * n_envs, n_envs)
+                reported = t + 1
                 end = len(window) - block + t  # the window's index of that call
                 start = self._update(window[:end + 1], start, first_step + (t + 1) * n_envs, tracker)
                 counts = counts - counts[t]  # what finished after it
                 updated = True
+            report_episodes(tracker, done_buf[reported:block], ep_ret_buf[reported:block], ep_len_buf[reported:block],
+                            first_step + reported * n_envs, n_envs)
             finished = counts[-1]
             if updated:  # drop the steps every environment has learned from
                 drop = int(start.min())
