@@ -346,7 +346,8 @@ def _check_env(spec: RLSpec, fail) -> None:
     if act not in algo.action_spaces:
         fail(f"agent.algo: '{algo.name}' cannot act in {env_id}'s {act} action space"
              f" (it supports {', '.join(algo.action_spaces)}); try "
-             + ("'ppo'" if algo.name != "ppo" else "another algorithm"))
+             + " or ".join(repr(n) for n in ({"Box": ("sac", "ppo"), "Discrete": ("ppo", "dqn")}.get(act, ("ppo",)))
+                          if n != algo.name and act in ALGOS[n].action_spaces) or "another algorithm")
     if spec.env.n_envs > 1 and not algo.vectorized:
         fail(f"env.n_envs: '{algo.name}' learns from one environment; set env.n_envs = 1")
     if obs not in algo.observation_spaces:

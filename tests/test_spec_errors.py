@@ -49,7 +49,7 @@ BAD_DICTS = [
     ({"kind": "attributions"}, ["kind: unknown kind 'attributions'"]),
     ({"env__id": "Pendulum-v1", "agent__algo": "dqn", "agent__n_steps": None, "agent__batch_size": None,
       "agent__gae_lambda": None, "agent__n_epochs": None, "agent__ent_coef": None, "agent__clip_range": None},
-     ["agent.algo: 'dqn' cannot act in Pendulum-v1's Box action space", "try 'ppo'"]),
+     ["agent.algo: 'dqn' cannot act in Pendulum-v1's Box action space", "try 'sac' or 'ppo'"]),
     ({"env__kwargs": {"no_such_arg": 1}}, ["env.kwargs: CartPole-v1 does not accept these arguments"]),
     ({"agent__net_arch": [64, -1]}, ["agent.net_arch[1]: must be greater than 0"]),
     ({"name": "has space"}, ["name: must match pattern"]),
