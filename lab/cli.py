@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     e.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
     e.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
+    e.add_argument("--attack", choices=["noise", "fgsm"], help="perturb every observation before the policy sees it: "
+                                                              "'noise' (random signs of size --epsilon per dimension) or 'fgsm' "
+                                                              "(the sign of the gradient that most raises the loss of the policy's action)")
+    e.add_argument("--epsilon", type=float, help="--attack: the L-infinity size of the perturbation, in observation units")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
 
     pl = sub.add_parser("play", parents=[runs_dir], help="watch a run's delivered policy play, drawn in the terminal")
@@ -450,6 +454,7 @@ def cmd_show(args) -> int:
         print(f"  error {s.error}")
     if s.kind == "attribution":
         _print_comparison(run)
+        _print_robustness(run)
     scanned = run.scan({"episode", "episodes", "eval", "log"})  # bounded: samples a huge file's episodes
     ep_steps, rolling = series(scanned.events, "episode", "rolling_return")
     evals = series([e for e in scanned.events if e["kind"] == "eval" and not e.get("final")], "eval", "mean")
@@ -515,6 +520,22 @@ def _print_comparison(run) -> None:
         print(f"\n  artifacts/comparison.json cannot be read ({type(e).__name__}: {e}); the summary above stands")
 
 
+def _print_robustness(run) -> None:
+    from lab.display import robustness_lines
+    from lab.files import read_regular
+
+    path = run.artifact("robustness.json")
+    if not path.is_file():
+        return
+    try:
+        lines = robustness_lines(json.loads(read_regular(path)))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        print(f"\n  artifacts/robustness.json cannot be read ({type(e).__name__}: {e}); the summary above stands")
+        return
+    print("\n  robustness (artifacts/robustness.json)")
+    print("\n".join("  " + line for line in lines))
+
+
 def _print_comparison_table(run, c: dict) -> None:
     methods = c["methods"]
     print(f"\n  comparison over {c['samples']} inputs ({c['output']} of the target class); deletion: lower is more"
@@ -564,6 +585,7 @@ def cmd_explain(args) -> int:
         raise BadInput(f"{run.id}: spec.toml cannot be read ({getattr(e, 'strerror', None) or e})") from None
     if kind == "attribution":
         raw.pop("data", None)
+        raw.pop("robustness", None)  # explain again; attacking again is `lab run` of the experiment
         if run.results.policy_run:
             raw["model"] = {"from_run": run.results.policy_run, "rollout_episodes": raw["model"].get("rollout_episodes", 5)}
         else:
@@ -595,6 +617,7 @@ def cmd_eval(args) -> int:
     spec = load_experiment(run.spec_path)
     if spec.kind != "rl":
         raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
+    _check_attack(args, spec)
     from lab.rl.evaluate import evaluate
     from lab.rl.train import load_delivered_policy, prepare
 
@@ -604,16 +627,23 @@ def cmd_eval(args) -> int:
     torch.set_num_threads(spec.threads)
     policy, policy_path = load_delivered_policy(run, spec, device)
     seed = args.seed if args.seed is not None else spec.seed + 30_000
-    returns, _ = evaluate(policy.act, spec, args.episodes, seed, spec.eval.deterministic)
+    act = policy.act
+    if args.attack:
+        from lab.rl.robustness import attacked_policy
+
+        act = attacked_policy(policy, args.attack, args.epsilon, seed)
+    returns, _ = evaluate(act, spec, args.episodes, seed, spec.eval.deterministic)
     recorded = run.results
     out = {"run": run.id, "policy": run.relpath(policy_path), "episodes": len(returns),
            "seed": seed, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+           "attack": args.attack, "epsilon": args.epsilon,
            "recorded_final_eval_return_mean": recorded.final_eval_return_mean,
            "recorded_final_eval_return_std": recorded.final_eval_return_std}
     if args.json:
         print(json.dumps(out))
         return EXIT_OK
-    print(f"{run.id}: {out['policy']} over {len(returns)} episodes (seed {seed}): "
+    attacked = f" under {args.attack} (epsilon {args.epsilon:g})" if args.attack else ""
+    print(f"{run.id}: {out['policy']} over {len(returns)} episodes (seed {seed}){attacked}: "
           f"return {out['return_mean']:.2f} +/- {out['return_std']:.2f}")
     if out["recorded_final_eval_return_mean"] is not None:
         print(f"  recorded final evaluation: {out['recorded_final_eval_return_mean']:.2f} +/- "
@@ -633,6 +663,29 @@ def cmd_import(args) -> int:
     path = write_experiment(text, args.out)
     print(f"wrote {path} ({raw['name']}); run it with: lab run {path}")
     return EXIT_OK
+
+
+def _check_attack(args, spec) -> None:
+    """--attack and --epsilon come together; FGSM needs a discrete-action policy."""
+    import math
+
+    from lab.errors import BadInput
+
+    if args.attack is None:
+        if args.epsilon is not None:
+            raise BadInput(f"--epsilon {args.epsilon:g}: needs --attack noise or --attack fgsm")
+        return
+    if args.epsilon is None or not math.isfinite(args.epsilon) or args.epsilon < 0:
+        got = "missing" if args.epsilon is None else f"got {args.epsilon}"
+        raise BadInput(f"--epsilon: --attack {args.attack} needs a size >= 0 in observation units ({got}); e.g. --epsilon 0.05")
+    if args.attack == "fgsm":
+        from lab.rl.envs import make_env
+
+        env = make_env(spec)
+        discrete = type(env.action_space).__name__ == "Discrete"
+        env.close()
+        if not discrete:
+            raise BadInput(f"--attack fgsm: {spec.env.id} has continuous actions; FGSM attacks discrete-action policies (use --attack noise)")
 
 
 # ------------------------------------------------------------------------------ lab export

@@ -32,3 +32,84 @@ def result_text(summary) -> str:
 
 def number(value, fmt: str = ".2f") -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def robustness_lines(report: dict) -> list[str]:
+    """artifacts/robustness.json as text tables, for `lab show` and the dashboard: accuracy (or
+    a policy's return) per attack and epsilon, then per model the smallest flips and the
+    fragility of each method's attributions."""
+    eps = report.get("epsilons", [])
+    unit = report.get("unit", "")
+    head = "  ".join(f"{e:>6g}" for e in eps)
+    lines = []
+    policy = report.get("policy")
+    if policy:
+        lines.append(f"return of the policy of run {policy.get('run')} under attack ({policy.get('episodes')} episodes per point), "
+                     f"epsilon in {unit}")
+        lines.append(f"  {'attack':<22}{head}")
+        for attack, rows in policy.get("attacks", {}).items():
+            lines.append(f"  {attack:<22}" + "  ".join(f"{r['return_mean']:>6.1f}" for r in rows))
+    for name, m in report.get("models", {}).items():
+        if "attacks" in m:
+            lines.append(f"{name} model: accuracy under attack on {report.get('samples')} test inputs (clean {m['clean_accuracy']:.3f}), "
+                         f"epsilon in {unit}")
+            lines.append(f"  {'attack':<22}{head}")
+            for attack, rows in m["attacks"].items():
+                lines.append(f"  {attack.replace('_', ' '):<22}" + "  ".join(f"{r['accuracy']:>6.3f}" for r in rows))
+            for defense, d in m.get("defenses", {}).items():
+                for attack, rows in d["attacks"].items():
+                    lines.append(f"  {f'{defense} + {attack}':<22}" + "  ".join(f"{r['accuracy']:>6.3f}" for r in rows))
+        flips = [f["epsilon"] for f in m.get("min_perturbation", []) if f.get("epsilon") is not None]
+        if m.get("min_perturbation"):
+            median = sorted(flips)[len(flips) // 2] if flips else None
+            lines.append(f"  smallest {report.get('flip_attack')} epsilon flipping the prediction: {len(flips)} of "
+                         f"{len(m['min_perturbation'])} explained inputs" + (f", median {median:.3g}" if median is not None else ""))
+        if m.get("fragility"):
+            lines.append(f"  fragility of attributions (x vs x + delta, prediction kept; top-{m.get('fragility_top_k')} intersection "
+                         f"and Spearman; delta median size {m.get('fragility_radius_median')}):")
+            lines.append(f"    {'method':<22}{'attack top-k':>13}{'spearman':>10}{'random top-k':>14}{'spearman':>10}"
+                         f"{'sens. max':>11}{'sparsity':>10}{'deletion':>10}")
+            for method, f in m["fragility"].items():
+                cells = [f.get("adversarial_top_k_intersection"), f.get("adversarial_spearman"), f.get("random_top_k_intersection"),
+                         f.get("random_spearman"), f.get("sensitivity_max"), m.get("sparsity", {}).get(method),
+                         m.get("deletion_auc", {}).get(method)]
+                widths = [13, 10, 14, 10, 11, 10, 10]
+                lines.append(f"    {method:<22}" + "".join(f"{number(v, '.3g'):>{w}}" for v, w in zip(cells, widths)))
+    agreement = report.get("attribution_agreement")
+    if agreement:
+        lines.append("plain vs hardened attributions of the same inputs (Spearman): "
+                     + ", ".join(f"{k} {number(v, '.2f')}" for k, v in agreement.items()))
+    return lines
+
+
+def robustness_curves(report: dict) -> tuple[str, list[tuple[str, list[float], list[float]]]]:
+    """(y label, [(name, epsilons, values)]) of a robustness.json: a policy's mean return per
+    attack, else each model's accuracy per untargeted attack; for charts."""
+    policy = report.get("policy")
+    if policy:
+        return "return", [(a, [r["epsilon"] for r in rows], [r["return_mean"] for r in rows])
+                          for a, rows in policy.get("attacks", {}).items()]
+    out = []
+    for name, m in report.get("models", {}).items():
+        for attack, rows in m.get("attacks", {}).items():
+            if not attack.endswith("_targeted"):
+                out.append((f"{name} {attack}", [r["epsilon"] for r in rows], [r["accuracy"] for r in rows]))
+    return "accuracy", out
+
+
+def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
+    """(robustness run id, its robustness.json) of the newest completed run that attacked the
+    policy of run `run_id` (cartpole-policy-robustness and the like); None when none has."""
+    import json
+
+    from lab import store
+    from lab.files import read_regular
+
+    found = [r for r in store.list_runs(runs_dir) if r.kind == "attribution" and r.state == "completed"
+             and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
+    for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
+        try:
+            return run.id, json.loads(read_regular(run.artifact("robustness.json")))
+        except (OSError, ValueError):
+            continue
+    return None

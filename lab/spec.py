@@ -20,7 +20,7 @@ from lab.errors import BadInput, did_you_mean, one_line, one_of
 from lab.files import read_regular
 from lab.rl.algos import ALGOS
 from lab.rl.params import AgentParams
-from lab.xai.params import DataSpec, ExplainSpec, ModelSpec
+from lab.xai.params import DataSpec, ExplainSpec, ModelSpec, RobustnessSpec
 
 EXPERIMENTS_DIR = Path(os.environ.get("LAB_EXPERIMENTS_DIR", Path(__file__).resolve().parent.parent / "experiments"))
 
@@ -136,6 +136,7 @@ class AttributionSpec(_ExperimentSpec):
     data: DataSpec | None = None
     model: ModelSpec
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
+    robustness: RobustnessSpec | None = None
 
 
 SPEC_KINDS: dict[str, type[_Strict]] = {"rl": RLSpec, "attribution": AttributionSpec}
@@ -454,6 +455,9 @@ def _check_attribution(spec: AttributionSpec, fail) -> None:
         check_methods(spec.explain.methods, is_image, spec.explain.params, where="explain.methods")
     except BadInput as e:
         fail(str(e).replace("explain.methods.params", "explain.params"))
+    from lab.xai.params import check_robustness
+
+    check_robustness(spec, fail)
 
 
 # ---------------------------------------------------------------- every setting of an experiment
@@ -516,7 +520,7 @@ def settings(raw: dict) -> list[Setting]:
         algo = (raw.get("agent") or {}).get("algo")
         tables = {"env": EnvSpec, "agent": ALGOS[algo].params if algo in ALGOS else AgentParams, "eval": EvalSpec}
     else:
-        tables = {"data": DataSpec, "model": ModelSpec, "explain": ExplainSpec}
+        tables = {"data": DataSpec, "model": ModelSpec, "explain": ExplainSpec, "robustness": RobustnessSpec}
     out = []
 
     def add(prefix: str, schema: type[BaseModel], values: dict) -> None:

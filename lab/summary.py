@@ -69,8 +69,14 @@ class Results(_Record):
     skipped_methods: dict[str, str] | None = None
     most_faithful_method: str | None = None
     seconds_per_sample: dict[str, float | None] | None = None
+    implementations: dict[str, str] | None = Field(None, description="per method, what computed it (lab's batched "
+                                                   "path or the reference package)")
     deletion_auc: dict[str, float | None] | None = None
     random_deletion_auc: float | None = None
+    # attribution: [robustness] (artifacts/robustness.json has the curves)
+    robustness_epsilon: float | None = Field(None, description="the largest epsilon of the robustness grid")
+    robust_accuracy: dict[str, dict[str, float]] | None = Field(None, description="per model: clean accuracy and accuracy per attack at robustness_epsilon")
+    robust_return: dict[str, float] | None = Field(None, description="a policy's mean return per observation attack at robustness_epsilon")
 
     def __getitem__(self, key: str):
         """results["final_eval_return_mean"] for scripts written against the dict of lab 0.1."""

@@ -9,9 +9,10 @@ import torch
 import lab
 from lab.errors import BadInput
 from lab.xai.explain import explain
-from lab.xai.methods import METHODS, methods_for
+from lab.xai.methods import METHODS, default_methods, methods_for
 
 TABULAR = methods_for(is_image=False)
+DEFAULT_TABULAR = default_methods(is_image=False)  # what a run without explain.methods explains
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +43,26 @@ def test_attribution_run_folder_is_complete(cancer_run):
     r = cancer_run.results
     assert r["test_accuracy"] > 0.9 and 0 < r["test_macro_f1"] <= 1 and r["test_roc_auc"] > 0.9
     assert np.array(r["confusion_matrix"]).sum() == 114  # every test row
-    assert sorted(r["methods"]) == sorted(TABULAR)
+    assert sorted(r["methods"]) == sorted(DEFAULT_TABULAR)
+    assert r["implementations"]["kernel_shap"] == "lab.xai.kernel_shap (batched, torch)"  # which code made each method
 
     with np.load(path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
         inputs = npz["inputs"]
         assert inputs.shape == (6, 30) and npz["targets"].shape == (6,)
         assert list(npz["feature_names"])[:2] == ["mean radius", "mean texture"]
-        for name in TABULAR:
+        for name in DEFAULT_TABULAR:
             assert npz[name].shape == inputs.shape and npz[name].dtype == np.float32, name
             assert np.isfinite(npz[name]).all() and np.abs(npz[name]).sum() > 0, name
 
     comparison = json.loads((path / "artifacts" / "comparison.json").read_text())
-    assert set(comparison["methods"]) == set(TABULAR)
+    assert set(comparison["methods"]) == set(DEFAULT_TABULAR)
     for name, m in comparison["methods"].items():
         assert m["seconds_per_sample"] > 0 and 0 <= m["deletion_auc"] <= 1 and 0 <= m["insertion_auc"] <= 1
         assert len(m["deletion_curve"]) == 31 and m["infidelity"] is not None and m["sensitivity_max"] is not None
         assert (m["completeness_error"] is not None) == (METHODS[name].reference is not None)
     for table in ("spearman", "top_k_agreement", "sign_agreement"):
-        assert comparison["pairs"][table]["lime"]["lime"] == 1.0
-        assert set(comparison["pairs"][table]) == set(TABULAR)
+        assert comparison["pairs"][table]["lime_batched"]["lime_batched"] == 1.0
+        assert set(comparison["pairs"][table]) == set(DEFAULT_TABULAR)
     for png in ("agreement.png", "deletion_curves.png", "sample_000.png"):
         assert (path / "artifacts" / png).read_bytes()[:4] == b"\x89PNG"
     torch.load(path / "checkpoints" / "model.pt", weights_only=True)
@@ -176,12 +178,12 @@ def test_explain_api_on_a_users_model():
 def test_digits_cnn_heatmaps_for_every_image_method(tmp_path):
     spec = lab.load_experiment("digits-attributions", {"model.epochs": 3, "explain.samples": 2, "explain.sensitivity_samples": 1,
                                                        "explain.figure_samples": 1,
-                                                       "explain.params": {"lime": {"num_samples": 200}, "shap_kernel": {"nsamples": 200},
+                                                       "explain.params": {"lime_batched": {"num_samples": 200}, "kernel_shap": {"nsamples": 200},
                                                                           "captum_kernel_shap": {"n_samples": 100}, "captum_lime": {"n_samples": 100}}})
     result = lab.run(spec, runs_dir=tmp_path)
     assert result.state == "completed", result.summary.error
-    image_methods = methods_for(is_image=True)
-    assert "occlusion" in image_methods and "feature_ablation" not in image_methods
+    image_methods = default_methods(is_image=True)
+    assert "occlusion" in image_methods and "feature_ablation" not in methods_for(is_image=True)
     with np.load(result.path / "artifacts" / "attributions.npz", allow_pickle=False) as npz:
         assert npz["inputs"].shape == (2, 1, 8, 8)
         for name in image_methods:

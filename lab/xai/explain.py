@@ -1,8 +1,8 @@
 """`explain`: run attribution methods on any torch classifier and compare them.
 
     from lab.xai.explain import explain      # also lab.explain
-    ex = explain(model, inputs, methods=["integrated_gradients", "shap_kernel", "lime"], background=X_train)
-    ex.attributions["lime"].shape == inputs.shape
+    ex = explain(model, inputs, methods=["integrated_gradients", "kernel_shap", "lime_batched"], background=X_train)
+    ex.attributions["lime_batched"].shape == inputs.shape
     ex.seconds_per_sample, ex.compare()
 """
 
@@ -20,7 +20,7 @@ import torch
 
 from lab.errors import BadInput, did_you_mean, one_of
 from lab.xai import metrics
-from lab.xai.methods import METHODS, ExplainContext, MethodUnavailable, methods_for
+from lab.xai.methods import METHODS, ExplainContext, MethodUnavailable, default_methods, methods_for
 
 
 # why attribution runs where 'auto' puts it: (on the CPU, on a GPU)
@@ -29,10 +29,11 @@ DEVICE_NOTES = ("small models: the CPU is fast enough",
 
 
 def check_methods(methods: list[str] | None, is_image: bool | None, params: dict | None = None, where: str = "methods") -> list[str]:
-    """The methods to run (default: every one that applies), and their params, checked.
+    """The methods to run (default: every one that applies, with lab's batched Kernel SHAP and
+    LIME in place of the packages' own), and their params, checked.
     is_image None (not known yet) checks names and params only."""
     applicable = methods_for(is_image) if is_image is not None else list(METHODS)
-    chosen = list(methods) if methods else applicable
+    chosen = list(methods) if methods else (default_methods(is_image) if is_image is not None else applicable)
     kind = "image" if is_image else "tabular"
     for name in chosen:
         if name not in METHODS:
@@ -101,7 +102,8 @@ class Explanation:
         for name, attr in self.attributions.items():
             method = METHODS[name]
             dele, ins = metrics.deletion_insertion(self._logit_model, x, t, attr, ctx.baseline)
-            entry = {"library": method.library, "seconds_per_sample": self.seconds_per_sample[name],
+            entry = {"library": method.library, "implementation": method.implementation or method.library,
+                     "seconds_per_sample": self.seconds_per_sample[name],
                      "deletion_auc": round(metrics.area(dele), 4), "insertion_auc": round(metrics.area(ins), 4),
                      "infidelity": _round(metrics.infidelity(ctx.model, x, t, attr, self.seed)),
                      "sensitivity_max": None, "completeness_error": None,
@@ -134,7 +136,8 @@ def _quiet_libraries():
 def _import_libraries(methods: list[str]) -> None:
     import importlib
 
-    modules = {"captum": ["captum.attr"], "shap": ["shap"], "lime": ["lime.lime_tabular", "lime.lime_image"]}
+    modules = {"captum": ["captum.attr"], "shap": ["shap"], "lime": ["lime.lime_tabular", "lime.lime_image"],
+               "lab": ["lab.xai.kernel_shap", "lab.xai.lime_batched", "scipy.special"]}
     for library in {METHODS[m].library for m in methods}:
         for module in modules[library]:
             importlib.import_module(module)

@@ -130,3 +130,99 @@ def curves_figure(path: Path, comparison: dict) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
+
+
+# ------------------------------------------------------------------------------ robustness
+
+_ATTACK_STYLE = {"fgsm": ("#1f77b4", "-"), "pgd": ("#d62728", "-"), "fgsm_targeted": ("#1f77b4", ":"),
+                 "pgd_targeted": ("#d62728", ":"), "noise": ("#2ca02c", "-"), "clipping": ("#9467bd", "-")}
+
+
+def robustness_figure(path: Path, report: dict) -> None:
+    """Accuracy vs epsilon, a panel per model: each attack (targeted dotted), and each defense
+    under the untargeted attacks (dashed, the defense's colour, marker per attack)."""
+    models = report["models"]
+    fig, axes = _subplots(1, len(models), figsize=(max(5.6 * len(models), 8.0), 4.5), squeeze=False, sharey=True)
+    for ax, (name, entry) in zip(axes.flat, models.items()):
+        for attack, rows in entry["attacks"].items():
+            color, style = _ATTACK_STYLE.get(attack, ("black", "-"))
+            ax.plot([r["epsilon"] for r in rows], [r["accuracy"] for r in rows], style, color=color, marker="o", markersize=3,
+                    linewidth=1.6, label=attack.replace("_", " "))
+        for defense, d in entry.get("defenses", {}).items():
+            color = _ATTACK_STYLE.get(defense, ("gray", "-"))[0]
+            for attack, rows in d["attacks"].items():
+                ax.plot([r["epsilon"] for r in rows], [r["accuracy"] for r in rows], "--", color=color,
+                        marker="s" if attack == "pgd" else "^", markersize=3, linewidth=1.1, label=f"{defense} defense, {attack}")
+        ax.set_title(f"{name} model (clean accuracy {entry['clean_accuracy']:.3f})", fontsize=9)
+        ax.set_xlabel(f"epsilon (L-infinity, {report['unit']})")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5)
+    axes.flat[0].set_ylabel("accuracy under attack")
+    fig.suptitle(f"Accuracy under attack on {report['samples']} test inputs\n(an input counts as broken once any epsilon' <= epsilon "
+                 "broke it; defenses: the attacker does not know them)", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def policy_robustness_figure(path: Path, report: dict) -> None:
+    fig, ax = _subplots(1, 1, figsize=(6.4, 4.2))
+    p = report["policy"]
+    for attack, rows in p["attacks"].items():
+        eps = np.array([r["epsilon"] for r in rows])
+        mean = np.array([r["return_mean"] for r in rows])
+        std = np.array([r["return_std"] for r in rows])
+        color = _ATTACK_STYLE.get(attack, ("black", "-"))[0]
+        ax.plot(eps, mean, marker="o", color=color, label={"noise": "random-sign noise", "fgsm": "FGSM"}.get(attack, attack))
+        ax.fill_between(eps, mean - std, mean + std, color=color, alpha=0.15)
+    ax.set_xlabel(f"epsilon (L-infinity, {report['unit']})")
+    ax.set_ylabel(f"return (mean +/- std over {p['episodes']} episodes)")
+    ax.set_title(f"Policy of run {p['run']}: return under attacks on its observations", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def adversarial_figure(path: Path, rows: list[dict], feature_names: list[str], image: bool, title: str,
+                       max_features: int = 8) -> None:
+    """Per input two rows: the clean input and each method's attributions (of the clean
+    prediction), then the adversarial input and each method's attributions (of its prediction)."""
+    names = list(rows[0]["clean_attrs"])
+    cols = len(names) + 1
+    fig, axes = _subplots(2 * len(rows), cols, figsize=(1.75 * cols + 0.3, 1.9 * 2 * len(rows) + 0.5), squeeze=False)
+    for r, row in enumerate(rows):
+        for k, tag in enumerate(("clean", "adversarial")):
+            line = axes[2 * r + k]
+            attrs = row[f"{tag}_attrs"]
+            if image:
+                x = row[tag]
+                line[0].imshow(x.mean(axis=0), cmap="gray_r", vmin=float(min(row["clean"].min(), row["adversarial"].min())),
+                               vmax=float(max(row["clean"].max(), row["adversarial"].max())))
+            else:
+                line[0].axis("off")
+            line[0].set_title(row[f"{tag}_title"], fontsize=7)
+            for ax, name in zip(line[1:], names):
+                a = attrs[name]
+                if image:
+                    a = a.sum(axis=0)
+                    lim = np.abs(a).max() or 1.0
+                    ax.imshow(a, cmap="bwr", vmin=-lim, vmax=lim)
+                else:
+                    both = np.abs(row["clean_attrs"][name]) + np.abs(row["adversarial_attrs"][name])
+                    order = np.argsort(-both)[:max_features]
+                    v = _normalized(a)[order]
+                    ax.barh(range(len(order)), v, color=np.where(v >= 0, "#d62728", "#1f77b4"))
+                    ax.set_yticks(range(len(order)))
+                    ax.set_yticklabels([feature_names[i][:14] for i in order], fontsize=5)
+                    ax.invert_yaxis()
+                    ax.set_xlim(-1.05, 1.05)
+                if r == 0 and k == 0:
+                    ax.set_title(name.replace("_", " "), fontsize=7)
+            for ax in line:
+                ax.set_xticks([])
+                if image:
+                    ax.set_yticks([])
+    fig.suptitle(title + "\n(red: for the explained class, blue: against; each panel scaled to its own max |value|)", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

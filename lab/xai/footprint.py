@@ -23,6 +23,16 @@ def needs(spec, n_features: int, n_classes: int, is_image: bool, methods: list[s
             out.append(Need(rows * n_features * 8 * 2, f"shap_kernel's samples (nsamples {nsamples:,} x background {1 if is_image else bg}"
                             f" x {n_features:,} features)", "explain.background",
                             f"lower explain.background or explain.params.shap_kernel.nsamples, {fix}"))
+        elif name == "kernel_shap":
+            nsamples = param(name, "nsamples") or 2 * n_features + 2048  # shap's default (a bound on images)
+            # one set of coalitions for every input: float64 masks, and per feature a bool and a float32 copy
+            out.append(Need(nsamples * n_features * 16, f"kernel_shap's coalitions (nsamples {nsamples:,} x {n_features:,} features)",
+                            "explain.params.kernel_shap.nsamples", f"lower explain.params.kernel_shap.nsamples, {fix}"))
+        elif name == "lime_batched":
+            samples = param(name, "num_samples") or (1000 if is_image else 5000)
+            # at least one input's samples at a time: the uniforms, three bin indicators, values, 0/1 rows
+            out.append(Need(samples * n_features * 4 * 8, f"lime_batched's samples ({samples:,} x {n_features:,} features)",
+                            "explain.params.lime_batched.num_samples", f"lower explain.params.lime_batched.num_samples, {fix}"))
         elif name == "lime" and not is_image:
             samples = param(name, "num_samples") or 5000
             out.append(Need(samples * n_features * 8 * 4, f"lime's samples ({samples:,} x {n_features:,} features)",

@@ -4,7 +4,8 @@ Writes `checkpoints/model.pt` (trained classifiers), `artifacts/attributions.npz
 pickles: inputs, targets, the model's predicted probabilities, feature_names and one array per
 method, shaped like the inputs),
 `artifacts/comparison.json`, and PNG figures; streams epochs, methods and the comparison as
-events.
+events. With a `[robustness]` table, lab/xai/robustness_job.py then attacks the model (or the
+policy) and writes `artifacts/robustness.json` and its figures.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class Subject:
     results: dict
     source_run: str | None = None
     display_inputs: np.ndarray | None = None  # inputs in their original units, for figures
+    dataset: object | None = None  # the split and scaled Dataset of a classifier (robustness attacks the test rows)
+    policy: dict | None = None  # an RL policy's {"agent", "spec"} (robustness rolls it out under attack)
+    attributions: dict | None = None  # method -> attributions of `inputs`, once explained
+    faithfulness: dict | None = None  # method -> {deletion_auc, sensitivity_max}, once compared
 
 
 # ------------------------------------------------------------------------------ finding the model
@@ -185,7 +190,7 @@ def _dataset_subject(spec, ds, model, results, source_run=None) -> Subject:
     bg = ds.X_train[rng.choice(len(ds.X_train), size=min(spec.explain.background, len(ds.X_train)), replace=False)]
     raw = (x.reshape(n, -1) * ds.std + ds.mean).reshape(x.shape)
     return Subject(model, x, targets, ds.y_test[:n], bg, ds.X_train, ds.baseline, ds.feature_names, ds.class_names,
-                   ds.image_shape is not None, results, source_run, raw)
+                   ds.image_shape is not None, results, source_run, raw, dataset=ds)
 
 
 def _from_classifier_run(spec, run, ctx, device) -> Subject:
@@ -214,7 +219,8 @@ def _from_policy_run(spec, run, ctx, device) -> Subject:
     results = {"policy_run": run.path.name, "rollout_states": len(states), "module_matches_agent": round(agreement, 4),
                "policy_final_eval_return_mean": run.results.final_eval_return_mean}
     return Subject(module, states[pick], actions[pick], None, bg, states, states.mean(axis=0),
-                   observation_names(rl_spec.env.id, states.shape[1]), env, False, results, run.path.name)
+                   observation_names(rl_spec.env.id, states.shape[1]), env, False, results, run.path.name,
+                   policy={"agent": agent, "spec": rl_spec})
 
 
 def _env_actions(rl_spec) -> list[str]:
@@ -237,8 +243,6 @@ def save_weights(model: torch.nn.Module, path) -> None:
 # ------------------------------------------------------------------------------ the job
 
 def run(spec, ctx) -> None:
-    from lab.xai.explain import explain
-
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     device = ctx.device
@@ -277,10 +281,7 @@ def run(spec, ctx) -> None:
     if ex_spec.top_k >= n_features:
         ctx.log(f"explain.top_k = {ex_spec.top_k} covers all {n_features} features: top-k agreement will be 1 for every pair;"
                 f" set it below {n_features}", "warning")
-    ex = explain(subject.model, subject.inputs, subject.targets, methods, background=subject.background,
-                 feature_names=subject.feature_names, output=ex_spec.output, device=device, seed=spec.seed,
-                 baseline=subject.baseline, params=ex_spec.params, batch_size=ex_spec.batch_size,
-                 train_data=subject.train_data, on_method=on_method, on_sample=on_sample)
+    ex = _explain(spec, subject, device, subject.model, subject.inputs, subject.targets, methods, on_method=on_method, on_sample=on_sample)
     for name, reason in ex.skipped.items():
         ctx.log(f"{name} skipped: {reason}", "warning")
     compared = []
@@ -299,12 +300,31 @@ def run(spec, ctx) -> None:
                "skipped_methods": ex.skipped,
                "most_faithful_method": min(summary, key=lambda m: summary[m]["deletion_auc"]) if summary else None,
                "seconds_per_sample": {m: v["seconds_per_sample"] for m, v in summary.items()},
+               "implementations": {m: v["implementation"] for m, v in summary.items()},
                "deletion_auc": {m: v["deletion_auc"] for m, v in summary.items()},
                "random_deletion_auc": comparison["random"]["deletion_auc"]}
     if subject.source_run:
         results["source_run"] = subject.source_run
+    if spec.robustness is not None and not ctx.stop_requested:
+        from lab.xai import robustness_job
+
+        subject.attributions = ex.attributions
+        subject.faithfulness = {m: {k: v[k] for k in ("deletion_auc", "sensitivity_max")} for m, v in summary.items()}
+        methods_done = list(ex.attributions)
+        results.update(robustness_job.run(spec, ctx, subject, lambda model, inputs, targets: _explain(
+            spec, subject, device, model, inputs, targets, methods_done)))
     ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
     ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.run.artifacts_dir}")
+
+
+def _explain(spec, subject: Subject, device, model, inputs, targets, methods, **callbacks):
+    """The run's explanation settings applied to any model and inputs of the subject's kind."""
+    from lab.xai.explain import explain
+
+    ex_spec = spec.explain
+    return explain(model, inputs, targets, methods, background=subject.background, feature_names=subject.feature_names,
+                   output=ex_spec.output, device=device, seed=spec.seed, baseline=subject.baseline, params=ex_spec.params,
+                   batch_size=ex_spec.batch_size, train_data=subject.train_data, **callbacks)
 
 
 def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:

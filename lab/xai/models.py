@@ -51,8 +51,18 @@ def build_model(spec, ds) -> nn.Module:
 
 def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
     """Adam on cross-entropy; stops when validation loss has not improved for `patience` epochs
-    and restores the best weights. Streams epoch losses as metric events."""
+    and restores the best weights. Streams epoch losses as metric events.
+
+    With `model.adversarial_training` (PGD adversarial training, Madry et al. 2018): every
+    minibatch is replaced by its PGD examples (random start, seeded per batch; epsilon growing
+    linearly over the warm-up epochs) and the validation loss is measured on PGD examples of the
+    validation rows at the full epsilon, so the most robust epoch after the warm-up is kept."""
     m = spec.model
+    adv = m.adversarial_training
+    if adv is not None:
+        from lab.xai.robustness import adversarial_examples, dataset_space
+
+        space = dataset_space(ds, device)
     gen = torch.Generator().manual_seed(spec.seed)
     X = torch.as_tensor(ds.X_train, device=device)
     y = torch.as_tensor(ds.y_train, device=device)
@@ -69,21 +79,32 @@ def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
         total = 0.0
         for i in range(0, len(X), m.batch_size):
             idx = order[i:i + m.batch_size]
+            xb = X[idx]
+            if adv is not None:
+                eps = adv.epsilon * min(1.0, epoch / (adv.warmup_epochs + 1))
+                xb = adversarial_examples(model, space, xb, y[idx], eps, adv.steps, seed=spec.seed + 7919 * epoch + i)
             opt.zero_grad()
-            loss = loss_fn(model(X[idx]), y[idx])
+            loss = loss_fn(model(xb), y[idx])
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
         model.eval()
+        values = {}
+        if adv is not None:
+            Xv_adv = adversarial_examples(model, space, Xv, yv, adv.epsilon, adv.steps, seed=spec.seed)
+            with torch.no_grad():
+                values["val_adversarial_accuracy"] = (model(Xv_adv).argmax(1) == yv).float().mean().item()
         with torch.no_grad():
             logits = model(Xv)
-            val_loss = loss_fn(logits, yv).item()
+            val_loss = loss_fn(logits if adv is None else model(Xv_adv), yv).item()
             val_acc = (logits.argmax(1) == yv).float().mean().item()
-        ctx.emit("metric", step=epoch, values={"train_loss": total / len(X), "val_loss": val_loss, "val_accuracy": val_acc})
+        ctx.emit("metric", step=epoch, values={"train_loss": total / len(X), "val_loss": val_loss, "val_accuracy": val_acc, **values})
         if not math.isfinite(val_loss) or not math.isfinite(total):
             raise RuntimeError(f"training diverged at epoch {epoch} (loss {total / len(X):.4g}, validation loss {val_loss:.4g}); "
                                "lower model.learning_rate or model.weight_decay")
-        if val_loss < best_loss - 1e-6:
+        if adv is not None and epoch <= adv.warmup_epochs:
+            pass  # the training epsilon is still growing: not yet the model asked for
+        elif val_loss < best_loss - 1e-6:
             best_loss, best_state, best_epoch, waited = val_loss, copy.deepcopy(model.state_dict()), epoch, 0
         else:
             waited += 1
@@ -94,9 +115,13 @@ def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
             last_progress = now
         if waited >= m.patience or ctx.stop_requested:
             break
-    model.load_state_dict(best_state)
+    if best_state is None:  # stopped within the warm-up: the last epoch is the model
+        best_loss, best_epoch = val_loss, epoch
+    else:
+        model.load_state_dict(best_state)
     model.eval()
-    ctx.log(f"trained {spec.model.arch} for {epoch} epochs; best validation loss {best_loss:.4f} at epoch {best_epoch}")
+    how = "" if adv is None else f" on PGD examples (epsilon {adv.epsilon:g}, {adv.steps} steps; validation loss on PGD examples too)"
+    ctx.log(f"trained {spec.model.arch}{how} for {epoch} epochs; best validation loss {best_loss:.4f} at epoch {best_epoch}")
     return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": round(best_loss, 6),
             "train_seconds": round(time.monotonic() - started, 2)}
 

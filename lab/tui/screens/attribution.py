@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from lab.files import open_regular, read_regular
-from lab.tui.widgets.attribution_view import AttributionBars, diverging, grey, heatmap
+from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
 METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness")
@@ -29,6 +29,7 @@ class AttributionScreen(Screen):
         Binding("W", "misclassified(-1)", "Previous misclassified", show=False),
         Binding("shift+right", "scroll_sideways(1)", "Scroll the focused table right", show=False),
         Binding("shift+left", "scroll_sideways(-1)", "Scroll the focused table left", show=False),
+        Binding("r", "robustness", "Robustness"),
     ]
 
     def __init__(self, path):
@@ -39,6 +40,8 @@ class AttributionScreen(Screen):
         with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
             self.data = d = {k: npz[k] for k in npz.files}
         self.comparison = json.loads(read_regular(run.artifact("comparison.json")))
+        robustness = run.artifact("robustness.json")  # only runs with a [robustness] table have one
+        self.robustness = json.loads(read_regular(robustness)) if robustness.is_file() else None
         self.methods = [k for k in d if k not in NON_METHODS]
         self.index = 0
         self.is_image = d["inputs"].ndim == 4
@@ -66,6 +69,11 @@ class AttributionScreen(Screen):
                               DataTable(id="attr-agreement", cursor_type="none")):
                     table.can_focus = False
                     yield table
+            if self.robustness is not None:
+                with VerticalScroll(id="attr-robustness-scroll") as pane:
+                    pane.styles.height = "1fr"
+                    pane.display = False
+                    yield RobustnessPane(self.robustness, id="attr-robustness")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -165,6 +173,8 @@ class AttributionScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "misclassified":
             return self.labels is not None  # no true labels (a policy's states): no key
+        if action == "robustness":
+            return self.robustness is not None  # a run without [robustness]: no key
         return True
 
     def action_misclassified(self, step: int) -> None:
@@ -179,6 +189,12 @@ class AttributionScreen(Screen):
             earlier = wrong[wrong < self.index]
             self.index = int(earlier[-1] if len(earlier) else wrong[-1])
         self.show_sample()
+
+    def action_robustness(self) -> None:
+        """The robustness pane in place of the metric tables, and back."""
+        pane = self.query_one("#attr-robustness-scroll")
+        pane.display = not pane.display
+        self.query_one("#attr-tables").display = not pane.display
 
     def action_scroll_sideways(self, step: int) -> None:
         focused = self.focused

@@ -85,6 +85,34 @@ class RunScreen(Screen):
     def _first_read_done(self) -> None:
         self.ready = True
         self.update_view(force=True, poll=False)
+        if self.kind == "rl" and self.follower.state == "completed":
+            self.find_robustness()
+
+    @work(thread=True, exclusive=True, group="robustness")
+    def find_robustness(self) -> None:
+        """A finished policy's return-vs-epsilon curve, from the newest run that attacked it
+        (cartpole-policy-robustness and the like): a scan of the runs root, off the event loop."""
+        from lab.display import policy_robustness
+
+        run = self.follower.run
+        found = policy_robustness(run.id, run.path.parent)
+        if found is not None:
+            try:
+                self.app.call_from_thread(self._robustness_found, *found)
+            except RuntimeError:  # the dashboard closed meanwhile
+                pass
+
+    def _robustness_found(self, source: str, report: dict) -> None:
+        from lab.display import robustness_curves
+
+        _, curves = robustness_curves(report)
+        plot = LinePlot("return under attack", id="robustness-plot")
+        plot.styles.width = "1fr"
+        self.query_one("#run-plots").mount(plot)
+        styles = [PALETTE[(k + 2) % len(PALETTE)] for k in range(len(curves))]
+        plot.plot([(xs, ys) for _, xs, ys in curves], styles, [(name, st) for (name, _, _), st in zip(curves, styles)],
+                  title=f"return under attack on the observations (run {source})",
+                  x_title=f"epsilon ({report.get('unit', '')})")
 
     def update_view(self, force: bool = False, poll: bool = True) -> None:
         import time

@@ -1,4 +1,5 @@
-"""Attribution views: a table of signed bars per feature and method (tabular), truecolor heatmaps (images)."""
+"""Attribution views: a table of signed bars per feature and method (tabular), truecolor heatmaps (images),
+and a run's robustness (accuracy or return against epsilon, fragility of the attributions)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 
 POS, NEG = (215, 48, 39), (69, 117, 180)  # red: for the target class, blue: against
 
@@ -188,3 +190,35 @@ class AttributionBars(DataTable):
                 self.update_cell(row, "value", format_value(self.values[i, f]).rjust(fit.value))
             self.update_cell(row, "bars", gap.join(bar_cell(float(a[f]), tops[m], fit.half, w)
                                                    for (m, a), w in zip(flat.items(), fit.methods)))
+
+
+class RobustnessPane(Vertical):
+    """An attribution run's artifacts/robustness.json: accuracy (or a policy's return) against
+    epsilon as a chart, one colour per model and attack, then the tables `lab show` prints."""
+
+    DEFAULT_CSS = """
+    RobustnessPane { height: auto; }
+    RobustnessPane LinePlot { height: 12; }
+    RobustnessPane Static { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, report: dict, **kw):
+        super().__init__(**kw)
+        self.report = report
+
+    def compose(self):
+        from lab.display import robustness_lines
+        from lab.tui.widgets.line_plot import LinePlot
+
+        yield LinePlot("robustness", id="robustness-curves")
+        yield Static(Text("\n".join(robustness_lines(self.report))), id="robustness-tables")
+
+    def on_mount(self) -> None:
+        from lab.display import robustness_curves
+        from lab.tui.widgets.line_plot import PALETTE, LinePlot
+
+        label, curves = robustness_curves(self.report)
+        styles = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
+        self.query_one(LinePlot).plot([(xs, ys) for _, xs, ys in curves], styles,
+                                      [(name, st) for (name, _, _), st in zip(curves, styles)],
+                                      title=f"{label} under attack", x_title=f"epsilon ({self.report.get('unit', '')})")
