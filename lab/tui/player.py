@@ -1,14 +1,15 @@
 """The play pane's helper process: plays a run's newest best policy in its environment and writes
 the frames to its stdout, for the dashboard's PlayPane to draw.
 
-    python -m lab.tui.player RUN_FOLDER [--fps 12]
+    python -m lab.tui.player RUN_FOLDER [--fps 10]
 
 A process, not a thread of the dashboard: stepping and drawing an environment never holds the
 dashboard's GIL. From its first frame on it runs at the lowest CPU priority (its own session,
 nice 19 for it and its autogroup), below training runs (nice 10), so it takes what training
-leaves; a frame costs about 2 ms (step, pygame's rgb_array, downscale), a few % of a core at the
-cap. Its start (imports, the first policy, ~2 CPU-seconds) runs at normal priority, once per
-opening of the pane: at nice 19 on a busy machine it would take a minute.
+leaves; a frame costs 2-4 ms (step, pygame's rgb_array, downscale, the pipe): about 4% of a core
+at the cap (benchmarks/results-dashboard.md). Its start (imports, the first policy, ~2
+CPU-seconds) runs at normal priority, once per opening of the pane: at nice 19 on a busy machine
+it would take a minute.
 It watches the delivered checkpoint (while training: best.*, rewritten at each new best
 evaluation) once a second and starts a fresh episode with a new one at once; otherwise it plays
 episode after episode of the one it has. It exits when its parent (the dashboard) is gone.
@@ -29,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-FPS = 12.0  # the cap; lower still where the environment says it runs slower (metadata render_fps)
+FPS = 10.0  # the cap; lower still where the environment says it runs slower (metadata render_fps)
 NICE = 19
 MAX_COLUMNS, MAX_ROWS = 160, 50  # what is sent (CartPole: 150x100 pixels); the pane scales it to its size
 CHECK_SECONDS = 1.0  # how often a new best is looked for, mid-episode

@@ -4,8 +4,9 @@ The playing happens in a helper process (`python -m lab.tui.player RUN_FOLDER`, 
 priority, frame rate capped); a worker thread of the dashboard reads its frames from a pipe and
 posts `FrameArrived`; the pane keeps only the newest one, so a busy event loop drops frames
 instead of queueing them. Drawn with Textual's line API from runs of same-coloured cells, cached
-until the frame or the size changes. Removing the pane (or its screen, or quitting) kills the
-helper.
+until the frame or the size changes; a line whose pixels did not change keeps its strip, and only
+the lines that changed are refreshed (a CartPole frame: the pole, the cart, the caption). Removing
+the pane (or its screen, or quitting) kills the helper; its reader thread reaps it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PlayPane(Widget):
         self._cache_key = None
         self._strips: list[Strip] = []
         self._styles: dict[tuple, Style] = {}
+        self._lines: dict[tuple, Strip] = {}
 
     def on_mount(self) -> None:
         if not self._stopped:
@@ -124,13 +126,14 @@ class PlayPane(Widget):
             self.post_message(self.PlayerEnded(code))
 
     def stop(self) -> None:
-        """Kill the helper (it keeps nothing worth saving) and reap it."""
+        """Kill the helper (it keeps nothing worth saving). Its reader thread reaps it: waiting
+        here held the event loop for seconds (p, escape, quit) while a nice-19 process on a busy
+        machine got round to dying."""
         with self._lock:
             self._stopped = True
             proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.kill()
-            proc.wait()
 
     # --- what the worker posts ------------------------------------------------------------
     def on_play_pane_frame_arrived(self, _: FrameArrived) -> None:
@@ -147,7 +150,7 @@ class PlayPane(Widget):
             self.refresh()
             return
         # only the lines that changed (the cart, the pole, the caption): the rest costs the compositor nothing
-        changed = [y for y, (old, new) in enumerate(zip(before, self._strips)) if old != new]
+        changed = [y for y, (old, new) in enumerate(zip(before, self._strips)) if old is not new and old != new]
         regions: list[Region] = []
         for y in changed:  # runs of lines as one region each
             if regions and regions[-1].bottom == y:
@@ -192,13 +195,21 @@ class PlayPane(Widget):
         rows, columns = picture.shape[0] // 2, picture.shape[1]
         left = (width - columns) // 2
         strips = [self._text(title, width, base + Style(bold=True))] if text_rows else []
+        previous, self._lines = self._lines, {}  # the last frame's lines by their pixels: most stay as they were
         for y in range(0, 2 * rows, 2):
             cells = picture[y:y + 2].transpose(1, 0, 2).reshape(columns, 6)  # per cell: upper pixel, lower pixel
-            starts = [0, *((cells[1:] != cells[:-1]).any(axis=1).nonzero()[0] + 1).tolist()]
-            segments = [Segment(" " * left, base)]
-            for start, end in zip(starts, starts[1:] + [columns]):
-                segments.append(Segment(UPPER_HALF * (end - start), self._style(tuple(cells[start].tolist()))))
-            strips.append(Strip(segments).adjust_cell_length(width, base))
+            key = (cells.tobytes(), width, base)
+            strip = previous.get(key)
+            if strip is None:
+                strip = self._lines.get(key)  # (the same line twice in this frame: the sky)
+            if strip is None:
+                starts = [0, *((cells[1:] != cells[:-1]).any(axis=1).nonzero()[0] + 1).tolist()]
+                segments = [Segment(" " * left, base)]
+                for start, end in zip(starts, starts[1:] + [columns]):
+                    segments.append(Segment(UPPER_HALF * (end - start), self._style(tuple(cells[start].tolist()))))
+                strip = Strip(segments).adjust_cell_length(width, base)
+            self._lines[key] = strip
+            strips.append(strip)
         if text_rows:
             strips.append(self._text(caption, width, base + Style(dim=True)))
         return strips
