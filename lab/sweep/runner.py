@@ -7,8 +7,7 @@ end of each run from its summary. Backends differ only in where a run's process 
 
 - local: child processes on this machine, `workers` at a time;
 - ray: Ray Tune trials (`lab.sweep.ray_backend`), each running the same `lab run` on a Ray node;
-- population: every trial x seed as members of one population run on the torch engine, with
-  `workers` torch threads (the cores the local backend's `workers` processes would use).
+- population: every trial x seed as members of one population run on the torch engine.
 
 Ctrl-C (or SIGTERM) stops every run cleanly (each checkpoints and ends 'stopped') and the sweep
 ends 'stopped'; `resume` runs again only what did not finish. A run killed outright is 'crashed',
@@ -337,8 +336,6 @@ class PopulationDriver(Driver):
             t.jobs = [Job(first + j, run_id, state="running") for j in range(len(s.seeds))]
             t.state = "running"
         args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
-        if "threads" not in s.params:  # one process gets the cores `workers` processes would have had
-            args += ["--set", f"threads={self.workers}"]
         from lab.spec import inline_toml
 
         for key in self.spec.sweep.params:
