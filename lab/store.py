@@ -70,6 +70,19 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
+def write_torch(path: str | os.PathLike, obj) -> None:
+    """torch.save(obj) to `path` atomically, serialized in memory first: torch's file writer turns
+    a full disk into a RuntimeError ('unexpected pos ...'), Python's write into OSError ENOSPC
+    naming the file."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_atomic(path, buf.getbuffer())
+
+
 # ------------------------------------------------------------------------------ processes
 
 def _process_start(pid: int) -> str | None:

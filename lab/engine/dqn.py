@@ -41,7 +41,7 @@ from lab.engine import resumable
 from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.params import schedule
 from lab.rl.reinforce import mlp
-from lab.store import atomic_target
+from lab.store import write_torch
 
 
 def linear_epsilon(p, progress_remaining: float) -> float:
@@ -249,8 +249,7 @@ class TorchDQNAgent:
         return action.cpu().numpy()
 
     def save(self, path: Path) -> None:
-        with atomic_target(path) as tmp:
-            torch.save(self.q_net.state_dict(), tmp)
+        write_torch(path, self.q_net.state_dict())
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> TorchDQNAgent:

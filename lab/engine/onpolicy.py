@@ -30,7 +30,7 @@ from lab.engine import resumable
 from lab.engine.nets import StackedMLP
 from lab.engine.optim import MemberOptimizer
 from lab.rl.params import schedule
-from lab.store import atomic_target
+from lab.store import write_torch
 
 
 class ActorCritic(nn.Module):
@@ -401,8 +401,7 @@ class OnPolicyAgent:
 
     def save(self, path: Path, best: bool = False) -> None:
         """The weights (every member's) as a plain state dict; `best`: each member at its best."""
-        with atomic_target(path) as tmp:
-            torch.save(self.best_state if best else self.net.state_dict(), tmp)
+        write_torch(path, self.best_state if best else self.net.state_dict())
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> OnPolicyAgent:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import torch
 
-from lab.store import atomic_target
+from lab.store import write_torch
 
 
 def save(path: Path, state: dict) -> None:
     """`state`: nested dicts and lists of tensors and numbers."""
-    with atomic_target(path) as tmp:
-        torch.save(state, tmp)
+    write_torch(path, state)
 
 
 def load(path: Path, device: torch.device) -> dict:

@@ -23,7 +23,7 @@ from torch import nn
 
 from lab.rl.envs import make_vec_env
 from lab.rl.params import schedule
-from lab.store import atomic_target
+from lab.store import write_torch
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -211,8 +211,7 @@ class ReinforceAgent:
         """The networks and optimizers (`stem`.pt), the step (JSON); written where no finished
         episode waits for an update. The global RNGs are the tracker's to save."""
         files = {"agent": path_for(f"{stem}.pt")}
-        with atomic_target(files["agent"]) as tmp:
-            torch.save(self.learner_state(), tmp)
+        write_torch(files["agent"], self.learner_state())
         return files, {"step": int(self.live)}
 
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
@@ -232,8 +231,7 @@ class ReinforceAgent:
         state = {"policy": self.policy.state_dict()}
         if self.value is not None:
             state["value"] = self.value.state_dict()
-        with atomic_target(path) as tmp:
-            torch.save(state, tmp)
+        write_torch(path, state)
 
     @classmethod
     def load(cls, path: Path, spec, device: str) -> ReinforceAgent:

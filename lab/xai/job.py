@@ -235,9 +235,7 @@ def _env_actions(rl_spec) -> list[str]:
 
 
 def save_weights(model: torch.nn.Module, path) -> None:
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    store.write_atomic(path, buf.getvalue())
+    store.write_torch(path, model.state_dict())
 
 
 # ------------------------------------------------------------------------------ the job
