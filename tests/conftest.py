@@ -1,6 +1,8 @@
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,25 @@ def lab_cli(*args, runs_dir=None, timeout=300, **kw) -> subprocess.CompletedProc
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_until_resume_checkpoint(experiment, sets, runs_dir, timeout=60):
+    """Start `lab run EXPERIMENT --set ...`, SIGKILL it once its first resumable checkpoint is
+    written: a crashed run, returned (the only run in `runs_dir`)."""
+    import lab
+
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", str(experiment), *[a for s in sets for a in ("--set", s)],
+                             "--json", "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + timeout
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["kind"] == "checkpoint" and event["label"] == "resume":
+            break
+        assert time.time() < deadline
+    proc.kill()
+    proc.wait()
+    (run,) = lab.list_runs(runs_dir)
+    return run
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ resumable checkpoint, its curves one continuous step axis; anything else is refu
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 import lab
 from lab.store import Run
 
-from .conftest import lab_cli
+from .conftest import lab_cli, run_until_resume_checkpoint
 
 SHORT = {
     "cartpole-ppo": ["agent.total_steps=8192", "eval.checkpoint_every=2048", "eval.every=2048", "eval.episodes=3"],
@@ -24,18 +23,7 @@ SHORT = {
 
 def _run_until_checkpoint(runs_dir, experiment) -> Run:
     """Start `lab run`, SIGKILL it once its first resumable checkpoint is written: a crashed run."""
-    sets = [a for s in SHORT[experiment] for a in ("--set", s)]
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", experiment, *sets, "--json", "--runs-dir", str(runs_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event["kind"] == "checkpoint" and event["label"] == "resume":
-            break
-        assert time.time() < deadline
-    proc.kill()
-    proc.wait()
-    (run,) = lab.list_runs(runs_dir)
+    run = run_until_resume_checkpoint(experiment, SHORT[experiment], runs_dir)
     assert run.state == "crashed"
     return run
 

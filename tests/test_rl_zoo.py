@@ -3,9 +3,6 @@ become lab experiment files, every setting converted or the import refused namin
 `[env.normalize]` (SB3's VecNormalize) whose statistics travel with every checkpoint."""
 
 import json
-import subprocess
-import sys
-import time
 import zipfile
 
 import numpy as np
@@ -18,7 +15,7 @@ from lab.rl.zoo import hyperparams_dir, import_entry
 from lab.spec import load_experiment
 from lab.store import Run
 
-from .conftest import lab_cli
+from .conftest import lab_cli, run_until_resume_checkpoint
 
 ZOO = hyperparams_dir()
 if ZOO is None:  # not skipped: these tests are the proof that RL Zoo's real files import
@@ -197,17 +194,7 @@ def test_normalized_run_is_killed_and_resumes_with_its_statistics(tmp_path, runs
     total = 1600
     sets = [f"agent.total_steps={total}", "eval.every=800", "eval.episodes=2", "eval.checkpoint_every=400",
             "env.max_episode_steps=100"]  # (short evaluation episodes: the test is about the statistics)
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", str(experiment), *[a for s in sets for a in ("--set", s)],
-                             "--json", "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event["kind"] == "checkpoint" and event["label"] == "resume":
-            break
-        assert time.time() < deadline
-    proc.kill()
-    proc.wait()
-    (crashed,) = lab.list_runs(runs_dir)
+    crashed = run_until_resume_checkpoint(experiment, sets, runs_dir)
     resume = json.loads(crashed.checkpoint("resume.json").read_text())
     saved = _normalize_stats(crashed.path / resume["files"]["model"])["obs_rms"]
     assert saved["count"] >= resume["step"] and np.any(np.asarray(saved["var"]) != 1.0)
