@@ -42,8 +42,9 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.args = (obs_dim, n_actions, continuous, net_arch, activation)
         self.members, self.continuous = members, continuous
-        # training's matmuls (rollouts and updates) under bf16 autocast; weights, outputs and
-        # everything after stay float32, and so do evaluation and acting (`actor`, `mode`)
+        # the update's matmuls in bf16 (learning_pass); weights, outputs and everything after stay
+        # float32, and so do rollouts, evaluation and acting: their passes are small, and on a CPU
+        # without bf16 units bf16 made a rollout step of 9 members 2.4x slower (0.86 against 0.35 ms)
         self.bf16 = bf16
         # member 0 draws from torch's global generator (seeded by the agent), member m from seed + m
         generators = [None] + [torch.Generator().manual_seed(seed + m) for m in range(1, members)]
@@ -52,23 +53,25 @@ class ActorCritic(nn.Module):
         if continuous:
             self.log_std = nn.Parameter(torch.zeros(members, n_actions))
 
-    def _outputs(self, obs: torch.Tensor) -> torch.Tensor:
-        """(M, batch, obs) or (batch, obs) for every member -> (M, 2, batch, out)."""
+    def forward(self, obs: torch.Tensor):
+        """(the action distributions, the values (M, batch)) at `obs` (M, batch, obs) or (batch,
+        obs), in one float32 pass with autograd (the reference `learning_pass` is tested against)."""
         m = self.members
         if obs.dim() == 2:
             obs = obs.expand(m, *obs.shape)
         x = obs.unsqueeze(1).expand(m, 2, *obs.shape[1:]).reshape(2 * m, *obs.shape[1:])
-        if self.bf16:
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                out = self.nets(x).float()
-        else:
-            out = self.nets(x)
-        return out.view(m, 2, obs.shape[1], -1)
+        out = self.nets(x).view(m, 2, obs.shape[1], -1)
+        return self.distribution(out[:, 0]), out[:, 1, :, 0]
 
-    def forward(self, obs: torch.Tensor):
-        """(the action distributions, the values (M, batch)) at `obs`, in one pass."""
-        out = self._outputs(obs)
-        return self._distribution(out[:, 0]), out[:, 1, :, 0]
+    def actors_now(self):
+        """The actors as they are now (StackedMLP.frozen), for passes without gradients until the
+        next update: obs (M, batch, obs) -> outputs (M, batch, actions), float32."""
+        return self.nets.frozen(slice(0, None, 2))
+
+    def critics_now(self):
+        """The critics as they are now: obs (M, batch, obs) -> values (M, batch), float32."""
+        critics = self.nets.frozen(slice(1, None, 2))
+        return lambda obs: critics(obs)[..., 0]
 
     def learning_pass(self, obs: torch.Tensor):
         """`forward(obs)` for an update: (distributions, values, backward), where `backward(loss)`
@@ -87,9 +90,9 @@ class ActorCritic(nn.Module):
                 self.log_std.grad = grads[1]
             self.nets.backward_saved(saved, grads[0])
 
-        return self._distribution(view[:, 0]), view[:, 1, :, 0], backward
+        return self.distribution(view[:, 0]), view[:, 1, :, 0], backward
 
-    def _distribution(self, actor_out: torch.Tensor):
+    def distribution(self, actor_out: torch.Tensor):
         # (no argument validation: its checks cost more than the distribution on a CPU, and a
         # NaN policy is caught where the run ends, lab.rl.train)
         if self.continuous:
@@ -99,17 +102,14 @@ class ActorCritic(nn.Module):
 
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
         """The actors' outputs alone (M, batch, actions): logits, or the action means; the
-        critics are not computed. Float32: bf16 autocast is for training (learn)."""
+        critics are not computed. Float32, with autograd where it is on (attribution)."""
         if obs.dim() == 2:
             obs = obs.expand(self.members, *obs.shape)
         return self.nets(obs, slice(0, None, 2))
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._outputs(obs)[:, 1, :, 0]
-
     def policy(self, obs: torch.Tensor):
         """The action distributions alone (float32, no critics): for acting and evaluation."""
-        return self._distribution(self.actor(obs))
+        return self.distribution(self.actor(obs))
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.actor(obs)
@@ -257,13 +257,15 @@ class OnPolicyAgent:
             self.live = (step, env, optimizer, obs, ep_ret, ep_len)
             if not tracker.boundary(step):
                 break
-            # 1. a rollout of n_steps in every environment, on the device
+            # 1. a rollout of n_steps in every environment, on the device: the actors at each
+            # step, the critics once after it (values do not choose actions)
             with torch.no_grad():
+                actors = net.actors_now()
                 for t in range(n_steps):
                     obs_buf[t] = obs
-                    dist, value = net(obs)
+                    dist = net.distribution(actors(obs))
                     action = dist.sample()
-                    act_buf[t], logp_buf[t], val_buf[t] = action, dist.log_prob(action), value
+                    act_buf[t], logp_buf[t] = action, dist.log_prob(action)
                     env_action = action.clamp(self.low, self.high) if self.continuous else action
                     obs, reward, terminated, truncated, info = env.step(env_action.reshape(m * n_envs, *act_shape))
                     obs = obs.view(m, n_envs, *obs_shape)
@@ -278,12 +280,16 @@ class OnPolicyAgent:
                     done = done_buf[t]
                     ep_ret = ep_ret.masked_fill(done, 0.0)
                     ep_len = ep_len.masked_fill(done, 0)
-                # an episode cut by the time limit was not over: bootstrap it with V(last obs),
-                # every step's in one pass
-                final_values = net.value(final_buf.transpose(0, 1).reshape(m, n_steps * n_envs, *obs_shape))
-                rew_buf += gamma * final_values.view(m, n_steps, n_envs).transpose(0, 1) * cut_buf
+                # the values of every step's observation, of its final observation (an episode cut
+                # by the time limit was not over: it is bootstrapped with V(last obs)) and of the
+                # observation after the rollout, in one pass
+                rows = n_steps * n_envs
+                values = net.critics_now()(torch.cat([x.transpose(0, 1).reshape(m, rows, *obs_shape)
+                                                      for x in (obs_buf, final_buf)] + [obs], 1))
+                val_buf.copy_(values[:, :rows].view(m, n_steps, n_envs).transpose(0, 1))
+                rew_buf += gamma * values[:, rows:2 * rows].view(m, n_steps, n_envs).transpose(0, 1) * cut_buf
                 # 2. advantages (GAE) and returns, bootstrapped from the value after the rollout
-                next_value = net.value(obs)
+                next_value = values[:, 2 * rows:]
                 adv = torch.zeros_like(rew_buf)
                 last = torch.zeros((m, n_envs), device=dev)
                 for t in reversed(range(n_steps)):
@@ -358,14 +364,18 @@ class OnPolicyAgent:
         from lab.engine import make_vec
 
         m, net = self.members, self.net
+        actors = net.actors_now()
         env = make_vec(self.spec.env.id, m * episodes, device=self.device, seed=seed)
         obs = env.reset(seed=seed)[0]
         ret = torch.zeros(m * episodes, device=self.device)
         length = torch.zeros(m * episodes, device=self.device, dtype=torch.long)
         running = torch.ones(m * episodes, device=self.device, dtype=torch.bool)
         for t in range(env.max_episode_steps):  # every episode ends by the time limit
-            x = obs.view(m, episodes, -1)
-            action = net.mode(x) if deterministic else net.policy(x).sample()
+            out = actors(obs.view(m, episodes, -1))
+            if deterministic:
+                action = out if self.continuous else out.argmax(-1)
+            else:
+                action = net.distribution(out).sample()
             if self.continuous:
                 action = action.clamp(self.low, self.high)
             obs, reward, terminated, truncated, _ = env.step(action.reshape(m * episodes, *env.single_action_space.shape))
