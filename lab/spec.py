@@ -126,6 +126,12 @@ class RLSpec(_ExperimentSpec):
         """The settings member m has of its own ({"agent.learning_rate": 3e-4}); {} when none."""
         return {f"agent.{k}": v[m] for k, v in self.members.get("agent", {}).items()}
 
+    @property
+    def member_setting_names(self) -> tuple[str, ...]:
+        """The agent settings that may differ per member of a population ([members.agent]); () where
+        the engine trains one agent per run. Read from the algorithm table: no torch import."""
+        return self.algo.member_settings if self.engine == "torch" else ()
+
     def agent_class(self):
         """The agent implementation this spec trains with (its algorithm on its engine)."""
         return self.algo.agent_class(self.engine)
@@ -368,15 +374,15 @@ def _check_env(spec: RLSpec, fail) -> None:
 
 def _check_torch_engine(spec: RLSpec, fail) -> None:
     """The torch engine has this algorithm and this environment."""
-    from lab.engine import ENVS
+    from lab.engine import ENV_IDS  # not ENVS: validating imports no torch
 
     with_torch = [name for name, a in ALGOS.items() if a.torch_agent]
     if spec.algo.torch_agent is None:
         fail(f"engine: '{spec.algo.name}' has no torch-engine implementation (it has: {', '.join(with_torch)}); "
              "set engine = \"gymnasium\" or agent.algo = " + " or ".join(f"'{n}'" for n in with_torch))
-    if spec.env.id not in ENVS:
-        fail(f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(spec.env.id, ENVS)} (it has: "
-             f"{', '.join(ENVS)}); set engine = \"gymnasium\" to step it with Gymnasium")
+    if spec.env.id not in ENV_IDS:
+        fail(f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(spec.env.id, ENV_IDS)} (it has: "
+             f"{', '.join(ENV_IDS)}); set engine = \"gymnasium\" to step it with Gymnasium")
     if spec.env.kwargs:
         fail("env.kwargs: the torch engine's environments take no arguments; remove env.kwargs or set engine = \"gymnasium\"")
     if spec.env.max_episode_steps is not None:
@@ -391,17 +397,18 @@ def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
     [members.agent] list has one valid value per member of a setting that may differ."""
     if spec.precision == "bf16" and spec.engine != "torch":
         fail("precision: bf16 autocast is the torch engine's (SB3 trains in float32); set engine = \"torch\" or precision = \"float32\"")
-    if spec.precision == "bf16" and not hasattr(spec.agent_class(), "member_settings"):
-        fail(f"precision: '{spec.algo.name}' on the torch engine trains in float32 (bf16: ppo, a2c); remove precision")
+    with_members = [name for name, a in ALGOS.items() if a.torch_agent and a.member_settings]
+    if spec.precision == "bf16" and not spec.member_setting_names:  # the agents that batch members have bf16
+        fail(f"precision: '{spec.algo.name}' on the torch engine trains in float32 (bf16: {', '.join(with_members)}); "
+             "remove precision")
     n = spec.population
     if n == 1 and not spec.members:
         return
     key = "population" if n > 1 else "members"
     if spec.engine != "torch":
         fail(f"{key}: populations train on lab's torch engine; set engine = \"torch\"")
-    settings = getattr(spec.agent_class(), "member_settings", ())
+    settings = spec.member_setting_names
     if not settings:
-        with_members = [name for name, a in ALGOS.items() if a.torch_agent and getattr(a.agent_class("torch"), "member_settings", ())]
         fail(f"{key}: '{spec.algo.name}' on the torch engine trains one agent per run (populations: "
              f"{', '.join(with_members)}); set population = 1")
     for table in spec.members:

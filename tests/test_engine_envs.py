@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.engine import ENVS, make_vec
+from lab.engine import ENV_IDS, ENVS, make_vec
 from lab.engine.envs.vector import MAX_RESET_DRAW_INTERVAL
 from lab.errors import BadInput
 
@@ -403,6 +403,10 @@ def test_an_unknown_env_id_lists_the_supported_ones():
     assert "\n" not in message
     assert message == ("unknown engine environment 'CartPole-v0'; did you mean 'CartPole-v1'? "
                        "(allowed: Acrobot-v1, CartPole-v1, MountainCar-v0, Pendulum-v1)")
+
+
+def test_the_torch_free_env_ids_validation_reads_are_the_ids_of_the_engines_environments():
+    assert ENV_IDS == tuple(ENVS)  # ENVS is the truth; ENV_IDS copies it for validation, which imports no torch
 
 
 @pytest.mark.parametrize("kwargs, message", [

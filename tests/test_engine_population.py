@@ -132,6 +132,13 @@ def test_an_algorithm_whose_engine_agent_trains_alone_says_which_have_population
            "set population = 1" in str(e.value)
 
 
+def test_bf16_on_an_engine_agent_that_trains_alone_says_which_have_it():
+    with pytest.raises(BadInput) as e:
+        lab.load_experiment("cartpole-dqn-torch", {"precision": "bf16"})
+    assert "precision (set by override): 'dqn' on the torch engine trains in float32 (bf16: ppo, a2c); " \
+           "remove precision" in str(e.value)
+
+
 def test_auto_precision_is_bf16_from_four_members_and_float32_below():
     from lab.spec import BF16_FROM_MEMBERS, load_experiment
 

@@ -1,5 +1,7 @@
 """Bad experiment input of every kind gives one clear line: file, key, what is allowed."""
 
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -8,7 +10,7 @@ import lab
 from lab.errors import BadInput
 from lab.spec import load_experiment
 
-from .conftest import EXPERIMENTS, lab_cli
+from .conftest import EXPERIMENTS, REPO, lab_cli
 
 GOOD = tomllib.loads((EXPERIMENTS / "cartpole-ppo.toml").read_text())
 
@@ -141,6 +143,28 @@ def test_every_builtin_experiment_is_valid():
             spec = lab.load_experiment(name)
         assert spec.name == name
         assert spec.description
+
+
+def test_validating_torch_engine_experiments_and_population_sweeps_imports_no_torch():
+    probe = """
+import sys
+from lab.errors import BadInput
+from lab.spec import load_experiment
+from lab.sweep.spec import load_sweep
+
+load_experiment("cartpole-ppo-torch", {"population": 9})
+load_sweep("cartpole-ppo-torch-lr")
+try:
+    load_experiment("cartpole-ppo-torch", {"env.id": "CartPol-v1"})
+except BadInput as e:
+    print(e)
+print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    message, torch_imported = out.stdout.splitlines()
+    assert "env.id (set by override): the torch engine has no 'CartPol-v1'; did you mean 'CartPole-v1'?" in message
+    assert torch_imported == "False", out.stderr
 
 
 @pytest.mark.parametrize("args,expected", [

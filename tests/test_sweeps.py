@@ -267,6 +267,8 @@ backend = "population"
     assert result["trials"][0]["values"] == [m["final_eval_return_mean"] for m in members[:2]]
     assert result["trials"][0]["value"] > result["trials"][1]["value"]  # a rate that learns beats one that cannot
     assert result["best"]["params"]["agent.learning_rate"] == 0.005
+    record = SweepFolder(tmp_path / "runs" / result["sweep"]).read()  # the study was asked in trial order
+    assert [t.study_number for t in record.trials] == [0, 1] and (tmp_path / "runs" / result["sweep"] / "study.db").is_file()
 
 
 # ------------------------------------------------------------------------------ ray backend

@@ -6,32 +6,36 @@
 
 Each environment is its Gymnasium namesake step for step (dynamics, reward, termination, time
 limit), with Gymnasium's vector API and same-step autoreset; see `envs/vector.py`.
-Importing this package imports torch: callers on a fast path (the CLI's help, the dashboard's
-first paint) import it inside the function that needs it.
+Importing this package does not import torch: `ENVS`, `make_vec` and `TorchVecEnv` live in
+`registry.py` and are imported on first use (PEP 562), so validation and the CLI's fast paths
+can name the engine's environments (`ENV_IDS`) without it.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from lab.engine.envs.acrobot import Acrobot
-from lab.engine.envs.cartpole import CartPole
-from lab.engine.envs.mountain_car import MountainCar
-from lab.engine.envs.pendulum import Pendulum
-from lab.engine.envs.vector import TorchVecEnv
-from lab.errors import BadInput, did_you_mean, one_of
+if TYPE_CHECKING:
+    from lab.engine.registry import ENVS, TorchVecEnv, make_vec
 
-ENVS: dict[str, type[TorchVecEnv]] = {cls.id: cls for cls in (CartPole, Acrobot, MountainCar, Pendulum)}
-"""The environments lab's engine has, by Gymnasium id."""
+# The ids of registry.ENVS, in its order, for what must not import torch (validating an
+# experiment). ENVS, built from the environment classes' own `id`, is the truth; this is a copy,
+# and tests/test_engine_envs.py pins the two equal.
+ENV_IDS: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
 
-
-def make_vec(env_id: str, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
-             dtype: torch.dtype = torch.float32) -> TorchVecEnv:
-    """`num_envs` copies of `env_id` in one tensor on `device`, computing in `dtype`
-    (torch.float32 or torch.float64), reset with `seed`. BadInput for an id not in ENVS."""
-    if env_id not in ENVS:
-        raise BadInput(f"unknown engine environment {env_id!r}{did_you_mean(env_id, ENVS)} (allowed: {one_of(ENVS)})")
-    return ENVS[env_id](num_envs, device=device, seed=seed, dtype=dtype)
+_FROM_REGISTRY = ("ENVS", "TorchVecEnv", "make_vec")
 
 
-__all__ = ["ENVS", "TorchVecEnv", "make_vec"]
+def __getattr__(name: str):
+    if name in _FROM_REGISTRY:
+        from lab.engine import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_REGISTRY})
+
+
+__all__ = ["ENVS", "ENV_IDS", "TorchVecEnv", "make_vec"]

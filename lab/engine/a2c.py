@@ -13,10 +13,11 @@ import torch
 
 from lab.engine.onpolicy import OnPolicyAgent, Rollout, diverged
 from lab.engine.optim import MemberAdam, MemberOptimizer, MemberRMSprop
+from lab.rl.algos import ALGOS
 
 
 class TorchA2CAgent(OnPolicyAgent):
-    member_settings = ("learning_rate", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm")
+    member_settings = ALGOS["a2c"].member_settings
 
     def make_optimizer(self) -> MemberOptimizer:
         if self.spec.agent.use_rms_prop:

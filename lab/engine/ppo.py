@@ -13,10 +13,11 @@ import torch
 
 from lab.engine.onpolicy import OnPolicyAgent, Rollout, diverged
 from lab.engine.optim import MemberAdam
+from lab.rl.algos import ALGOS
 
 
 class TorchPPOAgent(OnPolicyAgent):
-    member_settings = ("learning_rate", "clip_range", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm")
+    member_settings = ALGOS["ppo"].member_settings
 
     def make_optimizer(self) -> MemberAdam:
         return MemberAdam(self.net.parameters(), self.members, eps=1e-5)

@@ -30,6 +30,10 @@ class Algo:
     metrics: tuple[str, ...] = ()  # the metric events it reports, most telling first (the live view's order)
     sb3_class: str | None = None  # stable_baselines3's class, for SB3Agent
     torch_agent: str | None = None  # "module:Class" on lab's torch engine (engine = "torch"), if it has one
+    # the agent settings a population's members may each have ([members.agent]) on the torch engine;
+    # () where the engine trains one agent per run. Here, not on the agent class, so that validating
+    # a population or a population sweep imports no torch.
+    member_settings: tuple[str, ...] = ()
 
     def agent_class(self, engine: str = "gymnasium"):
         """The implementation for `engine`: 'gymnasium' (Gymnasium envs stepped on the host) or
@@ -50,11 +54,13 @@ ALGOS: dict[str, Algo] = {
         Algo("ppo", "Proximal Policy Optimization", params.PPOParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs PPO with an MLP policy faster on the CPU", sb3_class="PPO",
              torch_agent="lab.engine.ppo:TorchPPOAgent",
+             member_settings=("learning_rate", "clip_range", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm"),
              metrics=("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                       "explained_variance", "learning_rate", "clip_range")),
         Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs A2C with an MLP policy faster on the CPU", sb3_class="A2C",
              torch_agent="lab.engine.a2c:TorchA2CAgent",
+             member_settings=("learning_rate", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm"),
              metrics=("policy_loss", "value_loss", "entropy", "explained_variance", "learning_rate")),
         Algo("dqn", "Deep Q-Network", params.DQNParams, _SB3, "stable-baselines3", ("Discrete",),
              device_note=_SMALL_MLP.format("Q-network"), sb3_class="DQN",

@@ -17,7 +17,9 @@ its trial too, and the sweep goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import select
 import signal
 import sys
 import threading
@@ -45,13 +47,26 @@ class LocalProcess:
         from lab.launch import spawn
 
         self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False)
+        self.exited = _pidfd(self.proc.pid)  # readable once it exits (the driver waits on it); None: no pidfd
 
     def poll(self) -> int | None:
-        return self.proc.poll()
+        rc = self.proc.poll()
+        if rc is not None and self.exited is not None:
+            os.close(self.exited)
+            self.exited = None
+        return rc
 
     def signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, sig)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that turns readable when process `pid` exits (Linux 5.3+); None elsewhere."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 class LocalExecutor:
@@ -87,19 +102,24 @@ class Driver:
     def __init__(self, spec: SweepSpec, folder: SweepFolder, record: SweepRecord, runs_dir, executor,
                  on_change: Callable[[SweepRecord], None] | None = None, workers: int | None = None):
         from lab.spec import find_experiment
-        from lab.sweep.study import Study
 
         self.spec, self.folder, self.record, self.runs_dir = spec, folder, record, runs_dir
         self.executor, self.on_change = executor, on_change
         self.workers = workers or spec.sweep.workers
         self.ref = str(find_experiment(spec.sweep.experiment).resolve())
-        self.study = Study(spec, folder.path)
         self.handles: dict[str, object] = {}  # run id -> process handle
         self.tails: dict[str, EventTail] = {}
         self.pruning: set[str] = set()  # runs asked to stop by the pruner
         self.stopping: str | None = None
         self._written = 0.0
         self._closed = {t.number for t in record.trials if t.state not in ("pending", "running")}
+
+    @functools.cached_property
+    def study(self):
+        """The Optuna study, opened on first use (0.7 s): a population run starts before it."""
+        from lab.sweep.study import Study
+
+        return Study(self.spec, self.folder.path)
 
     # --- the loop
     def run(self) -> SweepRecord:
@@ -114,16 +134,29 @@ class Driver:
                     if not self.handles and (self.stopping or not self._has_work()):
                         break
                     self._write(force=changed)
-                    time.sleep(POLL_SECONDS)
+                    self._wait(POLL_SECONDS)
             except BaseException as e:
                 self._abandon(e)
                 raise
+        _ = self.study  # opened now if never asked (stopped before starting): every sweep folder has its study
         r = self.record
         r.state = "stopped" if self.stopping else "completed"
         r.ended = time.time()
         self._write(force=True)
         self.executor.close()
         return r
+
+    def _wait(self, seconds: float) -> None:
+        """Until the next poll: `seconds`, or less when a run's process exits first, so that
+        its end is seen at once (a run on Ray is polled only)."""
+        fds = [h.exited for h in self.handles.values() if getattr(h, "exited", None) is not None]
+        if not fds:
+            time.sleep(seconds)
+            return
+        exits = select.poll()  # not select.select: any fd number
+        for fd in fds:
+            exits.register(fd, select.POLLIN)
+        exits.poll(seconds * 1000)
 
     def _stop(self, why: str) -> None:
         """A signal to the sweep: the first stops every run (in the loop, not in the handler);
@@ -316,10 +349,8 @@ class PopulationDriver(Driver):
     def _fill(self) -> None:
         r, s = self.record, self.spec.sweep
         if not r.trials:
-            if s.method == "grid":
-                for params in self.spec.grid():
-                    number, _ = self.study.ask(params)
-                    r.trials.append(Trial(len(r.trials), params, [], study_number=number))
+            if s.method == "grid":  # the settings are the spec's: the study is asked once the run has started
+                r.trials = [Trial(i, params, []) for i, params in enumerate(self.spec.grid())]
             else:
                 for _ in range(r.total_trials):
                     number, params = self.study.ask()
@@ -330,24 +361,26 @@ class PopulationDriver(Driver):
         run_id = store.new_run_id(r.experiment)
         n = len(r.trials) * len(s.seeds)
         for i, t in enumerate(r.trials):
-            if t.study_number is None:
-                t.study_number, _ = self.study.ask(t.params)
             first = s.seeds[0] + i * len(s.seeds)
             t.jobs = [Job(first + j, run_id, state="running") for j in range(len(s.seeds))]
             t.state = "running"
         args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
         from lab.spec import inline_toml
 
+        member_settings = _member_settings(self.spec)
         for key in self.spec.sweep.params:
             values = [t.params[key] for t in r.trials for _ in s.seeds]
             shared = all(v == values[0] for v in values)
-            if shared and (not key.startswith("agent.") or key.removeprefix("agent.") not in _member_settings(self.spec)):
+            if shared and (not key.startswith("agent.") or key.removeprefix("agent.") not in member_settings):
                 args += ["--set", f"{key}={inline_toml(values[0])}"]  # the same for all: the run's own setting
             else:
                 args += ["--set", f"members.{key}={inline_toml(values)}"]
         self._log(f"one population run {run_id}: {len(r.trials)} settings x {len(s.seeds)} seeds = {n} members")
         self.handles[run_id] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(run_id))
         self.tails[run_id] = EventTail(store.runs_root(self.runs_dir) / run_id / store.EVENTS)
+        for t in r.trials:  # a grid's (or a rerun's) Optuna trials, in trial order, while the run starts
+            if t.study_number is None:
+                t.study_number, _ = self.study.ask(t.params)
         self._write(force=True)
 
     def _has_work(self) -> bool:
@@ -373,7 +406,10 @@ class PopulationDriver(Driver):
         self.tails.pop(run_id)
         path = store.runs_root(self.runs_dir) / run_id
         run = store.Run.load(path) if (path / store.SUMMARY).exists() else None
-        state = "failed" if run is None else ("crashed" if run.state == "running" else run.state)
+        if run is None:  # it never started: stopped while starting (as in Driver._ended), bad input, an import error
+            state = "stopped" if self.stopping else "failed"
+        else:
+            state = "crashed" if run.state == "running" else run.state
         members = (run.results.members or []) if run is not None else []
         metric = self.spec.sweep.metric
         for m, j in enumerate(jobs):
@@ -391,7 +427,7 @@ class PopulationDriver(Driver):
 def _member_settings(spec: SweepSpec) -> tuple[str, ...]:
     from lab.spec import load_experiment
 
-    return getattr(load_experiment(spec.sweep.experiment).agent_class(), "member_settings", ())
+    return load_experiment(spec.sweep.experiment).member_setting_names
 
 
 # ------------------------------------------------------------------------------ entry points

@@ -221,7 +221,7 @@ def _check_population(spec: SweepSpec, base, fail) -> None:
     if getattr(base, "engine", None) != "torch":
         fail(f"sweep.backend: the population backend trains on lab's torch engine, and {s.experiment} has "
              "engine = \"gymnasium\"; set backend = \"local\", or sweep a torch-engine experiment")
-    settings = getattr(base.agent_class(), "member_settings", ())
+    settings = base.member_setting_names
     if not settings:
         fail(f"sweep.backend: '{base.algo.name}' on the torch engine trains one agent per run; set backend = \"local\"")
     for key, values in s.params.items():
