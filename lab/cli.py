@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "With no command, opens the dashboard.")
     p.add_argument("--version", action="version", version="lab 0.1.0")
     p.add_argument("--runs-dir", metavar="DIR", dest="dashboard_runs_dir",
-                   help="runs root for the dashboard (default: $LAB_RUNS_DIR or ./runs)")
+                   help="runs root for the dashboard, or for the command after it (default: $LAB_RUNS_DIR or ./runs)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("dashboard", parents=[runs_dir], help="open the dashboard (also: lab with no command)")
@@ -124,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.dashboard_runs_dir and getattr(args, "runs_dir", None) is None:
+        args.runs_dir = args.dashboard_runs_dir  # `lab --runs-dir DIR run ...`: the option before the command counts too
     if args.command is None:  # the dashboard
         from lab.tui.app import run_app
 

@@ -122,6 +122,16 @@ def test_eval_of_unknown_run_is_bad_input(runs_dir):
     assert proc.returncode == 2 and proc.stderr.startswith("lab: no run 'no-such-run'") and "Traceback" not in proc.stderr
 
 
+def test_runs_dir_before_the_command_is_the_commands_runs_root(tmp_path):
+    """`lab --runs-dir DIR run ...` (the dashboard's option, given before the command) puts the run in DIR."""
+    proc = lab_cli("--runs-dir", tmp_path / "mine", "run", "frozenlake-qlearning", "--set", "agent.total_steps=100",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "mine").iterdir())) == 1 and not (tmp_path / "runs").exists()
+    listed = lab_cli("--runs-dir", tmp_path / "mine", "runs", cwd=tmp_path)
+    assert "frozenlake-qlearning" in listed.stdout
+
+
 def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
     # 'module:Id' loads an env from a third-party module; this one raises mid-training
     spec = tmp_path / "exploding.toml"
