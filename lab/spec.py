@@ -93,8 +93,9 @@ class RLSpec(_ExperimentSpec):
     population: int = Field(1, ge=1, le=65_536, description="independent agents trained together in one run and "
                             "one process on the torch engine, with seeds seed .. seed + population - 1")
     precision: Literal["float32", "bf16", "auto"] = Field(
-        "float32", description="'bf16': the torch engine's network matmuls under bfloat16 autocast (faster on GPUs "
-                               "and CPUs with bf16 units; weights, losses and optimizer stay float32); 'auto': bf16 "
+        "float32", description="'bf16': the torch engine's update runs its network matmuls in bfloat16 (faster on GPUs "
+                               "and CPUs with bf16 units; weights, losses and optimizer stay float32, and rollouts, "
+                               "evaluation and acting compute in float32); 'auto': bf16 "
                                f"for populations of {BF16_FROM_MEMBERS} or more, where it was measured to pay, else float32")
     members: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="settings that differ per member of a population, one value per member: "
@@ -112,7 +113,7 @@ class RLSpec(_ExperimentSpec):
 
     @property
     def bf16(self) -> bool:
-        """Whether training's matmuls run under bf16 autocast (precision, with 'auto' resolved)."""
+        """Whether the update's matmuls run in bf16 (precision, with 'auto' resolved)."""
         if self.precision == "auto":
             return self.engine == "torch" and self.population >= BF16_FROM_MEMBERS
         return self.precision == "bf16"
@@ -396,7 +397,7 @@ def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
     """A population trains on the torch engine with an algorithm that batches members; each
     [members.agent] list has one valid value per member of a setting that may differ."""
     if spec.precision == "bf16" and spec.engine != "torch":
-        fail("precision: bf16 autocast is the torch engine's (SB3 trains in float32); set engine = \"torch\" or precision = \"float32\"")
+        fail("precision: bf16 is the torch engine's (SB3 trains in float32); set engine = \"torch\" or precision = \"float32\"")
     with_members = [name for name, a in ALGOS.items() if a.torch_agent and a.member_settings]
     if spec.precision == "bf16" and not spec.member_setting_names:  # the agents that batch members have bf16
         fail(f"precision: '{spec.algo.name}' on the torch engine trains in float32 (bf16: {', '.join(with_members)}); "

@@ -85,8 +85,8 @@ class StackedMLP(nn.Module):
         """`forward(x, nets)` without gradients, with the weights as they are now: for the many
         small passes between two updates (a rollout's steps, an evaluation). The weights are
         sliced, made contiguous and, for tanh, put in their sigmoid form (`_sigmoid_form`) once,
-        so a hidden layer costs two ops in place; as `forward` had them, a rollout step of 9
-        members took 0.86 ms here, 0.35 ms this way."""
+        so a hidden layer costs two ops in place: a rollout step of 9 members' actors (policy,
+        sampling, CartPole step) took 0.33 ms through `forward` here, 0.24 ms this way."""
         with torch.no_grad():
             ws, bs = [w[nets] for w in self.weights], [b[nets] for b in self.biases]
             if self.activation is _tanh:

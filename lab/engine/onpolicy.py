@@ -43,8 +43,8 @@ class ActorCritic(nn.Module):
         self.args = (obs_dim, n_actions, continuous, net_arch, activation)
         self.members, self.continuous = members, continuous
         # the update's matmuls in bf16 (learning_pass); weights, outputs and everything after stay
-        # float32, and so do rollouts, evaluation and acting: their passes are small, and on a CPU
-        # without bf16 units bf16 made a rollout step of 9 members 2.4x slower (0.86 against 0.35 ms)
+        # float32, and so do rollouts, evaluation and acting: their passes are small (a rollout step
+        # of 9 members here: 0.55 ms with both networks under bf16 autocast, 0.43 ms in float32)
         self.bf16 = bf16
         # member 0 draws from torch's global generator (seeded by the agent), member m from seed + m
         generators = [None] + [torch.Generator().manual_seed(seed + m) for m in range(1, members)]
