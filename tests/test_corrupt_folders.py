@@ -14,6 +14,7 @@ from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
 from .conftest import lab_cli
+from .pilot import wait_for
 
 GOOD_EVENT = '{"t":1.0,"kind":"status","state":"running"}\n'
 
@@ -123,15 +124,14 @@ async def test_the_dashboard_lists_every_folder_and_stays_up_opening_each(mixed_
         for row in range(table.row_count):
             table.move_cursor(row=row)
             await pilot.press("enter")
-            await pilot.pause(0.3)
-            assert type(app.screen).__name__ == "RunScreen"
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", timeout=10, step=0.05)
             await pilot.press("m", "s", "a")  # next metric, stop (refused), attributions (refused or shown)
-            await pilot.pause(0.3)
+            await pilot.pause(0.1)
             for _ in range(3):  # back from the attribution view, then the live view
                 if app.screen is app.home:
                     break
                 await pilot.press("escape")
-                await pilot.pause(0.1)
+                await pilot.pause(0.05)
             assert app.screen is app.home
         assert app.is_running
 
