@@ -106,8 +106,9 @@ PRUNE_SIGNAL = signal.SIGUSR1  # a sweep's pruner stopping a trial: as SIGINT, r
 
 
 class _StopSignals:
-    """SIGINT/SIGTERM ask the job to stop: it checkpoints and ends 'stopped' (SIGUSR1 too: a
-    sweep pruning the run, recorded as stop_reason 'pruned'). A second signal
+    """SIGINT/SIGTERM ask the job to stop: it checkpoints and ends 'stopped' (SIGHUP too: the
+    terminal of a foreground `lab run` was closed; SIGUSR1 too: a sweep pruning the run, recorded
+    as stop_reason 'pruned'). A second signal
     within GRACE_SECONDS of the first is absorbed (people press Ctrl-C twice; the run is already
     stopping); a later second one, or a third, stops at once (state 'stopped', without waiting
     for the checkpoint). While the run writes its end (`finishing`) every signal is absorbed, so
@@ -122,7 +123,7 @@ class _StopSignals:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM, PRUNE_SIGNAL):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, PRUNE_SIGNAL):
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -111,7 +111,8 @@ class Summary(_Record):
     error: str | None = None
     prerequisites: list[str] = Field(default_factory=list, description="runs this run trained or used first")
     sweep: str | None = Field(None, description="the sweep this run is a trial of")
-    stop_reason: str | None = Field(None, description="why a stopped run stopped: SIGINT, SIGTERM, or 'pruned' by its sweep")
+    stop_reason: str | None = Field(None, description="why a stopped run stopped: SIGINT, SIGTERM, SIGHUP (its terminal closed), "
+                                                   "or 'pruned' by its sweep")
     segments: list[dict[str, Any]] = Field(
         default_factory=list, description="a resumed run's stretches of training, in order: started, ended, "
                                           "from_step, to_step, state (empty for a run never resumed)")

@@ -67,15 +67,15 @@ def test_sigkilled_run_is_listed_as_crashed_and_stays_readable(runs_dir):
     assert shown.returncode == 0 and "state crashed" in shown.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_sigint_and_sigterm_stop_with_a_final_checkpoint(runs_dir, sig):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_sigint_sigterm_and_sighup_stop_with_a_final_checkpoint(runs_dir, sig):
     proc = _start(runs_dir)
     _wait_for_progress(proc)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130
     (run,) = lab.list_runs(runs_dir)
-    assert run.state == "stopped" and run.summary.ended is not None
+    assert run.state == "stopped" and run.summary.ended is not None and run.summary.stop_reason == sig.name
     assert (run.path / "checkpoints" / "last.zip").is_file()
     from stable_baselines3 import PPO
 

@@ -104,7 +104,7 @@ def test_a_population_run_holds_every_member_in_results_events_and_checkpoints(t
     ({"population": 4, "engine": "gymnasium", "precision": "float32"},
      'population (set by override): populations train on lab\'s torch engine; set engine = "torch"'),
     ({"engine": "gymnasium", "precision": "bf16"},
-     "precision (set by override): bf16 autocast is the torch engine's (SB3 trains in float32)"),
+     "precision (set by override): bf16 is the torch engine's (SB3 trains in float32)"),
     ({"precision": "fp16"}, "precision (set by override): must be 'float32', 'bf16' or 'auto' (got 'fp16')"),
     ({"population": 0}, "population (set by override): must be greater than or equal to 1"),
     ({"population": 2, "members.agent.learning_rate": [1e-3]},

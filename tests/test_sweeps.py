@@ -228,13 +228,14 @@ def test_a_killed_run_is_crashed_the_others_complete_and_resume_reruns_only_it(t
     assert len({p.name for p in runs.glob("*-cartpole-ppo-torch-*")}) == 3  # two first, one rerun
 
 
-def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
     runs = tmp_path / "runs"
     path = sweep_file(tmp_path, "stop", SLOW)
     proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--runs-dir", str(runs), "--json"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait(lambda: len(_running_runs(runs)) == 2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     result = json.loads(out.strip().splitlines()[-1])

@@ -82,14 +82,16 @@ class LocalExecutor:
 # ------------------------------------------------------------------------------ the driver
 
 class _Signals:
-    """SIGINT/SIGTERM while a sweep runs: stop its runs cleanly; the caller's handlers come back."""
+    """SIGINT/SIGTERM while a sweep runs: stop its runs cleanly; the caller's handlers come back.
+    SIGHUP too: its terminal was closed, and its runs (each in a session of its own) would go on
+    without it, the sweep left 'running'."""
 
     def __init__(self, on_signal: Callable[[str], None]):
         self.on_signal, self.previous = on_signal, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self.previous[sig] = signal.signal(sig, lambda s, f: self.on_signal(signal.Signals(s).name))
         return self
 
