@@ -451,13 +451,39 @@ def start_detached(ref: str, args: list[str] = (), runs_dir=None, nice: int | No
     return spawn(ref, args, runs_dir, nice).pid
 
 
-def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None, json: bool = True):
+def _parent_death_signal():
+    """Linux's prctl, to ask for a signal when the process that started this one dies; None elsewhere.
+    Looked up in the parent: the child, between fork and exec, only calls it."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None, json: bool = True,
+          stop_with_parent: bool = False):
     """`start_detached`, returning the Popen (its parent can tell when it exits, and reaps it).
     Output (JSON lines, or plain lines with json=False) goes to `log_path`, default the runs
-    root's .launch.log. BadInput when the runs root cannot be written."""
+    root's .launch.log. BadInput when the runs root cannot be written. `stop_with_parent`: the run
+    gets SIGTERM (it checkpoints and ends 'stopped') if this process dies first, even by SIGKILL
+    (a sweep's trials; Linux only): a run the dashboard started outlives the dashboard."""
     import subprocess
 
     niceness = RUN_NICE if nice is None else nice
+    prctl, parent = (_parent_death_signal() if stop_with_parent else None), os.getpid()
+
+    def in_child() -> None:
+        if niceness:
+            _lower_priority(niceness)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            if os.getppid() != parent:  # it died before the prctl
+                os.kill(os.getpid(), signal.SIGTERM)
 
     cmd = [sys.executable, "-m", "lab", "run", str(ref), *args, *(["--json"] if json else [])]
     if runs_dir is not None:
@@ -473,5 +499,5 @@ def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None
     with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                preexec_fn=(lambda: _lower_priority(niceness)) if niceness else None)
+                                preexec_fn=in_child if niceness or prctl is not None else None)
     return proc

@@ -245,6 +245,23 @@ def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
         assert run.state == "stopped" and (run.path / "checkpoints" / "last.pt").exists()
 
 
+def test_a_sweep_killed_outright_stops_its_runs_with_their_checkpoints(tmp_path):
+    """SIGKILL of `lab sweep` itself: its runs (each in a session of its own) are not left going."""
+    runs = tmp_path / "runs"
+    path = sweep_file(tmp_path, "killed", SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--runs-dir", str(runs), "--json"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = _wait(lambda: (lambda r: r if len(r) == 2 else None)(_running_runs(runs)))
+    proc.kill()
+    proc.wait(timeout=10)
+    ended = _wait(lambda: all(Run.load(r.path).summary.state != "running" for r in started), timeout=30)
+    assert ended
+    for r in started:
+        run = Run.load(r.path)
+        assert run.state == "stopped" and run.summary.stop_reason == "SIGTERM", run.state
+        assert (run.path / "checkpoints" / "last.pt").exists()
+
+
 # ------------------------------------------------------------------------------ population backend
 
 def test_population_backend_trains_every_setting_and_seed_as_one_run(tmp_path):

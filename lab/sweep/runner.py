@@ -46,7 +46,8 @@ class LocalProcess:
     def __init__(self, ref: str, args: list[str], runs_dir, log_path: Path):
         from lab.launch import spawn
 
-        self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False)
+        # a sweep killed outright (SIGKILL) stops its runs too, rather than leave them going unrecorded
+        self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False, stop_with_parent=True)
         self.exited = _pidfd(self.proc.pid)  # readable once it exits (the driver waits on it); None: no pidfd
 
     def poll(self) -> int | None:
