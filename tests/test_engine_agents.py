@@ -94,8 +94,9 @@ def test_the_engines_categorical_samples_and_scores_as_torchs():
                          [(False, "tanh", 1, [64, 64]), (False, "relu", 3, [32, 16]), (True, "tanh", 2, [64, 64]),
                           (True, "relu", 1, [8]), (False, "tanh", 2, [5])])
 def test_the_update_pass_gives_autograds_outputs_and_gradients(continuous, activation, members, arch):
-    """ActorCritic.learning_pass (the networks' backward written out) against autograd through
-    forward, on a loss that reaches every output: values, log-probabilities and entropies."""
+    """ActorCritic.learning_pass (the distributions' and networks' backward written out) against
+    autograd through forward, on a loss that reaches every output: values, log-probabilities and
+    entropies."""
     from lab.engine.onpolicy import ActorCritic
 
     torch.manual_seed(members)
@@ -118,9 +119,60 @@ def test_the_update_pass_gives_autograds_outputs_and_gradients(continuous, activ
     net.zero_grad(set_to_none=True)
     dist, value, backward = net.learning_pass(obs)
     torch.testing.assert_close((dist.log_prob(actions).detach(), value.detach()), outputs, rtol=1e-5, atol=1e-5)
-    backward(loss_of(dist, value))
+    batch = obs.shape[1]  # the loss's derivatives per sample, by hand
+    backward(actions, weights / batch, (2 * (value - weights) + 0.03 * value.pow(2)) / batch,
+             torch.full((members, 1), -0.1 / batch))
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
     for m in range(members):  # each member's gradient is its own (nothing is mixed across the stack)
         for name, p in net.named_parameters():
             assert torch.count_nonzero(p.grad.view(members, -1)[m]) > 0, name
+
+
+@pytest.mark.parametrize("experiment", ["cartpole-ppo-torch", "pendulum-ppo-torch"])
+def test_ppos_written_out_gradient_is_autograds_of_its_loss(experiment):
+    """TorchPPOAgent.losses' gradient (no autograd) against autograd through the clipped loss, with
+    ratios inside the clip range (where the two terms tie), above and below it."""
+    from lab.engine.ppo import TorchPPOAgent
+
+    members, batch = 2, 64
+    agent = TorchPPOAgent(lab.load_experiment(experiment, {"population": members}), "cpu")
+    net, g = agent.net, torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        if net.continuous:
+            net.log_std.normal_(0, 0.3, generator=g)
+    obs = torch.randn(members, batch, net.args[0], generator=g)
+    with torch.no_grad():
+        dist, _ = net(obs)
+        actions = dist.sample()
+        old = dist.log_prob(actions) + 0.4 * torch.randn(members, batch, generator=g)  # ratios of about 0.5-2
+    advantages, returns = torch.randn(members, batch, generator=g), torch.randn(members, batch, generator=g)
+    clip, ent_coef, vf_coef = torch.tensor([[0.2], [0.1]]), torch.tensor([[0.01], [0.05]]), torch.tensor([[0.5], [0.7]])
+
+    dist, value = net(obs)
+    ratio = (dist.log_prob(actions) - old).exp()
+    a = (advantages - advantages.mean(1, keepdim=True)) / (advantages.std(1, keepdim=True) + 1e-8)
+    policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip, 1 + clip)).mean(1, keepdim=True)
+    loss = policy_loss - ent_coef * dist.entropy().mean(1, keepdim=True) + vf_coef * (returns - value).pow(2).mean(1, keepdim=True)
+    loss.sum().backward()
+    assert 0 < ((ratio - 1).abs() > 0.2).float().mean() < 0.9  # some samples clipped, some not
+    expected = {name: p.grad.clone() for name, p in net.named_parameters()}
+    net.zero_grad(set_to_none=True)
+    theirs, _, backward = agent.losses(obs, actions, old, advantages, returns, clip, ent_coef, vf_coef)
+    backward()
+    torch.testing.assert_close(theirs, loss.detach(), rtol=1e-5, atol=1e-6)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_the_gaussian_is_torchs_normal_draw_for_draw():
+    from lab.engine.onpolicy import Gaussian
+
+    mean, log_std = torch.randn(2, 5, 3), torch.randn(2, 3) * 0.5
+    ours, theirs = Gaussian(mean, log_std), torch.distributions.Normal(mean, log_std.exp()[:, None, :])
+    torch.manual_seed(0)
+    x = ours.sample()
+    torch.manual_seed(0)
+    torch.testing.assert_close(x, theirs.sample(), rtol=0, atol=0)
+    torch.testing.assert_close(ours.log_prob(x), theirs.log_prob(x).sum(-1))
+    torch.testing.assert_close(ours.entropy(), theirs.entropy().sum(-1))

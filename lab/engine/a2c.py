@@ -24,6 +24,7 @@ class TorchA2CAgent(OnPolicyAgent):
             return MemberRMSprop(self.net.parameters(), self.members, alpha=0.99, eps=1e-5)
         return MemberAdam(self.net.parameters(), self.members, eps=1e-5)
 
+    @torch.no_grad()  # (gradients are written out: nothing needs autograd's graph)
     def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
         p, net = self.spec.agent, self.net
         ent_coef, vf_coef = self.hyper("ent_coef")[:, None], self.hyper("vf_coef")[:, None]
@@ -32,12 +33,16 @@ class TorchA2CAgent(OnPolicyAgent):
         if p.normalize_advantage:
             advantages = (advantages - advantages.mean(1, keepdim=True)) / (advantages.std(1, keepdim=True) + 1e-8)
         # each member's losses: means over its rollout, (M, 1)
+        batch = rollout.obs.shape[1]
         policy_loss = -(advantages * dist.log_prob(rollout.actions)).mean(1, keepdim=True)
-        value_loss = (rollout.returns - value).pow(2).mean(1, keepdim=True)
+        error = value - rollout.returns
+        value_loss = error.pow(2).mean(1, keepdim=True)
         entropy = dist.entropy().mean(1, keepdim=True)
         loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
         optimizer.zero_grad()
-        backward(loss.sum())  # summed over members: each member's gradient is its own loss's
+        # the gradient of the losses summed over members (each member's is its own loss's),
+        # written out (ActorCritic.learning_pass): means over the rollout
+        backward(rollout.actions, advantages * (-1.0 / batch), error * (vf_coef * (2.0 / batch)), ent_coef * (-1.0 / batch))
         optimizer.clip_grad_norm(self.hyper("max_grad_norm"))
         optimizer.step(lr)
         loss, policy_loss, value_loss, entropy = torch.stack([x.mean() for x in (loss, policy_loss, value_loss, entropy)]).tolist()

@@ -74,30 +74,37 @@ class ActorCritic(nn.Module):
         return lambda obs: critics(obs)[..., 0]
 
     def learning_pass(self, obs: torch.Tensor):
-        """`forward(obs)` for an update: (distributions, values, backward), where `backward(loss)`
-        sets every parameter's `.grad` (autograd from the loss to the networks' outputs, the
-        networks' own backward written out: StackedMLP.backward_saved)."""
+        """`forward(obs)` for an update, without autograd: (distributions, values, backward).
+        A loss L that reaches the networks through each sample's log-probability of its action,
+        its value and its policy's entropy has its gradient set by `backward(actions, dL/dlog_prob,
+        dL/dvalue, dL/dentropy)` (each (M, batch), or broadcast to it): the distribution's part
+        written out (Categorical/Gaussian.output_grads), then the networks' (StackedMLP.backward_saved).
+        On a CPU this cost 0.26 ms less than autograd's graph in a minibatch step of one member
+        (1.23 -> 0.97 ms) and 0.5 ms less with 9 (3.78 -> 3.26 ms)."""
         m, batch = self.members, obs.shape[1]
         x = obs.unsqueeze(1).expand(m, 2, *obs.shape[1:]).reshape(2 * m, *obs.shape[1:])
         out, saved = self.nets.forward_saved(x, torch.bfloat16 if self.bf16 else None)
-        out.requires_grad_(True)
         view = out.view(m, 2, batch, -1)
-        leaves = [out, self.log_std] if self.continuous else [out]
+        dist = Gaussian(view[:, 0], self.log_std.detach()) if self.continuous else Categorical(view[:, 0])
 
-        def backward(loss: torch.Tensor) -> None:
-            grads = torch.autograd.grad(loss, leaves)
+        def backward(actions: torch.Tensor, g_log_prob: torch.Tensor, g_value: torch.Tensor,
+                     g_entropy: torch.Tensor) -> None:
+            grad = torch.zeros_like(view)
             if self.continuous:
-                self.log_std.grad = grads[1]
-            self.nets.backward_saved(saved, grads[0])
+                grad[:, 0], self.log_std.grad = dist.output_grads(actions, g_log_prob, g_entropy)
+            else:
+                grad[:, 0] = dist.output_grads(actions, g_log_prob, g_entropy)
+            grad[:, 1, :, 0] = g_value
+            self.nets.backward_saved(saved, grad.view_as(out))
 
-        return self.distribution(view[:, 0]), view[:, 1, :, 0], backward
+        return dist, view[:, 1, :, 0], backward
 
     def distribution(self, actor_out: torch.Tensor):
-        # (no argument validation: its checks cost more than the distribution on a CPU, and a
-        # NaN policy is caught where the run ends, lab.rl.train)
+        """The action distributions for the actors' outputs (M, batch, actions): a Categorical of
+        logits, or a Gaussian of means with the members' learned log-std. (No argument validation:
+        a NaN policy is caught where the run ends, lab.rl.train.)"""
         if self.continuous:
-            normal = torch.distributions.Normal(actor_out, self.log_std.exp()[:, None, :], validate_args=False)
-            return torch.distributions.Independent(normal, 1, validate_args=False)
+            return Gaussian(actor_out, self.log_std)
         return Categorical(actor_out)
 
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
@@ -139,6 +146,46 @@ class Categorical:
 
     def entropy(self) -> torch.Tensor:
         return -(self.log_p.exp() * self.log_p).sum(-1)
+
+    @torch.no_grad()
+    def output_grads(self, actions: torch.Tensor, g_log_prob: torch.Tensor, g_entropy: torch.Tensor) -> torch.Tensor:
+        """dL/dlogits from dL/dlog_prob(actions) and dL/dentropy per sample: with p = softmax,
+        dlog p_a/dz = onehot(a) - p and dH/dz = -p (log p + H)."""
+        p = self.log_p.exp()
+        entropy = -(p * self.log_p).sum(-1, keepdim=True)
+        onehot = torch.zeros_like(p).scatter_(-1, actions.unsqueeze(-1), 1.0)
+        return (onehot - p).mul_(g_log_prob.unsqueeze(-1)) - (self.log_p + entropy).mul_(p).mul_(g_entropy.unsqueeze(-1))
+
+
+class Gaussian:
+    """Independent normals per action dimension: means (M, batch, D), each member's log-std (M, D)
+    shared over its batch; torch.distributions.Normal's formulas (and its sampling, draw for draw),
+    summed over D."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):
+        self.mean, self.log_std = mean, log_std[:, None, :]
+        self.std = self.log_std.exp()
+
+    def sample(self) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.normal(self.mean, self.std.expand_as(self.mean))
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return (-((actions - self.mean) ** 2) / (2 * self.std**2) - self.log_std - math.log(math.sqrt(2 * math.pi))).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(-1).expand(self.mean.shape[:-1])
+
+    @torch.no_grad()
+    def output_grads(self, actions: torch.Tensor, g_log_prob: torch.Tensor,
+                     g_entropy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dL/dmeans (M, batch, D), dL/dlog_std (M, D)) from dL/dlog_prob(actions) and dL/dentropy
+        per sample: dlog_prob/dmean = z / std, dlog_prob/dlog_std = z^2 - 1 (z = (a - mean) / std),
+        dentropy/dlog_std = 1."""
+        z = (actions - self.mean) / self.std
+        g = g_log_prob.unsqueeze(-1)
+        g_log_std = (g * (z * z - 1)).sum(1) + g_entropy.expand(self.mean.shape[:-1]).sum(1, keepdim=True)
+        return g * z / self.std, g_log_std
 
 
 def member_state(state: dict, m: int, members: int) -> dict:

@@ -24,25 +24,36 @@ class TorchPPOAgent(OnPolicyAgent):
 
     def losses(self, obs, actions, old_log_probs, advantages, returns, clip, ent_coef, vf_coef):
         """Each member's loss (M, 1) on one minibatch, the figures reported (6,): loss, policy
-        loss, value loss, entropy, approximate KL and the clipped fraction, and the function that
-        sets the parameters' gradients from the loss (ActorCritic.learning_pass)."""
+        loss, value loss, entropy, approximate KL and the clipped fraction, and `backward()`,
+        which sets the parameters' gradients of the loss summed over members (each member's
+        gradient is its own loss's), written out (ActorCritic.learning_pass): no autograd."""
         dist, value, backward = self.net.learning_pass(obs)
+        batch = obs.shape[1]
         log_ratio = dist.log_prob(actions) - old_log_probs
         ratio = log_ratio.exp()
         a = advantages
         if self.spec.agent.normalize_advantage:
             a = (a - a.mean(1, keepdim=True)) / (a.std(1, keepdim=True) + 1e-8)
         # each member's losses: means over its minibatch, (M, 1)
-        policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip, 1 + clip)).mean(1, keepdim=True)
-        value_loss = (returns - value).pow(2).mean(1, keepdim=True)
+        unclipped, clipped_objective = a * ratio, a * ratio.clamp(1 - clip, 1 + clip)
+        policy_loss = -torch.min(unclipped, clipped_objective).mean(1, keepdim=True)
+        error = value - returns
+        value_loss = error.pow(2).mean(1, keepdim=True)
         entropy = dist.entropy().mean(1, keepdim=True)
         loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
-        with torch.no_grad():
-            approx_kl = ((ratio - 1) - log_ratio).mean()
-            clipped = ((ratio - 1).abs() > clip).float().mean()
-            stats = torch.stack([loss.mean(), policy_loss.mean(), value_loss.mean(), entropy.mean(), approx_kl, clipped])
-        return loss, stats, backward
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipped = ((ratio - 1).abs() > clip).float().mean()
+        stats = torch.stack([loss.mean(), policy_loss.mean(), value_loss.mean(), entropy.mean(), approx_kl, clipped])
 
+        def loss_backward() -> None:
+            # d(-min(a r, a clip(r)))/dlog_prob = -a r where the unclipped term is the smaller (or
+            # the two are equal, as autograd splits a tie between them), else 0; means over the batch
+            g_log_prob = (unclipped <= clipped_objective) * unclipped * (-1.0 / batch)
+            backward(actions, g_log_prob, error * (vf_coef * (2.0 / batch)), ent_coef * (-1.0 / batch))
+
+        return loss, stats, loss_backward
+
+    @torch.no_grad()  # (gradients are written out: nothing needs autograd's graph)
     def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
         """n_epochs over shuffled minibatches of the rollout, the clipped surrogate objective."""
         p, net = self.spec.agent, self.net
@@ -62,7 +73,7 @@ class TorchPPOAgent(OnPolicyAgent):
                 loss, stats, backward = self.losses(b_obs[:, idx], b_act[:, idx], b_logp[:, idx], b_adv[:, idx],
                                                     b_ret[:, idx], clip, ent_coef, vf_coef)
                 optimizer.zero_grad()
-                backward(loss.sum())  # summed over members: each member's gradient is its own loss's
+                backward()
                 optimizer.clip_grad_norm(max_grad_norm)
                 optimizer.step(lr)
                 sums += stats
