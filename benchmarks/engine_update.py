@@ -5,7 +5,9 @@ per population size, 1 torch thread, CPU time.
     .venv/bin/python benchmarks/engine_update.py [--members 1 2 4 9 64]
 
 Prints a Markdown table: members, precision (precision = "auto": bf16 from 4 members), and ms per
-minibatch step (the lowest and the median of 5 timings of 10 updates each).
+minibatch step (the lowest and the median of 5 timings of 10 updates each). `--kernels` adds the
+time torch's profiler gives the step's heavy kernels alone (matmuls, sigmoids and their backward,
+minibatch gathers, log-softmax): what the step would cost with no per-op overhead at all.
 """
 
 import argparse
@@ -38,18 +40,38 @@ def step_ms(members: int) -> tuple[float, float, bool]:
         for _ in range(10):
             agent.update(optimizer, lr, rollout, 1.0)
         times.append((time.process_time() - t) / (10 * per_update) * 1e3)
-    return min(times), statistics.median(times), spec.bf16
+    return min(times), statistics.median(times), spec.bf16, (kernels_ms(agent, optimizer, lr, rollout, per_update)
+                                                            if KERNELS else None)
+
+
+KERNELS = False
+HEAVY = ("aten::bmm", "aten::baddbmm", "aten::sigmoid_", "aten::sigmoid_backward", "aten::index",
+         "aten::_log_softmax", "aten::_log_softmax_backward_data")
+
+
+def kernels_ms(agent, optimizer, lr, rollout, per_update: int) -> float:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            agent.update(optimizer, lr, rollout, 1.0)
+    total = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in HEAVY)
+    return total / (10 * per_update) / 1e3
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", type=int, nargs="+", default=[1, 2, 4, 9, 64])
+    p.add_argument("--kernels", action="store_true", help="also the heavy kernels' time per step (torch's profiler)")
     args = p.parse_args()
+    global KERNELS
+    KERNELS = args.kernels
     torch.set_num_threads(1)
-    print("| members | precision | ms per minibatch step (lowest) | (median) |\n|---|---|---|---|")
+    extra = (" heavy kernels alone |", "---|") if KERNELS else ("", "")
+    print(f"| members | precision | ms per minibatch step (lowest) | (median) |{extra[0]}\n|---|---|---|---|{extra[1]}")
     for m in args.members:
-        low, median, bf16 = step_ms(m)
-        print(f"| {m} | {'bf16' if bf16 else 'float32'} | {low:.2f} | {median:.2f} |")
+        low, median, bf16, kernels = step_ms(m)
+        print(f"| {m} | {'bf16' if bf16 else 'float32'} | {low:.2f} | {median:.2f} |" + (f" {kernels:.2f} |" if KERNELS else ""))
 
 
 if __name__ == "__main__":
