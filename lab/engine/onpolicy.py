@@ -79,8 +79,9 @@ class ActorCritic(nn.Module):
         its value and its policy's entropy has its gradient set by `backward(actions, dL/dlog_prob,
         dL/dvalue, dL/dentropy)` (each (M, batch), or broadcast to it): the distribution's part
         written out (Categorical/Gaussian.output_grads), then the networks' (StackedMLP.backward_saved).
-        On a CPU this cost 0.26 ms less than autograd's graph in a minibatch step of one member
-        (1.23 -> 0.97 ms) and 0.5 ms less with 9 (3.78 -> 3.26 ms)."""
+        Against autograd from the loss to the outputs, a PPO minibatch step on this CPU went from
+        1.21 to 0.97-1.01 ms (one member) and from 3.7-4.0 to 3.3-3.6 ms (9 members, bf16)
+        (benchmarks/results-engine-update.md)."""
         m, batch = self.members, obs.shape[1]
         x = obs.unsqueeze(1).expand(m, 2, *obs.shape[1:]).reshape(2 * m, *obs.shape[1:])
         out, saved = self.nets.forward_saved(x, torch.bfloat16 if self.bf16 else None)
