@@ -9,10 +9,12 @@ Prints a Markdown table, one row per repetition (a fresh runs folder each).
 """
 
 import argparse
+import io
 import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import redirect_stdout
 
 
 def one_run(experiment: str, sets: list[str]) -> dict[str, float]:
@@ -24,21 +26,19 @@ def one_run(experiment: str, sets: list[str]) -> dict[str, float]:
     cls = ALGOS[spec.agent.algo].agent_class("torch")
     spent: Counter = Counter()
     originals = {name: getattr(cls, name) for name in ("learn", "update", "evaluate")}
+    learning = [False]  # inside learn: its evaluations are the periodic ones, the final one comes after
 
     def timed(name):
         def wrapper(*args, **kwargs):
+            periodic = name == "evaluate" and learning[0]
+            learning[0] = learning[0] or name == "learn"
             t = time.perf_counter()
-            inside = spent["in learn"] > 0 and name == "evaluate"  # a periodic evaluation, not the final one
-            if name == "learn":
-                spent["in learn"] = 1
             try:
                 return originals[name](*args, **kwargs)
             finally:
                 spent[name] += time.perf_counter() - t
-                if inside:
-                    spent["evaluate in learn"] += time.perf_counter() - t
-                if name == "learn":
-                    spent["in learn"] = 0
+                spent["evaluate in learn"] += (time.perf_counter() - t) if periodic else 0.0
+                learning[0] = learning[0] and name != "learn"
         return wrapper
 
     for name in originals:
@@ -65,9 +65,6 @@ def main() -> None:
     sets = args.set if args.set is not None else (["population=9"] if args.experiment == "cartpole-ppo-torch" else [])
     rows = []
     for _ in range(args.reps):
-        import io
-        from contextlib import redirect_stdout
-
         with redirect_stdout(io.StringIO()):  # the run's JSON line
             rows.append(one_run(args.experiment, sets))
     names = list(rows[0])

@@ -17,7 +17,7 @@ import time
 import torch
 
 
-def step_ms(members: int) -> tuple[float, float, bool]:
+def step_ms(members: int, kernels: bool = False) -> tuple[float, float, bool, float | None]:
     import lab
     from lab.engine.onpolicy import Rollout
     from lab.engine.ppo import TorchPPOAgent
@@ -40,11 +40,10 @@ def step_ms(members: int) -> tuple[float, float, bool]:
         for _ in range(10):
             agent.update(optimizer, lr, rollout, 1.0)
         times.append((time.process_time() - t) / (10 * per_update) * 1e3)
-    return min(times), statistics.median(times), spec.bf16, (kernels_ms(agent, optimizer, lr, rollout, per_update)
-                                                            if KERNELS else None)
+    heavy = kernels_ms(agent, optimizer, lr, rollout, per_update) if kernels else None
+    return min(times), statistics.median(times), spec.bf16, heavy
 
 
-KERNELS = False
 HEAVY = ("aten::bmm", "aten::baddbmm", "aten::sigmoid_", "aten::sigmoid_backward", "aten::index",
          "aten::_log_softmax", "aten::_log_softmax_backward_data")
 
@@ -64,14 +63,12 @@ def main() -> None:
     p.add_argument("--members", type=int, nargs="+", default=[1, 2, 4, 9, 64])
     p.add_argument("--kernels", action="store_true", help="also the heavy kernels' time per step (torch's profiler)")
     args = p.parse_args()
-    global KERNELS
-    KERNELS = args.kernels
     torch.set_num_threads(1)
-    extra = (" heavy kernels alone |", "---|") if KERNELS else ("", "")
+    extra = (" heavy kernels alone |", "---|") if args.kernels else ("", "")
     print(f"| members | precision | ms per minibatch step (lowest) | (median) |{extra[0]}\n|---|---|---|---|{extra[1]}")
     for m in args.members:
-        low, median, bf16, kernels = step_ms(m)
-        print(f"| {m} | {'bf16' if bf16 else 'float32'} | {low:.2f} | {median:.2f} |" + (f" {kernels:.2f} |" if KERNELS else ""))
+        low, median, bf16, heavy = step_ms(m, args.kernels)
+        print(f"| {m} | {'bf16' if bf16 else 'float32'} | {low:.2f} | {median:.2f} |" + (f" {heavy:.2f} |" if args.kernels else ""))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ episodes, for the tracker) and once per update (the losses).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,17 +146,25 @@ class Categorical:
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         return self.log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
+    @functools.cached_property
+    def _p(self) -> torch.Tensor:
+        return self.log_p.exp()
+
+    @functools.cached_property
+    def _entropy(self) -> torch.Tensor:
+        return -(self._p * self.log_p).sum(-1)
+
     def entropy(self) -> torch.Tensor:
-        return -(self.log_p.exp() * self.log_p).sum(-1)
+        return self._entropy
 
     @torch.no_grad()
     def output_grads(self, actions: torch.Tensor, g_log_prob: torch.Tensor, g_entropy: torch.Tensor) -> torch.Tensor:
         """dL/dlogits from dL/dlog_prob(actions) and dL/dentropy per sample: with p = softmax,
-        dlog p_a/dz = onehot(a) - p and dH/dz = -p (log p + H)."""
-        p = self.log_p.exp()
-        entropy = -(p * self.log_p).sum(-1, keepdim=True)
+        dlog p_a/dz = onehot(a) - p and dH/dz = -p (log p + H) (p and H as the loss had them)."""
+        p = self._p
         onehot = torch.zeros_like(p).scatter_(-1, actions.unsqueeze(-1), 1.0)
-        return (onehot - p).mul_(g_log_prob.unsqueeze(-1)) - (self.log_p + entropy).mul_(p).mul_(g_entropy.unsqueeze(-1))
+        return ((onehot - p).mul_(g_log_prob.unsqueeze(-1))
+                - (self.log_p + self._entropy.unsqueeze(-1)).mul_(p).mul_(g_entropy.unsqueeze(-1)))
 
 
 class Gaussian:
