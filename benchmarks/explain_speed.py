@@ -219,7 +219,7 @@ def batched_table(models: dict, sizes: list[int], reference_max: int, digits_max
                 mine = ex.attributions[name]
                 if n <= reference_max:
                     for usage in ("default", "best"):
-                        values, seconds = timed(lambda: ref(x, t, "best" if usage == "best" else "default"))
+                        values, seconds = timed(lambda: ref(x, t, usage))
                         measured[usage] = (values, seconds / n, n)
                     if n == min(sizes):
                         other = ref(x, t, "best", 1000)

@@ -34,6 +34,10 @@ def number(value, fmt: str = ".2f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+_FRAGILITY_COLUMNS = (("attack top-k", 13), ("spearman", 10), ("random top-k", 14), ("spearman", 10), ("sens. max", 11),
+                      ("sparsity", 10), ("deletion", 10))
+
+
 def robustness_lines(report: dict) -> list[str]:
     """artifacts/robustness.json as text tables, for `lab show` and the dashboard: accuracy (or
     a policy's return) per attack and epsilon, then per model the smallest flips and the
@@ -67,14 +71,12 @@ def robustness_lines(report: dict) -> list[str]:
         if m.get("fragility"):
             lines.append(f"  fragility of attributions (x vs x + delta, prediction kept; top-{m.get('fragility_top_k')} intersection "
                          f"and Spearman; delta median size {m.get('fragility_radius_median')}):")
-            lines.append(f"    {'method':<22}{'attack top-k':>13}{'spearman':>10}{'random top-k':>14}{'spearman':>10}"
-                         f"{'sens. max':>11}{'sparsity':>10}{'deletion':>10}")
+            lines.append(f"    {'method':<22}" + "".join(f"{title:>{w}}" for title, w in _FRAGILITY_COLUMNS))
             for method, f in m["fragility"].items():
                 cells = [f.get("adversarial_top_k_intersection"), f.get("adversarial_spearman"), f.get("random_top_k_intersection"),
                          f.get("random_spearman"), f.get("sensitivity_max"), m.get("sparsity", {}).get(method),
                          m.get("deletion_auc", {}).get(method)]
-                widths = [13, 10, 14, 10, 11, 10, 10]
-                lines.append(f"    {method:<22}" + "".join(f"{number(v, '.3g'):>{w}}" for v, w in zip(cells, widths)))
+                lines.append(f"    {method:<22}" + "".join(f"{number(v, '.3g'):>{w}}" for v, (_, w) in zip(cells, _FRAGILITY_COLUMNS)))
     agreement = report.get("attribution_agreement")
     if agreement:
         lines.append("plain vs hardened attributions of the same inputs (Spearman): "

@@ -35,14 +35,11 @@ def attacked_policy(agent, attack: str, epsilon: float, seed: int):
             return agent.act(obs + epsilon * rng.choice(np.array([-1.0, 1.0], np.float32), size=obs.shape), deterministic)
         return act
 
-    from captum.robust import FGSM
-
-    from lab.xai.robustness import quiet
+    from lab.xai.robustness import AttackSpace, fgsm, quiet
 
     module = agent.scores_module().eval()
     device = next(module.parameters()).device
-    attack_fn = FGSM(module, lambda out, t: torch.nn.functional.cross_entropy(out, t, reduction="none"))
-    attack_fn.zero_thresh = 0.0
+    attack_fn = fgsm(module, AttackSpace("observation units"))  # unbounded: the environment's own units
 
     def act(obs, deterministic=True):
         obs = np.asarray(obs, dtype=np.float32)

@@ -307,7 +307,7 @@ def run(spec, ctx) -> None:
         from lab.xai import robustness_job
 
         subject.attributions = ex.attributions
-        subject.faithfulness = {m: {k: v[k] for k in ("deletion_auc", "sensitivity_max")} for m, v in summary.items()}
+        subject.faithfulness = robustness_job.faithfulness(summary)
         methods_done = list(ex.attributions)
         results.update(robustness_job.run(spec, ctx, subject, lambda model, inputs, targets: _explain(
             spec, subject, device, model, inputs, targets, methods_done)))

@@ -169,7 +169,7 @@ def _coalition_values(model, flat: torch.Tensor, t: torch.Tensor, bg: torch.Tens
     n, s, nb = len(flat), len(on), len(bg)
     per_input = s * nb
     inputs = max(1, chunk_rows // per_input)  # whole inputs per call when they fit
-    coalitions = s if inputs > 1 else max(1, chunk_rows // nb)
+    per_call = s if inputs > 1 else max(1, chunk_rows // nb)  # coalitions per model call
     weight = on.to(flat.dtype)  # lerp with weight 0 or 1 returns exactly b or x
     out = torch.empty((n, s), dtype=torch.float64, device=flat.device)
     with torch.inference_mode():
@@ -177,8 +177,8 @@ def _coalition_values(model, flat: torch.Tensor, t: torch.Tensor, bg: torch.Tens
             rows = slice(i, min(i + inputs, n))
             a = rows.stop - rows.start
             pick = torch.arange(a, device=flat.device)
-            for c in range(0, s, coalitions):
-                cols = slice(c, min(c + coalitions, s))
+            for c in range(0, s, per_call):
+                cols = slice(c, min(c + per_call, s))
                 synth = torch.lerp(bg[None, None], flat[rows, None, None, :], weight[None, cols, None, :])  # (a, c, N, D)
                 y = model(synth.reshape(-1, *shape)).reshape(a, cols.stop - cols.start, nb, -1)
                 out[rows, cols] = y[pick, :, :, t[rows]].double().mean(dim=-1)

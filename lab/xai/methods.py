@@ -301,7 +301,7 @@ def lime(ctx, x, t, num_samples: int = 0):
 
 # ------------------------------------------------------------------------------ lab's batched Kernel SHAP and LIME
 
-def _row_bytes(ctx, x) -> int:
+def _row_bytes(x) -> int:
     """A guess of the memory one row takes through the model: its input and, for activations,
     64 times as much again (the batched methods size their model calls from it)."""
     return int(x[0].numel()) * 4 * 65
@@ -315,15 +315,15 @@ def kernel_shap(ctx, x, t, nsamples: int = 0, chunk_rows: int = 0):
     model calls to the device."""
     from lab.xai.kernel_shap import kernel_shap as batched
 
-    rows = chunk_rows or ctx.chunk_rows(_row_bytes(ctx, x))
+    rows = chunk_rows or ctx.chunk_rows(_row_bytes(x))
     if not ctx.is_image:
         return batched(ctx.model, x, t, ctx.background, nsamples=nsamples, seed=ctx.seed, chunk_rows=rows)
-    mask = ctx.feature_groups(tuple(x.shape[1:])).reshape(-1).to(x.device)
+    mask = ctx.feature_groups(tuple(x.shape[1:])).to(x.device)  # (1, c, h, w) patch ids
     groups = int(mask.max()) + 1
     every = torch.ones((len(x), groups), dtype=torch.bool, device=x.device)  # as shap's 0/1 patch space: all vary
-    phi = batched(ctx.model, x, t, ctx.baseline, groups=mask, vary=every, nsamples=nsamples, seed=ctx.seed, chunk_rows=rows)
-    m = mask.cpu().numpy()
-    return (phi[:, m] / np.bincount(m)[m]).reshape(x.shape)
+    phi = batched(ctx.model, x, t, ctx.baseline, groups=mask.reshape(-1), vary=every, nsamples=nsamples, seed=ctx.seed,
+                  chunk_rows=rows)
+    return _spread(phi[:, mask.reshape(-1).cpu().numpy()].reshape(x.shape), mask, ctx)
 
 
 def lime_batched(ctx, x, t, num_samples: int = 0, chunk_rows: int = 0):
@@ -332,16 +332,14 @@ def lime_batched(ctx, x, t, num_samples: int = 0, chunk_rows: int = 0):
     patches hidden with the baseline (1,000 samples), for all inputs at once, seeded with ctx.seed."""
     from lab.xai.lime_batched import QuartileBins, lime_image, lime_tabular
 
-    rows = chunk_rows or ctx.chunk_rows(_row_bytes(ctx, x))
+    rows = chunk_rows or ctx.chunk_rows(_row_bytes(x))
     if not ctx.is_image:
         bins = QuartileBins.fit(ctx.train_data.reshape(len(ctx.train_data), -1), x.device)
         flat = x.reshape(len(x), -1)
         return lime_tabular(ctx.model, flat, t, bins, num_samples or 5000, ctx.seed, rows).reshape(x.shape)
-    mask = ctx.feature_groups(tuple(x.shape[1:]))[0, 0].to(x.device)  # (h, w) patch ids
-    weights = lime_image(ctx.model, x, t, mask, float(ctx.baseline.mean()), num_samples or 1000, ctx.seed, rows)
-    m = mask.cpu().numpy()
-    per_pixel = weights[:, m] / np.bincount(m.reshape(-1))[m] / x.shape[1]  # (n, h, w)
-    return np.broadcast_to(per_pixel[:, None], x.shape).copy()
+    mask = ctx.feature_groups(tuple(x.shape[1:])).to(x.device)  # (1, c, h, w) patch ids, the same in every channel
+    weights = lime_image(ctx.model, x, t, mask[0, 0], float(ctx.baseline.mean()), num_samples or 1000, ctx.seed, rows)
+    return _spread(weights[:, mask.reshape(-1).cpu().numpy()].reshape(x.shape), mask, ctx)
 
 
 # ------------------------------------------------------------------------------ the table

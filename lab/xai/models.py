@@ -92,12 +92,13 @@ def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
         values = {}
         if adv is not None:
             Xv_adv = adversarial_examples(model, space, Xv, yv, adv.epsilon, adv.steps, seed=spec.seed)
-            with torch.no_grad():
-                values["val_adversarial_accuracy"] = (model(Xv_adv).argmax(1) == yv).float().mean().item()
         with torch.no_grad():
             logits = model(Xv)
-            val_loss = loss_fn(logits if adv is None else model(Xv_adv), yv).item()
             val_acc = (logits.argmax(1) == yv).float().mean().item()
+            if adv is not None:  # the validation loss is the adversarial one
+                logits = model(Xv_adv)
+                values["val_adversarial_accuracy"] = (logits.argmax(1) == yv).float().mean().item()
+            val_loss = loss_fn(logits, yv).item()
         ctx.emit("metric", step=epoch, values={"train_loss": total / len(X), "val_loss": val_loss, "val_accuracy": val_acc, **values})
         if not math.isfinite(val_loss) or not math.isfinite(total):
             raise RuntimeError(f"training diverged at epoch {epoch} (loss {total / len(X):.4g}, validation loss {val_loss:.4g}); "

@@ -133,6 +133,11 @@ def _classifiers(spec, ctx, subject, explain_fn) -> dict:
     return report
 
 
+def faithfulness(methods: dict) -> dict:
+    """method -> {deletion_auc, sensitivity_max} of a comparison's methods: shown beside fragility."""
+    return {m: {k: v[k] for k in ("deletion_auc", "sensitivity_max")} for m, v in methods.items()}
+
+
 def _explained(spec, ctx, subject, explain_fn, model, model_a, space, x_exp, grid, own: bool) -> dict:
     """Smallest flipping perturbations, attributions (sparsity) and their fragility on the
     explained inputs."""
@@ -148,8 +153,7 @@ def _explained(spec, ctx, subject, explain_fn, model, model_a, space, x_exp, gri
     else:  # the twin's attributions of the same inputs, compared as the run's own were
         ex = explain_fn(model, subject.inputs, subject.targets)
         attrs = ex.attributions
-        faith = {m: {k: v[k] for k in ("deletion_auc", "sensitivity_max")}
-                 for m, v in ex.compare(spec.explain.top_k, spec.explain.sensitivity_samples)["methods"].items()}
+        faith = faithfulness(ex.compare(spec.explain.top_k, spec.explain.sensitivity_samples)["methods"])
     out = {"min_perturbation": [{k: v for k, v in f.items() if not k.startswith("_")} for f in flips],
            "sparsity": {m: round(float(np.mean([rb.gini(a[i]) for i in range(len(a))])), 4) for m, a in attrs.items()},
            "deletion_auc": {m: faith[m]["deletion_auc"] for m in attrs if m in faith},
@@ -223,19 +227,20 @@ def _write(ctx, subject, report: dict, explain_fn) -> None:
     art = ctx.run.artifacts_dir
     private = {name: {k: entry.pop(k) for k in [k for k in entry if k.startswith("_")]} for name, entry in report["models"].items()}
     store.write_atomic(art / "robustness.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
-    written = ["robustness.json"]
+    written = [("robustness.json", _DESCRIPTIONS["robustness.json"])]
     if "policy" in report:
-        figures.policy_robustness_figure(art / "robustness_policy.png", report)
-        written.append("robustness_policy.png")
+        curve = "robustness_policy.png"
+        figures.policy_robustness_figure(art / curve, report)
     else:
-        figures.robustness_figure(art / "robustness_accuracy.png", report)
-        written.append("robustness_accuracy.png")
+        curve = "robustness_accuracy.png"
+        figures.robustness_figure(art / curve, report)
+    written.append((curve, _DESCRIPTIONS[curve]))
     for name, extra in private.items():
         png = f"robustness_adversarial_{name}.png"
         if _adversarial_figure(subject, report, name, extra, explain_fn, art / png):
-            written.append(png)
-    for name in written:
-        ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=_DESCRIPTIONS.get(name.rsplit("_", 1)[0] if "adversarial" in name else name, "figure"))
+            written.append((png, _DESCRIPTIONS["robustness_adversarial"]))
+    for name, description in written:
+        ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=description)
 
 
 def _adversarial_figure(subject, report, name, extra, explain_fn, path) -> bool:

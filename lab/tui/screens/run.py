@@ -103,16 +103,12 @@ class RunScreen(Screen):
                 pass
 
     def _robustness_found(self, source: str, report: dict) -> None:
-        from lab.display import robustness_curves
+        from lab.tui.widgets.attribution_view import plot_robustness
 
-        _, curves = robustness_curves(report)
         plot = LinePlot("return under attack", id="robustness-plot")
         plot.styles.width = "1fr"
         self.query_one("#run-plots").mount(plot)
-        styles = [PALETTE[(k + 2) % len(PALETTE)] for k in range(len(curves))]
-        plot.plot([(xs, ys) for _, xs, ys in curves], styles, [(name, st) for (name, _, _), st in zip(curves, styles)],
-                  title=f"return under attack on the observations (run {source})",
-                  x_title=f"epsilon ({report.get('unit', '')})")
+        plot_robustness(plot, report, f"return under attack on the observations (run {source})", first_colour=2)
 
     def update_view(self, force: bool = False, poll: bool = True) -> None:
         import time

@@ -214,11 +214,18 @@ class RobustnessPane(Vertical):
         yield Static(Text("\n".join(robustness_lines(self.report))), id="robustness-tables")
 
     def on_mount(self) -> None:
-        from lab.display import robustness_curves
-        from lab.tui.widgets.line_plot import PALETTE, LinePlot
+        from lab.tui.widgets.line_plot import LinePlot
 
-        label, curves = robustness_curves(self.report)
-        styles = [PALETTE[k % len(PALETTE)] for k in range(len(curves))]
-        self.query_one(LinePlot).plot([(xs, ys) for _, xs, ys in curves], styles,
-                                      [(name, st) for (name, _, _), st in zip(curves, styles)],
-                                      title=f"{label} under attack", x_title=f"epsilon ({self.report.get('unit', '')})")
+        plot_robustness(self.query_one(LinePlot), self.report)
+
+
+def plot_robustness(plot, report: dict, title: str | None = None, first_colour: int = 0) -> None:
+    """A robustness.json's curves (display.robustness_curves) on a LinePlot, one colour each;
+    title: '<accuracy or return> under attack' unless given."""
+    from lab.display import robustness_curves
+    from lab.tui.widgets.line_plot import PALETTE
+
+    label, curves = robustness_curves(report)
+    styles = [PALETTE[(k + first_colour) % len(PALETTE)] for k in range(len(curves))]
+    plot.plot([(xs, ys) for _, xs, ys in curves], styles, [(name, st) for (name, _, _), st in zip(curves, styles)],
+              title=title or f"{label} under attack", x_title=f"epsilon ({report.get('unit', '')})")
