@@ -16,14 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lab.engine.registry import ENVS, TorchVecEnv, make_vec
+    from lab.engine.registry import ENVS, TorchVecEnv, env_spaces, make_env, make_vec
 
 # The ids of registry.ENVS, in its order, for what must not import torch (validating an
 # experiment). ENVS, built from the environment classes' own `id`, is the truth; this is a copy,
 # and tests/test_engine_envs.py pins the two equal.
 ENV_IDS: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
 
-_FROM_REGISTRY = ("ENVS", "TorchVecEnv", "make_vec")
+_FROM_REGISTRY = ("ENVS", "TorchVecEnv", "env_spaces", "make_env", "make_vec")
 
 
 def __getattr__(name: str):
@@ -38,4 +38,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_FROM_REGISTRY})
 
 
-__all__ = ["ENVS", "ENV_IDS", "TorchVecEnv", "make_vec"]
+__all__ = ["ENVS", "ENV_IDS", "TorchVecEnv", "env_spaces", "make_env", "make_vec"]

@@ -28,4 +28,16 @@ def make_vec(env_id: str, num_envs: int, device: str | torch.device = "cpu", see
     return ENVS[env_id](num_envs, device=device, seed=seed, dtype=dtype)
 
 
-__all__ = ["ENVS", "TorchVecEnv", "make_vec"]
+def make_env(env_spec, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None):
+    """The batched environment an engine agent trains and evaluates in, for an experiment's
+    `[env]` table (`lab.spec.EnvSpec`): `num_envs` copies on `device`, reset with `seed`."""
+    return make_vec(env_spec.id, num_envs, device=device, seed=seed)
+
+
+def env_spaces(env_spec):
+    """(observation space, action space) of one environment of `env_spec`, as the agents see them."""
+    env = ENVS[env_spec.id]
+    return env.gym_observation_space, env.gym_action_space
+
+
+__all__ = ["ENVS", "TorchVecEnv", "env_spaces", "make_env", "make_vec"]
