@@ -336,10 +336,15 @@ def _check_env(spec: RLSpec, fail) -> None:
         except (Exception, SystemExit) as e:  # an env module's own bug, or an exit, is one line too
             what = f"exits (SystemExit {e.code!r})" if isinstance(e, SystemExit) else f"raises {type(e).__name__}: {one_line(e)}"
             fail(f"env.id: module '{module}' of {env_id!r} {what} when imported; fix or reinstall it")
+        from lab.rl.envs import env_class
+
+        cls = env_class(env_id)
+        if cls is not None:
+            _check_algo_fits(spec, *_user_env_spaces(spec, cls, fail), fail)
+            return
         env_id = env_id.split(":", 1)[1]
     if env_id not in gym.registry:
-        fail(f"env.id: unknown Gymnasium environment {spec.env.id!r}{did_you_mean(env_id, gym.registry)}"
-             " (any id registered with Gymnasium, or 'module:Id')")
+        fail(_unknown_env(spec, env_id))
     try:
         env = gym.make(env_id, **spec.env.kwargs)
     except TypeError as e:
@@ -347,9 +352,18 @@ def _check_env(spec: RLSpec, fail) -> None:
     except Exception as e:  # an env that cannot be built is bad input for this spec
         fail(f"env: cannot create {env_id} ({type(e).__name__}: {e})")
     try:
-        act, obs = type(env.action_space).__name__, type(env.observation_space).__name__
+        spaces, limit = (env.observation_space, env.action_space), env.spec.max_episode_steps if env.spec else None
     finally:
         env.close()
+    if spec.engine == "torch" and spec.env.id not in _engine_env_ids():
+        _check_gymnasium_path(spec, env_id, *spaces, limit, fail)
+    _check_algo_fits(spec, *spaces, fail)
+
+
+def _check_algo_fits(spec: RLSpec, observation_space, action_space, fail) -> None:
+    """The algorithm can act in the env's action space and read its observations."""
+    env_id = spec.env.id.rpartition(":")[2]
+    act, obs = type(action_space).__name__, type(observation_space).__name__
     algo = spec.algo
     if act not in algo.action_spaces:
         fail(f"agent.algo: '{algo.name}' cannot act in {env_id}'s {act} action space"
@@ -373,21 +387,70 @@ def _check_env(spec: RLSpec, fail) -> None:
             fail(f"env.normalize.norm_obs: {env_id}'s {obs} observations cannot be normalized (Box only); set norm_obs = false")
 
 
-def _check_torch_engine(spec: RLSpec, fail) -> None:
-    """The torch engine has this algorithm and this environment."""
+def _engine_env_ids() -> tuple[str, ...]:
     from lab.engine import ENV_IDS  # not ENVS: validating imports no torch
 
+    return ENV_IDS
+
+
+def _unknown_env(spec: RLSpec, env_id: str) -> str:
+    import gymnasium as gym
+
+    if spec.engine != "torch":
+        return (f"env.id: unknown Gymnasium environment {spec.env.id!r}{did_you_mean(env_id, gym.registry)}"
+                " (any id registered with Gymnasium, or 'module:Id')")
+    ids = _engine_env_ids()
+    return (f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(env_id, [*ids, *gym.registry])} (it steps "
+            f"lab's own {', '.join(ids)}, any other Gymnasium id through Gymnasium's vector env, 'module:Id' of a "
+            "package that registers one, or 'module:Class' of your own TorchVecEnv)")
+
+
+def _user_env_spaces(spec: RLSpec, cls, fail):
+    """(observation space, action space) of a user's TorchVecEnv class, checked (lab.engine.check)."""
+    from lab.errors import BadInput
+
+    if spec.engine != "torch":
+        fail(f"env.id: {spec.env.id!r} names a class, a batched torch environment; set engine = \"torch\" "
+             "(the gymnasium engine takes Gymnasium ids)")
+    if spec.env.max_episode_steps is not None:
+        fail(f"env.max_episode_steps: {spec.env.id} states its own time limit (its class's max_episode_steps); "
+             "remove env.max_episode_steps")
+    from lab.engine.check import check_env_class
+
+    try:
+        return check_env_class(cls, spec.env.id, spec.env.kwargs)
+    except BadInput as e:
+        fail(f"{e.key or 'env.id'}: {e}")
+
+
+def _check_gymnasium_path(spec: RLSpec, env_id: str, observation_space, action_space, limit, fail) -> None:
+    """A Gymnasium env the torch engine steps through Gymnasium's vector env: spaces it can
+    read and act in, and a time limit (its evaluations step every episode to its end)."""
+    obs, act = type(observation_space).__name__, type(action_space).__name__
+    if obs not in ("Box", "Discrete"):
+        fail(f"env.id: the torch engine reads Box and Discrete observations; {env_id}'s are {obs}; "
+             "set engine = \"gymnasium\"")
+    if act not in ("Box", "Discrete"):
+        fail(f"env.id: the torch engine acts in Discrete and Box action spaces; {env_id}'s is {act}; "
+             "set engine = \"gymnasium\"")
+    if spec.env.max_episode_steps is None and not limit:
+        fail(f"env.max_episode_steps: {env_id} has no time limit, and the torch engine needs one (its evaluations "
+             "run every episode to its end); set env.max_episode_steps")
+
+
+def _check_torch_engine(spec: RLSpec, fail) -> None:
+    """The torch engine has this algorithm; lab's own torch environments take no arguments."""
+    ids = _engine_env_ids()
     with_torch = [name for name, a in ALGOS.items() if a.torch_agent]
     if spec.algo.torch_agent is None:
         fail(f"engine: '{spec.algo.name}' has no torch-engine implementation (it has: {', '.join(with_torch)}); "
              "set engine = \"gymnasium\" or agent.algo = " + " or ".join(f"'{n}'" for n in with_torch))
-    if spec.env.id not in ENV_IDS:
-        fail(f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(spec.env.id, ENV_IDS)} (it has: "
-             f"{', '.join(ENV_IDS)}); set engine = \"gymnasium\" to step it with Gymnasium")
-    if spec.env.kwargs:
-        fail("env.kwargs: the torch engine's environments take no arguments; remove env.kwargs or set engine = \"gymnasium\"")
-    if spec.env.max_episode_steps is not None:
-        fail("env.max_episode_steps: the torch engine keeps Gymnasium's time limit; remove it or set engine = \"gymnasium\"")
+    if spec.env.id in ids and spec.env.kwargs:
+        fail(f"env.kwargs: the torch engine's environments take no arguments when they are lab's own, as {spec.env.id} "
+             "is; remove env.kwargs or set engine = \"gymnasium\"")
+    if spec.env.id in ids and spec.env.max_episode_steps is not None:
+        fail(f"env.max_episode_steps: lab's torch {spec.env.id} keeps Gymnasium's time limit; remove it or set "
+             "engine = \"gymnasium\"")
     for name, field in type(spec.agent).model_fields.items():
         if (field.json_schema_extra or {}).get("sb3_only") and getattr(spec.agent, name) != field.default:
             fail(f"agent.{name}: SB3's {spec.algo.name} has it, the torch engine's does not; remove it or set engine = \"gymnasium\"")

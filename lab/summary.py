@@ -101,6 +101,8 @@ class Summary(_Record):
     duration_seconds: float | None = None
     algo: str | None = None
     env: str | None = None
+    env_path: str | None = Field(None, description="how the torch engine steps the environment: lab's torch <id>, "
+                                 "Gymnasium's vector env (numpy on the CPU), or user torch env <module:Class>")
     seed: int | None = None
     device: str | None = None
     device_reason: str | None = None

@@ -25,6 +25,20 @@ ENV_IDS: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pend
 
 _FROM_REGISTRY = ("ENVS", "TorchVecEnv", "env_spaces", "make_env", "make_vec")
 
+GYMNASIUM_PATH = "Gymnasium's vector env (numpy on the CPU)"
+
+
+def env_path(env_spec) -> str:
+    """Which way the engine steps an experiment's environment (`[env]` table), in words: lab's
+    torch version of a built-in id, a user's TorchVecEnv class, or any other Gymnasium id through
+    Gymnasium's vector env. A run logs it and its summary keeps it (`env_path`). Imports no torch
+    for a built-in or Gymnasium id (a user's class's module imports it)."""
+    if env_spec.id in ENV_IDS:
+        return f"lab's torch {env_spec.id}"
+    from lab.rl.envs import env_class
+
+    return f"user torch env {env_spec.id}" if env_class(env_spec.id) is not None else GYMNASIUM_PATH
+
 
 def __getattr__(name: str):
     if name in _FROM_REGISTRY:
@@ -38,4 +52,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_FROM_REGISTRY})
 
 
-__all__ = ["ENVS", "ENV_IDS", "TorchVecEnv", "env_spaces", "make_env", "make_vec"]
+__all__ = ["ENVS", "ENV_IDS", "GYMNASIUM_PATH", "TorchVecEnv", "env_path", "env_spaces", "make_env", "make_vec"]

@@ -1,4 +1,6 @@
-"""The torch engine's environments by Gymnasium id, and `make_vec` to build a batch of one.
+"""The torch engine's environments: its own by Gymnasium id (`ENVS`, `make_vec`), and
+`make_env`/`env_spaces`, the one way agents build and read an experiment's environment, whichever
+of the three paths it takes (lab's torch built-in, a user's TorchVecEnv, Gymnasium's vector env).
 
 Imports torch (the environments are torch modules); `lab.engine` forwards these names lazily,
 so that importing the package, and validating an experiment, do not.
@@ -30,14 +32,45 @@ def make_vec(env_id: str, num_envs: int, device: str | torch.device = "cpu", see
 
 def make_env(env_spec, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None):
     """The batched environment an engine agent trains and evaluates in, for an experiment's
-    `[env]` table (`lab.spec.EnvSpec`): `num_envs` copies on `device`, reset with `seed`."""
-    return make_vec(env_spec.id, num_envs, device=device, seed=seed)
+    `[env]` table (`lab.spec.EnvSpec`): `num_envs` copies on `device`, reset with `seed`.
+
+    One of three, as `lab.engine.env_path` names them: lab's torch version of a built-in id
+    (ENVS), a user's TorchVecEnv subclass ('module:Class', built with env.kwargs), or any other
+    Gymnasium id through Gymnasium's own vector env (`GymnasiumVecEnv`). All have the
+    interface the agents use: num_envs, single_observation_space (a 1-d Box),
+    single_action_space, max_episode_steps, reset(seed=), step(actions), snapshot(), restore(),
+    and resumes_exactly (False where a resumed run must reset them)."""
+    if env_spec.id in ENVS:
+        return make_vec(env_spec.id, num_envs, device=device, seed=seed)
+    from lab.rl.envs import env_class
+
+    cls = env_class(env_spec.id)
+    if cls is not None:
+        return cls(num_envs, device=device, seed=seed, **env_spec.kwargs)
+    from lab.engine.envs.gymnasium_vec import GymnasiumVecEnv
+
+    return GymnasiumVecEnv(env_spec, num_envs, device=device, seed=seed)
 
 
 def env_spaces(env_spec):
-    """(observation space, action space) of one environment of `env_spec`, as the agents see them."""
-    env = ENVS[env_spec.id]
-    return env.gym_observation_space, env.gym_action_space
+    """(observation space, action space) of one environment of `env_spec`, as the agents see them
+    (observations always a 1-d Box: a Gymnasium env's Discrete ones one-hot)."""
+    if env_spec.id in ENVS:
+        env = ENVS[env_spec.id]
+        return env.gym_observation_space, env.gym_action_space
+    from lab.rl.envs import env_class, make_gym_env
+
+    cls = env_class(env_spec.id)
+    if cls is not None:
+        env = cls(1, device="cpu", seed=0, **env_spec.kwargs)
+        return env.single_observation_space, env.single_action_space
+    from lab.engine.envs import gymnasium_vec
+
+    env = make_gym_env(env_spec)
+    try:
+        return gymnasium_vec.observation_space(env.observation_space), gymnasium_vec.action_space(env.action_space)
+    finally:
+        env.close()
 
 
 __all__ = ["ENVS", "TorchVecEnv", "env_spaces", "make_env", "make_vec"]

@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 def env_id(spec) -> str:
     """The registry id; 'module:Id' imports the module that registers it first."""
-    module, sep, name = spec.env.id.rpartition(":")
+    return _registered_id(spec.env.id)
+
+
+def _registered_id(env_id: str) -> str:
+    module, sep, name = env_id.rpartition(":")
     if sep:
         importlib.import_module(module)
         return name
-    return spec.env.id
+    return env_id
+
+
+def env_class(env_id: str) -> type | None:
+    """The class an id 'module:Class' names (a user's batched torch environment; validation checks
+    that it is one), or None for a Gymnasium id ('Id', or 'module:Id' registered by the module).
+    Imports the module; imports no torch of its own."""
+    import gymnasium as gym
+
+    module, sep, name = env_id.rpartition(":")
+    if not sep or not name.isidentifier():
+        return None
+    found = getattr(importlib.import_module(module), name, None)
+    if not isinstance(found, type):
+        return None
+    vector = sys.modules.get("lab.engine.envs.vector")  # loaded wherever a TorchVecEnv subclass is
+    if name in gym.registry and not (vector and issubclass(found, vector.TorchVecEnv)):
+        return None  # a Gymnasium id that is also a class's name: the registered env
+    return found
 
 
 def make_env(spec, render_mode: str | None = None):
+    """One environment of an experiment: see `make_gym_env`."""
+    return make_gym_env(spec.env, render_mode)
+
+
+def make_gym_env(env_spec, render_mode: str | None = None):
+    """One environment of an experiment's [env] table as a Gymnasium Env: Gymnasium's own, with
+    env.kwargs and env.max_episode_steps, or for a user's batched torch environment class, one
+    of it on the CPU (its constructor gets env.kwargs)."""
+    cls = env_class(env_spec.id)
+    if cls is not None:
+        return cls.gym_env(render_mode, **env_spec.kwargs)
     import gymnasium as gym
 
-    kwargs = dict(spec.env.kwargs)
-    if spec.env.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = spec.env.max_episode_steps
+    kwargs = dict(env_spec.kwargs)
+    if env_spec.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env_spec.max_episode_steps
     if render_mode:
         kwargs["render_mode"] = render_mode
-    return gym.make(env_id(spec), **kwargs)
+    return gym.make(_registered_id(env_spec.id), **kwargs)
 
 
 def make_vec_env(spec, seed: int):

@@ -476,11 +476,20 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     torch.set_num_threads(spec.threads)
     algo = spec.algo
     library = "lab's torch engine" if spec.engine == "torch" else algo.library
+    path = {}
+    if spec.engine == "torch":  # which of the engine's three ways to its environments this run takes
+        from lab.engine import env_path
+
+        path = {"env_path": env_path(spec.env)}
+        ctx.update_summary(**path)
+    through = f", through {path['env_path']}" if path else ""
     if spec.population > 1:
         ctx.log(f"{algo.title} ({library}) on {spec.env.id}: a population of {spec.population} (seeds {spec.seed} .. "
-                f"{spec.seed + spec.population - 1}), each x{spec.env.n_envs} envs and {spec.agent.total_steps:,} steps")
+                f"{spec.seed + spec.population - 1}), each x{spec.env.n_envs} envs and {spec.agent.total_steps:,} steps"
+                f"{through}", **path)
     else:
-        ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, seed {spec.seed}")
+        ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, "
+                f"seed {spec.seed}{through}", **path)
     agent = spec.agent_class()(spec, ctx.device)
     tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
     if resume is not None:

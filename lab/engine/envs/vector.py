@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -35,6 +36,27 @@ MAX_RESET_DRAW_INTERVAL = 8
 
 class TorchVecEnv(VectorEnv):
     """`num_envs` copies of one Gymnasium environment as rows of one tensor on `device`.
+
+    Writing one (the four built-ins do, and so can a user: `env.id = "module:Class"` with
+    `engine = "torch"` trains lab's agents on it; docs/custom-environment.md builds a grid world).
+    A subclass states, as class attributes:
+        max_episode_steps   the time limit (Gymnasium's TimeLimit): an int >= 1
+        state_names         the names of the state's variables, in order: a tuple of str
+        reset_low, reset_high   the box reset states are drawn from uniformly, one float per name
+                            (an environment with discrete states rounds them in `dynamics`)
+        gym_observation_space   a 1-d float32 `gymnasium.spaces.Box` (what `observe` returns)
+        gym_action_space    `spaces.Discrete(n)` or a `spaces.Box`
+    and may state `id` (default: the class's name), `action_values` (for Discrete actions, the
+    value `dynamics` gets for each one, a force or a torque; default: the action's index, int64),
+    `shortest_episode` (see Randomness; default 1, which is always right) and `metadata["render_fps"]`.
+    It defines `dynamics(state, actions) -> (next_state, reward, terminated)` and may define
+    `observe(state) -> obs` (default: the state itself) and `draw() -> (H, W, 3) uint8 array`, a
+    picture of environment 0 (`lab play`, `lab record` and the dashboard's play pane show it).
+    Both see the state feature-major, (state_dim, num_envs), and return reward (num_envs,) in
+    `dtype`, terminated (num_envs,) bool and obs (num_envs, obs_dim) in `dtype`. A subclass whose
+    `__init__` takes keyword arguments gets `env.kwargs` from the experiment. Validation builds
+    two of them on the CPU and steps them once, and says in one line what does not fit
+    (`lab.engine.check.check_env_class`).
 
     Gymnasium's vector API with torch tensors in and out: `reset(seed=) -> (obs, info)` and
     `step(actions) -> (obs, reward, terminated, truncated, info)`, observations and rewards in
@@ -63,6 +85,9 @@ class TorchVecEnv(VectorEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    # a `snapshot` holds everything the next steps depend on: a resumed run steps on exactly
+    # (lab.engine.envs.gymnasium_vec.GymnasiumVecEnv cannot say so)
+    resumes_exactly: ClassVar[bool] = True
 
     # What each environment class states: its Gymnasium id and time limit, the names of the
     # columns of `state` (Gymnasium's `env.unwrapped.state`, in its order), the box that reset
@@ -74,10 +99,15 @@ class TorchVecEnv(VectorEnv):
     state_names: ClassVar[tuple[str, ...]]
     reset_low: ClassVar[tuple[float, ...]]
     reset_high: ClassVar[tuple[float, ...]]
-    shortest_episode: ClassVar[int]
+    shortest_episode: ClassVar[int] = 1
     gym_observation_space: ClassVar[spaces.Box]
     gym_action_space: ClassVar[spaces.Space]
     action_values: ClassVar[tuple[float, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "id" not in cls.__dict__:
+            cls.id = cls.__name__
 
     def __init__(self, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
                  dtype: torch.dtype = torch.float32):
@@ -110,14 +140,32 @@ class TorchVecEnv(VectorEnv):
 
     def dynamics(self, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(next_state, reward, terminated) of one step from `state` (state_dim, num_envs);
-        `actions` are the values of `action_values` for discrete actions (num_envs,), the actions
-        themselves in `dtype` for continuous ones (num_envs, *action_shape)."""
+        `actions` are the values of `action_values` for discrete actions (num_envs,) (without
+        action_values: the actions' indices, int64), the actions themselves in `dtype` for
+        continuous ones (num_envs, *action_shape)."""
         raise NotImplementedError
 
     def observe(self, state: torch.Tensor) -> torch.Tensor:
         """The observations (num_envs, obs_dim) of `state` (state_dim, num_envs); the state itself
         unless the environment says otherwise."""
         return state.T
+
+    def draw(self) -> np.ndarray:
+        """A picture of environment 0 in its current state, (height, width, 3) uint8; an
+        environment without one cannot be played or recorded (lab says so in one line)."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_draw(cls) -> bool:
+        return cls.draw is not TorchVecEnv.draw
+
+    @classmethod
+    def gym_env(cls, render_mode: str | None = None, **kwargs) -> gym.Env:
+        """One of these environments on the CPU as a plain Gymnasium Env (what `lab eval`, `lab
+        play`, `lab record` and policy attribution step); `kwargs` go to the constructor."""
+        from lab.engine.envs.single import SingleTorchEnv
+
+        return SingleTorchEnv(cls, render_mode, kwargs)
 
     # Gymnasium's vector API.
 
@@ -244,6 +292,8 @@ class TorchVecEnv(VectorEnv):
             raise BadInput(f"{self.id}: actions of shape {tuple(actions.shape)}; expected {self._action_shape}")
         if self._action_values is not None:
             return self._action_values.index_select(0, actions.long())
+        if isinstance(self.single_action_space, spaces.Discrete):
+            return actions.detach().long()
         return actions.detach().to(self.dtype)
 
 
