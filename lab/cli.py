@@ -437,7 +437,8 @@ def cmd_show(args) -> int:
     if run.problem:
         print(f"  state corrupt: {run.problem}")
         return EXIT_OK
-    print(f"  experiment {s.experiment}  kind {s.kind}  algo {s.algo}  env {s.env}  seed {s.seed}")
+    through = f" through {s.env_path}" if s.env_path else ""
+    print(f"  experiment {s.experiment}  kind {s.kind}  algo {s.algo}  env {s.env}{through}  seed {s.seed}")
     print(f"  state {run.state}  duration {duration(run.seconds)}  device {s.device} ({s.device_reason}), {s.threads} thread(s)")
     if s.progress.total:
         print(f"  progress {s.progress.step:,} / {s.progress.total:,} steps")

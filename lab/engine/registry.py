@@ -64,11 +64,11 @@ def env_spaces(env_spec):
     if cls is not None:
         env = cls(1, device="cpu", seed=0, **env_spec.kwargs)
         return env.single_observation_space, env.single_action_space
-    from lab.engine.envs import gymnasium_vec
+    from lab.rl import engine_view
 
     env = make_gym_env(env_spec)
     try:
-        return gymnasium_vec.observation_space(env.observation_space), gymnasium_vec.action_space(env.action_space)
+        return engine_view.observation_space(env.observation_space), engine_view.action_space(env.action_space)
     finally:
         env.close()
 

@@ -38,8 +38,15 @@ def env_class(env_id: str) -> type | None:
 
 
 def make_env(spec, render_mode: str | None = None):
-    """One environment of an experiment: see `make_gym_env`."""
-    return make_gym_env(spec.env, render_mode)
+    """One environment of an experiment (see `make_gym_env`) as its agent sees it: on the torch
+    engine, with the engine's flat float32 observations (`lab.rl.engine_view`)."""
+    env = make_gym_env(spec.env, render_mode)
+    if spec.engine == "torch":
+        from lab.rl.engine_view import EngineView, needs_view
+
+        if needs_view(env):
+            return EngineView(env)
+    return env
 
 
 def make_gym_env(env_spec, render_mode: str | None = None):

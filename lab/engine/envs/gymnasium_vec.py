@@ -3,8 +3,9 @@ interface of `TorchVecEnv`.
 
 The environments step on the CPU in numpy (Gymnasium's SyncVectorEnv, same-step autoreset); each
 step's observations, final observations, rewards and flags travel to the agent's device as one
-array. Observations reach the agents as flat float32 vectors: a Box flattened, a Discrete one-hot
-(`observation_space` says which Box that is).
+array. Observations reach the agents as flat float32 vectors, a Box flattened, a Discrete one-hot,
+and Discrete actions count from 0 (`lab.rl.engine_view`, which the single envs of `lab eval`,
+`play` and attribution share).
 """
 
 from __future__ import annotations
@@ -14,29 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from gymnasium import spaces
 
 from lab.errors import BadInput
-
-
-def observation_space(space: spaces.Space) -> spaces.Box:
-    """The Box the agents see for a Gymnasium observation space: a Box flattened to 1-d (float32),
-    a Discrete(n) as one-hot vectors of n. BadInput for any other space."""
-    if isinstance(space, spaces.Discrete):
-        return spaces.Box(0.0, 1.0, (int(space.n),), np.float32)
-    if isinstance(space, spaces.Box):
-        return spaces.Box(space.low.astype(np.float32).ravel(), space.high.astype(np.float32).ravel(), dtype=np.float32)
-    raise BadInput(f"the torch engine reads Box and Discrete observations, not {type(space).__name__}")
-
-
-def action_space(space: spaces.Space) -> spaces.Space:
-    """The action space the agents act in: Discrete(n) from 0 (a Discrete with another start
-    is shifted on the way in), a Box as it is. BadInput for any other space."""
-    if isinstance(space, spaces.Discrete):
-        return spaces.Discrete(int(space.n))
-    if isinstance(space, spaces.Box):
-        return space
-    raise BadInput(f"the torch engine acts in Discrete and Box action spaces, not {type(space).__name__}")
+from lab.rl import engine_view
 
 
 class GymnasiumVecEnv:
@@ -56,16 +37,13 @@ class GymnasiumVecEnv:
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.env = SyncVectorEnv([partial(make_gym_env, env_spec)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-        raw = self.env.single_observation_space
-        self._one_hot = np.eye(raw.n, dtype=np.float32) if isinstance(raw, spaces.Discrete) else None
-        self._obs_start = int(raw.start) if self._one_hot is not None else 0
-        self.single_observation_space = observation_space(raw)
+        obs, act = self.env.single_observation_space, self.env.single_action_space
+        self.single_observation_space = engine_view.observation_space(obs)
+        self.single_action_space = engine_view.action_space(act)
+        self._flat = engine_view.observation_encoder(obs)
         self._obs_dim = self.single_observation_space.shape[0]
-        act = self.env.single_action_space
-        self.single_action_space = action_space(act)
-        self._discrete = isinstance(act, spaces.Discrete)
-        self._action_start = int(act.start) if self._discrete else 0
-        self._action_dtype = np.int64 if self._discrete else act.dtype
+        self._action_start = engine_view.action_start(act)
+        self._action_dtype = np.int64 if act.shape == () else act.dtype  # Discrete, else a Box's
         limit = env_spec.max_episode_steps or self.env.envs[0].spec.max_episode_steps
         if not limit:
             raise BadInput(f"{self.id} has no time limit; set env.max_episode_steps")
@@ -107,9 +85,3 @@ class GymnasiumVecEnv:
 
     def __repr__(self) -> str:
         return f"GymnasiumVecEnv({self.id}, num_envs={self.num_envs}, device={self.device})"
-
-    def _flat(self, obs: np.ndarray) -> np.ndarray:
-        """A batch of observations as (num_envs, obs_dim) float32."""
-        if self._one_hot is not None:
-            return self._one_hot[np.asarray(obs, dtype=np.int64) - self._obs_start]
-        return np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
