@@ -97,6 +97,14 @@ class RLSpec(_ExperimentSpec):
                                "and CPUs with bf16 units; weights, losses and optimizer stay float32, and rollouts, "
                                "evaluation and acting compute in float32); 'auto': bf16 "
                                f"for populations of {BF16_FROM_MEMBERS} or more, where it was measured to pay, else float32")
+    compile: Literal["off", "auto", "on"] = Field(
+        "auto", description="the torch engine's gradient step compiled with torch.compile ('on'; on a GPU also "
+                            "captured in CUDA graphs), eager ('off'), or 'auto': compiled where it pays (on a GPU, "
+                            "and on a CPU for runs long enough to earn back the compile time); the run's log says why")
+    agent_class: str | None = Field(
+        None, description="'module:Class': a subclass of the torch engine's agent for agent.algo (for ppo, "
+                          "lab.engine.ppo.TorchPPOAgent) that changes it, e.g. its loss (docs/custom-loss.md); "
+                          "None: lab's own")
     members: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="settings that differ per member of a population, one value per member: "
                                           "[members.agent] learning_rate = [1e-3, 3e-4]")
@@ -133,8 +141,12 @@ class RLSpec(_ExperimentSpec):
         the engine trains one agent per run. Read from the algorithm table: no torch import."""
         return self.algo.member_settings if self.engine == "torch" else ()
 
-    def agent_class(self):
-        """The agent implementation this spec trains with (its algorithm on its engine)."""
+    def implementation(self):
+        """The agent class this spec trains with: its algorithm's on its engine, or `agent_class`."""
+        if self.agent_class is not None:
+            from lab.plugins import load_object
+
+            return load_object(self.agent_class, "agent_class", self.source)
         return self.algo.agent_class(self.engine)
 
 
@@ -315,6 +327,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
         fail(_message(_first(e.errors()), model))
     _check_env(spec, fail)
     _check_population(spec, agent_raw, fail)
+    _check_engine_settings(spec, fail)
     return spec
 
 
@@ -378,7 +391,7 @@ def _check_algo_fits(spec: RLSpec, observation_space, action_space, fail) -> Non
     if getattr(spec.agent, "use_sde", False) and act != "Box":
         fail(f"agent.use_sde: gSDE explores continuous (Box) actions; {env_id}'s are {act}; set use_sde = false")
     if spec.env.normalize is not None:
-        if not getattr(spec.agent_class(), "normalizes", False):
+        if not getattr(spec.implementation(), "normalizes", False):
             engine = " on lab's torch engine" if spec.engine == "torch" else ""
             having = [name for name, a in ALGOS.items() if getattr(a.agent_class(), "normalizes", False)]
             fail(f"env.normalize: '{algo.name}'{engine} has no VecNormalize (on the gymnasium engine: "
@@ -454,6 +467,28 @@ def _check_torch_engine(spec: RLSpec, fail) -> None:
     for name, field in type(spec.agent).model_fields.items():
         if (field.json_schema_extra or {}).get("sb3_only") and getattr(spec.agent, name) != field.default:
             fail(f"agent.{name}: SB3's {spec.algo.name} has it, the torch engine's does not; remove it or set engine = \"gymnasium\"")
+
+
+def _check_engine_settings(spec: RLSpec, fail) -> None:
+    """`compile` and `agent_class` are the torch engine's; an agent class extends the algorithm's."""
+    if spec.engine != "torch":
+        if spec.compile == "on":
+            fail("compile: 'on' compiles the torch engine's gradient step (SB3 trains eagerly); set engine = \"torch\" "
+                 "or compile = \"auto\"")
+        if spec.agent_class is not None:
+            fail("agent_class: names a subclass of a torch engine agent; set engine = \"torch\" or remove agent_class")
+        return
+    if spec.agent_class is not None:
+        from lab.plugins import load_object
+
+        try:
+            cls = load_object(spec.agent_class, "agent_class")
+        except BadInput as e:
+            fail(str(e))
+        base = spec.algo.agent_class("torch")
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            fail(f"agent_class: {spec.agent_class!r} is not a subclass of {base.__module__}.{base.__name__} "
+                 f"(agent.algo = '{spec.algo.name}'); subclass it and override what you change, e.g. its loss")
 
 
 def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:

@@ -58,7 +58,11 @@ def test_a_continuous_action_run_on_the_torch_engine(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"env.id": "LunarLander-v3"}, "env.id (set by override): the torch engine has no 'LunarLander-v3'"),
+    ({"compile": "sometimes"}, "compile (set by override): must be 'off', 'auto' or 'on' (got 'sometimes')"),
+    ({"agent_class": "lab.engine.a2c:TorchA2CAgent"}, "agent_class (set by override): 'lab.engine.a2c:TorchA2CAgent' "
+     "is not a subclass of lab.engine.ppo.TorchPPOAgent (agent.algo = 'ppo')"),
+    ({"agent_class": "no_such_module_here:PPO"}, "agent_class (set by override): cannot import module 'no_such_module_here'"),
+    ({"engine": "gymnasium", "compile": "on"}, "compile (set by override): 'on' compiles the torch engine's gradient step"),
     ({"env.kwargs": {"render_mode": "rgb_array"}}, "env.kwargs (set by override): the torch engine's environments take no arguments"),
     ({"engine": "jax"}, "engine (set by override): must be 'gymnasium' or 'torch'"),
 ])
@@ -77,7 +81,7 @@ def test_an_algorithm_without_a_torch_engine_implementation_says_which_have_one(
 
 
 def test_the_engines_categorical_samples_and_scores_as_torchs():
-    from lab.engine.onpolicy import Categorical
+    from lab.engine.nets import Categorical
 
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 4)
@@ -90,83 +94,8 @@ def test_the_engines_categorical_samples_and_scores_as_torchs():
     assert (freq - theirs.probs).abs().max() < 0.015
 
 
-@pytest.mark.parametrize("continuous, activation, members, arch",
-                         [(False, "tanh", 1, [64, 64]), (False, "relu", 3, [32, 16]), (True, "tanh", 2, [64, 64]),
-                          (True, "relu", 1, [8]), (False, "tanh", 2, [5])])
-def test_the_update_pass_gives_autograds_outputs_and_gradients(continuous, activation, members, arch):
-    """ActorCritic.learning_pass (the distributions' and networks' backward written out) against
-    autograd through forward, on a loss that reaches every output: values, log-probabilities and
-    entropies."""
-    from lab.engine.onpolicy import ActorCritic
-
-    torch.manual_seed(members)
-    net = ActorCritic(6, 3, continuous, arch, activation, members=members, seed=members)
-    if continuous:
-        with torch.no_grad():
-            net.log_std.normal_(0, 0.3)
-    obs = torch.randn(members, 40, 6) * 2
-    actions = torch.randn(members, 40, 3) if continuous else torch.randint(0, 3, (members, 40))
-    weights = torch.randn(members, 40)
-
-    def loss_of(dist, value):
-        return ((weights * dist.log_prob(actions)).mean(1) + (value - weights).pow(2).mean(1)
-                - 0.1 * dist.entropy().mean(1) + 0.01 * value.pow(3).mean(1)).sum()
-
-    dist, value = net(obs)
-    loss_of(dist, value).backward()
-    expected = {name: p.grad.clone() for name, p in net.named_parameters()}
-    outputs = (dist.log_prob(actions).detach(), value.detach())
-    net.zero_grad(set_to_none=True)
-    dist, value, backward = net.learning_pass(obs)
-    torch.testing.assert_close((dist.log_prob(actions).detach(), value.detach()), outputs, rtol=1e-5, atol=1e-5)
-    batch = obs.shape[1]  # the loss's derivatives per sample, by hand
-    backward(actions, weights / batch, (2 * (value - weights) + 0.03 * value.pow(2)) / batch,
-             torch.full((members, 1), -0.1 / batch))
-    for name, p in net.named_parameters():
-        torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
-    for m in range(members):  # each member's gradient is its own (nothing is mixed across the stack)
-        for name, p in net.named_parameters():
-            assert torch.count_nonzero(p.grad.view(members, -1)[m]) > 0, name
-
-
-@pytest.mark.parametrize("experiment", ["cartpole-ppo-torch", "pendulum-ppo-torch"])
-def test_ppos_written_out_gradient_is_autograds_of_its_loss(experiment):
-    """TorchPPOAgent.losses' gradient (no autograd) against autograd through the clipped loss, with
-    ratios inside the clip range (where the two terms tie), above and below it."""
-    from lab.engine.ppo import TorchPPOAgent
-
-    members, batch = 2, 64
-    agent = TorchPPOAgent(lab.load_experiment(experiment, {"population": members}), "cpu")
-    net, g = agent.net, torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        if net.continuous:
-            net.log_std.normal_(0, 0.3, generator=g)
-    obs = torch.randn(members, batch, net.args[0], generator=g)
-    with torch.no_grad():
-        dist, _ = net(obs)
-        actions = dist.sample()
-        old = dist.log_prob(actions) + 0.4 * torch.randn(members, batch, generator=g)  # ratios of about 0.5-2
-    advantages, returns = torch.randn(members, batch, generator=g), torch.randn(members, batch, generator=g)
-    clip, ent_coef, vf_coef = torch.tensor([[0.2], [0.1]]), torch.tensor([[0.01], [0.05]]), torch.tensor([[0.5], [0.7]])
-
-    dist, value = net(obs)
-    ratio = (dist.log_prob(actions) - old).exp()
-    a = (advantages - advantages.mean(1, keepdim=True)) / (advantages.std(1, keepdim=True) + 1e-8)
-    policy_loss = -torch.min(a * ratio, a * ratio.clamp(1 - clip, 1 + clip)).mean(1, keepdim=True)
-    loss = policy_loss - ent_coef * dist.entropy().mean(1, keepdim=True) + vf_coef * (returns - value).pow(2).mean(1, keepdim=True)
-    loss.sum().backward()
-    assert 0 < ((ratio - 1).abs() > 0.2).float().mean() < 0.9  # some samples clipped, some not
-    expected = {name: p.grad.clone() for name, p in net.named_parameters()}
-    net.zero_grad(set_to_none=True)
-    theirs, _, backward = agent.losses(obs, actions, old, advantages, returns, clip, ent_coef, vf_coef)
-    backward()
-    torch.testing.assert_close(theirs, loss.detach(), rtol=1e-5, atol=1e-6)
-    for name, p in net.named_parameters():
-        torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
-
-
 def test_the_gaussian_is_torchs_normal_draw_for_draw():
-    from lab.engine.onpolicy import Gaussian
+    from lab.engine.nets import Gaussian
 
     mean, log_std = torch.randn(2, 5, 3), torch.randn(2, 3) * 0.5
     ours, theirs = Gaussian(mean, log_std), torch.distributions.Normal(mean, log_std.exp()[:, None, :])
@@ -176,3 +105,87 @@ def test_the_gaussian_is_torchs_normal_draw_for_draw():
     torch.testing.assert_close(x, theirs.sample(), rtol=0, atol=0)
     torch.testing.assert_close(ours.log_prob(x), theirs.log_prob(x).sum(-1))
     torch.testing.assert_close(ours.entropy(), theirs.entropy().sum(-1))
+
+
+def _minibatch(agent, batch: int = 64, seed: int = 3):
+    """A minibatch of the agent's own members: observations, actions its policy drew, old
+    log-probabilities a little off (ratios of about 0.5-2), old values, advantages and returns."""
+    from lab.engine.onpolicy import Rollout
+
+    net, g, m = agent.net, torch.Generator().manual_seed(seed), agent.members
+    obs = torch.randn(m, batch, net.args[0], generator=g)
+    with torch.no_grad():
+        dist, values = net(obs)
+        actions = dist.sample()
+        old = dist.log_prob(actions) + 0.4 * torch.randn(m, batch, generator=g)
+    return Rollout(obs, actions, old, values + torch.randn(m, batch, generator=g), torch.randn(m, batch, generator=g),
+                   torch.randn(m, batch, generator=g) * 3)
+
+
+def _critic_grads(agent, batch, h):
+    agent.net.zero_grad(set_to_none=True)
+    loss, stats = agent.loss(batch, h)
+    loss.sum().backward()
+    return [p.grad.clone() for p in agent.net.critic.parameters()], stats
+
+
+def test_clip_range_vf_clips_the_value_loss_as_sb3_does():
+    """SB3's value clipping: the loss is taken at old value + clamp(new - old, +-clip_range_vf), so a
+    sample whose value moved further than that gives the critic no gradient."""
+    from lab.engine.ppo import TorchPPOAgent
+
+    plain = TorchPPOAgent(lab.load_experiment("cartpole-ppo-torch"), "cpu")
+    clipped = TorchPPOAgent(lab.load_experiment("cartpole-ppo-torch", {"agent.clip_range_vf": 0.2}), "cpu")
+    clipped.net.load_state_dict(plain.net.state_dict())
+    batch = _minibatch(plain)
+    h = clipped.hyperparameters(1.0)
+    assert torch.allclose(h["clip_range_vf"], torch.tensor([[0.2]]))
+    with torch.no_grad():
+        value = plain.net.value(batch.obs)
+    moved = (value - batch.values).abs() > 0.2
+    assert 0 < moved.float().mean() < 1  # some samples outside the clip range, some inside
+    expected = (batch.returns - (batch.values + (value - batch.values).clamp(-0.2, 0.2))).pow(2).mean()
+    grads, stats = _critic_grads(clipped, batch, h)
+    torch.testing.assert_close(stats["value_loss"][0, 0], expected)
+    _, plain_stats = _critic_grads(plain, batch, plain.hyperparameters(1.0))
+    assert not torch.allclose(plain_stats["value_loss"], stats["value_loss"])
+    # only the samples inside the clip range reach the critic
+    inside = batch.minibatch(~moved[0])
+    weight = (~moved).float().mean()  # the loss is a mean over the whole minibatch
+    grads_inside, _ = _critic_grads(plain, inside, plain.hyperparameters(1.0))
+    for g, g_inside in zip(grads, grads_inside):
+        torch.testing.assert_close(g, g_inside * weight, rtol=1e-4, atol=1e-6)
+
+
+def test_target_kl_stops_an_updates_epochs_early_as_sb3_does(tmp_path):
+    """With target_kl, a member takes no more gradient steps in an update once a minibatch's
+    approximate KL passes 1.5 x target_kl; without it, every epoch runs."""
+    def epochs(overrides):
+        spec = lab.load_experiment("cartpole-ppo-torch", {"agent.total_steps": 4096, "eval.every": 4096, **overrides})
+        run = lab.run(spec, runs_dir=tmp_path)
+        assert run.summary.state == "completed"
+        return [e["values"] for e in read_events(run.events_path) if e["kind"] == "metric"]
+
+    full, stopped = epochs({}), epochs({"agent.target_kl": 1e-4})
+    assert all(m["epochs"] == 4 for m in full)  # n_epochs
+    assert all(m["epochs"] < 4 for m in stopped[1:])  # the first update starts where the policy was drawn
+    assert np.mean([m["approx_kl"] for m in stopped]) < np.mean([m["approx_kl"] for m in full])
+
+
+def test_a_researchers_loss_is_one_override_and_autograd_derives_its_gradient(tmp_path):
+    """agent_class names a subclass whose `loss` adds a term; the run trains with it."""
+    spec = lab.load_experiment("cartpole-ppo-torch", {"agent_class": "tests.aux_loss_agent:SmallValuePPO",
+                                                      "agent.total_steps": 2048, "eval.every": 2048})
+    from tests.aux_loss_agent import SmallValuePPO
+
+    agent = spec.implementation()(spec, "cpu")
+    assert isinstance(agent, SmallValuePPO)
+    batch = _minibatch(agent)
+    h = agent.hyperparameters(1.0)
+    loss, stats = agent.loss(batch, h)
+    base, _ = super(SmallValuePPO, agent).loss(batch, h)
+    torch.testing.assert_close(loss - base, SmallValuePPO.coef * agent.net.value(batch.obs).pow(2).mean(1, keepdim=True))
+    run = lab.run(spec, runs_dir=tmp_path)
+    assert run.summary.state == "completed"
+    metrics = [e["values"] for e in read_events(run.events_path) if e["kind"] == "metric"]
+    assert all("value_size" in m for m in metrics)

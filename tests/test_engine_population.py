@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import lab
-from lab.engine.onpolicy import ActorCritic, member_state
+from lab.engine.nets import ActorCritic, member_state
 from lab.engine.optim import MemberAdam, MemberRMSprop
 from lab.errors import BadInput
 from lab.events import read_events
@@ -17,9 +17,9 @@ from lab.events import read_events
                                               (MemberRMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5})])
 def test_each_member_steps_as_torch_optimizer_with_its_own_step_size_and_clipping(ours, theirs, kw):
     torch.manual_seed(0)
-    shapes = [(4, 3, 5), (4, 1, 5), (2, 2)]  # two members: 2 rows each, 2 rows each, 1 row each
-    stacked = [torch.randn(s, requires_grad=True) for s in shapes]
-    singles = [[x.detach().view(2, -1, *x.shape[1:])[m].clone().requires_grad_() for x in stacked] for m in range(2)]
+    shapes = [(2, 3, 5), (2, 1, 5), (2, 2)]  # two members' parameters, stacked
+    stacked = torch.nn.ParameterList([torch.randn(s) for s in shapes])
+    singles = [[x.detach()[m].clone().requires_grad_() for x in stacked] for m in range(2)]
     lrs, norms = [3e-3, 1e-4], [0.5, 100.0]
     opt = ours(stacked, 2, **kw)
     refs = [theirs(singles[m], lr=lrs[m], **kw) for m in range(2)]
@@ -27,16 +27,40 @@ def test_each_member_steps_as_torch_optimizer_with_its_own_step_size_and_clippin
         grads = [torch.randn(s) for s in shapes]
         for x, g in zip(stacked, grads):
             x.grad = g.clone()
-        opt.clip_grad_norm(torch.tensor(norms))
-        opt.step(torch.tensor(lrs))
+        opt.step(torch.tensor(lrs), torch.tensor(norms))
         for m in range(2):
             for x, g in zip(singles[m], grads):
-                x.grad = g.view(2, -1, *g.shape[1:])[m].clone()
+                x.grad = g[m].clone()
             torch.nn.utils.clip_grad_norm_(singles[m], norms[m])
             refs[m].step()
     for m in range(2):
         for x, single in zip(stacked, singles[m]):
-            torch.testing.assert_close(x.detach().view(2, -1, *x.shape[1:])[m], single.detach(), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(x.detach()[m], single.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_a_member_that_sits_out_a_step_is_left_as_it_was():
+    """PPO's target_kl stops a member's update: its weights, moments and step count stay put,
+    and its next step is the one it would have taken without the pause."""
+    torch.manual_seed(1)
+    stacked = torch.nn.ParameterList([torch.randn(2, 4, 3), torch.randn(2, 1, 3)])
+    opt = MemberAdam(stacked, 2, eps=1e-5)
+    alone = MemberAdam(torch.nn.ParameterList([p.detach()[:1].clone() for p in stacked]), 1, eps=1e-5)
+    lr, norm = torch.tensor([1e-2, 1e-2]), torch.tensor([1.0, 1.0])
+    grads = [[torch.randn(2, 4, 3), torch.randn(2, 1, 3)] for _ in range(3)]
+    for step, active in zip(grads, ([True, True], [False, True], [True, True])):
+        for p, g in zip(stacked, step):
+            p.grad = g.clone()
+        before = [p.detach()[0].clone() for p in stacked]
+        opt.step(lr, norm, torch.tensor(active))
+        if not active[0]:
+            assert all(torch.equal(p.detach()[0], b) for p, b in zip(stacked, before))
+            continue
+        for p, g in zip(alone.params, step):
+            p.grad = g[:1].clone()
+        alone.step(lr[:1], norm[:1])
+    for p, q in zip(stacked, alone.params):
+        torch.testing.assert_close(p.detach()[:1], q.detach())
+    assert opt.steps.flatten().tolist() == [2, 3]
 
 
 def test_member_m_starts_as_a_run_with_seed_plus_m_would():
@@ -46,7 +70,7 @@ def test_member_m_starts_as_a_run_with_seed_plus_m_would():
         torch.manual_seed(7 + m)
         single = ActorCritic(4, 2, False, [16, 16], "tanh", members=1, seed=7 + m)
         for k, v in single.state_dict().items():
-            torch.testing.assert_close(member_state(population.state_dict(), m, 3)[k], v)
+            torch.testing.assert_close(member_state(population.state_dict(), m)[k], v)
 
 
 def test_members_do_not_see_each_others_inputs_or_gradients():
@@ -89,13 +113,13 @@ def test_a_population_run_holds_every_member_in_results_events_and_checkpoints(t
     np.testing.assert_allclose(returns.mean(1), finals, atol=1e-3)
     best = r.best_member  # it acts, and is explained, as its best member
     obs = torch.randn(32, 4)
-    torch.testing.assert_close(agent.scores_module()(obs), agent.net.actor(obs)[best])
+    torch.testing.assert_close(agent.scores_module()(obs), agent.net.scores(obs)[best])
 
     # a member with a step size of 1e-9 barely moves from where it started; the others learn
     torch.manual_seed(0)
     start = ActorCritic(4, 2, False, [64, 64], "tanh", members=3, seed=0).state_dict()
     last = torch.load(run.checkpoint("last.pt"), weights_only=True)
-    moved = [max(float((member_state(last, m, 3)[k] - member_state(start, m, 3)[k]).abs().max()) for k in start)
+    moved = [max(float((member_state(last, m)[k] - member_state(start, m)[k]).abs().max()) for k in start)
              for m in range(3)]
     assert moved[2] < 1e-5 < 1e-2 < min(moved[:2])
 

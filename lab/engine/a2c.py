@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from lab.engine.onpolicy import OnPolicyAgent, Rollout, diverged
+from lab.engine.onpolicy import OnPolicyAgent, Rollout
 from lab.engine.optim import MemberAdam, MemberOptimizer, MemberRMSprop
 from lab.rl.algos import ALGOS
 
@@ -21,30 +21,24 @@ class TorchA2CAgent(OnPolicyAgent):
 
     def make_optimizer(self) -> MemberOptimizer:
         if self.spec.agent.use_rms_prop:
-            return MemberRMSprop(self.net.parameters(), self.members, alpha=0.99, eps=1e-5)
-        return MemberAdam(self.net.parameters(), self.members, eps=1e-5)
+            return MemberRMSprop(self.net, self.members, alpha=0.99, eps=1e-5)
+        return MemberAdam(self.net, self.members, eps=1e-5)
 
-    @torch.no_grad()  # (gradients are written out: nothing needs autograd's graph)
-    def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
-        p, net = self.spec.agent, self.net
-        ent_coef, vf_coef = self.hyper("ent_coef")[:, None], self.hyper("vf_coef")[:, None]
-        dist, value, backward = net.learning_pass(rollout.obs)
-        advantages = rollout.advantages
-        if p.normalize_advantage:
+    def loss(self, batch: Rollout, h: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The policy gradient, the value loss and the entropy bonus of each member (M, 1)."""
+        dist, value = self.net(batch.obs)
+        advantages = batch.advantages
+        if self.spec.agent.normalize_advantage:
             advantages = (advantages - advantages.mean(1, keepdim=True)) / (advantages.std(1, keepdim=True) + 1e-8)
-        # each member's losses: means over its rollout, (M, 1)
-        batch = rollout.obs.shape[1]
-        policy_loss = -(advantages * dist.log_prob(rollout.actions)).mean(1, keepdim=True)
-        error = value - rollout.returns
-        value_loss = error.pow(2).mean(1, keepdim=True)
+        policy_loss = -(advantages * dist.log_prob(batch.actions)).mean(1, keepdim=True)
+        value_loss = (batch.returns - value).pow(2).mean(1, keepdim=True)
         entropy = dist.entropy().mean(1, keepdim=True)
-        loss = policy_loss - ent_coef * entropy + vf_coef * value_loss
-        optimizer.zero_grad()
-        # the gradient of the losses summed over members (each member's is its own loss's),
-        # written out (ActorCritic.learning_pass): means over the rollout
-        backward(rollout.actions, advantages * (-1.0 / batch), error * (vf_coef * (2.0 / batch)), ent_coef * (-1.0 / batch))
-        optimizer.clip_grad_norm(self.hyper("max_grad_norm"))
-        optimizer.step(lr)
-        loss, policy_loss, value_loss, entropy = torch.stack([x.mean() for x in (loss, policy_loss, value_loss, entropy)]).tolist()
-        diverged(loss)
-        return {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+        loss = policy_loss - h["ent_coef"] * entropy + h["vf_coef"] * value_loss
+        return loss, {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
+                      "entropy": entropy.detach()}
+
+    def update(self, optimizer, lr, rollout: Rollout, progress_remaining: float) -> dict:
+        """One gradient step on the whole rollout."""
+        active = torch.ones(self.members, dtype=torch.bool, device=self.device)
+        stats, _ = self.train_step(optimizer, lr, self.hyperparameters(progress_remaining), rollout, active)
+        return dict(zip(stats, torch.cat(list(stats.values()), 1).mean(0).tolist()))  # over members; one host sync

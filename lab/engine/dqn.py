@@ -31,17 +31,14 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
-
-import numpy as np
 import torch
 from torch import nn
 
 from lab.engine import resumable
+from lab.engine.agent import EngineAgent
 from lab.engine.onpolicy import diverged, report_episodes
 from lab.rl.params import schedule
 from lab.rl.reinforce import mlp
-from lab.store import write_torch
 
 
 def linear_epsilon(p, progress_remaining: float) -> float:
@@ -105,28 +102,20 @@ class ReplayBuffer:
                 self.terminated[rows, envs], self.next_obs[rows, envs])
 
 
-class TorchDQNAgent:
-    suffix = ".pt"
-
+class TorchDQNAgent(EngineAgent):
     def __init__(self, spec, device: str):
-        from lab.engine import ENVS
-
-        self.spec, self.device = spec, torch.device(device)
-        env = ENVS[spec.env.id]
-        self.obs_dim, self.n_actions = env.gym_observation_space.shape[0], int(env.gym_action_space.n)
-        torch.manual_seed(spec.seed)
+        super().__init__(spec, device)
+        obs_space, act_space = self.spaces
+        self.obs_dim, self.n_actions = obs_space.shape[0], int(act_space.n)
         self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or [64, 64]), self.n_actions], "relu").to(self.device)
+        self.net = self.acting = self.q_net  # (EngineAgent's checkpoints, evaluation and acting)
         self.epsilon = spec.agent.exploration_final_eps  # act(deterministic=False) explores with it
-        self.resumed: dict | None = None  # the training state `load_resumable` brought back, for learn
-        self.live: tuple = ()  # learn's state at its latest block boundary (save_resumable's)
 
     # --- learning -------------------------------------------------------------------------
     def learn(self, tracker) -> None:
-        from lab.engine import make_vec
-
         spec, p, dev, q_net = self.spec, self.spec.agent, self.device, self.q_net
         n_envs = spec.env.n_envs
-        env = make_vec(spec.env.id, n_envs, device=dev, seed=spec.seed)
+        env = self.make_env(n_envs, spec.seed)
         generator = torch.Generator(device=dev)
         generator.manual_seed(spec.seed)
         target_net = copy.deepcopy(q_net).requires_grad_(False)
@@ -222,7 +211,7 @@ class TorchDQNAgent:
         states they were in (`reseed` is not needed: nothing restarts)."""
         saved = resumable.load(files["agent"], self.device)
         self.q_net.load_state_dict(saved["q_net"])
-        self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]),
+        self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]), "reseed": reseed,
                         "buffer_pos": int(state["buffer_pos"]), "buffer_full": bool(state["buffer_full"])}
 
     def _go_on(self, env, target_net, optimizer, buffer: ReplayBuffer):
@@ -232,37 +221,27 @@ class TorchDQNAgent:
         target_net.load_state_dict(saved["target_net"])
         optimizer.load_state_dict(saved["optimizer"])
         buffer.load_state_dict(saved["buffer"], saved["buffer_pos"], saved["buffer_full"])
-        env.restore(saved["env"])
         buffer.generator.set_state(saved["generator"].cpu())
         resumable.set_device_rng_state(self.device, saved["device_rng"])
         self.epsilon = linear_epsilon(self.spec.agent, 1.0 - saved["step"] / self.spec.agent.total_steps)
+        if not getattr(env, "resumes_exactly", True):  # a Gymnasium env starts afresh, seeded from the step
+            obs = env.reset(seed=saved["reseed"])[0]
+            return saved["step"], saved["calls"], obs, torch.zeros_like(saved["ep_ret"]), torch.zeros_like(saved["ep_len"])
+        env.restore(saved["env"])
         return saved["step"], saved["calls"], saved["obs"], saved["ep_ret"], saved["ep_len"]
 
-    # --- the protocol's other half ---------------------------------------------------------
-    @torch.no_grad()
-    def act(self, obs, deterministic: bool = True):
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        action = self.q_net(x).argmax(-1)
+    # --- the protocol's other half (the rest is EngineAgent's) -----------------------------------
+    def policy_actions(self, net, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Greedy actions, or epsilon-greedy ones with the current epsilon."""
+        action = net(obs).argmax(-1)
         if not deterministic:
             explore = torch.rand(action.shape, device=self.device) < self.epsilon
             action = torch.where(explore, torch.randint_like(action, self.n_actions), action)
-        return action.cpu().numpy()
-
-    def save(self, path: Path) -> None:
-        write_torch(path, self.q_net.state_dict())
-
-    @classmethod
-    def load(cls, path: Path, spec, device: str) -> TorchDQNAgent:
-        agent = cls(spec, device)
-        agent.q_net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-        return agent
+        return action
 
     def scores_module(self) -> nn.Module:
         """The Q-network: observations -> one Q-value per action."""
         return self.q_net
-
-    def export_artifacts(self, ctx, policy) -> None:
-        """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""
 
 
 @torch.no_grad()

@@ -1,11 +1,14 @@
-"""Stacks of small MLPs computed as one: each layer is a batched matmul over a leading stack
-dimension, so K networks cost the ops of one (on a CPU, each torch op costs microseconds whatever
-its size; on a GPU, one kernel instead of K).
+"""The networks of lab's torch engine: an actor and a critic per member, computed for all members at once.
 
-The torch engine stacks a policy's actor and critic this way (K = 2), and a population's members
-on top of that (K = 2 x members, member-major): `StackedMLP(k, sizes)` maps (k, batch, in) to
-(k, batch, out). Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a
-per-network output gain, each network drawn from its own generator where one is given.
+A population's members are separate networks with weights of their own. `StackedMLP(k, sizes)`
+holds k MLPs as one set of parameters with a leading stack dimension and runs them as batched
+matmuls, (k, batch, in) -> (k, batch, out): k networks for the ops of one (on a CPU each torch
+op costs microseconds whatever its size; on a GPU it is one kernel instead of k). Autograd
+derives every gradient, and each member's gradient is its own: nothing mixes across the stack.
+
+Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a given gain at the output
+(0.01 for the actor, 1 for the critic); member m draws from its own generator, as a run with
+seed `seed + m` would draw them.
 """
 
 from __future__ import annotations
@@ -16,150 +19,126 @@ import torch
 from torch import nn
 
 
-class _CPUTanh(torch.autograd.Function):
-    """tanh as 2 sigmoid(2x) - 1 with tanh's own backward: torch's CPU tanh is not vectorised
-    here (84 us for 32k floats against 28 us for this identity, error 2e-7)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.sigmoid(2 * x).mul_(2).sub_(1)  # (in place: big activations cost a pass each)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)  # grad * (1 - y^2) in one pass
-
-
-def _tanh(x: torch.Tensor) -> torch.Tensor:
-    if x.device.type != "cpu" or x.numel() <= 4096:
-        return torch.tanh(x)  # on a GPU tanh is one kernel; on a CPU, below 4k floats one op costs less than four
-    if torch.is_grad_enabled():
-        return _CPUTanh.apply(x)
-    return torch.sigmoid(2 * x).mul_(2).sub_(1)  # no graph: no Function's overhead
-
-
-def _sigmoid_form(ws: list[torch.Tensor], bs: list[torch.Tensor]) -> tuple[list, list]:
-    """A tanh MLP's layers rewritten for sigmoids, with tanh(z) = 2 sigmoid(2z) - 1: hidden layer i
-    outputs s_i = sigmoid(s_{i-1} W_i + b_i), where the 2 of 2z and, from the second layer on, the
-    input's 2 s - 1 are folded into W_i and b_i (x W + b = s (2W) + b - sum_rows(W)); the output
-    layer is s W + b, folded likewise. Same outputs (within float rounding), fewer ops a pass."""
-    last = len(ws) - 1
-    folded_w, folded_b = [], []
-    for i, (w, b) in enumerate(zip(ws, bs)):
-        if i > 0:
-            w, b = 2 * w, b - w.sum(1, keepdim=True)
-        if i < last:
-            w, b = 2 * w, 2 * b
-        folded_w.append(w)
-        folded_b.append(b)
-    return folded_w, folded_b
-
-
 class StackedMLP(nn.Module):
-    def __init__(self, k: int, sizes: list[int], activation: str, out_gains: list[float],
+    def __init__(self, k: int, sizes: list[int], activation: str, out_gain: float,
                  generators: list[torch.Generator | None] | None = None):
         super().__init__()
-        self.k, self.activation = k, {"tanh": _tanh, "relu": torch.relu}[activation]
+        self.activation = {"tanh": torch.tanh, "relu": torch.relu}[activation]
         generators = generators or [None] * k  # None: torch's global generator
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            last = i == len(sizes) - 2
-            w = torch.empty(k, n_in, n_out)
-            for j in range(k):  # each network's layer as nn.init would make it (out x in), transposed
-                gain = out_gains[j] if last else math.sqrt(2)
-                w[j] = nn.init.orthogonal_(torch.empty(n_out, n_in), gain, generator=generators[j]).T
+            gain = out_gain if i == len(sizes) - 2 else math.sqrt(2)
+            # each network's layer as nn.Linear would hold it (out x in), stored transposed for x @ w
+            w = torch.stack([nn.init.orthogonal_(torch.empty(n_out, n_in), gain, generator=g).T for g in generators])
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(k, 1, n_out)))
 
-    def forward(self, x: torch.Tensor, nets: slice = slice(None)) -> torch.Tensor:
-        """(k, batch, in) -> (k, batch, out); a (batch, in) input goes to every network. `nets`
-        computes some of the networks only (slice(0, None, 2): every other one), x holding theirs."""
-        every = nets == slice(None)
-        return self._run(x, [w if every else w[nets] for w in self.weights],
-                         [b if every else b[nets] for b in self.biases])
-
-    def frozen(self, nets: slice = slice(None)):
-        """`forward(x, nets)` without gradients, with the weights as they are now: for the many
-        small passes between two updates (a rollout's steps, an evaluation). The weights are
-        sliced, made contiguous and, for tanh, put in their sigmoid form (`_sigmoid_form`) once,
-        so a hidden layer costs two ops in place: a rollout step of 9 members' actors (policy,
-        sampling, CartPole step) took 0.33 ms through `forward` here, 0.24 ms this way."""
-        with torch.no_grad():
-            ws, bs = [w[nets] for w in self.weights], [b[nets] for b in self.biases]
-            if self.activation is _tanh:
-                ws, bs = _sigmoid_form(ws, bs)
-            ws, bs = [w.contiguous() for w in ws], [b.contiguous() for b in bs]
-        activation = torch.Tensor.sigmoid_ if self.activation is _tanh else torch.Tensor.relu_
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return self._run(x, ws, bs, activation)
-
-        return run
-
-    def _run(self, x: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor], activation=None) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.expand(len(ws[0]), *x.shape)
-        last = len(ws) - 1
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            x = torch.baddbmm(b, x, w)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(k, batch, in) -> (k, batch, out)."""
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)  # b + x @ w, network by network
             if i < last:
-                x = (activation or self.activation)(x)
+                x = self.activation(x)
         return x
 
-    # --- training's pass: the backward written out (no autograd graph through the stack) ------
-    # An update step of a small MLP on a CPU is mostly per-op and per-pass costs, so the pass
-    # for learning keeps the fewest: a tanh network in its sigmoid form (`_sigmoid_form`), so
-    # each hidden layer is one matmul and one sigmoid, and its backward one matmul and one
-    # sigmoid_backward over the activations; the output layer runs transposed ((k, out, batch)),
-    # 6x faster for few outputs. Gradients equal autograd's through `forward`
-    # (tests/test_engine_agents.py).
 
-    @torch.no_grad()
-    def forward_saved(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, list]:
-        """`forward(x)` (float32) and what `backward_saved` needs; matmuls in `dtype` (bf16) if given."""
-        ws, bs = list(self.weights), list(self.biases)
-        if dtype is not None:
-            x, ws, bs = x.to(dtype), [w.to(dtype) for w in ws], [b.to(dtype) for b in bs]
-        tanh = self.activation is _tanh
-        if tanh:  # the sigmoids are saved, the rest of each tanh is folded into the weights
-            ws, bs = _sigmoid_form(ws, bs)
-        saved, last = [x], len(ws) - 1
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            if i < last:
-                x = torch.baddbmm(b, x, w)
-                x = x.sigmoid_() if tanh else x.relu_()
-                saved.append(x)
-            else:
-                x = torch.baddbmm(b.transpose(1, 2), w.transpose(1, 2), x.transpose(1, 2)).transpose(1, 2)
-        return x.float(), saved
+class Categorical:
+    """torch.distributions.Categorical's sample, log_prob, entropy and mode from logits (M, batch,
+    actions), in fewer ops (its construction and checks cost more than a CartPole step of 32
+    environments on a CPU). Samples by the Gumbel-max trick: argmax(log p - log E), E ~ Exp(1)."""
 
-    @torch.no_grad()
-    def backward_saved(self, saved: list, grad: torch.Tensor) -> None:
-        """Set every weight's and bias's `.grad` from d loss / d outputs `grad` (k, batch, out)."""
-        dtype = saved[0].dtype
-        ws = [w.to(dtype) for w in self.weights] if dtype != torch.float32 else list(self.weights)
-        tanh = self.activation is _tanh
-        g, last = grad.to(dtype), len(ws) - 1
-        for i in reversed(range(len(ws))):
-            x = saved[i]  # the layer's input: the observations, or the previous layer's saved activation
-            db = g.sum(1, keepdim=True)
-            if i == last:  # transposed, as forward_saved ran it
-                dw = torch.bmm(g.transpose(1, 2), x)
-                if tanh and i > 0:  # for the input 2 s - 1: 2 s^T g - sum_batch(g)
-                    dw = dw.mul_(2).sub_(db.transpose(1, 2))
-                dw = dw.transpose(1, 2)
-            else:
-                dw = torch.bmm(x.transpose(1, 2), g)
-                if tanh and i > 0:
-                    dw = dw.mul_(2).sub_(db)
-            self.weights[i].grad = dw.float().contiguous()  # (the optimizer views it per member)
-            self.biases[i].grad = db.float()
-            if i > 0:
-                if tanh:  # d/dz of 2 sigmoid(2z) - 1 at s: 4 s (1 - s); the 4 goes into the weights
-                    g = torch.ops.aten.sigmoid_backward(torch.bmm(g, ws[i].transpose(1, 2) * 4), x)
-                else:
-                    g = torch.ops.aten.threshold_backward(torch.bmm(g, ws[i].transpose(1, 2)), x, 0)
+    def __init__(self, logits: torch.Tensor):
+        self.log_p = torch.log_softmax(logits, -1)
+
+    def sample(self) -> torch.Tensor:
+        return (self.log_p.detach() - torch.empty_like(self.log_p).exponential_().log_()).argmax(-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return -(self.log_p.exp() * self.log_p).sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.log_p.argmax(-1)
+
+
+class Gaussian:
+    """Independent normals per action dimension: means (M, batch, D) and each member's log-std
+    (M, D), shared over its batch; torch.distributions.Normal's formulas and draws, summed over D."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):
+        self.mean, self.log_std = mean, log_std[:, None, :].expand_as(mean)
+
+    def sample(self) -> torch.Tensor:
+        return torch.normal(self.mean.detach(), self.log_std.detach().exp())
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        z = (actions - self.mean) / self.log_std.exp()
+        return (-0.5 * z * z - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+
+class ActorCritic(nn.Module):
+    """M members' policies (categorical logits, or a Gaussian mean with a learned log-std per
+    member) and values: two stacks of M MLPs. Observations are (M, batch, obs), member m's in row
+    m; a (batch, obs) tensor goes to every member."""
+
+    def __init__(self, obs_dim: int, n_actions: int, continuous: bool, net_arch: list[int], activation: str,
+                 members: int = 1, seed: int = 0):
+        super().__init__()
+        self.args = (obs_dim, n_actions, continuous, net_arch, activation)
+        self.members, self.continuous = members, continuous
+        # member 0 draws from torch's global generator (seeded by the agent), member m from seed + m
+        generators = [None] + [torch.Generator().manual_seed(seed + m) for m in range(1, members)]
+        self.actor = StackedMLP(members, [obs_dim, *net_arch, n_actions], activation, 0.01, generators)
+        self.critic = StackedMLP(members, [obs_dim, *net_arch, 1], activation, 1.0, generators)
+        if continuous:
+            self.log_std = nn.Parameter(torch.zeros(members, n_actions))
+
+    def forward(self, obs: torch.Tensor) -> tuple[Categorical | Gaussian, torch.Tensor]:
+        """(the action distributions, the values (M, batch)) at `obs`."""
+        return self.policy(obs), self.value(obs)
+
+    def _per_member(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.expand(self.members, *obs.shape) if obs.dim() == 2 else obs
+
+    def policy(self, obs: torch.Tensor) -> Categorical | Gaussian:
+        out = self.actor(self._per_member(obs))
+        return Gaussian(out, self.log_std) if self.continuous else Categorical(out)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """(M, batch)."""
+        return self.critic(self._per_member(obs))[..., 0]
+
+    def scores(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actors' outputs (M, batch, actions): logits, or the action means."""
+        return self.actor(self._per_member(obs))
+
+    def member(self, m: int) -> ActorCritic:
+        """Member m alone, as a network of one member (a copy)."""
+        one = ActorCritic(*self.args)
+        one.load_state_dict(member_state(self.state_dict(), m))
+        return one.to(next(self.parameters()).device)
+
+
+def member_state(state: dict, m: int) -> dict:
+    """Member m's rows of a stacked state dict (every tensor's leading dimension is the members')."""
+    return {k: v[m:m + 1] for k, v in state.items()}
+
+
+class ActorScores(nn.Module):
+    """Observations -> one member's actor output (what attribution explains)."""
+
+    def __init__(self, net: ActorCritic):
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net.scores(obs)[0]

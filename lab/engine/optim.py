@@ -1,66 +1,78 @@
-"""Optimizers for stacked networks whose members learn independently (lab.engine.nets).
+"""Optimizers for a population's stacked parameters (lab.engine.nets), each member on its own.
 
-Adam and RMSprop work element by element, so one optimizer over a population's stacked
-parameters is each member's own optimizer; what torch's cannot do is give each member its own
-step size or clip each member's gradient on its own. These can: every parameter's leading
-dimension is members x rows (member-major), and a per-member value (M,) is broadcast over its
-member's rows. With one member they are torch.optim.Adam / RMSprop and clip_grad_norm_ exactly
-(their formulas, in their order; tests/test_engine_population.py checks it).
+Adam and RMSprop work element by element, so one optimizer over stacked parameters is each
+member's own optimizer; what torch's cannot do is give each member its own step size, clip each
+member's gradient on its own, or let some members sit out a step (PPO's `target_kl` stops a
+member's update early). These can. They keep every parameter in one flat tensor (members, n):
+member m's weights are row m, and each parameter of the module is a view of its columns. A step
+reads the gradients autograd left in `.grad` as one (members, n) tensor and moves the flat
+tensor: a handful of ops whatever the number of layers, and a per-member value (M, 1) scales its
+member's row. With one member, always active, they are torch.optim.Adam / RMSprop and
+clip_grad_norm_ (their formulas, in their order; tests/test_engine_population.py checks it).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
+from torch import nn
 
 
 class MemberOptimizer:
-    buffers: tuple[str, ...] = ()  # the per-parameter tensors a subclass keeps (Adam's moments, ...), by name
+    buffers: tuple[str, ...] = ()  # the (members, n) tensors a subclass keeps (Adam's moments, ...), by name
 
-    def __init__(self, params, members: int):
-        self.params = list(params)
-        self.members = members
+    def __init__(self, module: nn.Module, members: int):
+        self.params, self.members = list(module.parameters()), members
         for p in self.params:
-            if p.shape[0] % members:
+            if p.shape[0] != members:
                 raise ValueError(f"a parameter of shape {tuple(p.shape)} does not stack {members} members")
-        self.steps = 0
-
-    def by_member(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tensors shaped as the parameters, viewed (members, rest): member m's entries in row m,
-        so that a (members, 1) tensor scales each member's own (one foreach op for them all)."""
-        return [t.view(self.members, -1) for t in tensors]
+        with torch.no_grad():  # the parameters move into one flat tensor, and become views of it
+            self.flat = torch.cat([p.reshape(members, -1) for p in self.params], 1)
+            start = 0
+            for p in self.params:
+                n = p[0].numel()
+                p.data = self.flat[:, start:start + n].view(p.shape)
+                start += n
+        self.steps = torch.zeros(members, 1, device=self.flat.device)  # each member's step count
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
-    @torch.no_grad()
-    def clip_grad_norm(self, max_norm: torch.Tensor) -> torch.Tensor:
-        """Scale each member's gradient to a norm of at most its `max_norm` (M,); the norms before."""
-        grads = self.by_member([p.grad for p in self.params if p.grad is not None])
-        norms = torch.linalg.vector_norm(torch.cat(grads, 1), dim=1)
-        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)[:, None]  # torch's clip_grad_norm_ formula
-        torch._foreach_mul_(grads, [coef] * len(grads))
-        return norms
+    def grad(self) -> torch.Tensor:
+        """The gradients autograd left in the parameters' `.grad`, as one (members, n) tensor."""
+        return torch.cat([p.grad.reshape(self.members, -1) for p in self.params], 1)
 
-    def step(self, lr: torch.Tensor) -> None:
+    @torch.no_grad()
+    def step(self, lr: torch.Tensor, max_grad_norm: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+        """One step of every member with step sizes `lr` (M,), its gradient first scaled to a norm
+        of at most `max_grad_norm` (M,) (torch's clip_grad_norm_ formula); members where `active`
+        (M,) is false take none: their parameters, buffers and step counts stay as they are.
+        Returns the gradients' norms before clipping."""
+        grad = self.grad()
+        norms = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+        grad *= (max_grad_norm[:, None] / (norms + 1e-6)).clamp(max=1.0)
+        active = torch.ones_like(self.steps) if active is None else active[:, None].to(self.steps.dtype)
+        self.steps += active
+        self.flat -= lr[:, None] * active * self.direction(grad, active)
+        return norms[:, 0]
+
+    def direction(self, grad: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """The update before its step size (Adam's bias-corrected m / (sqrt(v) + eps), ...), the
+        buffers moved on where `active` (M, 1)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """The step count and every buffer (lists of tensors, one per parameter), for a resumable
-        checkpoint: `load_state_dict` of it goes on exactly where this optimizer was."""
-        return {"steps": self.steps, **{name: list(getattr(self, name)) for name in self.buffers}}
+        """The step counts and every buffer, for a resumable checkpoint: `load_state_dict` of it
+        goes on exactly where this optimizer was."""
+        return {"steps": self.steps, **{name: getattr(self, name) for name in self.buffers}}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
-        for name in self.buffers:
+        for name in ("steps", *self.buffers):
             mine, saved = getattr(self, name), state[name]
-            if len(saved) != len(mine) or any(a.shape != b.shape for a, b in zip(mine, saved)):
-                raise ValueError(f"optimizer {name}: the saved buffers do not fit these parameters")
-            for a, b in zip(mine, saved):
-                a.copy_(b)
-        self.steps = int(state["steps"])
+            if not isinstance(saved, torch.Tensor) or saved.shape != mine.shape:
+                raise ValueError(f"optimizer {name}: the saved state does not fit these parameters")
+            mine.copy_(saved)
 
 
 class MemberAdam(MemberOptimizer):
@@ -68,28 +80,19 @@ class MemberAdam(MemberOptimizer):
 
     buffers = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, params, members: int, betas=(0.9, 0.999), eps: float = 1e-8):
-        super().__init__(params, members)
+    def __init__(self, module: nn.Module, members: int, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(module, members)
         self.betas, self.eps = betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
 
-    @torch.no_grad()
-    def step(self, lr: torch.Tensor) -> None:
+    def direction(self, grad, active):
         beta1, beta2 = self.betas
-        self.steps += 1
-        grads = [p.grad for p in self.params]
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
-        torch._foreach_mul_(self.exp_avg_sq, beta2)
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - beta2)
-        bias_correction1 = 1 - beta1 ** self.steps
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.steps)
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, bias_correction2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        update = torch._foreach_div(self.exp_avg, denom)
-        torch._foreach_mul_(self.by_member(update), [(-lr / bias_correction1)[:, None]] * len(update))
-        torch._foreach_add_(self.params, update)
+        self.exp_avg.lerp_(grad, (1 - beta1) * active)
+        self.exp_avg_sq.mul_(1 - (1 - beta2) * active).addcmul_(grad, grad * ((1 - beta2) * active))
+        steps = self.steps.clamp(min=1)  # (a member that never stepped has zero moments)
+        bias_correction1, bias_correction2 = 1 - beta1 ** steps, 1 - beta2 ** steps
+        denom = (self.exp_avg_sq.sqrt() / bias_correction2.sqrt()).add_(self.eps)
+        return self.exp_avg / denom / bias_correction1
 
 
 class MemberRMSprop(MemberOptimizer):
@@ -97,19 +100,11 @@ class MemberRMSprop(MemberOptimizer):
 
     buffers = ("square_avg",)
 
-    def __init__(self, params, members: int, alpha: float = 0.99, eps: float = 1e-8):
-        super().__init__(params, members)
+    def __init__(self, module: nn.Module, members: int, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(module, members)
         self.alpha, self.eps = alpha, eps
-        self.square_avg = [torch.zeros_like(p) for p in self.params]
+        self.square_avg = torch.zeros_like(self.flat)
 
-    @torch.no_grad()
-    def step(self, lr: torch.Tensor) -> None:
-        self.steps += 1
-        grads = [p.grad for p in self.params]
-        torch._foreach_mul_(self.square_avg, self.alpha)
-        torch._foreach_addcmul_(self.square_avg, grads, grads, 1 - self.alpha)
-        avg = torch._foreach_sqrt(self.square_avg)
-        torch._foreach_add_(avg, self.eps)
-        update = torch._foreach_div(grads, avg)
-        torch._foreach_mul_(self.by_member(update), [-lr[:, None]] * len(update))
-        torch._foreach_add_(self.params, update)
+    def direction(self, grad, active):
+        self.square_avg.mul_(1 - (1 - self.alpha) * active).addcmul_(grad, grad * ((1 - self.alpha) * active))
+        return grad / self.square_avg.sqrt().add_(self.eps)

@@ -44,12 +44,18 @@ def _distribution(policy, obs: torch.Tensor):
 
 
 class TorchReinforceAgent(ReinforceAgent):
+    @staticmethod
+    def env_spaces(spec):
+        from lab.engine import env_spaces
+
+        return env_spaces(spec.env)
+
     def learn(self, tracker) -> None:
-        from lab.engine import make_vec
+        from lab.engine import make_env
 
         spec, p, dev = self.spec, self.spec.agent, self.device
         n_envs = spec.env.n_envs
-        env = make_vec(spec.env.id, n_envs, device=dev, seed=spec.seed)
+        env = make_env(spec.env, n_envs, device=dev, seed=spec.seed)
         obs, _ = env.reset(seed=spec.seed)
         window: list[tuple] = []  # (obs, action, reward, done, bootstrap) of each env.step since the oldest step not learned from
         start = torch.zeros(n_envs, dtype=torch.long, device=dev)  # per env: its first step in `window` not learned from
@@ -128,13 +134,16 @@ class TorchReinforceAgent(ReinforceAgent):
         from the states they were in (`reseed` is not needed: nothing restarts)."""
         saved = resumable.load(files["agent"], self.device)
         self.load_learner_state(saved)
-        self.resumed = {**saved, "step": int(state["step"])}
+        self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
 
     def _go_on(self, env):
         """(step, obs, window, start, finished, episode returns, episode lengths) of the resumed state."""
         saved, self.resumed = self.resumed, None
-        env.restore(saved["env"])
         resumable.set_device_rng_state(self.device, saved["device_rng"])
+        if not getattr(env, "resumes_exactly", True):  # a Gymnasium env starts afresh: no window to go on with
+            obs, zeros = env.reset(seed=saved["reseed"])[0], torch.zeros_like(saved["ep_ret"])
+            return saved["step"], obs, [], torch.zeros_like(saved["start"]), torch.zeros_like(saved["finished"]), zeros, zeros.long()
+        env.restore(saved["env"])
         window = list(zip(*(x.unbind(0) for x in saved["window"])))
         return saved["step"], saved["obs"], window, saved["start"], saved["finished"], saved["ep_ret"], saved["ep_len"]
 

@@ -104,6 +104,11 @@ class PPOParams(_PolicyNet):
     gamma: Gamma = 0.99
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
     clip_range: Rate = Field(0.2, description="PPO clip range, or lin_<x>")
+    clip_range_vf: Rate | None = Field(None, description="value clipping: the new value stays within this of the "
+                                       "rollout's, or lin_<x> (None: no clipping; SB3's, unlike the policy's clip "
+                                       "range it depends on the reward scale)")
+    target_kl: float | None = Field(None, gt=0, description="stop an update's epochs early once the approximate KL "
+                                    "to the rollout's policy passes 1.5 x this (None: all n_epochs)")
     ent_coef: float = Field(0.0, ge=0, description="entropy bonus coefficient")
     vf_coef: float = Field(0.5, ge=0, description="value loss coefficient")
     max_grad_norm: float = Field(0.5, gt=0, description="gradient clipping norm")

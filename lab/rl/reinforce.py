@@ -57,12 +57,7 @@ class Policy(nn.Module):
         return out if self.continuous else out.argmax(-1)
 
 
-def _spaces(spec):
-    from lab.rl.envs import make_env
-
-    env = make_env(spec)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
+def _spaces(obs_space, act_space):
     continuous = type(act_space).__name__ == "Box"
     n_actions = int(np.prod(act_space.shape)) if continuous else int(act_space.n)
     return int(np.prod(obs_space.shape)), n_actions, continuous, act_space
@@ -75,7 +70,7 @@ class ReinforceAgent:
         p = spec.agent
         self.spec, self.device = spec, torch.device(device)
         torch.manual_seed(spec.seed)
-        obs_dim, n_actions, continuous, self.action_space = _spaces(spec)
+        obs_dim, n_actions, continuous, self.action_space = _spaces(*self.env_spaces(spec))
         self.policy = Policy(obs_dim, n_actions, continuous, p.net_arch, p.activation).to(self.device)
         self.value = mlp([obs_dim, *p.net_arch, 1], p.activation).to(self.device) if p.baseline else None
         self.resumed: dict | None = None  # what `load_resumable` brought back, for learn
@@ -85,6 +80,17 @@ class ReinforceAgent:
             self.pi_opt = torch.optim.Adam(self.policy.parameters(), lr=self._lr(1.0))
             if self.value is not None:
                 self.v_opt = torch.optim.Adam(self.value.parameters(), lr=p.baseline_learning_rate)
+
+    @staticmethod
+    def env_spaces(spec):
+        """(observation space, action space) of the spec's environment."""
+        from lab.rl.envs import make_env
+
+        env = make_env(spec)
+        try:
+            return env.observation_space, env.action_space
+        finally:
+            env.close()
 
     def _lr(self, progress_remaining: float) -> float:
         return self.lr(progress_remaining) if callable(self.lr) else self.lr

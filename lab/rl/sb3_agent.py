@@ -72,8 +72,8 @@ def _sb3_kwargs(params, action_space) -> dict:
     import torch
 
     kw = params.model_dump(exclude={"algo", "total_steps", *_POLICY_FIELDS, *_NOISE_FIELDS})
-    for key in ("learning_rate", "clip_range"):
-        if key in kw:
+    for key in ("learning_rate", "clip_range", "clip_range_vf"):
+        if kw.get(key) is not None:
             kw[key] = schedule(kw[key])
     policy_kwargs = {}
     if params.net_arch is not None:

@@ -79,7 +79,7 @@ def policy_checkpoint(run, spec) -> Path:
     """The checkpoint a run delivers: the one its summary names, else best, else last."""
     from lab.errors import BadInput
 
-    suffix = spec.agent_class().suffix
+    suffix = spec.implementation().suffix
     recorded = [run.path / run.results.policy] if run.results.policy else []
     for candidate in recorded + [run.checkpoint(f"best{suffix}"), run.checkpoint(f"last{suffix}")]:
         if candidate.is_file():
@@ -95,7 +95,7 @@ def load_delivered_policy(run, spec, device: str):
 
     path = policy_checkpoint(run, spec)
     try:
-        agent = spec.agent_class().load(path, spec, device)
+        agent = spec.implementation().load(path, spec, device)
         if spec.population > 1:  # a population delivers its best member
             agent.use_member(_member(run.results.best_member or 0, spec.population))
         return agent, path
@@ -417,7 +417,7 @@ def resume_state(run, spec) -> dict:
     (one line) for an agent without the protocol's resumable hooks, or a checkpoint missing or unreadable."""
     from lab.errors import BadInput
 
-    if not hasattr(spec.agent_class(), "save_resumable"):
+    if not hasattr(spec.implementation(), "save_resumable"):
         engine = " on lab's torch engine" if spec.engine == "torch" else ""
         raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed (resumable: "
                        f"{', '.join(resumable_algos(spec.engine))})")
@@ -490,7 +490,7 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     else:
         ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, "
                 f"seed {spec.seed}{through}", **path)
-    agent = spec.agent_class()(spec, ctx.device)
+    agent = spec.implementation()(spec, ctx.device)
     tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
     if resume is not None:
         step, files = resume["step"], resume["files"]

@@ -292,7 +292,7 @@ class _Entry:
                 special[key](value)
             elif key in _UNSUPPORTED:
                 self.refuse(key, value, _UNSUPPORTED[key])
-            elif key in ("learning_rate", "clip_range"):
+            elif key in ("learning_rate", "clip_range", "clip_range_vf"):
                 self.schedule(key, value)
             elif key in ("algo", "total_steps"):  # lab's names, which an RL Zoo entry does not use
                 self.refuse(key, value, "not an RL Zoo setting (the algorithm comes from the file name or --algo, "

@@ -1,0 +1,172 @@
+"""What every agent on lab's torch engine does the same way, around its algorithm: building its
+environments, evaluating on the device, acting, checkpoints and resuming (the agent protocol of
+lab.rl.train), and compiling its gradient step (`compile`).
+
+An agent keeps M members (`spec.population`; 1 for a plain run). A subclass gives its networks,
+`learn(tracker)`, `policy_actions(obs, deterministic)` and, to be resumable, `training_state()`
+/ `load_training_state()` for whatever its `learn` needs beyond the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.engine import resumable
+from lab.rl.params import schedule
+from lab.store import write_torch
+
+
+def _at(value, progress_remaining: float) -> float:
+    rate = schedule(value)
+    return rate(progress_remaining) if callable(rate) else rate
+
+
+class EngineAgent:
+    suffix = ".pt"
+    member_settings: tuple[str, ...] = ()  # the settings that may differ per member (the algorithm table's)
+
+    def __init__(self, spec, device: str):
+        from lab.engine import env_spaces
+
+        self.spec, self.device = spec, torch.device(device)
+        self.members = spec.population
+        self.spaces = env_spaces(spec.env)
+        act_space = self.spaces[1]
+        self.continuous = act_space.shape != ()
+        self.low = torch.as_tensor(act_space.low, device=self.device) if self.continuous else None
+        self.high = torch.as_tensor(act_space.high, device=self.device) if self.continuous else None
+        torch.manual_seed(spec.seed)
+        self.net: nn.Module  # every member's weights (a subclass builds it)
+        self.acting: nn.Module  # the network `act` and attribution use: one member's (use_member)
+        self.best_state: dict | None = None  # each member's weights at its best evaluation (populations)
+        self.resumed: dict | None = None  # the training state `load_resumable` brought back, for learn
+        self.live: tuple = ()  # learn's state at its latest boundary (save_resumable's)
+
+    def hyper(self, key: str, progress_remaining: float = 1.0) -> torch.Tensor:
+        """agent.<key> of each member at this point of training (schedules evaluated): (M,)."""
+        return torch.tensor([_at(v, progress_remaining) for v in self.spec.member_values(key)], device=self.device)
+
+    def compiled(self, fn):
+        """`fn` compiled with torch.compile where the run's `compile` setting says so (CUDA
+        graphs on a GPU: mode 'reduce-overhead'), else `fn` itself."""
+        from lab.engine.compiling import compile_decision
+
+        if not compile_decision(self.spec, self.device.type).on:
+            return fn
+        return torch.compile(fn, mode="reduce-overhead" if self.device.type == "cuda" else None)
+
+    def make_env(self, num_envs: int, seed: int):
+        from lab.engine import make_env
+
+        return make_env(self.spec.env, num_envs, self.device, seed)
+
+    def env_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions (M, envs, ...) as the batched env takes them: (M x envs, ...), clipped to a Box's bounds."""
+        if self.continuous:
+            actions = actions.clamp(self.low, self.high)
+        return actions.reshape(-1, *self.spaces[1].shape)
+
+    def start(self, env, optimizer, shape: tuple[int, ...]):
+        """(step, obs, episode returns, episode lengths) to learn from: a fresh start, or where
+        `load_resumable` left off (the environments restored whole where they can be; otherwise
+        reset with the resume seed: deterministic, not the states the run was in)."""
+        zeros = torch.zeros(shape, device=self.device)
+        if self.resumed is None:
+            return 0, env.reset(seed=self.spec.seed)[0], zeros, zeros.long()
+        saved, self.resumed = self.resumed, None
+        optimizer.load_state_dict(saved["optimizer"])
+        resumable.set_device_rng_state(self.device, saved["device_rng"])
+        if not getattr(env, "resumes_exactly", True):
+            return saved["step"], env.reset(seed=saved["reseed"])[0], zeros, zeros.long()
+        env.restore(saved["env"])
+        return saved["step"], saved["obs"], saved["ep_ret"], saved["ep_len"]
+
+    # --- evaluation and acting ----------------------------------------------------------------
+    def policy_actions(self, net: nn.Module, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions of `net`'s members (M, batch, ...) at `obs` (M, batch, obs), before clipping."""
+        dist = net.policy(obs)
+        return dist.mode() if deterministic else dist.sample()
+
+    @torch.no_grad()
+    def evaluate(self, episodes: int, seed: int, deterministic: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths (M, episodes): each member's first episode in `episodes` fresh
+        environments of the engine, all members at once."""
+        m = self.members
+        env = self.make_env(m * episodes, seed)
+        obs = env.reset(seed=seed)[0]
+        ret = torch.zeros(m * episodes, device=self.device)
+        length = torch.zeros(m * episodes, device=self.device, dtype=torch.long)
+        running = torch.ones(m * episodes, device=self.device, dtype=torch.bool)
+        for t in range(env.max_episode_steps):  # every episode ends by the time limit
+            action = self.policy_actions(self.net, obs.view(m, episodes, -1), deterministic)
+            obs, reward, terminated, truncated, _ = env.step(self.env_actions(action))
+            ret += reward * running
+            length += running
+            running &= ~(terminated | truncated)
+            if t % 64 == 63 and not bool(running.any()):  # a host look every 64 steps
+                break
+        return ret.view(m, episodes).cpu().numpy(), length.view(m, episodes).cpu().numpy()
+
+    @torch.no_grad()
+    def act(self, obs, deterministic: bool = True):
+        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+        action = self.policy_actions(self.acting, x[None], deterministic)[0]
+        return (action.clamp(self.low, self.high) if self.continuous else action).cpu().numpy()
+
+    def record_best(self, improved: np.ndarray) -> None:
+        """Members whose evaluation improved: keep their current weights in `best_state`."""
+        state = self.net.state_dict()
+        if self.best_state is None:
+            self.best_state = {k: v.detach().clone() for k, v in state.items()}
+            return
+        mask = torch.as_tensor(improved, device=self.device)
+        for k, v in state.items():
+            self.best_state[k][mask] = v[mask]
+
+    def use_member(self, m: int) -> None:
+        """Act (and be explained) as member m of the population."""
+        self.acting = self.net.member(m) if self.members > 1 else self.net
+
+    def scores_module(self) -> nn.Module:
+        """What attribution explains: observations -> one score per action of the acting member."""
+        raise NotImplementedError
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def save(self, path: Path, best: bool = False) -> None:
+        """The weights (every member's) as a plain state dict; `best`: each member at its best."""
+        write_torch(path, self.best_state if best else self.net.state_dict())
+
+    @classmethod
+    def load(cls, path: Path, spec, device: str) -> EngineAgent:
+        agent = cls(spec, device)
+        agent.net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        agent.use_member(0)
+        return agent
+
+    def export_artifacts(self, ctx, policy) -> None:
+        """The checkpoint is a plain state dict (torch.load(..., weights_only=True)); nothing more."""
+
+    # --- resumable checkpoints (lab resume), at the boundaries `learn` marks ---------------------
+    def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:
+        """Every member's weights and optimizer state, the environments (states, time-limit
+        counters, generator), the current observations and episode counters, the device's RNG:
+        `stem`.pt. The step goes in the JSON state; the CPU's RNGs are the tracker's to save."""
+        step, env, optimizer, obs, ep_ret, ep_len = self.live
+        files = {"agent": path_for(f"{stem}.pt")}
+        resumable.save(files["agent"], {"net": self.net.state_dict(), "optimizer": optimizer.state_dict(),
+                                        "env": env.snapshot(), "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
+                                        "device_rng": resumable.device_rng_state(self.device)})
+        return files, {"step": int(step)}
+
+    def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
+        """The weights now, the rest when `learn` starts (`start`). A population's best weights
+        come back from the checkpoint's copy of best.pt, whose members improve one by one."""
+        saved = resumable.load(files["agent"], self.device)
+        self.net.load_state_dict(saved["net"])
+        if self.members > 1 and "best" in files:
+            self.best_state = resumable.load(files["best"], self.device)
+        self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
