@@ -53,3 +53,9 @@ def _import(module_name: str):
     finally:
         if added:
             sys.path.remove(cwd)
+
+
+def import_module(module_name: str):
+    """A module imported as `load_object` imports one: from Python's path or the current directory
+    (an experiment's `env.id = "module:Id"` or "module:Class" too)."""
+    return _import(module_name)

@@ -333,9 +333,9 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
 
 def _check_env(spec: RLSpec, fail) -> None:
     """The env id exists and the algorithm can act in its spaces."""
-    import importlib
-
     import gymnasium as gym
+
+    from lab.plugins import import_module
 
     env_id = spec.env.id
     if spec.engine == "torch":
@@ -343,9 +343,10 @@ def _check_env(spec: RLSpec, fail) -> None:
     if ":" in env_id:
         module = env_id.split(":", 1)[0]
         try:
-            importlib.import_module(module)
+            import_module(module)
         except ImportError as e:
-            fail(f"env.id: cannot import module '{module}' for {env_id!r} ({e}); install the package that provides it")
+            fail(f"env.id: cannot import module '{module}' for {env_id!r} ({e}); put {module}.py in the current "
+                 "directory or install the package that provides it")
         except (Exception, SystemExit) as e:  # an env module's own bug, or an exit, is one line too
             what = f"exits (SystemExit {e.code!r})" if isinstance(e, SystemExit) else f"raises {type(e).__name__}: {one_line(e)}"
             fail(f"env.id: module '{module}' of {env_id!r} {what} when imported; fix or reinstall it")

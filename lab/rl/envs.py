@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from lab.plugins import import_module
 
 
 def env_id(spec) -> str:
@@ -14,7 +15,7 @@ def env_id(spec) -> str:
 def _registered_id(env_id: str) -> str:
     module, sep, name = env_id.rpartition(":")
     if sep:
-        importlib.import_module(module)
+        import_module(module)
         return name
     return env_id
 
@@ -22,13 +23,13 @@ def _registered_id(env_id: str) -> str:
 def env_class(env_id: str) -> type | None:
     """The class an id 'module:Class' names (a user's batched torch environment; validation checks
     that it is one), or None for a Gymnasium id ('Id', or 'module:Id' registered by the module).
-    Imports the module; imports no torch of its own."""
+    Imports the module (from Python's path or the current directory); imports no torch of its own."""
     import gymnasium as gym
 
     module, sep, name = env_id.rpartition(":")
     if not sep or not name.isidentifier():
         return None
-    found = getattr(importlib.import_module(module), name, None)
+    found = getattr(import_module(module), name, None)
     if not isinstance(found, type):
         return None
     vector = sys.modules.get("lab.engine.envs.vector")  # loaded wherever a TorchVecEnv subclass is
