@@ -413,6 +413,13 @@ def _unknown_env(spec: RLSpec, env_id: str) -> str:
     if spec.engine != "torch":
         return (f"env.id: unknown Gymnasium environment {spec.env.id!r}{did_you_mean(env_id, gym.registry)}"
                 " (any id registered with Gymnasium, or 'module:Id')")
+    module = spec.env.id.rpartition(":")[0]
+    if module:  # imported by now
+        import sys
+
+        classes = [n for n, v in vars(sys.modules[module]).items() if isinstance(v, type) and not n.startswith("_")]
+        return (f"env.id: module '{module}' has no class {env_id!r} and registers no Gymnasium id {env_id!r}"
+                f"{did_you_mean(env_id, [*classes, *gym.registry])}")
     ids = _engine_env_ids()
     return (f"env.id: the torch engine has no {spec.env.id!r}{did_you_mean(env_id, [*ids, *gym.registry])} (it steps "
             f"lab's own {', '.join(ids)}, any other Gymnasium id through Gymnasium's vector env, 'module:Id' of a "

@@ -28,7 +28,7 @@ def check_env_class(cls, ref: str, kwargs: dict | None = None) -> tuple[spaces.S
         return BadInput(f"{ref}: {what}", key=key)
 
     if not (isinstance(cls, type) and issubclass(cls, TorchVecEnv)):
-        raise fault(f"{cls.__name__ if isinstance(cls, type) else cls!r} is not a subclass of "
+        raise fault(f"{cls.__name__ if isinstance(cls, type) else repr(cls)} is not a subclass of "
                     f"lab.engine.TorchVecEnv, which a batched torch environment extends (see {DOCS})")
     _check_attributes(cls, fault)
     try:
@@ -60,7 +60,7 @@ def _check_attributes(cls, fault) -> None:
     for name in ("reset_low", "reset_high"):
         box = getattr(cls, name)
         if not isinstance(box, (tuple, list)) or len(box) != len(names):
-            got = f"{len(box)} values" if isinstance(box, (tuple, list)) else repr(box)
+            got = f"{len(box)} value{'s' if len(box) != 1 else ''}" if isinstance(box, (tuple, list)) else repr(box)
             raise fault(f"{name} has {got} for {len(names)} state_names {tuple(names)}; give one per name")
     obs, act = cls.gym_observation_space, cls.gym_action_space
     if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
@@ -95,7 +95,7 @@ def _check_step(env: TorchVecEnv, fault) -> None:
         obs = env.observe(out[0])
     except Exception as e:
         raise fault(f"observe raises {type(e).__name__}: {one_line(e)}") from None
-    _expect("observe returned", obs, (n, obs_dim), env.dtype, fault, "(num_envs, obs_dim) of gym_observation_space")
+    _expect("observe returned obs", obs, (n, obs_dim), env.dtype, fault, "(num_envs, obs_dim) of gym_observation_space")
     try:
         env.step(actions)
     except Exception as e:
