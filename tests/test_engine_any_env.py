@@ -17,7 +17,7 @@ from lab.events import read_events
 from .conftest import REPO, lab_cli, run_until_resume_checkpoint
 
 GRIDWORLD = {"id": "tests.gridworld_env:GridWorld", "n_envs": 8}
-# PPO for a small discrete task: short rollouts, large steps (RL Zoo's CartPole-v1 entry, lr 1e-3)
+# PPO for a small discrete task, as docs/gridworld-ppo.toml trains it: short rollouts, four epochs of large steps
 SMALL_PPO = {"algo": "ppo", "n_steps": 128, "batch_size": 256, "n_epochs": 4, "learning_rate": 1e-3, "ent_coef": 0.01}
 GYMNASIUM_PATH = "Gymnasium's vector env (numpy on the CPU)"
 
@@ -49,8 +49,12 @@ def random_return(env_cls, episodes=2000, seed=0) -> float:
     return float(ret.mean())
 
 
-def test_the_docs_grid_world_is_this_fixture():
-    assert (REPO / "docs" / "gridworld.py").read_text() == (REPO / "tests" / "gridworld_env.py").read_text()
+def test_the_docs_grid_world_is_this_fixture_and_the_page_quotes_it_whole():
+    code = (REPO / "docs" / "gridworld.py").read_text()
+    assert code == (REPO / "tests" / "gridworld_env.py").read_text()
+    page = (REPO / "docs" / "custom-environment.md").read_text()
+    assert f"```python\n{code}```" in page
+    assert f"```toml\n{(REPO / 'docs' / 'gridworld-ppo.toml').read_text()}```" in page
 
 
 def test_a_user_torch_env_trains_with_engine_ppo_and_learns(runs):
@@ -80,6 +84,16 @@ def test_continuous_actions_step_through_gymnasiums_vector_env(runs_dir):
                                        "eval": {"every": 1024, "episodes": 3, "final_episodes": 20}}), runs_dir=runs_dir)
     assert run.state == "completed", run.summary.error
     assert run.summary.env_path == GYMNASIUM_PATH and run.results.final_eval_length_mean <= 100  # env.max_episode_steps
+
+
+def test_a_third_party_packages_gymnasium_id_takes_the_gymnasium_path(runs_dir):
+    pytest.importorskip("pybullet_envs_gymnasium")  # the dev extra's (benchmarks/engine_any_env.py learns it)
+    run = lab.run(lab.load_experiment({
+        "name": "bullet", "engine": "torch", "env": {"id": "pybullet_envs_gymnasium:InvertedPendulumBulletEnv-v0", "n_envs": 2},
+        "agent": {"algo": "ppo", "total_steps": 512, "n_steps": 128}, "eval": {"every": 512, "episodes": 2, "final_episodes": 20}}),
+        runs_dir=runs_dir)
+    assert run.state == "completed", run.summary.error
+    assert run.summary.env_path == GYMNASIUM_PATH and run.results.final_eval_length_mean <= 1000
 
 
 @pytest.mark.parametrize("env_id, expected", [
