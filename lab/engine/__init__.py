@@ -5,7 +5,10 @@
     obs, reward, terminated, truncated, info = env.step(actions)
 
 Each environment is its Gymnasium namesake step for step (dynamics, reward, termination, time
-limit), with Gymnasium's vector API and same-step autoreset; see `envs/vector.py`.
+limit), with Gymnasium's vector API and same-step autoreset; see `envs/vector.py`. An experiment's
+environment reaches the agents through `make_env(env_spec, ...)`/`env_spaces(env_spec)`, by one of
+three paths (`env_path` names it): one of these, a user's TorchVecEnv subclass, or any other
+Gymnasium id through Gymnasium's own vector env (docs/custom-environment.md).
 Importing this package does not import torch: `ENVS`, `make_vec` and `TorchVecEnv` live in
 `registry.py` and are imported on first use (PEP 562), so validation and the CLI's fast paths
 can name the engine's environments (`ENV_IDS`) without it.
