@@ -486,6 +486,10 @@ def _check_engine_settings(spec: RLSpec, fail) -> None:
         if spec.agent_class is not None:
             fail("agent_class: names a subclass of a torch engine agent; set engine = \"torch\" or remove agent_class")
         return
+    if spec.compile == "on" and not spec.algo.compiles:
+        compiled = [name for name, a in ALGOS.items() if a.compiles]
+        fail(f"compile: '{spec.algo.name}' on the torch engine runs its gradient step eagerly (compiled: "
+             f"{', '.join(compiled)}); set compile = \"auto\" or \"off\"")
     if spec.agent_class is not None:
         from lab.plugins import load_object
 

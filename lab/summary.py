@@ -103,6 +103,8 @@ class Summary(_Record):
     env: str | None = None
     env_path: str | None = Field(None, description="how the torch engine steps the environment: lab's torch <id>, "
                                  "Gymnasium's vector env (numpy on the CPU), or user torch env <module:Class>")
+    compile: str | None = Field(None, description="whether the torch engine compiled its gradient step, and why: "
+                                "'on (requested)', 'off (auto: ...)'")
     seed: int | None = None
     device: str | None = None
     device_reason: str | None = None

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Measured on this project's 2-core CPU (benchmarks/engine_compile.py): compiling the PPO step
-# costs COMPILE_SECONDS once and saves SAVED_FRACTION of each eager step's time.
-COMPILE_SECONDS = 8.0
-SAVED_FRACTION = 0.4
+# Measured on this project's 2-core CPU, one thread (benchmarks/engine_update.py): compiling the
+# PPO step took 5-18 s on a cold Inductor cache (3 s warm) and saved 23-35% of an eager step
+# (1 member: 1.22 -> 0.79 ms; 64 members in bf16: 29.4 -> 22.7 ms). 'auto' assumes a cold cache.
+COMPILE_SECONDS = 15.0
+SAVED_FRACTION = 0.25
+# an eager step: a fixed cost per op, and the members' matmuls (multiply-adds of both networks)
+STEP_FIXED_SECONDS, SECONDS_PER_MULTIPLY_ADD = 1.0e-3, 1.9e-10
 
 
 @dataclass(frozen=True)
@@ -23,34 +26,39 @@ class CompileDecision:
 
 
 def gradient_steps(spec) -> int:
-    """The gradient steps a run of `spec` takes at most (an on-policy agent's; 0 where unknown)."""
-    p = spec.agent
-    n_steps = getattr(p, "n_steps", None)
-    if n_steps is None:
-        return 0
-    updates = -(-p.total_steps // (n_steps * spec.env.n_envs))
-    rollout = n_steps * spec.env.n_envs
-    per_update = getattr(p, "n_epochs", 1) * -(-rollout // getattr(p, "batch_size", rollout))
-    return updates * per_update
+    """The gradient steps a run of `spec` takes at most: an on-policy agent's epochs over the
+    minibatches of each rollout, an off-policy agent's steps after each block of env steps."""
+    p, n_envs = spec.agent, spec.env.n_envs
+    if hasattr(p, "n_steps"):
+        rollout = p.n_steps * n_envs
+        per_update = getattr(p, "n_epochs", 1) * -(-rollout // getattr(p, "batch_size", rollout))
+        return -(-p.total_steps // rollout) * per_update
+    if hasattr(p, "train_freq"):
+        per_block = p.gradient_steps if p.gradient_steps >= 0 else p.train_freq * n_envs
+        return max(p.total_steps - p.learning_starts, 0) // (p.train_freq * n_envs) * per_block
+    return 0
 
 
 def compile_decision(spec, device_type: str) -> CompileDecision:
+    if not spec.algo.compiles:
+        return CompileDecision(False, f"{spec.algo.name}'s gradient step runs eagerly")
     if spec.compile != "auto":
         return CompileDecision(spec.compile == "on", "requested")
     if device_type == "cuda":
         return CompileDecision(True, "auto: on a GPU, a compiled step in CUDA graphs launches once instead of per op")
     steps = gradient_steps(spec)
     seconds = steps * step_seconds(spec)
-    if seconds * SAVED_FRACTION > COMPILE_SECONDS:
-        return CompileDecision(True, f"auto: {steps:,} gradient steps, about {seconds:.0f} s eager: compiling "
-                                     f"({COMPILE_SECONDS:.0f} s) pays")
-    return CompileDecision(False, f"auto: {steps:,} gradient steps, about {seconds:.0f} s eager: compiling "
-                                  f"({COMPILE_SECONDS:.0f} s) would not pay")
+    pays = seconds * SAVED_FRACTION > COMPILE_SECONDS
+    return CompileDecision(pays, f"auto: {steps:,} gradient steps of about {seconds:.0f} s eager on the CPU; compiling "
+                                 f"costs about {COMPILE_SECONDS:.0f} s and saves about {SAVED_FRACTION:.0%} of them")
 
 
 def step_seconds(spec) -> float:
-    """An eager gradient step's time on a CPU, roughly: per-op costs plus the samples' arithmetic."""
+    """An eager gradient step's time on this CPU, roughly (within a factor of 2 on the shapes
+    measured): a fixed cost plus the members' matmuls (hidden layers; inputs and outputs taken as 8 wide)."""
     p = spec.agent
-    batch = min(getattr(p, "batch_size", 64), p.n_steps * spec.env.n_envs)
-    width = sum(p.net_arch or [64, 64])
-    return 1e-3 + 2e-9 * spec.population * batch * width * 64
+    rollout = getattr(p, "n_steps", 1) * spec.env.n_envs
+    batch = min(getattr(p, "batch_size", rollout), rollout) if hasattr(p, "n_steps") else p.batch_size
+    sizes = [8, *(p.net_arch or [64, 64]), 8]
+    multiply_adds = 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))  # actor and critic
+    return STEP_FIXED_SECONDS + SECONDS_PER_MULTIPLY_ADD * spec.population * batch * multiply_adds

@@ -110,6 +110,7 @@ class TorchDQNAgent(EngineAgent):
         self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or [64, 64]), self.n_actions], "relu").to(self.device)
         self.net = self.acting = self.q_net  # (EngineAgent's checkpoints, evaluation and acting)
         self.epsilon = spec.agent.exploration_final_eps  # act(deterministic=False) explores with it
+        self.gradient_step = self.compiled(self.gradient_step)
 
     # --- learning -------------------------------------------------------------------------
     def learn(self, tracker) -> None:
@@ -121,7 +122,8 @@ class TorchDQNAgent(EngineAgent):
         target_net = copy.deepcopy(q_net).requires_grad_(False)
         target_every = max(p.target_update_interval // n_envs, 1)  # in env.step calls, as SB3
         lr = schedule(p.learning_rate)
-        optimizer = torch.optim.Adam(q_net.parameters(), lr=lr(1.0) if callable(lr) else lr, foreach=True)
+        # the step size as a tensor: a compiled step reads it instead of baking a number in
+        optimizer = torch.optim.Adam(q_net.parameters(), lr=torch.tensor(lr(1.0) if callable(lr) else lr), fused=True)
         buffer = ReplayBuffer(min(p.buffer_size, p.total_steps), n_envs, self.obs_dim, dev, generator)
         done_buf = torch.zeros((p.train_freq, n_envs), dtype=torch.bool, device=dev)
         ep_ret_buf = torch.zeros((p.train_freq, n_envs), device=dev)
@@ -164,7 +166,7 @@ class TorchDQNAgent(EngineAgent):
             if step > p.learning_starts:
                 rate = lr(max(1.0 - step / p.total_steps, 0.0)) if callable(lr) else lr
                 for group in optimizer.param_groups:
-                    group["lr"] = rate
+                    group["lr"].fill_(rate)
                 n_updates = p.gradient_steps if p.gradient_steps >= 0 else block * n_envs
                 if n_updates > 0:
                     stats.update(loss=self._train(q_net, target_net, optimizer, buffer, n_updates), learning_rate=rate)
@@ -174,23 +176,25 @@ class TorchDQNAgent(EngineAgent):
 
     def _train(self, q_net, target_net, optimizer, buffer: ReplayBuffer, n_updates: int) -> float:
         """`n_updates` gradient steps; the mean loss (one host sync)."""
-        p = self.spec.agent
-        b_obs, b_act, b_rew, b_term, b_next = buffer.sample(n_updates, p.batch_size)
-        losses = torch.zeros(n_updates, device=self.device)
-        for k in range(n_updates):
-            with torch.no_grad():
-                next_q = target_net(b_next[k]).max(1).values
-                target = b_rew[k] + (1.0 - b_term[k]) * p.gamma * next_q
-            q = q_net(b_obs[k]).gather(1, b_act[k, :, None]).squeeze(1)
-            loss = nn.functional.smooth_l1_loss(q, target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(q_net.parameters(), p.max_grad_norm)
-            optimizer.step()
-            losses[k] = loss.detach()
+        b_obs, b_act, b_rew, b_term, b_next = buffer.sample(n_updates, self.spec.agent.batch_size)
+        losses = torch.stack([self.gradient_step(q_net, target_net, optimizer, b_obs[k], b_act[k], b_rew[k], b_term[k],
+                                                 b_next[k]) for k in range(n_updates)])
         loss = losses.mean().item()
         diverged(loss)
         return loss
+
+    def gradient_step(self, q_net, target_net, optimizer, obs, actions, rewards, terminated, next_obs) -> torch.Tensor:
+        """One step on a minibatch: the Huber loss to the target network's bootstrapped target."""
+        p = self.spec.agent
+        with torch.no_grad():
+            target = rewards + (1.0 - terminated) * p.gamma * target_net(next_obs).max(1).values
+        q = q_net(obs).gather(1, actions[:, None]).squeeze(1)
+        loss = nn.functional.smooth_l1_loss(q, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(q_net.parameters(), p.max_grad_norm)
+        optimizer.step()
+        return loss.detach()
 
     # --- resumable checkpoints (lab resume), between blocks ---------------------------------
     def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:

@@ -42,7 +42,7 @@ class Rollout:
         return self.obs.shape[1]
 
     def minibatch(self, idx: torch.Tensor) -> Rollout:
-        return Rollout(*(getattr(self, f.name)[:, idx] for f in fields(self)))
+        return Rollout(*(getattr(self, f.name).index_select(1, idx) for f in fields(self)))
 
 
 def report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
@@ -138,16 +138,21 @@ class OnPolicyAgent(EngineAgent):
                     ep_ret, ep_len = ep_ret + reward, ep_len + 1
                     ep_ret_buf[t], ep_len_buf[t] = ep_ret, ep_len
                     ep_ret, ep_len = ep_ret.masked_fill(done_buf[t], 0.0), ep_len.masked_fill(done_buf[t], 0)
-                # the values of every step's observation, of its final observation (an episode cut
-                # by the time limit was not over: it is bootstrapped with V(last obs)) and of the
-                # observation after the rollout, in one pass of the critics
+                # the values of every step's observation and of the observation after the rollout,
+                # in one pass of the critics
                 rows = n_steps * n_envs
-                values = net.value(torch.cat([x.transpose(0, 1).reshape(m, rows, *obs_shape)
-                                              for x in (obs_buf, final_buf)] + [obs], 1))
+                values = net.value(torch.cat([obs_buf.transpose(0, 1).reshape(m, rows, *obs_shape), obs], 1))
                 val_buf = values[:, :rows].view(m, n_steps, n_envs).transpose(0, 1)
-                rew_buf += gamma * values[:, rows:2 * rows].view(m, n_steps, n_envs).transpose(0, 1) * cut_buf
+                # an episode cut by the time limit was not over: its last reward is bootstrapped
+                # with the value of its final observation (the critics see the steps where an
+                # episode was cut, which a host look finds)
+                cut_steps = cut_buf.flatten(1).any(1).nonzero()[:, 0]
+                if len(cut_steps):
+                    final = final_buf[cut_steps].transpose(0, 1).reshape(m, -1, *obs_shape)
+                    final_values = net.value(final).view(m, len(cut_steps), n_envs).transpose(0, 1)
+                    rew_buf[cut_steps] += gamma * final_values * cut_buf[cut_steps]
                 # 2. advantages (GAE) and returns, bootstrapped from the value after the rollout
-                next_value, last = values[:, 2 * rows:], torch.zeros((m, n_envs), device=dev)
+                next_value, last = values[:, rows:], torch.zeros((m, n_envs), device=dev)
                 adv = torch.zeros_like(rew_buf)
                 for t in reversed(range(n_steps)):
                     # after a terminal step there is no next value; after a truncated one the

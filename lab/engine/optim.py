@@ -53,12 +53,14 @@ class MemberOptimizer:
         grad *= (max_grad_norm[:, None] / (norms + 1e-6)).clamp(max=1.0)
         active = torch.ones_like(self.steps) if active is None else active[:, None].to(self.steps.dtype)
         self.steps += active
-        self.flat -= lr[:, None] * active * self.direction(grad, active)
+        direction, scale = self.direction(grad, active)
+        self.flat -= direction.mul_(lr[:, None] * active * scale)
         return norms[:, 0]
 
-    def direction(self, grad: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-        """The update before its step size (Adam's bias-corrected m / (sqrt(v) + eps), ...), the
-        buffers moved on where `active` (M, 1)."""
+    def direction(self, grad: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """The update before its step size (Adam's m / (sqrt(v / bias correction 2) + eps), ...)
+        and a factor of the step size ((M, 1): Adam's 1 / bias correction 1), the buffers moved
+        on where `active` (M, 1)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -92,7 +94,7 @@ class MemberAdam(MemberOptimizer):
         steps = self.steps.clamp(min=1)  # (a member that never stepped has zero moments)
         bias_correction1, bias_correction2 = 1 - beta1 ** steps, 1 - beta2 ** steps
         denom = (self.exp_avg_sq.sqrt() / bias_correction2.sqrt()).add_(self.eps)
-        return self.exp_avg / denom / bias_correction1
+        return self.exp_avg / denom, 1 / bias_correction1
 
 
 class MemberRMSprop(MemberOptimizer):
@@ -107,4 +109,4 @@ class MemberRMSprop(MemberOptimizer):
 
     def direction(self, grad, active):
         self.square_avg.mul_(1 - (1 - self.alpha) * active).addcmul_(grad, grad * ((1 - self.alpha) * active))
-        return grad / self.square_avg.sqrt().add_(self.eps)
+        return grad / self.square_avg.sqrt().add_(self.eps), 1

@@ -34,6 +34,7 @@ class Algo:
     # () where the engine trains one agent per run. Here, not on the agent class, so that validating
     # a population or a population sweep imports no torch.
     member_settings: tuple[str, ...] = ()
+    compiles: bool = False  # its torch engine agent can compile its gradient step (the `compile` setting)
 
     def agent_class(self, engine: str = "gymnasium"):
         """The implementation for `engine`: 'gymnasium' (Gymnasium envs stepped on the host) or
@@ -55,16 +56,18 @@ ALGOS: dict[str, Algo] = {
              device_note="SB3 runs PPO with an MLP policy faster on the CPU", sb3_class="PPO",
              torch_agent="lab.engine.ppo:TorchPPOAgent",
              member_settings=("learning_rate", "clip_range", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm"),
+             compiles=True,
              metrics=("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                       "explained_variance", "learning_rate", "clip_range")),
         Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs A2C with an MLP policy faster on the CPU", sb3_class="A2C",
              torch_agent="lab.engine.a2c:TorchA2CAgent",
              member_settings=("learning_rate", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm"),
+             compiles=True,
              metrics=("policy_loss", "value_loss", "entropy", "explained_variance", "learning_rate")),
         Algo("dqn", "Deep Q-Network", params.DQNParams, _SB3, "stable-baselines3", ("Discrete",),
              device_note=_SMALL_MLP.format("Q-network"), sb3_class="DQN",
-             torch_agent="lab.engine.dqn:TorchDQNAgent",
+             torch_agent="lab.engine.dqn:TorchDQNAgent", compiles=True,
              metrics=("loss", "epsilon", "learning_rate")),
         Algo("sac", "Soft Actor-Critic", params.SACParams, _SB3, "stable-baselines3", ("Box",),
              device_note=_OFF_POLICY_NOTE, sb3_class="SAC",

@@ -480,8 +480,12 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     if spec.engine == "torch":  # which of the engine's three ways to its environments this run takes
         from lab.engine import env_path
 
+        from lab.engine.compiling import compile_decision
+
         path = {"env_path": env_path(spec.env)}
-        ctx.update_summary(**path)
+        decision = compile_decision(spec, torch.device(ctx.device).type)
+        ctx.update_summary(**path, compile=f"{'on' if decision.on else 'off'} ({decision.reason})")
+        ctx.log(f"compile {'on' if decision.on else 'off'}: {decision.reason}")
     through = f", through {path['env_path']}" if path else ""
     if spec.population > 1:
         ctx.log(f"{algo.title} ({library}) on {spec.env.id}: a population of {spec.population} (seeds {spec.seed} .. "
