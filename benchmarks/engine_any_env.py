@@ -33,13 +33,14 @@ CASES = {
                   "gamma": 0.99, "n_epochs": 10, "ent_coef": 0.0, "learning_rate": 2.5e-4, "clip_range": 0.2},
         "eval": {"every": 16_384, "episodes": 10, "final_episodes": 20},
     },
-    # RL Zoo has no entry for it (its CartPole-v1 entry solved no seed of 2 here in 200k steps):
-    # short rollouts, four epochs of large steps and an entropy bonus, as lab's tests train small
-    # discrete tasks; the slippery lake's success rate tops out near 0.74, so evaluations are long
+    # RL Zoo has no entry for it (its CartPole-v1 entry solved neither of seeds 0 and 1 here in 200k
+    # steps): short rollouts and four epochs of large steps, as lab's tests train small discrete
+    # tasks, and an entropy bonus of 0.05 (with 0.01, seed 2 settled on a policy that mostly
+    # fails); the slippery lake's success rate tops out near 0.74, so its evaluations are long
     "frozenlake": {
         "env": {"id": "FrozenLake-v1", "n_envs": 8},
         "agent": {"algo": "ppo", "total_steps": 200_000, "n_steps": 128, "batch_size": 256, "n_epochs": 4,
-                  "gamma": 0.99, "ent_coef": 0.01, "learning_rate": 1e-3},
+                  "gamma": 0.99, "ent_coef": 0.05, "learning_rate": 1e-3},
         "eval": {"every": 10_240, "episodes": 100, "final_episodes": 1000},
     },
 }

@@ -7,12 +7,8 @@ import sys
 from lab.plugins import import_module
 
 
-def env_id(spec) -> str:
-    """The registry id; 'module:Id' imports the module that registers it first."""
-    return _registered_id(spec.env.id)
-
-
 def _registered_id(env_id: str) -> str:
+    """The registry id; 'module:Id' imports the module that registers it first."""
     module, sep, name = env_id.rpartition(":")
     if sep:
         import_module(module)
