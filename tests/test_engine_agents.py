@@ -2,6 +2,8 @@
 episodes are counted right, checkpoints are plain state dicts, and a spec the engine cannot run
 is one clear line."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -150,7 +152,7 @@ def test_clip_range_vf_clips_the_value_loss_as_sb3_does():
     _, plain_stats = _critic_grads(plain, batch, plain.hyperparameters(1.0))
     assert not torch.allclose(plain_stats["value_loss"], stats["value_loss"])
     # only the samples inside the clip range reach the critic
-    inside = batch.minibatch(~moved[0])
+    inside = batch.minibatch((~moved[0]).nonzero()[:, 0])
     weight = (~moved).float().mean()  # the loss is a mean over the whole minibatch
     grads_inside, _ = _critic_grads(plain, inside, plain.hyperparameters(1.0))
     for g, g_inside in zip(grads, grads_inside):
@@ -172,20 +174,26 @@ def test_target_kl_stops_an_updates_epochs_early_as_sb3_does(tmp_path):
     assert np.mean([m["approx_kl"] for m in stopped]) < np.mean([m["approx_kl"] for m in full])
 
 
-def test_a_researchers_loss_is_one_override_and_autograd_derives_its_gradient(tmp_path):
-    """agent_class names a subclass whose `loss` adds a term; the run trains with it."""
-    spec = lab.load_experiment("cartpole-ppo-torch", {"agent_class": "tests.aux_loss_agent:SmallValuePPO",
-                                                      "agent.total_steps": 2048, "eval.every": 2048})
-    from tests.aux_loss_agent import SmallValuePPO
-
+def test_a_researchers_loss_is_one_override_and_autograd_derives_its_gradient(tmp_path, monkeypatch):
+    """docs/custom-loss.md's example: agent_class names a subclass whose `loss` adds a KL penalty;
+    its gradient is autograd's of the new loss, and the run trains with it and reports the term."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent / "docs")  # kl_ppo.py beside kl-ppo.toml
+    spec = lab.load_experiment("kl-ppo.toml", {"agent.total_steps": 2048, "eval.every": 2048})
     agent = spec.implementation()(spec, "cpu")
-    assert isinstance(agent, SmallValuePPO)
+    assert type(agent).__name__ == "KLPenaltyPPO"
     batch = _minibatch(agent)
     h = agent.hyperparameters(1.0)
     loss, stats = agent.loss(batch, h)
-    base, _ = super(SmallValuePPO, agent).loss(batch, h)
-    torch.testing.assert_close(loss - base, SmallValuePPO.coef * agent.net.value(batch.obs).pow(2).mean(1, keepdim=True))
+    base, _ = super(type(agent), agent).loss(batch, h)
+    torch.testing.assert_close(loss - base, type(agent).beta * stats["kl_penalty"])
+    assert float(stats["kl_penalty"].min()) > 0  # the batch's old log-probabilities are off: the penalty bites
+    loss.sum().backward()  # autograd: the penalty's gradient is there, nobody wrote it
+    with_penalty = [p.grad.clone() for p in agent.net.actor.parameters()]
+    agent.net.zero_grad(set_to_none=True)
+    base.sum().backward()
+    assert any(not torch.allclose(a, b) for a, b in zip(with_penalty, (p.grad for p in agent.net.actor.parameters())))
     run = lab.run(spec, runs_dir=tmp_path)
     assert run.summary.state == "completed"
-    metrics = [e["values"] for e in read_events(run.events_path) if e["kind"] == "metric"]
-    assert all("value_size" in m for m in metrics)
+    steps, kl = run.series("metric", "kl_penalty")
+    assert steps and all(v >= 0 for v in kl)
+    assert "agent_class kl_ppo:KLPenaltyPPO" in " ".join(run.last_log_lines(50))

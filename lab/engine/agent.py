@@ -2,13 +2,15 @@
 environments, evaluating on the device, acting, checkpoints and resuming (the agent protocol of
 lab.rl.train), and compiling its gradient step (`compile`).
 
-An agent keeps M members (`spec.population`; 1 for a plain run). A subclass gives its networks,
-`learn(tracker)`, `policy_actions(obs, deterministic)` and, to be resumable, `training_state()`
-/ `load_training_state()` for whatever its `learn` needs beyond the weights.
+An agent keeps M members (`spec.population`; 1 for a plain run). A subclass builds `net` (every
+member's weights) and gives `learn(tracker)`, `scores_module()` and, where its policy is not a
+distribution (`net.policy(obs)`), `policy_actions`. `save_resumable` keeps what an on-policy
+`learn` leaves in `live`; an agent with more state (DQN's replay buffer) overrides it.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,32 @@ from lab.store import write_torch
 def _at(value, progress_remaining: float) -> float:
     rate = schedule(value)
     return rate(progress_remaining) if callable(rate) else rate
+
+
+def report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
+    """The finished episodes of buffers (steps, ..., n_envs) (every member's, where there are
+    members) to the tracker, in step order: one transfer to the host."""
+    where = done_buf.nonzero(as_tuple=True)
+    rets, lens = ep_ret_buf[where].tolist(), ep_len_buf[where].tolist()
+    for ti, r, n in zip(((where[0] + 1) * n_envs + first_step).tolist(), rets, lens):
+        tracker.episode(ti, r, n)
+
+
+def diverged(loss: float) -> None:
+    """A NaN loss ends the run; lab.rl.train turns this into 'training diverged near step N ...'."""
+    if not math.isfinite(loss):
+        raise ValueError("the policy's outputs became nan")
+
+
+class ActorScores(nn.Module):
+    """Observations -> one member's actor output (what attribution explains)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net.scores(obs)[0]
 
 
 class EngineAgent:

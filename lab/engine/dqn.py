@@ -36,7 +36,7 @@ from torch import nn
 
 from lab.engine import resumable
 from lab.engine.agent import EngineAgent
-from lab.engine.onpolicy import diverged, report_episodes
+from lab.engine.agent import diverged, report_episodes
 from lab.rl.params import schedule
 from lab.rl.reinforce import mlp
 

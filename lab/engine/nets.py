@@ -131,14 +131,3 @@ class ActorCritic(nn.Module):
 def member_state(state: dict, m: int) -> dict:
     """Member m's rows of a stacked state dict (every tensor's leading dimension is the members')."""
     return {k: v[m:m + 1] for k, v in state.items()}
-
-
-class ActorScores(nn.Module):
-    """Observations -> one member's actor output (what attribution explains)."""
-
-    def __init__(self, net: ActorCritic):
-        super().__init__()
-        self.net = net
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net.scores(obs)[0]

@@ -17,13 +17,12 @@ episodes, for the tracker) and once per update (the losses).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import torch
 
-from lab.engine.agent import EngineAgent
-from lab.engine.nets import ActorCritic, ActorScores
+from lab.engine.agent import ActorScores, EngineAgent, diverged, report_episodes
+from lab.engine.nets import ActorCritic
 from lab.engine.optim import MemberOptimizer
 
 
@@ -43,21 +42,6 @@ class Rollout:
 
     def minibatch(self, idx: torch.Tensor) -> Rollout:
         return Rollout(*(getattr(self, f.name).index_select(1, idx) for f in fields(self)))
-
-
-def report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step: int, n_envs: int) -> None:
-    """The finished episodes of buffers (steps, ..., n_envs) (every member's, where there are
-    members) to the tracker, in step order: one transfer to the host."""
-    where = done_buf.nonzero(as_tuple=True)
-    rets, lens = ep_ret_buf[where].tolist(), ep_len_buf[where].tolist()
-    for ti, r, n in zip(((where[0] + 1) * n_envs + first_step).tolist(), rets, lens):
-        tracker.episode(ti, r, n)
-
-
-def diverged(loss: float) -> None:
-    """A NaN loss ends the run; lab.rl.train turns this into 'training diverged near step N ...'."""
-    if not math.isfinite(loss):
-        raise ValueError("the policy's outputs became nan")
 
 
 class OnPolicyAgent(EngineAgent):

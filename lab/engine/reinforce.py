@@ -27,7 +27,7 @@ import math
 import torch
 
 from lab.engine import resumable
-from lab.engine.onpolicy import diverged, report_episodes
+from lab.engine.agent import diverged, report_episodes
 from lab.rl.reinforce import ReinforceAgent
 
 BLOCK = 16  # env.step calls between the host's looks

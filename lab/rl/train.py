@@ -476,6 +476,8 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     torch.set_num_threads(spec.threads)
     algo = spec.algo
     library = "lab's torch engine" if spec.engine == "torch" else algo.library
+    if spec.agent_class is not None:
+        library += f", agent_class {spec.agent_class}"
     path = {}
     if spec.engine == "torch":  # which of the engine's three ways to its environments this run takes
         from lab.engine import env_path
