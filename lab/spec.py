@@ -42,9 +42,11 @@ class NormalizeSpec(_Strict):
 
 
 class EnvSpec(_Strict):
-    id: str = Field(description="Gymnasium id, or 'module:Id' for an env registered by a package")
+    id: str = Field(description="Gymnasium id, 'module:Id' for an env a package registers, or (engine = \"torch\") "
+                    "'module:Class' of your own TorchVecEnv")
     n_envs: int = Field(1, ge=1, le=256, description="parallel environments used for training")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make (or for "
+                                   "the constructor of a 'module:Class' torch environment)")
     max_episode_steps: int | None = Field(None, gt=0, description="override the env's time limit")
     normalize: NormalizeSpec | None = Field(None, description="SB3's VecNormalize for SB3's algorithms: a table "
                                             "{norm_obs, norm_reward, clip_obs, clip_reward, epsilon}; None: raw values")
