@@ -42,8 +42,8 @@ class NormalizeSpec(_Strict):
 
 
 class EnvSpec(_Strict):
-    id: str = Field(description="Gymnasium id, 'module:Id' for an env a package registers, or (engine = \"torch\") "
-                    "'module:Class' of your own TorchVecEnv")
+    id: str = Field(description="Gymnasium id, 'module:Id' a package registers, or 'module:Class' of your TorchVecEnv "
+                    "(engine = \"torch\")")
     n_envs: int = Field(1, ge=1, le=256, description="parallel environments used for training")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make (or for "
                                    "the constructor of a 'module:Class' torch environment)")
