@@ -115,6 +115,11 @@ def test_policy_kwargs_and_normalize_strings_are_read_as_literals(tmp_path):
     assert raw["env"]["kwargs"] == {"sutton_barto_reward": True}
 
 
+def test_ppos_value_clipping_and_kl_target_come_across_under_sb3s_names(tmp_path):
+    raw = import_entry(_zoo_file(tmp_path, {"target_kl": 0.01, "clip_range_vf": "lin_0.2"}), "CartPole-v1")[0]
+    assert raw["agent"]["target_kl"] == 0.01 and raw["agent"]["clip_range_vf"] == "lin_0.2"
+
+
 @pytest.mark.parametrize("entry,says", [
     ({"policy_kwargs": "dict(use_expln=True)"}, "policy_kwargs.use_expln = True: lab's ppo has no setting 'use_expln'"),
     ({"train_freq": [1, "episode"]}, "train_freq = [1, 'episode']: lab's train_freq counts steps"),
@@ -126,7 +131,8 @@ def test_policy_kwargs_and_normalize_strings_are_read_as_literals(tmp_path):
     ({"frame_stack": 4}, "frame_stack = 4: lab does not stack frames"),
     ({"policy": "CnnPolicy"}, "policy = CnnPolicy: lab builds MlpPolicy networks only"),
     ({"learning_rate": "cos_0.001"}, "learning_rate = cos_0.001: lab's schedules are linear"),
-    ({"target_kl": 0.01}, "target_kl = 0.01: lab's ppo has no setting 'target_kl'"),
+    ({"stats_window_size": 50}, "stats_window_size = 50: lab's ppo has no setting 'stats_window_size'"),
+    ({"target_kl": -0.01}, "agent.target_kl: must be greater than 0"),
     ({"batch_size": -5}, "agent.batch_size: must be greater than 1"),
 ])
 def test_what_lab_cannot_honour_is_refused_naming_the_setting(tmp_path, entry, says):

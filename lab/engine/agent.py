@@ -137,6 +137,7 @@ class EngineAgent:
             running &= ~(terminated | truncated)
             if t % 64 == 63 and not bool(running.any()):  # a host look every 64 steps
                 break
+        env.close()  # (a Gymnasium env's resources: pybullet's physics clients)
         return ret.view(m, episodes).cpu().numpy(), length.view(m, episodes).cpu().numpy()
 
     @torch.no_grad()
