@@ -78,14 +78,16 @@ class EngineAgent:
         """agent.<key> of each member at this point of training (schedules evaluated): (M,)."""
         return torch.tensor([_at(v, progress_remaining) for v in self.spec.member_values(key)], device=self.device)
 
-    def compiled(self, fn):
-        """`fn` compiled with torch.compile where the run's `compile` setting says so (CUDA
-        graphs on a GPU: mode 'reduce-overhead'), else `fn` itself."""
+    def compiled(self, fn, rollout: bool = False):
+        """`fn` compiled with torch.compile where the run's `compile` setting says so, in CUDA
+        graphs where it says that (mode 'reduce-overhead'); else `fn` itself. `rollout`: a step
+        of the rollout, compiled only into CUDA graphs (on a CPU compiling it did not pay)."""
         from lab.engine.compiling import compile_decision
 
-        if not compile_decision(self.spec, self.device.type).on:
+        decision = compile_decision(self.spec, self.device.type)
+        if not decision.on or (rollout and not decision.cuda_graphs):
             return fn
-        return torch.compile(fn, mode="reduce-overhead" if self.device.type == "cuda" else None)
+        return torch.compile(fn, mode="reduce-overhead" if decision.cuda_graphs else None)
 
     def make_env(self, num_envs: int, seed: int):
         from lab.engine import make_env

@@ -1,9 +1,11 @@
 """Whether a run on lab's torch engine compiles its gradient step (the `compile` setting), and why.
 
-'on' compiles the step with torch.compile (on a GPU in mode 'reduce-overhead', which captures
-it in CUDA graphs where capture works); 'off' runs it eagerly; 'auto' compiles where it pays:
-on a GPU, and on a CPU when the run has enough gradient steps to earn back the compile time.
-The decision and its reason go into the run's log, as the device's do.
+'on' compiles the step with torch.compile, and on a GPU captures it, and the rollout's policy
+step, in CUDA graphs (mode 'reduce-overhead': torch captures where capture works and runs the
+rest as compiled code); 'off' runs eagerly; 'auto' compiles where it pays: on a GPU (without
+CUDA graphs until they are measured there: benchmarks/engine_gpu.py), and on a CPU when the run
+has enough gradient steps to earn back the compile time. The decision and its reason go into the
+run's log and summary.json, as the device's do.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ STEP_FIXED_SECONDS, SECONDS_PER_MULTIPLY_ADD = 1.0e-3, 1.9e-10
 class CompileDecision:
     on: bool
     reason: str
+    cuda_graphs: bool = False
 
 
 def gradient_steps(spec) -> int:
@@ -43,9 +46,11 @@ def compile_decision(spec, device_type: str) -> CompileDecision:
     if not spec.algo.compiles:
         return CompileDecision(False, f"{spec.algo.name}'s gradient step runs eagerly")
     if spec.compile != "auto":
-        return CompileDecision(spec.compile == "on", "requested")
+        on = spec.compile == "on"
+        return CompileDecision(on, "requested" + (", with CUDA graphs" if on and device_type == "cuda" else ""),
+                               cuda_graphs=on and device_type == "cuda")
     if device_type == "cuda":
-        return CompileDecision(True, "auto: on a GPU, a compiled step in CUDA graphs launches once instead of per op")
+        return CompileDecision(True, "auto: on a GPU a compiled step fuses its kernels; CUDA graphs are 'on''s")
     steps = gradient_steps(spec)
     seconds = steps * step_seconds(spec)
     pays = seconds * SAVED_FRACTION > COMPILE_SECONDS

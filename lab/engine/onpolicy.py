@@ -57,6 +57,7 @@ class OnPolicyAgent(EngineAgent):
                                spec.agent.activation, self.members, spec.seed).to(self.device)
         self.acting = self.net  # the network `act` and attribution use: one member's (use_member)
         self.train_step = self.compiled(self.train_step)
+        self.sample = self.compiled(self.sample, rollout=True)
 
     def loss(self, batch: Rollout, h: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Each member's loss on `batch` (M, 1), and the figures to report (name -> (M, 1)).

@@ -73,7 +73,8 @@ class TorchPPOAgent(OnPolicyAgent):
                     continue  # SB3 skips a one-sample batch it cannot normalise
                 stats, now_active = self.train_step(optimizer, lr, h, rollout.minibatch(idx), active)
                 sums = sums + torch.cat(list(stats.values()), 1) * active[:, None]  # a member's figures while it learns
-                counted, steps, active = counted + active, steps + now_active, now_active
+                # (a copy: a step captured in CUDA graphs overwrites its outputs at its next run)
+                counted, steps, active = counted + active, steps + now_active, now_active.clone()
             if "target_kl" in h and not bool(active.any()):  # every member stopped: one host look per epoch
                 break
         means = (sums / counted[:, None]).mean(0).tolist()  # over members; one host sync
