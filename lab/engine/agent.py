@@ -163,8 +163,9 @@ class EngineAgent:
         self.acting = self.net.member(m) if self.members > 1 else self.net
 
     def scores_module(self) -> nn.Module:
-        """What attribution explains: observations -> one score per action of the acting member."""
-        raise NotImplementedError
+        """What attribution explains: observations -> the acting member's action logits
+        (discrete) or action means (continuous)."""
+        return ActorScores(self.acting)
 
     # --- checkpoints -----------------------------------------------------------------------------
     def save(self, path: Path, best: bool = False) -> None:

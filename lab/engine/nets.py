@@ -1,14 +1,11 @@
-"""The networks of lab's torch engine: an actor and a critic per member, computed for all members at once.
+"""The networks of lab's torch engine: an actor and a critic per member, for all members at once.
 
-A population's members are separate networks with weights of their own. `StackedMLP(k, sizes)`
-holds k MLPs as one set of parameters with a leading stack dimension and runs them as batched
-matmuls, (k, batch, in) -> (k, batch, out): k networks for the ops of one (on a CPU each torch
-op costs microseconds whatever its size; on a GPU it is one kernel instead of k). Autograd
-derives every gradient, and each member's gradient is its own: nothing mixes across the stack.
-
-Initialisation is SB3's: orthogonal weights, gain sqrt(2) inside and a given gain at the output
-(0.01 for the actor, 1 for the critic); member m draws from its own generator, as a run with
-seed `seed + m` would draw them.
+`StackedMLP(k, sizes)` holds k MLPs as one set of parameters with a leading stack dimension and
+runs them as batched matmuls, (k, batch, in) -> (k, batch, out): k networks for the ops of one
+(measured against vmap over functional_call: benchmarks/engine_update.py). Autograd derives every
+gradient; nothing mixes across the stack. Initialisation is SB3's: orthogonal, gain sqrt(2)
+inside, 0.01 at the actor's output and 1 at the critic's; member m draws from its own
+generator, as a run with seed `seed + m` would.
 """
 
 from __future__ import annotations

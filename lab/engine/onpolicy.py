@@ -1,18 +1,13 @@
 """What lab's on-policy agents on the torch engine share: the rollout on the device, advantages
-(GAE), the gradient step, and the loop that ties them together. PPO (`ppo.py`) and A2C (`a2c.py`)
-differ only in their loss and in how they split a rollout into gradient steps.
+(GAE), the gradient step and the loop around them. PPO (`ppo.py`) and A2C (`a2c.py`) differ in
+their loss and in how they split a rollout into gradient steps.
 
-Every tensor has a leading member dimension M: a run trains `spec.population` independent agents
-at once (M = 1 for a plain run). Member m steps its own `env.n_envs` environments (rows
-m*n_envs .. of one batched env), has its own actor and critic (lab.engine.nets), its own
-hyperparameters where `[members.agent]` gives them, and its own optimizer state
-(lab.engine.optim). Losses are summed over members, so each member's gradient is its own.
-
-SB3's details that change results are kept: separate actor and critic MLPs with orthogonal
-initialisation, and an episode cut by the time limit bootstrapped with the value of its last
-observation (`reward += gamma * V(final_obs)`). Nothing in a rollout reads a tensor on the host:
-episodes are counted with masks on the device, and the host looks once per rollout (the finished
-episodes, for the tracker) and once per update (the losses).
+Every tensor has a leading member dimension M (`spec.population`; 1 for a plain run): member m
+steps its own `env.n_envs` environments, has its own networks, hyperparameters and optimizer
+state, and its own loss, whose gradient is its own. SB3's details that change results are kept:
+separate actor and critic MLPs, and an episode cut by the time limit bootstrapped with the value
+of its last observation. The host reads the device once per rollout (the finished episodes, the
+steps where an episode was cut) and once per update (the losses).
 """
 
 from __future__ import annotations
@@ -21,7 +16,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from lab.engine.agent import ActorScores, EngineAgent, diverged, report_episodes
+from lab.engine.agent import EngineAgent, diverged, report_episodes
 from lab.engine.nets import ActorCritic
 from lab.engine.optim import MemberOptimizer
 
@@ -46,8 +41,9 @@ class Rollout:
 
 class OnPolicyAgent(EngineAgent):
     """Actor-critics trained from rollouts of `agent.n_steps` steps in `env.n_envs` environments
-    per member. A subclass gives `make_optimizer()`, `loss(batch, h)` and `update(...)`, and names
-    the settings that may differ per member (`member_settings`)."""
+    per member. A subclass gives `make_optimizer()` (lab.engine.optim), `loss(batch, h)` and
+    `update(optimizer, lr, rollout, progress_remaining) -> figures` (floats, "loss" among them),
+    and names the settings that may differ per member (`member_settings`)."""
 
     def __init__(self, spec, device: str):
         super().__init__(spec, device)
@@ -170,14 +166,3 @@ class OnPolicyAgent(EngineAgent):
         action = dist.sample()
         return action, dist.log_prob(action)
 
-    def scores_module(self) -> ActorScores:
-        """Action logits (discrete), or the action mean (continuous), of the acting member."""
-        return ActorScores(self.acting)
-
-    def make_optimizer(self) -> MemberOptimizer:
-        raise NotImplementedError
-
-    def update(self, optimizer: MemberOptimizer, lr: torch.Tensor, rollout: Rollout, progress_remaining: float) -> dict:
-        """Learn from one rollout with step sizes `lr` (M,); the figures, averaged over members, as
-        floats (one host sync), "loss" among them."""
-        raise NotImplementedError

@@ -1,14 +1,11 @@
 """Optimizers for a population's stacked parameters (lab.engine.nets), each member on its own.
 
-Adam and RMSprop work element by element, so one optimizer over stacked parameters is each
-member's own optimizer; what torch's cannot do is give each member its own step size, clip each
-member's gradient on its own, or let some members sit out a step (PPO's `target_kl` stops a
-member's update early). These can. They keep every parameter in one flat tensor (members, n):
-member m's weights are row m, and each parameter of the module is a view of its columns. A step
-reads the gradients autograd left in `.grad` as one (members, n) tensor and moves the flat
-tensor: a handful of ops whatever the number of layers, and a per-member value (M, 1) scales its
-member's row. With one member, always active, they are torch.optim.Adam / RMSprop and
-clip_grad_norm_ (their formulas, in their order; tests/test_engine_population.py checks it).
+torch's optimizers cannot give each member its own step size, clip each member's gradient on its
+own, or let a member sit out a step (PPO's `target_kl`). These can: every parameter lives in one
+flat tensor (members, n), member m's in row m, each module parameter a view of its columns; a
+step reads autograd's `.grad`s as one (members, n) tensor and moves the flat one in a handful of
+ops. With one member they are torch.optim.Adam / RMSprop with clip_grad_norm_ (same formulas in
+the same order; tests/test_engine_population.py checks it).
 """
 
 from __future__ import annotations
