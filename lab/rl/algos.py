@@ -58,7 +58,7 @@ ALGOS: dict[str, Algo] = {
              member_settings=("learning_rate", "clip_range", "ent_coef", "vf_coef", "gamma", "gae_lambda", "max_grad_norm"),
              compiles=True,
              metrics=("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
-                      "explained_variance", "learning_rate", "clip_range")),
+                      "explained_variance", "learning_rate", "clip_range", "epochs")),
         Algo("a2c", "Advantage Actor-Critic", params.A2CParams, _SB3, "stable-baselines3", _ALL_SPACES,
              device_note="SB3 runs A2C with an MLP policy faster on the CPU", sb3_class="A2C",
              torch_agent="lab.engine.a2c:TorchA2CAgent",
