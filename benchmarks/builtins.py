@@ -30,6 +30,10 @@ PLAN = {
     "pendulum-sac": ([0, 1], -200),  # RL Zoo's SAC on Pendulum-v1: about -150
     "pendulum-td3": ([0, 1], -200),
     "mountaincar-continuous-sac": ([0, 1], 90),  # MountainCarContinuous-v0 counts as solved at 90
+    # lab's torch engine
+    "cartpole-dqn-torch": ([0, 1, 2], 475),
+    "acrobot-ppo-torch": ([0], -100),
+    "pendulum-ppo-torch": ([0, 1], -250),  # RL Zoo's PPO (with gSDE, which the engine lacks): about -200
 }
 
 
