@@ -49,9 +49,8 @@ def random_return(env_cls, episodes=2000, seed=0) -> float:
     return float(ret.mean())
 
 
-def test_the_docs_grid_world_is_this_fixture_and_the_page_quotes_it_whole():
+def test_the_docs_page_quotes_its_grid_world_and_experiment_whole():
     code = (REPO / "docs" / "gridworld.py").read_text()
-    assert code == (REPO / "tests" / "gridworld_env.py").read_text()
     page = (REPO / "docs" / "custom-environment.md").read_text()
     assert f"```python\n{code}```" in page
     assert f"```toml\n{(REPO / 'docs' / 'gridworld-ppo.toml').read_text()}```" in page
