@@ -197,3 +197,41 @@ def test_a_researchers_loss_is_one_override_and_autograd_derives_its_gradient(tm
     steps, kl = run.series("metric", "kl_penalty")
     assert steps and all(v >= 0 for v in kl)
     assert "agent_class kl_ppo:KLPenaltyPPO" in " ".join(run.last_log_lines(50))
+
+
+def test_a_checkpoint_from_before_the_autograd_rewrite_loads_into_the_same_networks():
+    """Runs trained by lab before 2026-12-06 stored one stack of 2M networks, actor and critic
+    interleaved (the critic's output layer as wide as the actor's), and per-parameter optimizer
+    buffers: they load into today's layout with the same outputs, so older runs stay usable."""
+    from lab.engine.legacy import upgrade_net_state, upgrade_optimizer_state
+    from lab.engine.ppo import TorchPPOAgent
+
+    members = 2
+    agent = TorchPPOAgent(lab.load_experiment("pendulum-ppo-torch", {"population": members}), "cpu")
+    net, state = agent.net, agent.net.state_dict()
+    with torch.no_grad():
+        net.log_std.normal_()
+
+    def interleaved(actor, critic, last):  # the old stack: a0, c0, a1, c1; the critic padded to the actor's width
+        if last:
+            critic = torch.cat([critic, torch.randn(*critic.shape[:-1], actor.shape[-1] - 1)], -1)
+        return torch.stack([actor, critic], 1).flatten(0, 1)
+
+    old = {"log_std": net.log_std.detach().clone()}
+    for kind in ("weights", "biases"):
+        for i in range(3):
+            old[f"nets.{kind}.{i}"] = interleaved(state[f"actor.{kind}.{i}"], state[f"critic.{kind}.{i}"], i == 2)
+    obs = torch.randn(members, 7, 3)
+    expected = net(obs)
+    fresh = TorchPPOAgent(agent.spec, "cpu").net
+    fresh.load_state_dict(upgrade_net_state(old))
+    got = fresh(obs)
+    torch.testing.assert_close(got[0].mean, expected[0].mean)
+    torch.testing.assert_close(got[1], expected[1])
+    old_names = [f"nets.{kind}.{i}" for kind in ("weights", "biases") for i in range(3)] + ["log_std"]
+    optimizer = {"steps": 7, "exp_avg": [old[n] * 2 for n in old_names], "exp_avg_sq": [old[n] ** 2 for n in old_names]}
+    upgraded = upgrade_optimizer_state(optimizer, fresh, members)
+    adam = agent.make_optimizer()
+    adam.load_state_dict(upgraded)
+    torch.testing.assert_close(adam.exp_avg, adam.flat * 2)
+    assert adam.steps.flatten().tolist() == [7.0, 7.0]

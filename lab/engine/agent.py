@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lab.engine import resumable
+from lab.engine.legacy import upgrade_net_state, upgrade_optimizer_state
 from lab.rl.params import schedule
 from lab.store import write_torch
 
@@ -175,7 +176,7 @@ class EngineAgent:
     @classmethod
     def load(cls, path: Path, spec, device: str) -> EngineAgent:
         agent = cls(spec, device)
-        agent.net.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        agent.net.load_state_dict(upgrade_net_state(torch.load(path, map_location=device, weights_only=True)))
         agent.use_member(0)
         return agent
 
@@ -198,7 +199,8 @@ class EngineAgent:
         """The weights now, the rest when `learn` starts (`start`). A population's best weights
         come back from the checkpoint's copy of best.pt, whose members improve one by one."""
         saved = resumable.load(files["agent"], self.device)
-        self.net.load_state_dict(saved["net"])
+        self.net.load_state_dict(upgrade_net_state(saved["net"]))
+        saved["optimizer"] = upgrade_optimizer_state(saved["optimizer"], self.net, self.members)
         if self.members > 1 and "best" in files:
-            self.best_state = resumable.load(files["best"], self.device)
+            self.best_state = upgrade_net_state(resumable.load(files["best"], self.device))
         self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}

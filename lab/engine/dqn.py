@@ -223,7 +223,8 @@ class TorchDQNAgent(EngineAgent):
         the target network, optimizer, replay buffer, env and generators restored."""
         saved, self.resumed = self.resumed, None
         target_net.load_state_dict(saved["target_net"])
-        optimizer.load_state_dict(saved["optimizer"])
+        # Adam's moments and step counts; its settings stay this run's (the step size follows from the step)
+        optimizer.load_state_dict({"state": saved["optimizer"]["state"], "param_groups": optimizer.state_dict()["param_groups"]})
         buffer.load_state_dict(saved["buffer"], saved["buffer_pos"], saved["buffer_full"])
         buffer.generator.set_state(saved["generator"].cpu())
         resumable.set_device_rng_state(self.device, saved["device_rng"])
