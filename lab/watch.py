@@ -7,16 +7,27 @@ A run folder counts as changed when the stat of its summary.json or events.jsonl
 run's process died (its state turns 'crashed' with no file changing). A folder with neither is
 looked at once more for a sweep.json (a sweep folder), which changes the same way. With 1,000
 finished runs a poll is two stats a folder and nothing else.
+
+Folders that are neither (empty ones, a user's own) cost nothing per poll however many there are:
+the root is listed again only when its own mtime changes, and a folder found to be neither is
+remembered by its mtime and skipped until that changes, checked a slice at a time (IDLE_SLICE a
+poll). A folder changed in the last YOUNG_SECONDS (a run folder being made) is looked into every
+poll, because an mtime that recent cannot yet tell one change from the next (git's "racy" entries).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.store import EVENTS, SUMMARY, Run
 from lab.sweep.record import SWEEP_JSON, SweepFolder, SweepRecord
+
+YOUNG_SECONDS = 10.0  # a folder changed this recently is looked into every poll, whatever its mtime says
+IDLE_SLICE = 1000  # folders that are neither a run's nor a sweep's, looked at per poll in turn
+RELIST_SECONDS = 60.0  # the root is listed again at least this often (a clock that an mtime cannot be compared to)
 
 
 def file_stamp(path: str | os.PathLike) -> tuple | None:
@@ -106,32 +117,39 @@ class RunsWatch:
         self.sweeps: dict[str, Sweep] = {}
         self._stamps: dict[str, tuple] = {}
         self._states: dict[str, str] = {}
+        self._names: set[str] = set()  # the root's folders at the last listing
+        self._root_stamp: tuple | None = None
+        self._listed_at = float("-inf")
+        self._watched: set[str] = set()  # folders looked into every poll: runs, sweeps, young ones
+        self._idle: dict[str, tuple] = {}  # the others -> their own stamp when last looked into
+        self._idle_order: list[str] = []
+        self._cursor = 0
 
     def poll(self) -> Changes:
         out = Changes()
-        try:
-            entries = list(os.scandir(self.root))
-        except OSError:  # no runs root yet, or not a folder: no runs
-            entries = []
+        now = time.time()
+        if self._list(now):
+            for name in set(self._idle) - self._names:
+                del self._idle[name]
+            self._watched = self._names - self._idle.keys()
+        self._wake_idle()
         seen, seen_sweeps = set(), set()
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if not entry.is_dir():
-                    continue
-            except OSError:
-                continue
-            stamp = (file_stamp(os.path.join(entry.path, SUMMARY)), file_stamp(os.path.join(entry.path, EVENTS)))
+        for name in list(self._watched):
+            path = os.path.join(self.root, name)
+            own = file_stamp(path)  # before its content: a change after this look shows in the next
+            stamp = (file_stamp(os.path.join(path, SUMMARY)), file_stamp(os.path.join(path, EVENTS)))
             if stamp == (None, None):
-                if self._sweep(entry, out):
-                    seen_sweeps.add(entry.name)
+                if self._sweep(name, path, out):
+                    seen_sweeps.add(name)
+                elif own is not None and now - own[0] / 1e9 > YOUNG_SECONDS:
+                    self._watched.discard(name)  # neither a run's nor a sweep's: skipped until it changes
+                    self._idle[name] = own
+                    self._idle_order.append(name)
                 continue
-            name = entry.name
             seen.add(name)
             if self._stamps.get(name) != stamp:
                 self._stamps[name] = stamp
-                self.runs[name] = Run.load(entry.path)
+                self.runs[name] = Run.load(path)
                 out.changed[name] = self.runs[name]
             run = self.runs[name]
             state = run.state  # for a running run: is its process still the one it names?
@@ -150,16 +168,51 @@ class RunsWatch:
             out.sweeps_removed.add(name)
         return out
 
-    def _sweep(self, entry: os.DirEntry, out: Changes) -> bool:
+    def _list(self, now: float) -> bool:
+        """List the root's folders again if it may have changed since the last listing: its stamp
+        differs, its mtime was too close to that listing to tell, or RELIST_SECONDS passed. True
+        when it listed."""
+        stamp = file_stamp(self.root)
+        if (stamp is not None and stamp == self._root_stamp and stamp[0] / 1e9 < self._listed_at - YOUNG_SECONDS
+                and now - self._listed_at < RELIST_SECONDS):
+            return False
+        self._root_stamp, self._listed_at = stamp, now
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:  # no runs root yet, or not a folder: no runs
+            entries = []
+        names = set()
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    names.add(entry.name)
+            except OSError:
+                continue
+        self._names = names
+        return True
+
+    def _wake_idle(self) -> None:
+        """The next IDLE_SLICE skipped folders, in turn: one whose stamp changed is watched again."""
+        if self._cursor >= len(self._idle_order):
+            self._idle_order, self._cursor = list(self._idle), 0
+        for name in self._idle_order[self._cursor:self._cursor + IDLE_SLICE]:
+            remembered = self._idle.get(name)
+            if remembered is not None and file_stamp(os.path.join(self.root, name)) != remembered:
+                del self._idle[name]
+                self._watched.add(name)
+        self._cursor += IDLE_SLICE
+
+    def _sweep(self, name: str, path: str, out: Changes) -> bool:
         """A sweep folder: read again when its sweep.json changed or its process died. False
         when the folder is not a sweep's."""
-        stamp = file_stamp(os.path.join(entry.path, SWEEP_JSON))
+        stamp = file_stamp(os.path.join(path, SWEEP_JSON))
         if stamp is None:
             return False
-        name = entry.name
         if self._stamps.get(name) != stamp:
             self._stamps[name] = stamp
-            self.sweeps[name] = Sweep.load(entry.path)
+            self.sweeps[name] = Sweep.load(path)
             out.sweeps[name] = self.sweeps[name]
         sweep = self.sweeps[name]
         if sweep.state == "running" and sweep.record is not None:
