@@ -13,20 +13,28 @@ EXIT_CODES = {"completed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPP
 def _parser() -> argparse.ArgumentParser:
     runs_dir = argparse.ArgumentParser(add_help=False)
     runs_dir.add_argument("--runs-dir", metavar="DIR", help="runs root (default: $LAB_RUNS_DIR or ./runs)")
+    # the commands that read specs from run and sweep folders, which name code only the user may allow
+    allow = argparse.ArgumentParser(add_help=False)
+    allow.add_argument("--allow-module", dest="allow_modules", action="append", default=[], metavar="MODULE",
+                       help="import this module where a run or sweep folder names it (env.id, agent_class); lab "
+                            "imports none otherwise (also: $LAB_ALLOW_MODULES, or allow_modules in lab's settings.json)")
 
     p = argparse.ArgumentParser(prog="lab", description="A reinforcement-learning and explainability lab for the terminal. "
                                 "With no command, opens the dashboard.")
     p.add_argument("--version", action="version", version="lab 0.1.0")
     p.add_argument("--runs-dir", metavar="DIR", dest="dashboard_runs_dir",
                    help="runs root for the dashboard, or for the command after it (default: $LAB_RUNS_DIR or ./runs)")
+    p.add_argument("--allow-module", dest="dashboard_allow_modules", action="append", default=[], metavar="MODULE",
+                   help="for the dashboard, or the command after it: import this module where a run or sweep folder "
+                        "names it (repeatable)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("dashboard", parents=[runs_dir], help="open the dashboard (also: lab with no command)")
+    sub.add_parser("dashboard", parents=[runs_dir, allow], help="open the dashboard (also: lab with no command)")
     ls = sub.add_parser("list", help="list the built-in experiments, or every setting of one")
     ls.add_argument("--params", metavar="NAME|FILE",
                     help="every setting of this experiment: its value in the file, the default, type and description")
 
-    r = sub.add_parser("run", parents=[runs_dir], help="run an experiment in the foreground",
+    r = sub.add_parser("run", parents=[runs_dir, allow], help="run an experiment in the foreground",
                        description="Run an experiment. Exit 0 completed, 1 failed, 2 bad input, 130 stopped.")
     r.add_argument("experiment", metavar="NAME|FILE", help="built-in experiment name, .toml file, or run folder to repeat")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -36,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print events as JSON lines")
     r.add_argument("--run-id", help=argparse.SUPPRESS)  # a sweep names its runs before they start
     r.add_argument("--sweep", help=argparse.SUPPRESS)  # ... and records itself in them
+    # the spec was named by a folder (a sweep's trial): its modules need an allowance (lab.plugins)
+    r.add_argument("--spec-is-data", action="store_true", help=argparse.SUPPRESS)
 
-    sw = sub.add_parser("sweep", parents=[runs_dir], help="run a sweep: settings x seeds, searched and pruned",
+    sw = sub.add_parser("sweep", parents=[runs_dir, allow], help="run a sweep: settings x seeds, searched and pruned",
                         description="Run a sweep file (kind = \"sweep\"): every trial's seeds as ordinary runs. "
                                     "Exit 0 completed, 1 failed, 2 bad input, 130 stopped (Ctrl-C stops every run cleanly).")
     sw.add_argument("sweep", metavar="NAME|FILE", nargs="?", help="built-in sweep name or sweep .toml file")
@@ -48,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", help="ray backend: the Ray cluster to join, e.g. 127.0.0.1:6379")
     sw.add_argument("--json", action="store_true", help="print one JSON line at the end: the best and every trial")
 
-    rs = sub.add_parser("resume", parents=[runs_dir], help="continue a stopped or crashed RL run from its latest checkpoint",
+    rs = sub.add_parser("resume", parents=[runs_dir, allow], help="continue a stopped or crashed RL run from its latest checkpoint",
                         description="Continue a stopped or crashed RL run in its own folder from its latest resumable "
                                     "checkpoint (written every eval.checkpoint_every steps, and on a stop): step count, "
                                     "schedules, optimizer, RNGs and replay buffer; its curves go on where the checkpoint "
@@ -64,11 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped')")
     st.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
 
-    s = sub.add_parser("show", parents=[runs_dir], help="a run's summary and return curve, or a sweep's table")
+    s = sub.add_parser("show", parents=[runs_dir, allow], help="a run's summary and return curve, or a sweep's table")
     s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
                    "name (its latest)")
 
-    x = sub.add_parser("explain", parents=[runs_dir], help="explain a finished run's model again (no retraining)",
+    x = sub.add_parser("explain", parents=[runs_dir, allow], help="explain a finished run's model again (no retraining)",
                        description="Explain the model of a finished attribution run, or the policy of an RL run, "
                                    "with other methods or more inputs. Makes a new run folder.")
     x.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
@@ -85,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     ex.add_argument("--tensorboard", metavar="DIR", required=True, help="folder to write into (made if missing)")
 
-    e = sub.add_parser("eval", parents=[runs_dir], help="evaluate a run's delivered policy again")
+    e = sub.add_parser("eval", parents=[runs_dir, allow], help="evaluate a run's delivered policy again")
     e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     e.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
     e.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
@@ -95,13 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--epsilon", type=float, help="--attack: the L-infinity size of the perturbation, in observation units")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    pl = sub.add_parser("play", parents=[runs_dir], help="watch a run's delivered policy play, drawn in the terminal")
+    pl = sub.add_parser("play", parents=[runs_dir, allow], help="watch a run's delivered policy play, drawn in the terminal")
     pl.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     pl.add_argument("--episodes", type=int, default=1, help="episodes to play (default 1)")
     pl.add_argument("--seed", type=int, help="seed of the first episode (default: the run's seed + 30000)")
     pl.add_argument("--fps", type=float, default=30.0, help="frames per second at most (default 30)")
 
-    rc = sub.add_parser("record", parents=[runs_dir], help="write one episode of a run's delivered policy as a GIF")
+    rc = sub.add_parser("record", parents=[runs_dir, allow], help="write one episode of a run's delivered policy as a GIF")
     rc.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     rc.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
     rc.add_argument("--seed", type=int, help="seed of the episode (default: the run's seed + 30000)")
@@ -126,13 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.dashboard_runs_dir and getattr(args, "runs_dir", None) is None:
         args.runs_dir = args.dashboard_runs_dir  # `lab --runs-dir DIR run ...`: the option before the command counts too
+    import signal
+
+    from lab.errors import BadInput
+    from lab.plugins import allow
+
+    try:
+        allow([*args.dashboard_allow_modules, *getattr(args, "allow_modules", [])])
+    except BadInput as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command is None:  # the dashboard
         from lab.tui.app import run_app
 
         return run_app(args.dashboard_runs_dir)
-    import signal
-
-    from lab.errors import BadInput
 
     # SIGTERM ends a command as Ctrl-C does (exit 130, not 143); `lab run` handles both itself
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -224,7 +241,8 @@ def _load(args):
         overrides["seed"] = args.seed
     if args.device is not None:
         overrides["device"] = args.device
-    return load_experiment(args.experiment, overrides)
+    # a folder's spec (or one a sweep passes on) names modules only the user may allow
+    return load_experiment(args.experiment, overrides, from_folder=True if args.spec_is_data else None)
 
 
 def cmd_run(args) -> int:
@@ -603,7 +621,7 @@ def cmd_explain(args) -> int:
         explain["methods"] = args.methods
     if args.samples is not None:
         explain["samples"] = args.samples
-    spec = validate(raw, f"lab explain {run.path.name}", {"explain.methods", "explain.samples"})
+    spec = validate(raw, f"lab explain {run.path.name}", {"explain.methods", "explain.samples"}, from_folder=True)
     return _run_and_report(spec, args)
 
 

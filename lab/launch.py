@@ -466,12 +466,14 @@ PR_SET_PDEATHSIG = 1
 
 
 def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None, json: bool = True,
-          stop_with_parent: bool = False):
+          stop_with_parent: bool = False, data: bool = False):
     """`start_detached`, returning the Popen (its parent can tell when it exits, and reaps it).
     Output (JSON lines, or plain lines with json=False) goes to `log_path`, default the runs
     root's .launch.log. BadInput when the runs root cannot be written. `stop_with_parent`: the run
     gets SIGTERM (it checkpoints and ends 'stopped') if this process dies first, even by SIGKILL
-    (a sweep's trials; Linux only): a run the dashboard started outlives the dashboard."""
+    (a sweep's trials; Linux only): a run the dashboard started outlives the dashboard. `data`: REF
+    and ARGS were read from a folder (a sweep's trials): the run imports only modules this process
+    allows, which it is given explicitly, as any run this starts (`lab.plugins.child_args`)."""
     import subprocess
 
     niceness = RUN_NICE if nice is None else nice
@@ -485,7 +487,10 @@ def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None
             if os.getppid() != parent:  # it died before the prctl
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    cmd = [sys.executable, "-m", "lab", "run", str(ref), *args, *(["--json"] if json else [])]
+    from lab import plugins
+
+    cmd = plugins.lab_command("run", str(ref), *args, *(["--spec-is-data"] if data else []), *plugins.child_args(),
+                              *(["--json"] if json else []))
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
     root = store.runs_root(runs_dir)

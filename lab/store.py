@@ -127,6 +127,26 @@ def process_alive(summary: Summary) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def writer_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
+    """Be the one writer of a run or sweep folder while the block runs: an exclusive flock on the
+    folder itself, which the OS releases when this process dies (a crash leaves nothing to clean
+    up), and which adds no file: a refused writer leaves the folder byte for byte as it was.
+    BadInput, one line, when another process holds it; OSError when the folder cannot be opened."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(f"{what} is being written by another lab process, and only one may write it at a time: "
+                           "wait for that one to end, or stop it") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def signal_refusal(summary: Summary) -> str | None:
     """Why lab must not signal the process a summary names (None: it is this machine's run).
     A run is signalled only when its pid, the pid's start time and the host all match."""

@@ -114,6 +114,9 @@ class EngineAgent:
         if not getattr(env, "resumes_exactly", True):
             return saved["step"], env.reset(seed=saved["reseed"])[0], zeros, zeros.long()
         env.restore(saved["env"])
+        resumable.check_shape("obs", saved["obs"], (*shape, *env.single_observation_space.shape))
+        resumable.check_shape("ep_ret", saved["ep_ret"], shape)
+        resumable.check_shape("ep_len", saved["ep_len"], shape)
         return saved["step"], saved["obs"], saved["ep_ret"], saved["ep_len"]
 
     # --- evaluation and acting ----------------------------------------------------------------
@@ -202,5 +205,22 @@ class EngineAgent:
         self.net.load_state_dict(upgrade_net_state(saved["net"]))
         saved["optimizer"] = upgrade_optimizer_state(saved["optimizer"], self.net, self.members)
         if self.members > 1 and "best" in files:
-            self.best_state = upgrade_net_state(resumable.load(files["best"], self.device))
+            best = upgrade_net_state(resumable.load(files["best"], self.device))
+            for key, value in self.net.state_dict().items():
+                resumable.check_shape(f"best {key}", best.get(key) if isinstance(best, dict) else None, value.shape)
+            self.best_state = best
         self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
+        self.rehearse_start()
+
+    def rehearse_start(self) -> None:
+        """`start` with the resumed state on throwaway environments and optimizer, as `learn`
+        will: a state that does not fit this spec (its environments, their number, the
+        optimizer) fails here, where `lab resume` refuses it before touching the run folder.
+        (Making an optimizer moves the parameters into a flat tensor; `learn`'s does it again.)"""
+        n = self.spec.env.n_envs
+        env, saved = self.make_env(self.members * n, self.spec.seed), self.resumed
+        try:
+            self.start(env, self.make_optimizer(), (self.members, n))
+        finally:
+            self.resumed = saved
+            env.close()

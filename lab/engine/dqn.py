@@ -90,6 +90,8 @@ class ReplayBuffer:
                              f"{tuple(self.obs.shape)}")
         for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
             into = getattr(self, name)
+            if not isinstance(state[name], torch.Tensor) or state[name].shape != (n, *into.shape[1:]):
+                raise ValueError(f"a replay buffer's {name} does not fit {(n, *into.shape[1:])}")
             into[:n] = state[name].to(into.dtype)
         self.pos, self.full = pos, full
 
@@ -113,18 +115,27 @@ class TorchDQNAgent(EngineAgent):
         self.gradient_step = self.compiled(self.gradient_step)
 
     # --- learning -------------------------------------------------------------------------
+    def _parts(self):
+        """What learning keeps beside the Q-network, fresh: (environments, target network,
+        optimizer, replay buffer with its generator)."""
+        spec, p, dev = self.spec, self.spec.agent, self.device
+        env = self.make_env(spec.env.n_envs, spec.seed)
+        generator = torch.Generator(device=dev)
+        generator.manual_seed(spec.seed)
+        target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        lr = schedule(p.learning_rate)
+        # the step size as a tensor: a compiled step reads it instead of baking a number in
+        optimizer = torch.optim.Adam(self.q_net.parameters(), lr=torch.tensor(lr(1.0) if callable(lr) else lr), fused=True)
+        buffer = ReplayBuffer(min(p.buffer_size, p.total_steps), spec.env.n_envs, self.obs_dim, dev, generator)
+        return env, target_net, optimizer, buffer
+
     def learn(self, tracker) -> None:
         spec, p, dev, q_net = self.spec, self.spec.agent, self.device, self.q_net
         n_envs = spec.env.n_envs
-        env = self.make_env(n_envs, spec.seed)
-        generator = torch.Generator(device=dev)
-        generator.manual_seed(spec.seed)
-        target_net = copy.deepcopy(q_net).requires_grad_(False)
+        env, target_net, optimizer, buffer = self._parts()
+        generator = buffer.generator
         target_every = max(p.target_update_interval // n_envs, 1)  # in env.step calls, as SB3
         lr = schedule(p.learning_rate)
-        # the step size as a tensor: a compiled step reads it instead of baking a number in
-        optimizer = torch.optim.Adam(q_net.parameters(), lr=torch.tensor(lr(1.0) if callable(lr) else lr), fused=True)
-        buffer = ReplayBuffer(min(p.buffer_size, p.total_steps), n_envs, self.obs_dim, dev, generator)
         done_buf = torch.zeros((p.train_freq, n_envs), dtype=torch.bool, device=dev)
         ep_ret_buf = torch.zeros((p.train_freq, n_envs), device=dev)
         ep_len_buf = torch.zeros((p.train_freq, n_envs), dtype=torch.long, device=dev)
@@ -215,24 +226,37 @@ class TorchDQNAgent(EngineAgent):
         states they were in (`reseed` is not needed: nothing restarts)."""
         saved = resumable.load(files["agent"], self.device)
         self.q_net.load_state_dict(saved["q_net"])
-        self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]), "reseed": reseed,
-                        "buffer_pos": int(state["buffer_pos"]), "buffer_full": bool(state["buffer_full"])}
+        resumed = self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]), "reseed": reseed,
+                                  "buffer_pos": int(state["buffer_pos"]), "buffer_full": bool(state["buffer_full"])}
+        # `_go_on` on throwaway parts, as `learn` will: what does not fit this spec fails here,
+        # where `lab resume` refuses it before touching the run folder
+        env, target_net, optimizer, buffer = self._parts()
+        try:
+            self._go_on(env, target_net, optimizer, buffer)
+        finally:
+            self.resumed = resumed
+            env.close()
 
     def _go_on(self, env, target_net, optimizer, buffer: ReplayBuffer):
         """(step, env.step calls, obs, episode returns, episode lengths) of the resumed state;
         the target network, optimizer, replay buffer, env and generators restored."""
         saved, self.resumed = self.resumed, None
         target_net.load_state_dict(saved["target_net"])
+        resumable.check_optimizer_state("optimizer", saved["optimizer"]["state"], self.q_net.parameters())
         # Adam's moments and step counts; its settings stay this run's (the step size follows from the step)
         optimizer.load_state_dict({"state": saved["optimizer"]["state"], "param_groups": optimizer.state_dict()["param_groups"]})
         buffer.load_state_dict(saved["buffer"], saved["buffer_pos"], saved["buffer_full"])
         buffer.generator.set_state(saved["generator"].cpu())
         resumable.set_device_rng_state(self.device, saved["device_rng"])
         self.epsilon = linear_epsilon(self.spec.agent, 1.0 - saved["step"] / self.spec.agent.total_steps)
+        n = self.spec.env.n_envs
+        resumable.check_shape("ep_ret", saved["ep_ret"], (n,))
+        resumable.check_shape("ep_len", saved["ep_len"], (n,))
         if not getattr(env, "resumes_exactly", True):  # a Gymnasium env starts afresh, seeded from the step
             obs = env.reset(seed=saved["reseed"])[0]
             return saved["step"], saved["calls"], obs, torch.zeros_like(saved["ep_ret"]), torch.zeros_like(saved["ep_len"])
         env.restore(saved["env"])
+        resumable.check_shape("obs", saved["obs"], (n, self.obs_dim))
         return saved["step"], saved["calls"], saved["obs"], saved["ep_ret"], saved["ep_len"]
 
     # --- the protocol's other half (the rest is EngineAgent's) -----------------------------------

@@ -132,19 +132,37 @@ class TorchReinforceAgent(ReinforceAgent):
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """The networks and optimizers now, the rest when `learn` starts; the environments go on
         from the states they were in (`reseed` is not needed: nothing restarts)."""
+        from lab.engine import make_env
+
         saved = resumable.load(files["agent"], self.device)
         self.load_learner_state(saved)
-        self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
+        resumed = self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
+        # `_go_on` on throwaway environments, as `learn` will: what does not fit this spec fails
+        # here, where `lab resume` refuses it before touching the run folder
+        env = make_env(self.spec.env, self.spec.env.n_envs, device=self.device, seed=self.spec.seed)
+        try:
+            self._go_on(env)
+        finally:
+            self.resumed = resumed
+            env.close()
 
     def _go_on(self, env):
         """(step, obs, window, start, finished, episode returns, episode lengths) of the resumed state."""
         saved, self.resumed = self.resumed, None
         resumable.set_device_rng_state(self.device, saved["device_rng"])
+        n = self.spec.env.n_envs
+        for name, shape in (("ep_ret", (n,)), ("ep_len", (n,)), ("start", (n,)), ("finished", ())):
+            resumable.check_shape(name, saved[name], shape)
         if not getattr(env, "resumes_exactly", True):  # a Gymnasium env starts afresh: no window to go on with
             obs, zeros = env.reset(seed=saved["reseed"])[0], torch.zeros_like(saved["ep_ret"])
             return saved["step"], obs, [], torch.zeros_like(saved["start"]), torch.zeros_like(saved["finished"]), zeros, zeros.long()
         env.restore(saved["env"])
-        window = list(zip(*(x.unbind(0) for x in saved["window"])))
+        resumable.check_shape("obs", saved["obs"], (n, *env.single_observation_space.shape))
+        fields = saved["window"]  # (obs, action, reward, done, bootstrap), each stacked over the window's steps
+        if not isinstance(fields, list) or len(fields) not in (0, 5) or any(
+                not isinstance(x, torch.Tensor) or x.shape[1:2] != (n,) or len(x) != len(fields[0]) for x in fields):
+            raise ValueError(f"window: not the steps of {n} environments")
+        window = list(zip(*(x.unbind(0) for x in fields)))
         return saved["step"], saved["obs"], window, saved["start"], saved["finished"], saved["ep_ret"], saved["ep_len"]
 
     def _update(self, window: list[tuple], start: torch.Tensor, step: int, tracker) -> torch.Tensor:

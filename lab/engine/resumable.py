@@ -29,3 +29,28 @@ def device_rng_state(device: torch.device) -> torch.Tensor | None:
 def set_device_rng_state(device: torch.device, state: torch.Tensor | None) -> None:
     if device.type == "cuda" and state is not None:
         torch.cuda.set_rng_state(state.cpu(), device)
+
+
+# --- checks of a loaded state against the objects it goes into (lab resume refuses what does
+# not fit before the run folder is touched, instead of failing once training has started)
+
+def check_shape(name: str, value, shape) -> None:
+    """ValueError unless `value` is a tensor of `shape`."""
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(shape):
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"{name}: {got} does not fit this spec's {tuple(shape)}")
+
+
+def check_optimizer_state(name: str, state: dict, params) -> None:
+    """A torch optimizer's saved state (`state_dict()['state']`) holds, per parameter of
+    `params`, tensors of that parameter's shape (Adam's moments, ...) or scalars (step counts):
+    torch's own load_state_dict does not look, and the first step would fail."""
+    params = list(params)
+    if not isinstance(state, dict) or not set(state) <= set(range(len(params))):
+        raise ValueError(f"{name}: not the state of an optimizer of this spec's {len(params)} parameters")
+    for i, per_param in state.items():
+        if not isinstance(per_param, dict):
+            raise ValueError(f"{name}: parameter {i}'s state is not a table")
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                check_shape(f"{name} {key} of parameter {i}", value, params[i].shape)

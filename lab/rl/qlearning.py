@@ -103,6 +103,19 @@ class QLearningAgent:
             q = data["q"]
         if q.shape != self.q.shape:
             raise ValueError(f"a Q-table of shape {q.shape} does not fit this environment's {self.q.shape}")
+        # the rest as `learn` will use it, on a throwaway environment (one step taken): what does
+        # not fit this spec fails here, where `lab resume` refuses it before touching the run folder
+        obs, ep_length = state["obs"], state["ep_length"]
+        if not (isinstance(obs, int) and 0 <= obs < q.shape[0] and isinstance(ep_length, int) and ep_length >= 0
+                and all(isinstance(state[k], (int, float)) and np.isfinite(state[k]) for k in ("ep_return", "td_sum"))):
+            raise ValueError("obs, ep_return, ep_length or td_sum: not the numbers of this environment's episode")
+        np.random.default_rng().bit_generator.state = state["rng"]
+        env = make_env(self.spec)
+        try:
+            _restore_env(env, state["env"])
+            env.step(0)
+        finally:
+            env.close()
         self.q = q
         self.resumed = state
 
@@ -151,7 +164,16 @@ def _env_state(env) -> dict:
 
 
 def _restore_env(env, state: dict) -> None:
+    """ValueError for a state whose variables are not this env's own plain ones."""
     env.reset()  # (the wrappers' checks want a reset before a step)
+    own = _env_state(env)["vars"]
+    for k, v in state["vars"].items():
+        if k not in own or not (v is None or isinstance(v, (bool, int, float))) or (
+                own[k] is not None and v is not None and type(v) is not type(own[k])):
+            raise ValueError(f"env: {k!r} = {v!r} is not one of this environment's variables")
+    elapsed = state["elapsed"]
+    if elapsed is not None and not (isinstance(elapsed, int) and elapsed >= 0):
+        raise ValueError(f"env: elapsed {elapsed!r} is not a step count")
     for k, v in state["vars"].items():
         setattr(env.unwrapped, k, v)
     env.unwrapped.np_random.bit_generator.state = state["np_random"]

@@ -207,10 +207,15 @@ class ReinforceAgent:
         return state
 
     def load_learner_state(self, state: dict) -> None:
+        """ValueError (or torch's RuntimeError) for a state of other networks than this spec's."""
+        from lab.engine.resumable import check_optimizer_state
+
         self.policy.load_state_dict(state["policy"])
+        check_optimizer_state("pi_opt", state["pi_opt"]["state"], self.policy.parameters())
         self.pi_opt.load_state_dict(state["pi_opt"])
         if self.value is not None:
             self.value.load_state_dict(state["value"])
+            check_optimizer_state("v_opt", state["v_opt"]["state"], self.value.parameters())
             self.v_opt.load_state_dict(state["v_opt"])
 
     def save_resumable(self, path_for, stem: str) -> tuple[dict, dict]:

@@ -259,7 +259,10 @@ class SB3Agent:
         for k in self._COUNTERS:
             if k in state:
                 setattr(model, k, int(state[k]))
+        own = set(model._get_torch_save_params()[1])
         for name, value in state.get("variables", {}).items():
+            if name not in own:
+                raise ValueError(f"variables: {name!r} is not one of this model's ({', '.join(sorted(own)) or 'none'})")
             target = _attr(model, name)
             with torch.no_grad():
                 target.copy_(torch.tensor(value, dtype=target.dtype, device=target.device))
@@ -270,13 +273,18 @@ class SB3Agent:
             with np.load(files["buffer"], allow_pickle=False) as data:
                 for key in data.files:
                     name, _, sub = key.partition("/")
-                    into = getattr(buffer, name)
-                    into = into[sub] if sub else into
+                    into = vars(buffer).get(name)
+                    into = into.get(sub) if sub and isinstance(into, dict) else into
+                    if not isinstance(into, np.ndarray):
+                        raise ValueError(f"replay buffer {key}: this model's buffer has no such array")
                     part = data[key]
                     if part.shape[1:] != into.shape[1:] or len(part) > len(into):
                         raise ValueError(f"replay buffer {key}: shape {part.shape} does not fit {into.shape}")
                     into[: len(part)] = part
-            buffer.pos, buffer.full = int(state["buffer_pos"]), bool(state["buffer_full"])
+            pos = state["buffer_pos"]
+            if not isinstance(pos, int) or not 0 <= pos < buffer.buffer_size:
+                raise ValueError(f"buffer_pos {pos!r} is not within this replay buffer (0 .. {buffer.buffer_size - 1})")
+            buffer.pos, buffer.full = pos, bool(state["buffer_full"])
         if state.get("action_space_rng") is not None:
             model.action_space.np_random.bit_generator.state = state["action_space_rng"]
         model.env.seed(reseed)

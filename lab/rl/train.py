@@ -48,6 +48,7 @@ from lab.store import atomic_target, write_atomic
 PROGRESS_SECONDS = 0.5
 SUMMARY_SECONDS = 2.0
 RESUME_STATE = "resume.json"  # in checkpoints/: the latest resumable checkpoint
+RESUME_STATE_LIMIT = 64 << 20  # bytes: a resume state is tens of kB (its tensors are in files beside it)
 EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every time
 FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
@@ -101,6 +102,19 @@ def load_delivered_policy(run, spec, device: str):
         return agent, path
     except Exception as e:
         raise BadInput(f"{run.id}: {run.relpath(path)} cannot be loaded ({checkpoint_error(e)})") from None
+
+
+def _finite(v, key: str, low: float = -np.inf) -> float:
+    """A number of a resume state: finite (and at least `low`), else ValueError naming the key."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < low:
+        raise ValueError(f"{key}: {v!r} is not a finite number" + (f" >= {low:g}" if low > -np.inf else ""))
+    return float(v)
+
+
+def _count(v, key: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"{key}: {v!r} is not a count (a whole number >= 0)")
+    return v
 
 
 def _member(m, population: int) -> int:
@@ -198,20 +212,34 @@ class Tracker:
                 "best_step": self.best_step, "target_reached": self.target_reached,
                 "train_seconds": self.train_seconds(), "eval_seconds": self.eval_seconds}
 
+    def restore(self, state: dict, step: int) -> None:
+        """The tracker's counters as they were at the checkpoint (ValueError, KeyError or
+        TypeError for a state that is not one a tracker wrote); nothing is written."""
+        self.step_count = step
+        self.episodes = _count(state["episodes"], "episodes")
+        recent = state["recent"]
+        if not isinstance(recent, list) or len(recent) > self.recent.maxlen:
+            raise ValueError(f"recent: not a list of at most {self.recent.maxlen} returns")
+        self.recent.clear()
+        self.recent.extend(_finite(x, "recent") for x in recent)
+        self._recent_sum = float(sum(self.recent))
+        self.next_eval, self.last_eval_step = _count(state["next_eval"], "next_eval"), int(state["last_eval_step"])
+        self.next_checkpoint = _count(state["next_checkpoint"], "next_checkpoint")
+        if self.next_eval <= step - self.spec.eval.every or self.next_checkpoint <= step - self.spec.eval.checkpoint_every:
+            raise ValueError(f"next_eval {self.next_eval} or next_checkpoint {self.next_checkpoint} is behind step {step}")
+        best_step = state["best_step"]
+        if best_step is not None and not (isinstance(best_step, int) and 0 <= best_step <= step):
+            raise ValueError(f"best_step {best_step!r} is not within 0 .. {step}")
+        self.best_step, self.best_std = best_step, _finite(state["best_std"], "best_std")
+        self.best_mean = -np.inf if state["best_mean"] is None else _finite(state["best_mean"], "best_mean")
+        self.target_reached = bool(state["target_reached"])
+        self.eval_seconds = _finite(state["eval_seconds"], "eval_seconds", 0.0)
+        self.started = time.monotonic() - _finite(state["train_seconds"], "train_seconds", 0.0) - self.eval_seconds
+
     def load_state(self, state: dict, step: int, best: Path | None) -> None:
         """The tracker as it was at the checkpoint; the best checkpoint as it was then too (an
         evaluation after the checkpoint, now undone, may have replaced it)."""
-        self.step_count = step
-        self.episodes = int(state["episodes"])
-        self.recent.extend(float(x) for x in state["recent"])
-        self._recent_sum = float(sum(self.recent))
-        self.next_eval, self.last_eval_step = int(state["next_eval"]), int(state["last_eval_step"])
-        self.next_checkpoint = int(state["next_checkpoint"])
-        self.best_step, self.best_std = state["best_step"], float(state["best_std"])
-        self.best_mean = -np.inf if state["best_mean"] is None else float(state["best_mean"])
-        self.target_reached = bool(state["target_reached"])
-        self.eval_seconds = float(state["eval_seconds"])
-        self.started = time.monotonic() - float(state["train_seconds"]) - self.eval_seconds
+        self.restore(state, step)
         target = self.ctx.checkpoint(f"best{self.agent.suffix}")
         if best is not None:
             with atomic_target(target) as tmp:
@@ -324,11 +352,17 @@ class PopulationTracker(Tracker):
                                                         zip(self.member_best, self.member_best_step)],
                 "member_best_std": self.member_best_std.tolist(), "member_best_step": self.member_best_step}
 
-    def load_state(self, state: dict, step: int, best: Path | None) -> None:
-        super().load_state(state, step, best)
-        self.member_best = np.array([-np.inf if b is None else b for b in state["member_best"]], dtype=float)
-        self.member_best_std = np.array(state["member_best_std"], dtype=float)
-        self.member_best_step = list(state["member_best_step"])
+    def restore(self, state: dict, step: int) -> None:
+        super().restore(state, step)
+        n = self.spec.population
+        best, std, steps = state["member_best"], state["member_best_std"], state["member_best_step"]
+        if not all(isinstance(x, list) and len(x) == n for x in (best, std, steps)):
+            raise ValueError(f"member_best, member_best_std, member_best_step: not one entry per member ({n})")
+        if not all(s is None or isinstance(s, int) and 0 <= s <= step for s in steps):
+            raise ValueError(f"member_best_step: not steps within 0 .. {step}")
+        self.member_best = np.array([-np.inf if b is None else _finite(b, "member_best") for b in best], dtype=float)
+        self.member_best_std = np.array([_finite(x, "member_best_std") for x in std], dtype=float)
+        self.member_best_step = list(steps)
 
     def evaluate_now(self) -> None:
         t0 = time.monotonic()
@@ -415,7 +449,8 @@ def resumable_algos(engine: str = "gymnasium") -> list[str]:
 def resume_state(run, spec) -> dict:
     """The latest resumable checkpoint of a run folder: its state with the files' paths; BadInput
     (one line) for an agent without the protocol's resumable hooks, or a checkpoint missing or unreadable."""
-    from lab.errors import BadInput
+    from lab.errors import BadInput, one_line
+    from lab.files import open_regular
 
     if not hasattr(spec.implementation(), "save_resumable"):
         engine = " on lab's torch engine" if spec.engine == "torch" else ""
@@ -426,12 +461,19 @@ def resume_state(run, spec) -> dict:
         raise BadInput(f"{run.id}: no resumable checkpoint ({run.relpath(path)} is missing: the run ended before "
                        f"its first, due every eval.checkpoint_every = {spec.eval.checkpoint_every:,} steps)")
     try:
-        state = json.loads(path.read_bytes())
+        with open_regular(path) as f:
+            text = f.read(RESUME_STATE_LIMIT + 1)
+        if len(text) > RESUME_STATE_LIMIT:
+            raise ValueError(f"larger than the {RESUME_STATE_LIMIT >> 20} MiB a resume state takes")
+        state = json.loads(text)
         step = state["step"]
-        if not isinstance(step, int) or not 0 <= step <= spec.agent.total_steps:
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= spec.agent.total_steps:
             raise ValueError(f"step {step!r} is not within 0 .. {spec.agent.total_steps:,}")
         files = {k: run.path / v for k, v in state["files"].items()}
+        inside = run.checkpoints_dir.resolve()
         for label, file in files.items():
+            if not isinstance(state["files"][label], str) or not file.resolve().is_relative_to(inside):
+                raise ValueError(f"its {label} file {state['files'][label]!r} is not in the run's checkpoints/")
             if not file.is_file():
                 raise ValueError(f"its {label} file {state['files'][label]} is missing")
             if file.suffix in (".zip", ".npz", ".pt"):  # SB3's, numpy's and torch's files are zips: a truncated one shows here
@@ -443,9 +485,40 @@ def resume_state(run, spec) -> dict:
         for key in ("agent", "tracker", "rng"):
             if not isinstance(state[key], dict):
                 raise ValueError(f"{key} is not a table")
-    except (ValueError, KeyError, TypeError, AttributeError, OSError, zipfile.BadZipFile) as e:
-        raise BadInput(f"{run.id}: {run.relpath(path)} is unreadable ({type(e).__name__}: {e})") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError, zipfile.BadZipFile) as e:
+        raise BadInput(f"{run.id}: {run.relpath(path)} is unreadable ({type(e).__name__}: {one_line(e)})") from None
     return state
+
+
+def load_resume(run, spec, device: str, state: dict) -> dict:
+    """`state` (resume_state's) with the agent brought back from it in this process: a fresh
+    agent for the spec, its resumable files loaded and checked (weights of this spec's network,
+    optimizer, buffers and environments of its shapes), the tracker's state and the global RNGs
+    checked too. Before the run folder is touched, so that a checkpoint or spec.toml that does
+    not fit is BadInput (one line) and the run stays as it was. `_train` goes on with the agent."""
+    import torch
+
+    from lab.errors import BadInput, checkpoint_error
+
+    step = state["step"]
+    torch.set_num_threads(spec.threads)  # (put back by the launcher when the resume ends)
+    try:
+        agent_state = state["agent"]
+        if "step" in agent_state and agent_state["step"] != step:
+            raise ValueError(f"its agent is at step {agent_state['step']!r}, its tracker at {step}")
+        agent = spec.implementation()(spec, device)
+        # an agent whose environments cannot be saved whole restarts them from reset, seeded from
+        # the step: deterministic, and not the start states the run began with
+        agent.load_resumable(state["files"], agent_state, reseed=spec.seed + step)
+        tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, None, agent)
+        tracker.restore(state["tracker"], step)
+        _set_global_rng(state["rng"])  # (set again when training starts; the launcher puts the caller's back)
+    except BadInput:
+        raise
+    except Exception as e:  # whatever the libraries raise for a file that is not what it should be
+        raise BadInput(f"{run.id}: its resumable checkpoint (step {step:,}) cannot be loaded: "
+                       f"{checkpoint_error(e)}; the run is left as it was") from None
+    return {**state, "loaded_agent": agent}
 
 
 def _global_rng_state() -> dict:
@@ -496,13 +569,11 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
     else:
         ctx.log(f"{algo.title} ({library}) on {spec.env.id} x{spec.env.n_envs}, {spec.agent.total_steps:,} steps, "
                 f"seed {spec.seed}{through}", **path)
-    agent = spec.implementation()(spec, ctx.device)
+    # a resumed run's agent was brought back by `load_resume`, before the folder was touched
+    agent = spec.implementation()(spec, ctx.device) if resume is None else resume["loaded_agent"]
     tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, ctx, agent)
     if resume is not None:
         step, files = resume["step"], resume["files"]
-        # an agent whose environments cannot be saved whole restarts them from reset, seeded from
-        # the step: deterministic, and not the start states the run began with
-        agent.load_resumable(files, resume["agent"], reseed=spec.seed + step)
         tracker.load_state(resume["tracker"], step, files.get("best"))
         _set_global_rng(resume["rng"])
         ctx.log(f"resumed at step {step:,} of {spec.agent.total_steps:,} from {ctx.relpath(ctx.checkpoint(RESUME_STATE))}")

@@ -250,6 +250,9 @@ class TorchVecEnv(VectorEnv):
         state = snapshot["state"]
         if state.shape != self._state_shape:
             raise ValueError(f"{self.id}: a snapshot of state shape {tuple(state.shape)} does not fit {self._state_shape}")
+        for key, mine in (("elapsed", self._elapsed), ("reset_pool", self._reset_pool)):
+            if not isinstance(snapshot[key], torch.Tensor) or snapshot[key].shape != mine.shape:
+                raise ValueError(f"{self.id}: a snapshot's {key} does not fit {tuple(mine.shape)}")
         self._state = state.to(self.device, self.dtype).contiguous()
         self._elapsed = snapshot["elapsed"].to(self.device, torch.int64)
         self._reset_pool = snapshot["reset_pool"].to(self.device, self.dtype).contiguous()
