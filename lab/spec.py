@@ -283,8 +283,12 @@ def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
     return f"{key}: {msg}" + (f" (got {got!r})" if not isinstance(got, dict) else "")
 
 
-def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset()):
-    """A raw experiment table -> a validated spec, or BadInput naming source and key."""
+def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset(), *, from_folder: bool = False):
+    """A raw experiment table -> a validated spec, or BadInput naming source and key.
+
+    from_folder: the table was read from a run or sweep folder (or inside `plugins.folder_data()`):
+    the modules it names (env.id, agent_class) are imported only if the user allows them
+    (`lab.plugins`); otherwise it is the user's own, and they are."""
 
     def fail(msg: str):
         key = msg.split(":", 1)[0]
@@ -327,10 +331,21 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
         spec = model.model_validate({**raw, "agent": agent if agent is not None else agent_raw, "source": source})
     except ValidationError as e:
         fail(_message(_first(e.errors()), model))
+    _check_modules(spec, fail, from_folder)
     _check_env(spec, fail)
     _check_population(spec, agent_raw, fail)
     _check_engine_settings(spec, fail)
     return spec
+
+
+def _check_modules(spec: RLSpec, fail, from_folder: bool) -> None:
+    """Before anything is imported: a module the spec names is the user's (their own experiment)
+    or allowed (a folder's)."""
+    from lab.plugins import permit
+
+    for key, ref in (("env.id", spec.env.id), ("agent_class", spec.agent_class)):
+        if ref is not None and (why := permit(ref, key, from_folder)):
+            fail(why)
 
 
 def _check_env(spec: RLSpec, fail) -> None:
@@ -674,11 +689,14 @@ def inline_toml(value: Any) -> str:
 
 # ---------------------------------------------------------------- the entry point
 
-def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str, Any] | None = None):
+def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str, Any] | None = None, *,
+                    from_folder: bool | None = None):
     """An experiment by built-in name, file path, run folder or raw dict, with overrides applied.
 
     overrides: {"agent.total_steps": 2000, "seed": 3}; values may also be strings as given
     on the command line ("3e-4"), which are read as TOML values.
+    from_folder: whether the spec is a folder's data (see `validate`); None: a run folder, its
+    spec.toml and a file in a sweep folder are (`is_folder_file`), any other file or dict is not.
     """
     overrides = {k: parse_value(v) if isinstance(v, str) else v for k, v in (overrides or {}).items()}
     if isinstance(name_or_path, dict):
@@ -695,7 +713,17 @@ def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str,
         except tomllib.TOMLDecodeError as e:
             raise BadInput(f"{source}: TOML syntax error: {e}") from None
     apply_overrides(raw, overrides, source)
-    return validate(raw, source, set(overrides))
+    if from_folder is None:
+        from_folder = not isinstance(name_or_path, dict) and is_folder_file(path)
+    return validate(raw, source, set(overrides), from_folder=from_folder)
+
+
+def is_folder_file(path: Path) -> bool:
+    """Whether an experiment file is a run or sweep folder's (spec.toml, or a file beside a run's
+    summary.json or events.jsonl or a sweep's sweep.json): data, whose modules need an allowance."""
+    from lab.store import EVENTS, SPEC, SUMMARY
+
+    return path.name == SPEC or any(os.path.lexists(path.parent / name) for name in (SUMMARY, EVENTS, "sweep.json"))
 
 
 def _deepcopy(d: dict) -> dict:

@@ -4,6 +4,7 @@ version of (stepped through Gymnasium's vector env). Runs of both train, are rec
 path, and work with lab eval, record, resume, attribution and the dashboard. Real (short) runs."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -188,11 +189,12 @@ def test_gymnasiums_vector_env_gives_final_observations_and_one_hot_states():
 
 def test_lab_eval_and_record_play_a_user_torch_env(runs, tmp_path):
     root, grid, _ = runs
-    out = lab_cli("eval", grid.path, "--episodes", "10", "--json", runs_dir=root)
+    # a run folder's module is imported only where the user allows it (their own, here)
+    out = lab_cli("eval", grid.path, "--episodes", "10", "--json", "--allow-module", "tests.gridworld_env", runs_dir=root)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["return_mean"] > 0.8
     gif = tmp_path / "grid.gif"
-    out = lab_cli("record", grid.path, "--out", gif, runs_dir=root)
+    out = lab_cli("record", grid.path, "--out", gif, "--allow-module", "tests", runs_dir=root)  # a package: its modules
     assert out.returncode == 0, out.stderr
     from PIL import Image
 
@@ -202,7 +204,7 @@ def test_lab_eval_and_record_play_a_user_torch_env(runs, tmp_path):
 
 def test_an_env_without_draw_is_refused_in_one_line(runs_dir):
     run = lab.run(lab.load_experiment(experiment({"id": "tests.broken_envs:Walk"}, 256, eval={"every": 256})), runs_dir=runs_dir)
-    out = lab_cli("record", run.path, "--out", runs_dir / "walk.gif", runs_dir=runs_dir)
+    out = lab_cli("record", run.path, "--out", runs_dir / "walk.gif", runs_dir=runs_dir, env={**os.environ, "LAB_ALLOW_MODULES": "tests"})
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "tests.broken_envs:Walk has no 'rgb_array' render mode" in out.stderr
 
@@ -226,7 +228,7 @@ def test_a_killed_run_resumes_on_both_paths(env, path, tmp_path):
     runs_dir = tmp_path / "runs"
     crashed = run_until_resume_checkpoint(toml, [], runs_dir)
     assert crashed.state == "crashed"
-    out = lab_cli("resume", crashed.id, runs_dir=runs_dir)
+    out = lab_cli("resume", crashed.id, "--allow-module", "tests", runs_dir=runs_dir)
     assert out.returncode == 0, out.stderr + out.stdout
     (run,) = lab.list_runs(runs_dir)
     assert run.state == "completed" and run.results.total_steps == 5 * 1024

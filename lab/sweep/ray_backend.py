@@ -19,7 +19,6 @@ import os
 import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -46,7 +45,9 @@ def _trainable(config: dict) -> None:
     job = config["job"]
     Path(job["log"]).parent.mkdir(parents=True, exist_ok=True)
     with open(job["log"], "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "lab", "run", job["ref"], *job["args"], "--runs-dir", job["runs_dir"]],
+        from lab.plugins import lab_command
+
+        proc = subprocess.Popen(lab_command("run", job["ref"], *job["args"], "--runs-dir", job["runs_dir"]),
                                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=job["cwd"])
     flag, sent = Path(job["flag"]), 0
@@ -167,6 +168,10 @@ class RayExecutor:
 
         run_id = args[args.index("--run-id") + 1]
         flag = self.folder.path / "signals" / run_id
+        from lab.plugins import child_args
+
+        # a trial's settings are the sweep folder's data: the run gets this sweep's allowance, explicitly
+        args = [*args, "--spec-is-data", *child_args()]
         self.jobs.put({"ref": ref, "args": list(args), "runs_dir": str(store.runs_root(runs_dir).resolve()),
                        "log": str(Path(log_path).resolve()), "flag": str(flag), "run": run_id, "cwd": os.getcwd()})
         return RayHandle(self, run_id, flag)

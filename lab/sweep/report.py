@@ -87,7 +87,7 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
     raw["description"] = (f"The best settings of sweep {record.id} ({record.metric} {value_text(best)} over seeds "
                           f"{', '.join(map(str, record.seeds))}), applied to {record.experiment}. "
                           + str(raw.get("description", "")).strip())
-    validate(raw, str(folder.path / BEST_FILE))  # a file lab run accepts
+    validate(raw, str(folder.path / BEST_FILE), from_folder=True)  # a file lab run accepts (a folder's: data)
     out = folder.path / BEST_FILE
     store.write_atomic(out, tomli_w.dumps(raw))
     return out

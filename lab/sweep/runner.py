@@ -47,7 +47,8 @@ class LocalProcess:
         from lab.launch import spawn
 
         # a sweep killed outright (SIGKILL) stops its runs too, rather than leave them going unrecorded
-        self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False, stop_with_parent=True)
+        # its settings come from a sweep folder (sweep.json, sweep.toml): data, given this sweep's allowance
+        self.proc = spawn(ref, args, runs_dir, nice=0, log_path=log_path, json=False, stop_with_parent=True, data=True)
         self.exited = _pidfd(self.proc.pid)  # readable once it exits (the driver waits on it); None: no pidfd
 
     def poll(self) -> int | None:
@@ -485,8 +486,10 @@ def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | N
            on_change=None, on_log=None) -> SweepRecord:
     """Continue a stopped (or crashed) sweep: its unfinished trials run again, keeping the runs of
     theirs that completed; then any trials it had not reached."""
+    from lab.plugins import folder_data
+
     early: list[str] = []
-    with _Signals(early.append):
+    with _Signals(early.append), folder_data():  # everything it reads came from the sweep's folder
         return _resume(ref, runs_dir, workers, address, on_change, on_log, early)
 
 

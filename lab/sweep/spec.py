@@ -273,6 +273,11 @@ def load_sweep(name_or_path) -> SweepSpec:
     if not is_sweep_file(raw):
         raise BadInput(f"{source}: is an experiment (kind {raw.get('kind', 'rl')!r}), not a sweep; "
                        f"`lab run {name_or_path}` runs it, and a sweep file has kind = \"sweep\"")
+    if experiment_spec.is_folder_file(path):  # a sweep folder's sweep.toml: what it names is data
+        from lab.plugins import folder_data
+
+        with folder_data():
+            return load_sweep_raw(raw, source)
     return load_sweep_raw(raw, source)
 
 

@@ -1,26 +1,13 @@
-"""What the dashboard remembers between sessions (the theme), in
-$LAB_CONFIG_DIR or $XDG_CONFIG_HOME/lab or ~/.config/lab, as settings.json."""
+"""What the dashboard remembers between sessions (the theme), in the user's settings file
+(`lab.settings`: $LAB_CONFIG_DIR or $XDG_CONFIG_HOME/lab or ~/.config/lab, as settings.json)."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
+from lab.settings import load, path
 
-def path() -> Path:
-    base = os.environ.get("LAB_CONFIG_DIR")
-    if base:
-        return Path(base) / "settings.json"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "lab" / "settings.json"
-
-
-def load() -> dict:
-    try:
-        data = json.loads(path().read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+__all__ = ["load", "path", "save"]
 
 
 def save(**values) -> None:

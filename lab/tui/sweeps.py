@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from lab import store
@@ -26,7 +25,9 @@ def spawn_sweep(ref: str, runs_dir, log_path, args: list[str] = (), nice: int | 
 
     niceness = RUN_NICE if nice is None else nice
     root = store.runs_root(runs_dir)
-    cmd = [sys.executable, "-m", "lab", "sweep", str(ref), *args, "--runs-dir", str(root)]
+    from lab.plugins import child_args, lab_command
+
+    cmd = lab_command("sweep", str(ref), *args, *child_args(), "--runs-dir", str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

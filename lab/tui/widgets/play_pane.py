@@ -15,7 +15,6 @@ import json
 import os
 import select
 import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -84,8 +83,10 @@ class PlayPane(Widget):
             if self._stopped:
                 return
             try:
-                self.proc = proc = subprocess.Popen(
-                    [sys.executable, "-m", "lab.tui.player", str(self.run_path)], stdin=subprocess.DEVNULL,
+                from lab.plugins import child_env, python_command
+
+                self.proc = proc = subprocess.Popen(  # the dashboard's allowance for the modules a run names
+                    python_command("lab.tui.player", str(self.run_path)), stdin=subprocess.DEVNULL, env=child_env(),
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
             except OSError as e:
                 self.post_message(self.PlayerSaid(f"cannot start the player: {e.strerror}"))
