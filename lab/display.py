@@ -1,6 +1,35 @@
-"""How a run is shown, for the CLI and the dashboard alike: durations, state colours, results."""
+"""How a run is shown, for the CLI and the dashboard alike: durations, state colours, results,
+and text from folders made printable."""
 
 from __future__ import annotations
+
+import re
+
+# What a terminal acts on instead of printing: C0 controls (ESC starts the sequences that set a
+# title or clear a screen), DEL, C1 controls, and the marks that reorder or hide text
+# (bidirectional overrides and isolates, line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+TEXT_LIMIT = 2000  # characters of one text (an id, a name, an error) shown before it is cut
+
+
+def printable(text, limit: int | None = TEXT_LIMIT, newlines: bool = False) -> str:
+    """Text that came from a folder (an id, a name, an error, a log line), safe to print: its
+    control characters written out as escapes ('\\x1b'), newlines and tabs too unless `newlines`, so that
+    nothing in a folder can set a terminal's title, clear its screen or fake a line; and cut to
+    `limit` characters with a marker saying how much was left out. The dashboard passes it to
+    Rich as Text, never as markup."""
+    text = str(text)
+    marker = ""
+    if limit is not None and len(text) > limit:
+        marker = f" [... {len(text) - limit:,} more characters]"
+        text = text[:limit]
+    return (_CONTROL_BUT_NEWLINE if newlines else _CONTROL).sub(_escape, text) + marker
+
+
+def _escape(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 # Rich styles; the CLI and the dashboard use the same ones.
 STATE_STYLE = {"completed": "green", "running": "bold cyan", "starting": "cyan", "failed": "bold red",

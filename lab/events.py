@@ -22,8 +22,10 @@ Attribution runs' progress events also carry phase (train, explain, compare) and
 Sizes stay bounded at any episode rate: the writer flushes high-rate kinds every FLUSH_SECONDS,
 and an interval with more than EPISODES_PER_FLUSH episodes is written as one `episodes` line,
 so the file grows by about a hundred episode lines a second at most, however fast they finish.
-Readers skip kinds they do not know and a partial last line (a run killed mid-write);
-`scan` reads a large file at a bounded cost (every low-rate event, a sample of the episodes).
+Readers skip kinds they do not know, a partial last line (a run killed mid-write) and a line
+longer than MAX_LINE (no event is; such a line is read past in chunks, never held), so their
+memory stays bounded whatever the file holds; `scan` reads a large file at a bounded cost
+(every low-rate event, a sample of the episodes).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.files import open_regular, read_regular
+from lab.files import open_regular
 
 # Kinds that can come many times a second; they are written in batches.
 HIGH_RATE = frozenset({"episode", "metric"})
@@ -179,9 +181,11 @@ def _is_number(v) -> bool:
 
 def _parse(line: bytes) -> dict | None:
     """One event from one line, its fields of the types readers expect; None if it is none."""
+    if len(line) > MAX_LINE:
+        return None
     try:
         event = json.loads(line)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply to parse
         return None
     if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
         return None
@@ -202,27 +206,60 @@ def _parse(line: bytes) -> dict | None:
 
 
 def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
-    """Every event in order; a partial or corrupt line (from a killed writer) is skipped."""
+    """Every event in order; a partial or corrupt line (from a killed writer) is skipped, and so
+    is a line longer than MAX_LINE (read past in chunks, never held whole)."""
     try:
         f = open_regular(path)
     except OSError:  # missing, a directory, unreadable: no events (Run.problem says why)
         return
     with f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # partial last line: the writer is mid-line or was killed
-            event = _parse(line)
-            if event is not None and (kinds is None or event["kind"] in kinds):
-                yield event
+        for _, block in _Lines(f).blocks():
+            for line in block.splitlines():
+                event = _parse(line)
+                if event is not None and (kinds is None or event["kind"] in kinds):
+                    yield event
 
 
 # ------------------------------------------------------------------------------ bounded reading
 
+MAX_LINE = 1 << 20  # no event lab writes is longer; a longer line is skipped, whatever its length
+CHUNK = 1 << 20  # bytes read at a time: with MAX_LINE, what a reader holds of a file at once
 SMALL_FILE = 4 << 20  # below this every line is parsed; above it, episodes are sampled
 SAMPLE_EPISODES = 4000
 _NOT_EPISODE = re.compile(rb'"kind":\s*"(?!episode")')
 _EPISODE = re.compile(rb'"kind":\s*"episode"')
 _EPISODE_KEYS = (b'"kind":"episode"', b'"kind": "episode"')  # lab's compact separators, and json.dumps' default
+
+
+class _Lines:
+    """A file's whole lines from `offset` on, in blocks of about CHUNK bytes: memory stays
+    bounded whatever the file holds. A line longer than MAX_LINE is in no block; a partial last
+    line (the writer is mid-line, or was killed) is left unread. `end`: the offset after the last
+    whole line read (or skipped)."""
+
+    def __init__(self, f, offset: int = 0):
+        self.f, self.end = f, offset
+
+    def blocks(self) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes): whole lines, each block ending in a newline."""
+        self.f.seek(self.end)
+        pos, carry, skipping = self.end, b"", False  # pos: the file offset of `carry`
+        while chunk := self.f.read(CHUNK):
+            if skipping:  # inside a line too long to keep: up to its newline
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    pos += len(chunk)
+                    continue
+                pos, chunk, skipping = pos + newline + 1, chunk[newline + 1:], False
+                self.end = pos
+            data = carry + chunk
+            last = data.rfind(b"\n") + 1
+            if last:
+                yield pos, data[:last]
+                pos, self.end = pos + last, pos + last
+            carry = data[last:]
+            if len(carry) > MAX_LINE:
+                pos, carry, skipping = pos + len(carry), b"", True
 
 
 @dataclass
@@ -241,36 +278,63 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
 
     Episode lines are the only kind that can number in the millions (a per-episode file from
     lab 0.1); they are picked at evenly spaced byte offsets, which is even in episodes because
-    their lines are alike in length. A plot of thousands of points shows the same curve."""
+    their lines are alike in length. A plot of thousands of points shows the same curve. The
+    file is read once, a block at a time: low-rate lines are found by a regex over each block
+    and only they and the sampled lines are parsed."""
     try:
-        data = read_regular(path)
+        f = open_regular(path)
     except OSError:
         return Scan()
-    end = data.rfind(b"\n") + 1  # a partial last line is left for later; bounds below, no copy
     want = (lambda k: True) if kinds is None else kinds.__contains__
-    if end <= SMALL_FILE:
-        events = [e for e in map(_parse, data[:end].splitlines()) if e is not None and want(e["kind"])]
-        return Scan(events, end, sum(e["kind"] == "episode" for e in events))
-    starts: set[int] = set()
-    def line_start(pos: int) -> int:
-        return data.rfind(b"\n", 0, pos) + 1
+    with f:
+        lines = _Lines(f)
+        if os.fstat(f.fileno()).st_size <= SMALL_FILE:
+            events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines())
+                      if e is not None and want(e["kind"])]
+            return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events))
+        f.seek(max(os.fstat(f.fileno()).st_size - CHUNK, 0))
+        tail = f.read(CHUNK)
+        end = f.tell() - len(tail) + tail.rfind(b"\n") + 1  # after the last whole line (near enough, if none is near the end)
+        targets = [i * end // sample for i in range(sample)]  # episode lines are picked at these offsets
+        picked: dict[int, bytes] = {}  # file offset -> line
+        every_episode: dict[int, bytes] | None = {}  # while there are at most `sample`: all of them
+        latest: tuple[int, bytes] | None = None  # the last episode line: the latest figures
+        n_episodes, t = 0, 0
+        for pos, block in lines.blocks():
+            def line_at(i: int) -> tuple[int, bytes]:
+                start = block.rfind(b"\n", 0, i) + 1
+                return pos + start, block[start:block.index(b"\n", start)]
 
-    for m in _NOT_EPISODE.finditer(data, 0, end):  # low-rate lines: a regex scan, no parsing of the rest
-        starts.add(line_start(m.start()))
-    n_episodes = sum(data.count(key, 0, end) for key in _EPISODE_KEYS)
-    sampled = n_episodes > sample
-    if want("episode") and n_episodes:
-        if sampled:
-            starts.update(line_start(i * end // sample) for i in range(sample))
-            starts.add(line_start(max(data.rfind(key, 0, end) for key in _EPISODE_KEYS)))  # the latest figures
-        else:
-            starts.update(line_start(m.start()) for m in _EPISODE.finditer(data, 0, end))
-    events = []
-    for start in sorted(starts):
-        event = _parse(data[start:data.find(b"\n", start)])
-        if event is not None and want(event["kind"]):
-            events.append(event)
-    return Scan(events, end, n_episodes, sampled)
+            for m in _NOT_EPISODE.finditer(block):  # low-rate lines: a regex scan, no parsing of the rest
+                at, line = line_at(m.start())
+                picked[at] = line
+            count = sum(block.count(key) for key in _EPISODE_KEYS)
+            if count and want("episode"):
+                n_episodes += count
+                if every_episode is not None:
+                    every_episode.update(line_at(m.start()) for m in _EPISODE.finditer(block))
+                    if n_episodes > sample:
+                        every_episode = None
+                while t < len(targets) and targets[t] < pos + len(block):
+                    if targets[t] >= pos:
+                        at, line = line_at(targets[t] - pos)
+                        picked[at] = line
+                    t += 1
+                last = max(block.rfind(key) for key in _EPISODE_KEYS)
+                if last >= 0:
+                    latest = line_at(last)
+            else:
+                n_episodes += count
+                while t < len(targets) and targets[t] < pos + len(block):
+                    t += 1
+        sampled = n_episodes > sample
+        if want("episode"):
+            if sampled and latest is not None:
+                picked[latest[0]] = latest[1]
+            elif every_episode:
+                picked.update(every_episode)
+        events = [e for _, line in sorted(picked.items()) if (e := _parse(line)) is not None and want(e["kind"])]
+        return Scan(events, lines.end, n_episodes, sampled)
 
 
 class EventTail:
@@ -282,11 +346,11 @@ class EventTail:
 
     def read(self) -> list[dict]:
         try:
-            with open_regular(self.path) as f:
-                f.seek(self.offset)
-                data = f.read()
+            f = open_regular(self.path)
         except OSError:
             return []
-        end = data.rfind(b"\n") + 1  # keep a partial last line for next time
-        self.offset += end
-        return [e for e in map(_parse, data[:end].splitlines()) if e is not None]
+        with f:
+            lines = _Lines(f, self.offset)
+            events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines()) if e is not None]
+        self.offset = lines.end  # a partial last line is read next time
+        return events

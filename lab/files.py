@@ -5,6 +5,8 @@ experiment file would be read until memory runs out; both are refused with a rea
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import stat
 from typing import BinaryIO
@@ -33,6 +35,40 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         raise
 
 
-def read_regular(path: str | os.PathLike) -> bytes:
+def read_regular(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The file's bytes; with `limit`, at most limit + 1 of them (more than `limit`: too large)."""
     with open_regular(path) as f:
-        return f.read()
+        return f.read() if limit is None else f.read(limit + 1)
+
+
+MAX_JSON_DEPTH = 64  # lab's own JSON files nest a few levels
+
+
+def json_data(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):
+    """JSON from a file someone else made: ValueError, never RecursionError, for nesting deeper
+    than `max_depth` (a 100,000-deep list, which every recursive reader after the parser would
+    choke on too), and for what JSON does not have but Python's parser takes: NaN, Infinity and
+    floats too large to be finite (1e999)."""
+    try:
+        data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {max_depth} levels") from None
+    level, depth = [data], 0
+    while level:  # breadth first, without recursion
+        depth += 1
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        level = [v for x in level if isinstance(x, (dict, list)) for v in (x.values() if isinstance(x, dict) else x)
+                 if isinstance(v, (dict, list))]
+    return data
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value

@@ -21,6 +21,7 @@ from lab.errors import BadInput, did_you_mean
 from lab.events import read_events, scan
 from lab.files import open_regular, read_regular
 from lab.events import series as events_series
+from lab.summary import MAX_BYTES as MAX_SUMMARY_BYTES
 from lab.summary import Summary, SummaryError, parse
 
 ACTIVE = "running"
@@ -184,7 +185,7 @@ class Run:
             except OSError as e:
                 return cls(path, Summary(), f"events.jsonl: {e.strerror[0].lower() + e.strerror[1:]}")
         try:
-            return cls(path, parse(read_regular(path / SUMMARY)))
+            return cls(path, parse(read_regular(path / SUMMARY, limit=MAX_SUMMARY_BYTES)))
         except FileNotFoundError:
             return cls(path, Summary(), "summary.json: missing")
         except SummaryError as e:

@@ -9,11 +9,13 @@ Writing is strict: a results key this schema does not name is a programming erro
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.events import finite
+from lab.files import json_data
 
 STATES = ("running", "completed", "failed", "stopped")  # what a run writes; readers add crashed, corrupt
 
@@ -134,18 +136,64 @@ class SummaryError(ValueError):
 
 
 def parse(text: str | bytes) -> Summary:
+    """A summary as lab writes them; SummaryError (one line) for anything else: not JSON, nested
+    too deeply, a field of the wrong type, a number no run has (`implausible`)."""
+    if len(text) > MAX_BYTES:  # (a reader passes at most MAX_BYTES + 1: read_regular's limit)
+        raise SummaryError(f"summary.json: over {MAX_BYTES >> 20} MiB, more than any run writes")
     try:
-        data = json.loads(text)
+        data = json_data(text)
     except ValueError as e:
         raise SummaryError(f"summary.json: not JSON ({e})") from None
     if not isinstance(data, dict):
         raise SummaryError(f"summary.json: a JSON {type(data).__name__}, not an object")
     try:
-        return Summary.model_validate(data)
+        summary = Summary.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise SummaryError(f"summary.json: {where}: {err['msg']}") from None
+    problem = implausible(summary)
+    if problem is not None:
+        raise SummaryError(f"summary.json: {problem}")
+    return summary
+
+
+MAX_BYTES = 256 << 20  # a population of 65,536 members writes about 30 MB
+MAX_TIME = 10**11  # unix time (the year 5138): a later start or end is no run's
+MAX_COUNT = 10**15  # steps and episodes: 100,000 times what a spec may ask for
+_RANGES = {  # field -> (lowest, highest) a run can write
+    "started": (0, MAX_TIME), "ended": (0, MAX_TIME), "duration_seconds": (0, MAX_TIME),
+    "progress.step": (0, MAX_COUNT), "progress.total": (0, MAX_COUNT), "progress.fraction": (0, 1),
+    "results.total_steps": (0, MAX_COUNT), "results.episodes": (0, MAX_COUNT), "results.final_eval_episodes": (0, MAX_COUNT),
+    "results.best_eval_step": (0, MAX_COUNT), "results.steps_per_second": (0, MAX_COUNT), "results.train_seconds": (0, MAX_TIME),
+    "results.population": (1, 65_536), "seed": (0, 2**32), "threads": (1, 4096),
+}
+CLOCK_STEP_SECONDS = 60  # an end this much before the start is no clock adjustment, but a doctored file
+
+
+def implausible(summary: Summary) -> str | None:
+    """Why a summary that has the right types still cannot be a run's (a damaged or doctored
+    file): a number that is not finite (pydantic takes the text 'nan' for a float), out of the
+    range lab writes, or a run that ended before it started. None when nothing is wrong."""
+    dumped = summary.model_dump()
+    stack = [("", dumped)]
+    while stack:  # every number, however nested (without recursion)
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{where}: not a finite number ({value})"
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    for key, (low, high) in _RANGES.items():
+        value = dumped
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)) and not low <= value <= high:
+            return f"{key}: {str(value)[:30]} is not a value a run writes (from {low:,} to {high:,})"
+    if summary.started is not None and summary.ended is not None and summary.ended < summary.started - CLOCK_STEP_SECONDS:
+        return f"ended: {summary.ended} is before started ({summary.started})"
+    return None
 
 
 def check_known(fields: dict[str, Any]) -> None:

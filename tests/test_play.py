@@ -70,7 +70,7 @@ def test_lab_record_writes_a_gif_and_refuses_bad_input_in_one_line(run, tmp_path
     assert out.returncode == 0 and (tmp_path / "ep.gif").stat().st_size > 0 and "frames" in out.stdout
     for args, message in ((["--out", str(tmp_path / "ep.png")], "must end in .gif"),
                           (["--out", str(tmp_path / "no" / "ep.gif")], "does not exist"),
-                          (["--out", str(tmp_path / "x.gif"), "--fps", "0"], "--fps 0: must be greater than 0")):
+                          (["--out", str(tmp_path / "x.gif"), "--fps", "0"], "--fps: must be a finite number from 0.1 to 100 (got 0)")):
         bad = _lab("record", r.id, "--runs-dir", root, *args)
         assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1
     assert not (tmp_path / "x.gif").exists()
