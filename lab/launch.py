@@ -412,11 +412,12 @@ def _forwarder(ctx: RunContext, name: str) -> Callable[[dict], None]:
 def stop(run: store.Run) -> str:
     """Ask a running run to stop: SIGINT, after which it checkpoints and ends 'stopped'. Refuses
     (BadInput, saying why) a run that is not running, or whose process lab cannot be sure is
-    that run's on this machine (pid, its start time and the host must all match)."""
+    that run's on this machine (pid, its start time and the host must all match, the process must
+    be a `lab run`, `lab resume` or `lab explain` that writes this run's events.jsonl)."""
     state = run.state
     if state != "running":
         raise BadInput(f"{run.id} is {state}, not running")
-    why = store.signal_refusal(run.summary)
+    why = store.signal_refusal(run.summary, writes=run.events_path, commands=("run", "resume", "explain"))
     if why is not None:
         raise BadInput(f"not stopping {run.id}: {why}")
     try:

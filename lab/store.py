@@ -148,9 +148,13 @@ def writer_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def signal_refusal(summary: Summary) -> str | None:
-    """Why lab must not signal the process a summary names (None: it is this machine's run).
-    A run is signalled only when its pid, the pid's start time and the host all match."""
+def signal_refusal(summary: Summary, writes: str | os.PathLike | None = None,
+                   commands: tuple[str, ...] = ("run", "resume", "explain", "sweep")) -> str | None:
+    """Why lab must not signal the process a summary (or a sweep.json) names; None: it is lab's own.
+    Its pid, the pid's start time and the host must match, its command line must be one of lab's
+    `commands` (`lab_command_of`), and, given `writes` (a run's events.jsonl), it must hold that
+    file open: a summary forged with a live stranger's pid and start time, or another run's, names
+    a process lab leaves alone. (A run that `lab.run` started in this very process passes as lab's.)"""
     if summary.host is not None and summary.host != socket.gethostname():
         return f"it runs on host {summary.host}, not this one ({socket.gethostname()}); stop it there"
     if not isinstance(summary.pid, int) or summary.pid <= 0 or summary.pid_start is None or summary.host is None:
@@ -160,7 +164,75 @@ def signal_refusal(summary: Summary) -> str | None:
         return f"its process {summary.pid} is gone"
     if start != summary.pid_start:
         return f"pid {summary.pid} now belongs to another process (the run's own has ended)"
+    pid = summary.pid
+    if pid != os.getpid():
+        command = lab_command_of(pid)
+        if command not in commands:
+            shown = " ".join(_cmdline(pid) or ["?"])
+            shown = (shown[:80] + "...") if len(shown) > 80 else shown
+            return (f"process {pid} is not a lab {' or '.join(commands)} ({shown.encode('unicode_escape').decode()!r}); "
+                    "lab signals only its own processes")
+    if writes is not None and not _holds_open(pid, writes):
+        return f"process {pid} does not write {Path(writes).name} of this folder: it is not this run's"
     return None
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]] if raw else []
+
+
+_LAB_OPTIONS = ("--runs-dir", "--allow-module")  # lab's options before its command, each with a value
+
+
+def lab_command_of(pid: int) -> str | None:
+    """The lab command (run, sweep, ...) process `pid` runs, read from its command line: `python
+    [options] -m lab [--runs-dir D] COMMAND ...`, or the `lab` script (run directly or by its
+    interpreter); None for any other process, or one whose command line cannot be read."""
+    argv = _cmdline(pid)
+    if not argv:
+        return None
+    name = os.path.basename(argv[0])
+    if name == "lab":
+        rest = argv[1:]
+    elif name.startswith("python"):
+        i = 1
+        while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-m", "-c", "-"):
+            i += 2 if argv[i] in ("-W", "-X", "-Q") else 1  # the interpreter's options (-P, -u, -X dev, ...)
+        if argv[i:i + 2] == ["-m", "lab"]:
+            rest = argv[i + 2:]
+        elif i < len(argv) and os.path.basename(argv[i]) == "lab":  # the script, by its shebang
+            rest = argv[i + 1:]
+        else:
+            return None
+    else:
+        return None
+    while rest and rest[0].startswith("-"):
+        flag = rest[0].split("=", 1)[0]
+        if flag not in _LAB_OPTIONS:
+            return None
+        rest = rest[1:] if "=" in rest[0] else rest[2:]
+    return rest[0] if rest else None
+
+
+def _holds_open(pid: int, path: str | os.PathLike) -> bool:
+    """Whether process `pid` has `path` (the file itself, not a name for it) open."""
+    try:
+        target = os.stat(path)
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------ the run type

@@ -102,14 +102,17 @@ async def test_a_sweep_is_one_row_with_its_runs_under_it_and_opens_to_its_trials
 
 
 def _helper(tmp_path):
-    """A process that stands in for a sweep's: it notes a SIGINT in a file."""
+    """A process that stands in for a sweep's: it notes a SIGINT in a file. Its command line is a
+    `lab sweep`'s (a script named lab), as lab signals no other process."""
     flag = tmp_path / "sigint"
     ready = tmp_path / "ready"
     script = (f"import signal, time, pathlib\n"
               f"signal.signal(signal.SIGINT, lambda *a: pathlib.Path({str(flag)!r}).write_text('stopped'))\n"
               f"pathlib.Path({str(ready)!r}).write_text('')\n"
               f"time.sleep(120)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "lab").write_text(script)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "bin" / "lab"), "sweep", "stand-in"])
     deadline = time.monotonic() + 30
     while not ready.exists():
         assert time.monotonic() < deadline

@@ -44,13 +44,14 @@ def stop_sweep(record) -> str:
     """Ask a running sweep to stop: SIGINT to its process, which stops each of its runs (they
     checkpoint and end 'stopped') and then ends 'stopped' itself. Refuses (BadInput, saying why)
     a sweep that is not running, or whose process lab cannot be sure is that sweep's on this
-    machine (pid, its start time and the host must all match), as `lab.launch.stop` does for runs."""
+    machine (pid, its start time and the host must all match, and its command line must be `lab
+    sweep`), as `lab.launch.stop` does for runs."""
     from lab.summary import Summary
 
     state = record.live_state
     if state != "running":
         raise BadInput(f"sweep {record.id} is {state}, not running")
-    why = store.signal_refusal(Summary(pid=record.pid, pid_start=record.pid_start, host=record.host))
+    why = store.signal_refusal(Summary(pid=record.pid, pid_start=record.pid_start, host=record.host), commands=("sweep",))
     if why is not None:
         raise BadInput(f"not stopping sweep {record.id}: {why.replace('its summary', 'its sweep.json')}")
     try:
