@@ -199,8 +199,10 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
     path = None
     started = time.time()
     agent, env = getattr(spec, "agent", None), getattr(spec, "env", None)
+    held = contextlib.ExitStack()  # the folder's writer lock, from its making to the run's end
     try:
         path = store.create_run_folder(root, spec.name, run_id)
+        held.enter_context(store.writer_lock(path, path.name))
         store.write_atomic(path / store.SPEC, spec.to_toml())
         ctx = RunContext(
             path, spec, plan, on_event,
@@ -212,6 +214,7 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
         )
         ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     except OSError as e:  # a read-only or full runs root: no half-made folder stays behind
+        held.close()
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
         raise BadInput(f"cannot start a run in {root}: {e.strerror}; free some space, or choose another "
@@ -222,7 +225,8 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
         if not ctx.stop_requested:
             _job(spec.kind).run(spec, ctx)
 
-    return _execute(ctx, body, started)
+    with held:
+        return _execute(ctx, body, started)
 
 
 def _execute(ctx: RunContext, body: Callable[[], None], started: float, earlier_seconds: float = 0.0) -> store.Run:
@@ -286,10 +290,22 @@ def resume(run: store.Run, on_event: Callable[[dict], None] | None = None) -> st
     events.jsonl loses a partial last line and every event of a step after the checkpoint's
     (the resumed run does those steps again), then goes on being appended to, so its step axis
     is one continuous line with no step counted twice. The summary keeps its fields and records
-    each stretch of training in `segments`. BadInput (see `resumable`) before anything changes."""
-    with _caller_state_kept():
+    each stretch of training in `segments`.
+
+    All or nothing: under the folder's writer lock (one writer at a time), the agent and every
+    part of its resumable state are loaded here and checked against the spec before the folder
+    is touched; anything wrong (an edited spec.toml, a damaged or foreign checkpoint, a second
+    `lab resume` at once) is BadInput, one line, and the run stays as it was, resumable once the
+    cause is put right."""
+    with _caller_state_kept(), contextlib.ExitStack() as held:
+        try:
+            held.enter_context(store.writer_lock(run.path, run.id))
+        except OSError as e:
+            raise BadInput(f"cannot resume {run.id}: {e.strerror}") from None
+        run = store.Run.load(run.path)  # as it is now that nobody else writes it
         spec, saved = resumable(run)
         plan = prepare(spec, run.path.parent)
+        saved = _job(spec.kind).load_resume(run, spec, plan.device, saved)
         return _resume(run, spec, plan, saved, on_event)
 
 
