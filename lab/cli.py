@@ -333,7 +333,9 @@ def _end_line(result) -> str:
         line += (f"; {len(r.methods)} methods, most faithful by deletion AUC: {r.most_faithful_method}"
                  f" ({r.deletion_auc[r.most_faithful_method]:.3f}, random order {r.random_deletion_auc:.3f})")
     if s.error:
-        line += f": {s.error} (traceback in {result.events_path})"
+        from lab.display import printable
+
+        line += f": {printable(s.error)} (traceback in {result.events_path})"
     return f"{line}\n  run folder: {result.path}"
 
 
@@ -342,6 +344,8 @@ def _method_line(e: dict) -> str:
 
 
 def _run_plain(spec, runs_dir, run):
+    from lab.display import printable
+
     def on_event(e):
         kind = e["kind"]
         if kind == "eval":
@@ -349,7 +353,7 @@ def _run_plain(spec, runs_dir, run):
         elif kind == "method":
             print(_method_line(e), flush=True)
         elif kind == "log" and e.get("level") != "error":
-            print(e["message"], flush=True)
+            print(printable(e["message"], newlines=True), flush=True)
         elif kind == "status" and e["state"] == "running":
             print(f"running {spec.name} ({e.get('message', '')})", flush=True)
 
@@ -390,7 +394,9 @@ def _run_with_bar(spec, runs_dir, run):
         elif kind == "eval":
             progress.console.print(_eval_line(e))
         elif kind == "log" and e.get("level") != "error":
-            progress.console.print(e["message"], markup=False)
+            from lab.display import printable
+
+            progress.console.print(printable(e["message"], newlines=True), markup=False)
 
     with progress:
         result = run(spec, runs_dir, on_event)
@@ -473,7 +479,9 @@ def cmd_stop(args) -> int:
     from lab.launch import stop
     from lab.store import resolve_run
 
-    print(stop(resolve_run(args.run, args.runs_dir)))
+    from lab.display import printable
+
+    print(printable(stop(resolve_run(args.run, args.runs_dir))))
     return EXIT_OK
 
 
@@ -723,7 +731,9 @@ def cmd_eval(args) -> int:
         print(json.dumps(out))
         return EXIT_OK
     attacked = f" under {args.attack} (epsilon {args.epsilon:g})" if args.attack else ""
-    print(f"{run.id}: {out['policy']} over {len(returns)} episodes (seed {seed}){attacked}: "
+    from lab.display import printable
+
+    print(f"{printable(run.id)}: {printable(out['policy'])} over {len(returns)} episodes (seed {seed}){attacked}: "
           f"return {out['return_mean']:.2f} +/- {out['return_std']:.2f}")
     if out["recorded_final_eval_return_mean"] is not None:
         print(f"  recorded final evaluation: {out['recorded_final_eval_return_mean']:.2f} +/- "
@@ -768,6 +778,7 @@ def _check_attack(args, spec) -> None:
 # ------------------------------------------------------------------------------ lab export
 
 def cmd_export(args) -> int:
+    from lab.display import printable
     from lab.store import resolve_run
     from lab.tensorboard import check_export, export_run
 
@@ -775,7 +786,7 @@ def cmd_export(args) -> int:
     out = check_export(runs, args.tensorboard)
     for run in runs:
         done = export_run(run, out)
-        print(f"{run.id} ({done.state}): {done.points:,} points in {len(done.tags)} tags -> {done.path}", flush=True)
+        print(f"{printable(run.id)} ({done.state}): {done.points:,} points in {len(done.tags)} tags -> {done.path}", flush=True)
     print(f"open them with: tensorboard --logdir {out}")
     return EXIT_OK
 
@@ -829,6 +840,7 @@ def cmd_play(args) -> int:
 def cmd_record(args) -> int:
     from pathlib import Path
 
+    from lab.display import printable
     from lab.errors import BadInput
     from lab.rl.play import play, write_gif
 
@@ -843,7 +855,7 @@ def cmd_record(args) -> int:
         write_gif([f.image for f in frames], out, args.fps)
     except OSError as e:
         raise BadInput(f"--out {out}: cannot write ({e.strerror})") from None
-    print(f"{out}: {len(frames)} frames, one episode of {run.id} (seed {seed}), return {frames[-1].reward:.2f}")
+    print(f"{out}: {len(frames)} frames, one episode of {printable(run.id)} (seed {seed}), return {frames[-1].reward:.2f}")
     return EXIT_OK
 
 
@@ -924,6 +936,9 @@ class _SweepView:
     def log(self, message: str) -> None:
         if self.quiet:
             return
+        from lab.display import printable
+
+        message = printable(message, newlines=True)  # it may quote a run's error
         if self.live is not None:
             self.live.console.print(message, markup=False, highlight=False)
         else:
@@ -933,20 +948,21 @@ class _SweepView:
 def _print_sweep(folder, record, best_file=None) -> None:
     from rich.console import Console
 
+    from lab.display import printable
     from lab.sweep.report import importance, table, value_text
 
     console = Console(width=max(Console().width, 100) if sys.stdout.isatty() else 160, highlight=False)
     console.print(table(record))
     steps = sum(j.steps for t in record.trials for j in t.jobs)
-    console.print(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment steps; "
-                  f"folder {folder.path}", markup=False)
+    console.print(printable(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment "
+                            f"steps; folder {folder.path}", newlines=True), markup=False)
     best = record.best()
     if best is not None:
-        console.print(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
-                      + ", ".join(f"{k}={v}" for k, v in best.params.items()), markup=False)
+        console.print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
+                                + ", ".join(f"{k}={v}" for k, v in best.params.items())), markup=False)
     imp = importance(folder)
     if imp:
-        console.print("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()), markup=False)
+        console.print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())), markup=False)
     if best_file is not None:
         console.print(f"the best settings as an experiment: lab run {best_file}", markup=False)
 

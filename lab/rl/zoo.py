@@ -85,20 +85,86 @@ def _zoo_version() -> str:
         return "?"
 
 
+# RL Zoo's files are about 12 KB and expand (merge keys, aliases) to a few thousand values
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000
+
+
 def _read_entries(path: Path, shown: str) -> dict:
     try:
         import yaml
     except ImportError:
         raise BadInput(f"{shown}: reading RL Zoo files needs PyYAML; pip install pyyaml") from None
+    from lab.files import read_regular
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, limit=MAX_YAML_BYTES)
+        if len(raw) > MAX_YAML_BYTES:
+            raise BadInput(f"{shown}: larger than {MAX_YAML_BYTES >> 20} MiB; RL Zoo hyperparameter files are a few KB")
+        data = _load_yaml(raw.decode("utf-8"), shown)
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"{shown}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     except yaml.YAMLError as e:
         raise BadInput(f"{shown}: not valid YAML ({' '.join(str(e).split())})") from None
+    except RecursionError:
+        raise BadInput(f"{shown}: nested too deeply to be an RL Zoo hyperparameter file") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise BadInput(f"{shown}: not an RL Zoo hyperparameter file (a table of environment ids, each a table of settings)")
     return data
+
+
+def _load_yaml(text: str, shown: str):
+    """The YAML document, its size counted before it is built: aliases and merge keys (which RL
+    Zoo uses) can make a small file stand for billions of values ("billion laughs"), so the
+    composed nodes are counted as they would expand, and a file over MAX_YAML_VALUES, or one
+    whose aliases refer to themselves, is refused before any Python object is made."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()  # nodes only: an alias is the node it names, not a copy
+        if node is None:
+            return None
+        values = _expanded_size(node)
+        if values > MAX_YAML_VALUES:
+            raise BadInput(f"{shown}: its aliases expand to more than {MAX_YAML_VALUES:,} values; an RL Zoo "
+                           "hyperparameter file has a few thousand")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root) -> int:
+    """How many values a YAML node graph stands for once every alias is expanded (a node
+    reached through n aliases counts n times), in one pass over the distinct nodes; a node
+    that contains itself counts as too many."""
+    import yaml
+
+    def children(node):
+        if isinstance(node, yaml.SequenceNode):
+            return node.value
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        return []
+
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack = [(root, False)]
+    while stack:  # depth first, without recursion: a node's size once its children's are known
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children(node))
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            return MAX_YAML_VALUES + 1  # an alias to a node that holds it: endless
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children(node) if id(c) not in size)
+    return size[id(root)]
 
 
 def _algo_for(file: str, algo: str | None) -> str:

@@ -46,15 +46,16 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
     from rich.table import Table
     from rich.text import Text
 
-    from lab.display import STATE_STYLE
+    from lab.display import STATE_STYLE, printable
 
     keys = list(record.trials[0].params) if record.trials else []
     done = sum(t.state not in ("pending", "running") for t in record.trials)
     title = (f"{record.name}: {record.experiment}, {record.method} over {len(keys)} setting(s) x {len(record.seeds)} seed(s), "
              f"{record.backend} backend; {done}/{record.total_trials} trials done; {record.metric} ({record.direction})")
-    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    # every text from sweep.json as Text (not markup), its control characters escaped
+    t = Table(title=Text(printable(title)), title_justify="left", box=None, header_style="bold")
     for col in ("#", *(k.split(".")[-1] for k in keys), record.metric.replace("_", " "), "state", "runs" if not live else "progress"):
-        t.add_column(col, overflow="fold")
+        t.add_column(Text(printable(col, limit=60)), overflow="fold")
     trials = record.trials if live else ranked(record)
     for trial in trials[:limit]:
         state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == "pruned" and trial.pruned_at else "")
@@ -62,7 +63,8 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
             j.run.split("-")[-1] for j in trial.jobs) if not live else ""
         style = STATE_STYLE.get({"complete": "completed", "pruned": "stopped"}.get(trial.state, trial.state), "")
         cells = [str(trial.number), *(setting_text(trial.params.get(k)) for k in keys), value_text(trial)]
-        t.add_row(*map(Text, cells), Text(state, style=style), Text(extra))  # Text: a "[64, 64]" is not markup
+        t.add_row(*(Text(printable(c, limit=200)) for c in cells), Text(printable(state, limit=40), style=style),
+                  Text(printable(extra, limit=200)))  # Text: a "[64, 64]" is not markup
     return t
 
 

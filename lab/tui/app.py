@@ -69,6 +69,13 @@ class LabApp(App):
 
     WATCH_SECONDS = 1.0
 
+    def notify(self, message: str, *, markup: bool = True, **kw) -> None:
+        """Every notification as plain text (no markup), control characters escaped and cut: most
+        quote a run's id, name or error, which come from folders (lab.display.printable)."""
+        from lab.display import printable
+
+        super().notify(printable(message, limit=500, newlines=True), markup=False, **kw)
+
     def __init__(self, runs_dir=None):
         super().__init__()
         self.runs_dir = runs_root(runs_dir)

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from lab.display import duration, result_text
+from lab.display import duration, printable, result_text
 from lab.follow import RunFollower
 from lab.termplot import mean_band
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
@@ -55,7 +55,8 @@ class CompareScreen(Screen):
         table = self.query_one(DataTable)
         for f in self.followers:
             s = f.run.summary
-            cells = [Text("■", style=self.color(f)), f.run.id, s.experiment, str(s.seed), f.state, result_text(s),
+            cells = [Text("■", style=self.color(f)), *(Text(printable(v, limit=200)) for v in (f.run.id, s.experiment)),
+                     str(s.seed), Text(printable(f.state, limit=40)), Text(printable(result_text(s), limit=60)),
                      f"{s.progress.step:,}", duration(f.run.seconds)]
             key = f.path.name
             if key in table.rows:

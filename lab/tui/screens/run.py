@@ -10,7 +10,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
-from lab.display import STATE_STYLE, duration
+from lab.display import STATE_STYLE, duration, printable
 from lab.follow import RunFollower
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
@@ -70,7 +70,7 @@ class RunScreen(Screen):
                 table.add_column(col, key=col)
         else:
             self.query_one("#loss-plot").display = False
-        self.query_one("#run-header", Static).update(Text(f"reading {self.follower.run.id}…", style="dim"))
+        self.query_one("#run-header", Static).update(Text(f"reading {printable(self.follower.run.id)}…", style="dim"))
         self.first_read()
         self.set_interval(POLL_SECONDS, self.update_view)
 
@@ -122,7 +122,7 @@ class RunScreen(Screen):
         self.update_header()
         lines = self.follower.take_new_logs()
         if lines:
-            self.query_one("#run-log", Log).write_lines(lines)
+            self.query_one("#run-log", Log).write_lines([printable(line) for line in lines])
         self._pending = self._pending or changed
         now = time.monotonic()
         if not (force or (self._pending and now - self._plotted >= PLOT_SECONDS)):
@@ -138,11 +138,12 @@ class RunScreen(Screen):
         s = f.run.summary
         p = f.progress
         state = f.state
-        text = Text(f"{s.experiment}  ", style="bold")
-        text.append(state, style=STATE_STYLE.get(state, ""))
+        # every text from the folder or its events with its control characters escaped (printable)
+        text = Text(f"{printable(s.experiment)}  ", style="bold")
+        text.append(printable(state), style=STATE_STYLE.get(state, ""))
         text.append("  ")
-        text.append(f.run.id, style="dim")
-        text.append(f"  device {s.device or '?'}", style="dim")
+        text.append(printable(f.run.id), style="dim")
+        text.append(f"  device {printable(s.device or '?')}", style="dim")
         line = Text()
         if self.kind == "rl":
             step, total = p.get("step", s.progress.step), p.get("total") or s.progress.total
@@ -161,7 +162,7 @@ class RunScreen(Screen):
                 line.append(f" (mean of {len(f.member_evals)} members, lowest {f.eval_low.values[-1]:.1f})")
         elif state == "running":
             phase = p.get("phase", "")
-            line.append(f"{phase} {p.get('method', '')}".strip() or "starting")
+            line.append(printable(f"{phase} {p.get('method', '')}".strip() or "starting"))
             if p.get("fraction") is not None:
                 line.append(f"   {p['fraction']:.0%}")
         else:  # what the run produced, not a phase it has left
@@ -169,12 +170,12 @@ class RunScreen(Screen):
             if r.test_accuracy is not None:
                 line.append(f"test accuracy {r.test_accuracy:.3f}")
             if r.most_faithful_method:
-                line.append(f"   most faithful (deletion AUC): {r.most_faithful_method}")
+                line.append(f"   most faithful (deletion AUC): {printable(r.most_faithful_method)}")
             line.append(f"   elapsed {duration(f.run.seconds)}")
         if s.error:
-            line.append(f"\n{s.error}", style="bold red")
+            line.append(f"\n{printable(s.error)}", style="bold red")
         if f.run.problem:
-            line.append(f"\n{f.run.problem}", style="bold red")
+            line.append(f"\n{printable(f.run.problem)}", style="bold red")
         if state == "crashed":
             line.append("\nthe run's process died without saying so; its folder is intact", style="bold red")
         self.query_one("#run-header", Static).update(Text("\n").join([text, line]))
@@ -227,16 +228,17 @@ class RunScreen(Screen):
             name = names[self.metric_index]
             m = f.metrics[name]
             single.plot([(m.steps, m.values)], [PALETTE[2]], x_title="environment steps",
-                        title=f"{name}  ({self.metric_index + 1} of {len(names)}; m: next, M: previous)")
+                        title=f"{printable(name, limit=60)}  ({self.metric_index + 1} of {len(names)}; m: next, M: previous)")
             return
         plots = {p.id: p for p in grid.query(LinePlot)}
-        new = [LinePlot(name, id=f"metric-{name}", classes="metric-chart") for name in names if f"metric-{name}" not in plots]
+        new = [LinePlot(printable(name, limit=60), id=_metric_id(name), classes="metric-chart") for name in names
+               if _metric_id(name) not in plots]
         if new:
             grid.mount_all(new)
             plots.update({p.id: p for p in new})
         for name in names:
             m = f.metrics[name]
-            plots[f"metric-{name}"].plot([(m.steps, m.values)], [PALETTE[2]], title=name, x_title="steps")
+            plots[_metric_id(name)].plot([(m.steps, m.values)], [PALETTE[2]], title=printable(name, limit=60), x_title="steps")
 
     def metric_names(self) -> list[str]:
         """The run's metrics in its algorithm's order (lab.rl.algos), then any others by name."""
@@ -259,7 +261,7 @@ class RunScreen(Screen):
                                                       x_title="epoch")
         table = self.query_one("#methods-table", DataTable)
         for name, values in f.methods.items():
-            cells = [name, f"{values['seconds_per_sample'] * 1000:.2f}" if values.get("seconds_per_sample") is not None else "-",
+            cells = [Text(printable(name, limit=60)), f"{values['seconds_per_sample'] * 1000:.2f}" if values.get("seconds_per_sample") is not None else "-",
                      f"{values['deletion_auc']:.3f}" if values.get("deletion_auc") is not None else "-",
                      f"{values['insertion_auc']:.3f}" if values.get("insertion_auc") is not None else "-"]
             if name in table.rows:
@@ -330,3 +332,10 @@ class RunScreen(Screen):
             self.notify(f"cannot show the attributions: {type(e).__name__}: {e}", severity="error")
             return
         self.app.push_screen(screen)
+
+
+def _metric_id(name: str) -> str:
+    """A widget id for a metric's chart: its name is the events' (any text), an id is not."""
+    import re
+
+    return "metric-" + re.sub(r"[^A-Za-z0-9_-]", lambda m: f"_{ord(m.group()):x}_", name)

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from lab.display import STATE_STYLE, duration
+from lab.display import STATE_STYLE, duration, printable
 from lab.files import read_regular
 from lab.store import EVENTS, SUMMARY
 from lab.sweep.record import SweepFolder, SweepRecord, Trial
@@ -257,34 +257,35 @@ class SweepScreen(Screen):
 
         sweep, r = self.sweep, self.record
         state = sweep.state
-        head = Text(r.name if r else sweep.id, style="bold")
+        # every text from the sweep's folder with its control characters escaped (printable)
+        head = Text(printable(r.name if r else sweep.id), style="bold")
         head.append("  sweep  ", style="dim")
-        head.append(state, style=STATE_STYLE.get(state, ""))
-        head.append(f"  {sweep.id}", style="dim")
+        head.append(printable(state), style=STATE_STYLE.get(state, ""))
+        head.append(f"  {printable(sweep.id)}", style="dim")
         if r is None:
-            self.query_one("#sweep-header", Static).update(Text("\n").join([head, Text(sweep.problem or "", style="bold red")]))
+            self.query_one("#sweep-header", Static).update(Text("\n").join([head, Text(printable(sweep.problem or ""), style="bold red")]))
             return
         done = sum(t.state not in ("pending", "running") for t in r.trials)
         end = r.ended or (time.time() if state == "running" else None)
-        line = Text(f"{r.experiment}: {r.method} over {len(self.swept())} setting(s) x {len(r.seeds)} seed(s), "
-                    f"{r.backend} backend · {done}/{r.total_trials} trials done · {r.metric} ({r.direction})")
+        line = Text(printable(f"{r.experiment}: {r.method} over {len(self.swept())} setting(s) x {len(r.seeds)} seed(s), "
+                              f"{r.backend} backend · {done}/{r.total_trials} trials done · {r.metric} ({r.direction})"))
         if end is not None:
             line.append(f" · {duration(max(end - r.started, 0.0))}", style="dim")
         best = r.best()
         third = Text()
         if best is not None:
             third.append(f"best: trial {best.number}, {value_text(best)}", style=f"bold {BEST_STYLE}")
-            third.append(f" · {_params_text(best.params, self.swept())}")
+            third.append(f" · {printable(_params_text(best.params, self.swept()))}")
         else:
             third.append("no trial complete yet", style="dim")
         fixed = self.fixed()
         if fixed:
-            third.append("   fixed: " + ", ".join(f"{k}={inline_toml(v)}" for k, v in fixed.items()), style="dim")
+            third.append("   fixed: " + printable(", ".join(f"{k}={inline_toml(v)}" for k, v in fixed.items())), style="dim")
         lines = [head, line, third]
         if r.error:
-            lines.append(Text(r.error, style="bold red"))
+            lines.append(Text(printable(r.error), style="bold red"))
         if state == "crashed":
-            lines.append(Text(f"the sweep's process died without saying so; `lab sweep --resume {sweep.id}` continues it",
+            lines.append(Text(f"the sweep's process died without saying so; `lab sweep --resume {printable(sweep.id)}` continues it",
                               style="bold red"))
         self.query_one("#sweep-header", Static).update(Text("\n").join(lines))
 
@@ -292,7 +293,7 @@ class SweepScreen(Screen):
         from lab.spec import inline_toml
 
         state = trial.state
-        state_text = Text(state + (f" @eval {trial.pruned_at}" if state == "pruned" and trial.pruned_at else ""),
+        state_text = Text(printable(state + (f" @eval {trial.pruned_at}" if state == "pruned" and trial.pruned_at else ""), limit=40),
                           style=TRIAL_STYLE.get(state, ""))
         number = Text(str(trial.number), style=f"bold {BEST_STYLE}") + Text(" ★", style=BEST_STYLE) \
             if best is not None and trial.number == best.number else Text(str(trial.number))
@@ -305,7 +306,7 @@ class SweepScreen(Screen):
             progress = Text("-" if state == "pending" else f"{completed}/{len(trial.jobs)} completed", style="dim")
         cells = {"#": number, "value": value_text(trial), "state": state_text, "seeds": seeds, "progress": progress}
         for key in self.swept():
-            cells["p:" + key] = inline_toml(trial.params.get(key)) if key in trial.params else "-"
+            cells["p:" + key] = Text(printable(inline_toml(trial.params.get(key)), limit=60)) if key in trial.params else "-"
         return cells
 
     def update_table(self) -> None:
@@ -318,7 +319,8 @@ class SweepScreen(Screen):
             table.clear(columns=True)
             metric = r.metric.replace("_", " ")
             for col in columns:
-                table.add_column(_short(col[2:]) if col.startswith("p:") else metric if col == "value" else col, key=col)
+                table.add_column(Text(printable(_short(col[2:]) if col.startswith("p:") else metric if col == "value" else col,
+                                                limit=60)), key=col)
             self._columns, self._order = columns, []
         best = r.best()
         trials = ranked(r) if self.by_value else r.trials

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.widgets import DataTable
 
-from lab.display import STATE_STYLE, duration, result_text
+from lab.display import STATE_STYLE, duration, printable, result_text
 from lab.watch import Sweep
 
 
@@ -148,9 +148,9 @@ class RunTable(DataTable):
     def _cells(self, key: str, item) -> dict:
         if isinstance(item, LaunchRow):
             state = item.state
-            return {"mark": " ", "experiment": item.experiment, "seed": "-" if item.seed is None else str(item.seed),
+            return {"mark": " ", "experiment": Text(printable(item.experiment)), "seed": "-" if item.seed is None else str(item.seed),
                     "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": Text("-", style="dim"),
-                    "result": Text(item.error[:60], style="red") if item.error else "-", "sps": "-", "elapsed": "-",
+                    "result": Text(printable(item.error, limit=60), style="red") if item.error else "-", "sps": "-", "elapsed": "-",
                     "id": Text("(no folder yet)" if state == "starting" else "(no folder)", style="dim")}
         if isinstance(item, Sweep):
             return self._sweep_cells(key, item)
@@ -159,24 +159,25 @@ class RunTable(DataTable):
         sps = s.results.steps_per_second
         mark = Text("●", style="bold magenta") if key in self.marked else Text(self._branch[key], style="dim") \
             if key in self._branch else " "
-        return {"mark": mark, "experiment": s.experiment or "?", "seed": "-" if s.seed is None else str(s.seed),
-                "state": Text(state, style=STATE_STYLE.get(state, "")), "progress": progress_bar(s.progress.fraction),
-                "result": result_text(s), "sps": "-" if not sps else f"{sps:,.0f}", "elapsed": duration(item.seconds),
-                "id": cut_left(key, self._id_width)}
+        # every text from the folder as Text (a str cell is markup) with its control characters escaped
+        return {"mark": mark, "experiment": Text(printable(s.experiment or "?", limit=200)), "seed": "-" if s.seed is None else str(s.seed),
+                "state": Text(printable(state, limit=40), style=STATE_STYLE.get(state, "")), "progress": progress_bar(s.progress.fraction),
+                "result": Text(printable(result_text(s), limit=60)), "sps": "-" if not sps else f"{sps:,.0f}",
+                "elapsed": duration(item.seconds), "id": Text(cut_left(printable(key), self._id_width))}
 
     def _sweep_cells(self, key: str, sweep: Sweep) -> dict:
         state = sweep.state
         r = sweep.record
         cells = {"mark": Text("▾", style="bold"), "seed": "-", "state": Text(state, style=STATE_STYLE.get(state, "")), "sps": "-",
-                 "id": cut_left(key, self._id_width)}
+                 "id": Text(cut_left(printable(key), self._id_width))}
         if r is None:
             return {**cells, "experiment": Text("? sweep", style="dim"), "progress": Text("-", style="dim"),
-                    "result": Text((sweep.problem or "")[:60], style="red"), "elapsed": "-"}
+                    "result": Text(printable(sweep.problem or "", limit=60), style="red"), "elapsed": "-"}
         done = sum(t.state not in ("pending", "running") for t in r.trials)
         best = r.best()
         result = "-" if best is None else f"{best.value:.4g}" + ("*" if state == "running" else "")
         end = r.ended or (time.time() if state == "running" else None)
-        return {**cells, "experiment": Text(r.name, style="bold") + Text(" sweep", style="dim"),
+        return {**cells, "experiment": Text(printable(r.name, limit=200), style="bold") + Text(" sweep", style="dim"),
                 "seed": f"×{len(r.seeds)}" if len(r.seeds) > 1 else str(r.seeds[0]) if r.seeds else "-",
                 "progress": trials_bar(done, r.total_trials), "result": result,
                 "elapsed": "-" if end is None or not r.started else duration(max(end - r.started, 0.0))}
