@@ -279,6 +279,9 @@ def resumable(run: store.Run):
         why = {"completed": "it has nothing left to do", "running": "stop it first (lab stop), or let it finish",
                "failed": "it ended with an error; fix it and `lab run` the run folder again"}.get(state, "")
         raise BadInput(f"{run.id} is {state}, not stopped or crashed: {why}")
+    why = store.write_refusal(run.path, f"cannot resume {run.id}")  # before anything is read or written
+    if why is not None:
+        raise BadInput(why)
     spec = load_experiment(run.spec_path)
     return spec, job.resume_state(run, spec)
 

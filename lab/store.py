@@ -295,6 +295,12 @@ class Run:
     def relpath(self, path: str | os.PathLike) -> str:
         return str(Path(path).relative_to(self.path))
 
+    def inside(self, rel, what: str) -> Path:
+        """The path a relative path read from this folder's own content names (a summary's policy,
+        a resume state's files): ValueError, naming `what`, for one that is absolute, goes up
+        ('..') or leads out of the folder through a link (`inside`)."""
+        return inside(self.path, rel, what)
+
     # --- the record
     @property
     def id(self) -> str:
@@ -354,6 +360,55 @@ class Run:
     def last_log_lines(self, n: int = 5, events: list[dict] | None = None) -> list[str]:
         logs = events if events is not None else self.events({"log"})
         return [e.get("message", "") for e in logs if e.get("kind") == "log"][-n:]
+
+
+# ------------------------------------------------------------------------------ paths from a folder's content
+
+def inside(folder: str | os.PathLike, rel, what: str) -> Path:
+    """`folder / rel` for a path read from the folder's own content (a run's summary or resume
+    state): ValueError, naming `what`, unless `rel` is a relative path without '..' whose real
+    path (links followed) stays within the folder's real path. A folder's data never names a
+    file elsewhere, so that reading or writing what it names touches nothing outside it."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise ValueError(f"{what} {rel!r} is not a path inside the folder")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts:
+        raise ValueError(f"{what} {rel!r} is not a path inside the folder (absolute, or going up with '..')")
+    path = Path(folder) / rel
+    if not os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep):
+        raise ValueError(f"{what} {rel!r} leads out of the folder through a symbolic link")
+    return path
+
+
+LINK_SCAN_LIMIT = 100_000  # entries looked at; a run folder of lab's holds a few dozen
+
+
+def first_link(folder: str | os.PathLike) -> str | None:
+    """The first symbolic link in a folder's tree (links are not followed), as a path relative to
+    it; None when there is none. lab makes no links in run and sweep folders, and writes into an
+    existing one (lab resume, lab sweep --resume) only when it has none: a `checkpoints/` that
+    links to another run's must not let a resume delete or write that run's files."""
+    seen = 0
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            seen += 1
+            path = os.path.join(top, name)
+            if os.path.islink(path):
+                return os.path.relpath(path, folder)
+        if seen > LINK_SCAN_LIMIT:
+            return None
+    return None
+
+
+def write_refusal(folder: str | os.PathLike, what: str) -> str | None:
+    """Why lab must not write into an existing run or sweep folder (one line; None: it may)."""
+    if os.path.islink(folder):
+        return f"{what}: the folder is a symbolic link; lab writes into no folder through a link"
+    link = first_link(folder)
+    if link is not None:
+        return (f"{what}: {link} is a symbolic link, and lab never writes through a link in a run or sweep folder (it "
+                "makes none); remove it, or put a copy of what it points to in its place")
+    return None
 
 
 def create_run_folder(root: Path, experiment: str, run_id: str | None = None) -> Path:

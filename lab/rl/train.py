@@ -81,7 +81,10 @@ def policy_checkpoint(run, spec) -> Path:
     from lab.errors import BadInput
 
     suffix = spec.implementation().suffix
-    recorded = [run.path / run.results.policy] if run.results.policy else []
+    try:  # a path from the folder's own summary: only ever one inside it
+        recorded = [run.inside(run.results.policy, "summary.json: results.policy")] if run.results.policy else []
+    except ValueError as e:
+        raise BadInput(f"{run.id}: {e}") from None
     for candidate in recorded + [run.checkpoint(f"best{suffix}"), run.checkpoint(f"last{suffix}")]:
         if candidate.is_file():
             return candidate

@@ -1,0 +1,322 @@
+"""Folders are data (issue 24): nothing a run or sweep folder holds runs code, leads lab outside
+the folder, or makes lab signal a process that is not its own. Each hostile folder here is made
+by hand from one real tiny run; each case asserts the exit code, one line, no traceback, nothing
+written outside the folder and nothing lost in it."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import lab
+from lab.store import _process_start
+
+MODULE = "hostile_mod"  # leaves a mark when imported
+
+
+def cli(*args, cwd, env=None, timeout=120) -> subprocess.CompletedProcess:
+    """`lab ARGS` as a user runs it, in `cwd`, where the hostile module is importable (it is also
+    on PYTHONPATH): a refusal is the rule's, not luck's."""
+    full = {**os.environ, "PYTHONPATH": str(cwd), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "lab", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=full, timeout=timeout)
+
+
+def one_line(out: subprocess.CompletedProcess) -> str:
+    """The refusal: exit 2, one line on stderr starting 'lab: ', nothing else, no traceback."""
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith("lab: ") and out.stderr.count("\n") == 1, out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    return out.stderr.strip()
+
+
+def snapshot(folder: Path) -> dict:
+    """Every entry under `folder` (links not followed): its kind and content, to show nothing changed."""
+    out = {}
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(top, name)
+            if path.is_symlink():
+                out[str(path)] = ("link", os.readlink(path))
+            elif path.is_file():
+                out[str(path)] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
+            else:
+                out[str(path)] = ("dir",)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A completed Taxi Q-learning run (a couple of seconds), with a resume point and a policy."""
+    root = tmp_path_factory.mktemp("made") / "runs"
+    spec = lab.load_experiment("taxi-qlearning", {"agent.total_steps": 2000, "eval.every": 1000,
+                                                  "eval.checkpoint_every": 1000})
+    return lab.run(spec, runs_dir=root).path
+
+
+class Hostile:
+    """A copy of the tiny run under tmp/runs, in a tmp folder that holds hostile_mod.py."""
+
+    def __init__(self, tiny_run: Path, tmp: Path):
+        self.tmp, self.root = tmp, tmp / "runs"
+        self.run = self.root / tiny_run.name
+        shutil.copytree(tiny_run, self.run)
+        self.mark = tmp / "MARK"
+        (tmp / f"{MODULE}.py").write_text(f"import pathlib\npathlib.Path({str(self.mark)!r}).write_text('ran')\n")
+
+    def edit_spec(self, old: str, new: str) -> None:
+        path = self.run / "spec.toml"
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
+
+    def edit_summary(self, **fields) -> None:
+        path = self.run / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+    def lab(self, *args, **kw):
+        return cli(*args, "--runs-dir", self.root, cwd=self.tmp, **kw)
+
+
+@pytest.fixture
+def hostile(tiny_run, tmp_path) -> Hostile:
+    h = Hostile(tiny_run, tmp_path)
+    h.edit_spec('id = "Taxi-v4"', f'id = "{MODULE}:Taxi-v4"')  # a Gymnasium id 'module:Id': the module is imported first
+    return h
+
+
+# ------------------------------------------------------------------------------ code a folder names
+
+COMMANDS = {
+    "eval": lambda h: ["eval", h.run.name],
+    "play": lambda h: ["play", h.run.name],
+    "record": lambda h: ["record", h.run.name, "--out", h.tmp / "episode.gif"],
+    "resume": lambda h: ["resume", h.run.name],
+    "explain": lambda h: ["explain", h.run.name],
+    "run the folder again": lambda h: ["run", h.run],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_module_a_run_folder_names_is_not_imported_and_the_refusal_says_how_to_allow_it(hostile, command):
+    if command == "resume":
+        hostile.edit_summary(state="stopped")  # resumable, so that the resume gets as far as the spec
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab(*COMMANDS[command](hostile)))
+    assert f"{hostile.run.name}/spec.toml: env.id: '{MODULE}:Taxi-v4' names module '{MODULE}'" in line
+    assert f"--allow-module {MODULE}" in line and f"LAB_ALLOW_MODULES={MODULE}" in line and "settings.json" in line
+    assert not hostile.mark.exists()  # nothing of it ran
+    assert snapshot(hostile.tmp) == before  # nothing written, in the folder or beside it
+
+
+def test_lab_show_and_lab_runs_read_a_run_folder_without_importing_what_it_names(hostile):
+    for args in (["show", hostile.run.name], ["runs"]):
+        out = hostile.lab(*args)
+        assert out.returncode == 0 and hostile.run.name in out.stdout, out.stderr
+    assert not hostile.mark.exists()
+
+
+@pytest.mark.parametrize("how", ["--allow-module", "LAB_ALLOW_MODULES", "settings file", "a package above it"])
+def test_a_module_the_user_allows_is_imported(hostile, how):
+    args, env = ["eval", hostile.run.name, "--episodes", "2"], {}
+    if how == "--allow-module":
+        args += ["--allow-module", MODULE]
+    elif how == "LAB_ALLOW_MODULES":
+        env[how] = f"something_else, {MODULE}"
+    elif how == "settings file":
+        config = hostile.tmp / "config"
+        config.mkdir(exist_ok=True)
+        (config / "settings.json").write_text(json.dumps({"allow_modules": [MODULE]}))
+        env["LAB_CONFIG_DIR"] = str(config)
+    else:
+        pkg = hostile.tmp / "pkg"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("")
+        shutil.move(hostile.tmp / f"{MODULE}.py", pkg / f"{MODULE}.py")
+        hostile.edit_spec(f'"{MODULE}:Taxi-v4"', f'"pkg.{MODULE}:Taxi-v4"')
+        args += ["--allow-module", "pkg"]
+    out = hostile.lab(*args, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "return -200.00" in out.stdout and hostile.mark.read_text() == "ran"
+
+
+def test_an_allow_module_that_is_not_a_module_name_is_one_line(hostile):
+    line = one_line(hostile.lab("eval", hostile.run.name, "--allow-module", "../evil"))
+    assert line == "lab: --allow-module '../evil': not a module name (e.g. gridworld or my_pkg.envs)"
+
+
+def test_an_agent_class_a_run_folder_names_is_not_imported(hostile):
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "CartPole-v1"')
+    hostile.edit_spec('engine = "gymnasium"', f'engine = "torch"\nagent_class = "{MODULE}:Agent"')
+    line = one_line(hostile.lab("eval", hostile.run.name))
+    assert f"agent_class: '{MODULE}:Agent' names module '{MODULE}'" in line and not hostile.mark.exists()
+
+
+async def test_the_dashboard_opens_such_a_run_and_its_play_pane_says_why_it_plays_nothing(hostile, monkeypatch):
+    """The live view reads the folder; the play pane's player (a helper process) reads it as data
+    too, and says in one line why it stops."""
+    from lab.tui.app import LabApp
+    from lab.tui.widgets.play_pane import PlayPane
+
+    from .pilot import wait_for
+
+    monkeypatch.chdir(hostile.tmp)
+    monkeypatch.setenv("PYTHONPATH", str(hostile.tmp))
+    app = LabApp(hostile.root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.open_run(hostile.run)
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "ready", False))
+        await pilot.press("p")
+        pane = app.screen.query_one(PlayPane)
+        await wait_for(pilot, lambda: "allow" in pane.note, timeout=60)
+        assert f"names module '{MODULE}'" in pane.note and f"--allow-module {MODULE}" in pane.note
+        assert pane.frames == 0
+    assert not hostile.mark.exists() and MODULE not in sys.modules
+
+
+def test_a_users_own_experiment_file_still_imports_its_module_in_the_run_it_starts(hostile):
+    """`lab run FILE` (their file) imports what it names, in the run's own process too; the run's
+    folder, read back later, needs the allowance."""
+    mine = hostile.tmp / "mine.toml"
+    mine.write_text((hostile.run / "spec.toml").read_text().replace('name = "taxi-qlearning"', 'name = "mine"'))
+    out = hostile.lab("run", mine, "--set", "agent.total_steps=1000", "--set", "eval.every=1000")
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert hostile.mark.read_text() == "ran"
+    hostile.mark.unlink()
+    run = lab.open_run("mine", hostile.root)
+    assert run.state == "completed"
+    one_line(hostile.lab("eval", run.id))
+    assert not hostile.mark.exists()
+
+
+# ------------------------------------------------------------------------------ lab's own processes
+
+SHADOWS = ("lab", "numpy", "gymnasium", "json", "torch")  # a same-named file in the current directory
+
+
+def test_the_processes_lab_starts_import_nothing_from_the_current_directory(tiny_run, tmp_path, monkeypatch):
+    """The dashboard's and a sweep's `lab run` children start with python -P: a lab.py or numpy.py
+    where lab was started shadows nothing."""
+    from lab.launch import spawn
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    mark = tmp_path / "MARK"
+    for name in SHADOWS:
+        (cwd / f"{name}.py").write_text(f"import pathlib\npathlib.Path({str(mark)!r}).write_text({name!r})\nraise SystemExit(7)\n")
+    monkeypatch.chdir(cwd)
+    root = tmp_path / "runs"
+    proc = spawn("taxi-qlearning", ["--set", "agent.total_steps=1000", "--set", "eval.every=1000"], root, nice=0,
+                 log_path=tmp_path / "run.log")
+    assert proc.wait(timeout=120) == 0, (tmp_path / "run.log").read_text()
+    assert not mark.exists()
+    assert [r.state for r in lab.list_runs(root)] == ["completed"]
+    assert proc.args[1] == "-P"
+
+
+# ------------------------------------------------------------------------------ paths a folder names
+
+def test_a_checkpoints_folder_linking_to_another_runs_is_not_resumed_and_that_run_loses_nothing(tiny_run, tmp_path):
+    victim = Hostile(tiny_run, tmp_path)  # a run with a resume point
+    attacker = tmp_path / "runs" / "20260101-000000-taxi-qlearning-beef"
+    shutil.copytree(victim.run, attacker, ignore=shutil.ignore_patterns("checkpoints"))
+    (attacker / "checkpoints").symlink_to(victim.run / "checkpoints")
+    summary = json.loads((attacker / "summary.json").read_text())
+    (attacker / "summary.json").write_text(json.dumps({**summary, "id": attacker.name, "state": "stopped"}))
+    before = snapshot(tmp_path)
+    line = one_line(victim.lab("resume", attacker.name))
+    assert line == (f"lab: cannot resume {attacker.name}: checkpoints is a symbolic link, and lab never writes through a link "
+                    "in a run or sweep folder (it makes none); remove it, or put a copy of what it points to in its place")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("policy", ["/etc/passwd", "../../outside.npy", "checkpoints/../../../outside.npy", "checkpoints/out.npy"])
+def test_a_summarys_policy_outside_the_run_folder_is_refused_not_followed(hostile, policy):
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    outside = hostile.tmp / "outside.npy"
+    shutil.copy(hostile.run / "checkpoints" / "best.npy", outside)  # a policy it would load, were it followed
+    (hostile.run / "checkpoints" / "out.npy").symlink_to(outside)
+    hostile.edit_summary(results={**json.loads((hostile.run / "summary.json").read_text())["results"], "policy": policy})
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("eval", hostile.run.name))
+    assert line.startswith(f"lab: {hostile.run.name}: summary.json: results.policy {policy!r} ")
+    assert ("leads out of the folder" if policy.endswith("out.npy") else "is not a path inside the folder") in line
+    assert snapshot(hostile.tmp) == before
+
+
+@pytest.mark.parametrize("file", ["/etc/hostname", "../../summary.json"])
+def test_a_resume_states_file_outside_the_checkpoints_is_refused_and_the_run_stays_as_it_was(hostile, file):
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    hostile.edit_summary(state="stopped")
+    path = hostile.run / "checkpoints" / "resume.json"
+    state = json.loads(path.read_text())
+    path.write_text(json.dumps({**state, "files": {**state["files"], "table": file}}))
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("resume", hostile.run.name))
+    assert hostile.run.name in line and repr(file) in line
+    assert snapshot(hostile.tmp) == before and lab.open_run(hostile.run).state == "stopped"
+
+
+# ------------------------------------------------------------------------------ signals
+
+def _forge_running(h: Hostile, pid: int) -> None:
+    """The run's summary says it runs as `pid` (with that process's real start time, on this host)."""
+    h.edit_summary(state="running", ended=None, pid=pid, pid_start=_process_start(pid), host=socket.gethostname())
+
+
+def test_lab_stop_does_not_signal_a_live_stranger_a_forged_summary_names(hostile):
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        _forge_running(hostile, stranger.pid)
+        assert lab.open_run(hostile.run).state == "running"  # the forgery is good: pid and start time match
+        line = one_line(hostile.lab("stop", hostile.run.name))
+        assert line.startswith(f"lab: not stopping {hostile.run.name}: process {stranger.pid} is not a lab run")
+        assert "'sleep 60'" in line and "lab signals only its own processes" in line
+        time.sleep(0.2)
+        assert stranger.poll() is None  # alive, unsignalled
+        with pytest.raises(lab.BadInput, match="not a lab run"):
+            lab.stop(lab.open_run(hostile.run))
+        from lab.sweep.record import SweepRecord
+        from lab.tui.sweeps import stop_sweep
+
+        record = SweepRecord(id="s", name="s", experiment="e", metric="m", direction="maximize", method="grid",
+                             backend="local", seeds=[0], pid=stranger.pid, pid_start=_process_start(stranger.pid),
+                             host=socket.gethostname())
+        with pytest.raises(lab.BadInput, match="is not a lab sweep"):  # the dashboard's stop of a sweep
+            stop_sweep(record)
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_lab_stop_does_not_signal_another_lab_run_a_forged_summary_names(hostile):
+    """A live `lab run`'s pid in another folder's summary: a lab process, but not that run's."""
+    other = subprocess.Popen([sys.executable, "-m", "lab", "run", "taxi-qlearning", "--set", "agent.total_steps=100000000",
+                              "--runs-dir", hostile.tmp / "other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             cwd=hostile.tmp)
+    try:
+        deadline = time.monotonic() + 60
+        while not lab.list_runs(hostile.tmp / "other"):
+            assert time.monotonic() < deadline and other.poll() is None
+            time.sleep(0.1)
+        _forge_running(hostile, other.pid)
+        line = one_line(hostile.lab("stop", hostile.run.name))
+        assert line == (f"lab: not stopping {hostile.run.name}: process {other.pid} does not write events.jsonl of this "
+                        "folder: it is not this run's")
+        (real,) = lab.list_runs(hostile.tmp / "other")
+        assert other.poll() is None and real.state == "running"
+        out = hostile.lab("stop", real.path)  # its own folder: stopped, as ever
+        assert out.returncode == 0 and other.wait(timeout=60) == 130
+    finally:
+        if other.poll() is None:
+            other.send_signal(signal.SIGKILL)
+            other.wait()
