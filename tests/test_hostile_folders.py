@@ -320,3 +320,52 @@ def test_lab_stop_does_not_signal_another_lab_run_a_forged_summary_names(hostile
         if other.poll() is None:
             other.send_signal(signal.SIGKILL)
             other.wait()
+
+
+# ------------------------------------------------------------------------------ sweep folders
+
+def _hostile_sweep(h: Hostile) -> Path:
+    """A stopped sweep folder (trial 0 complete, trial 1 stopped; no training) whose sweep.toml
+    names an experiment file, inside the folder, whose env.id names the hostile module."""
+    from lab.sweep.record import Job, SweepRecord, Trial
+
+    sweep_id = "20260101-000000-hand-beef"
+    path = h.root / sweep_id
+    (path / "logs").mkdir(parents=True)
+    experiment = path / "experiment.toml"
+    experiment.write_text((h.run / "spec.toml").read_text())
+    (path / "sweep.toml").write_text(f'name = "hand"\nkind = "sweep"\n[sweep]\nexperiment = "{experiment}"\nseeds = [0]\n'
+                                     '[sweep.params]\n"agent.learning_rate" = [0.1, 0.2]\n')
+    trials = [Trial(0, {"agent.learning_rate": 0.1}, [Job(0, "20260101-000001-taxi-qlearning-aaaa", "completed", -200.0)],
+                    "complete", -200.0, 0.0),
+              Trial(1, {"agent.learning_rate": 0.2}, [Job(0, "20260101-000002-taxi-qlearning-bbbb", "stopped")], "stopped")]
+    record = SweepRecord(id=sweep_id, name="hand", experiment="taxi-qlearning", metric="final_eval_return_mean",
+                         direction="maximize", method="grid", backend="local", seeds=[0], state="stopped", started=1.0,
+                         ended=2.0, total_trials=2, trials=trials)
+    (path / "sweep.json").write_text(json.dumps(record.to_dict()))
+    return path
+
+
+def test_a_module_a_sweep_folder_names_is_not_imported_by_its_resume_or_lab_show(hostile):
+    sweep = _hostile_sweep(hostile)
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("sweep", "--resume", sweep.name))
+    assert "sweep.toml: sweep.experiment: " in line and f"env.id: '{MODULE}:Taxi-v4' names module '{MODULE}'" in line
+    assert f"--allow-module {MODULE}" in line
+    shown = hostile.lab("show", sweep.name)  # the sweep's table all the same; its best.toml is not written
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr and f"--allow-module {MODULE}" in shown.stderr
+    assert not hostile.mark.exists() and snapshot(hostile.tmp) == before
+
+
+def test_a_sweep_of_the_users_own_file_passes_its_module_to_its_runs(hostile):
+    """`lab sweep FILE`'s trials get the sweep's settings as data (--spec-is-data) and the modules
+    the user's own file names as their allowance: they run, and import it."""
+    experiment = hostile.tmp / "mine.toml"
+    experiment.write_text((hostile.run / "spec.toml").read_text().replace('name = "taxi-qlearning"', 'name = "mine"'))
+    sweep = hostile.tmp / "mine-sweep.toml"
+    sweep.write_text(f'name = "mine-sweep"\nkind = "sweep"\n[sweep]\nexperiment = "{experiment}"\nseeds = [0]\n'
+                     '[sweep.params]\n"agent.total_steps" = [1000]\n"eval.every" = [1000]\n')
+    out = hostile.lab("sweep", sweep)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (run,) = [r for r in lab.list_runs(hostile.root) if r.experiment == "mine"]
+    assert run.state == "completed" and hostile.mark.read_text() == "ran"
