@@ -23,6 +23,7 @@ class Need:
     what: str  # "the replay buffer (buffer_size x observation)"
     key: str  # the spec key that sizes it
     fix: str  # what to do: "lower agent.buffer_size"
+    on_device: bool = False  # held on the run's device (the torch engine's tensors), not in the host's memory
 
 
 def human(n: float) -> str:
@@ -68,6 +69,15 @@ def check(needs: list[Need], source: str, device: str = "cpu") -> None:
         raise BadInput(f"{source}: {big.key}: this run would take about {human(total)} together "
                        f"({', '.join(f'{n.what} {human(n.bytes)}' for n in needs)}), but this machine has "
                        f"{human(free)} {where} free; {big.fix}", key=big.key)
+
+
+def check_run(needs: list[Need], source: str, device: str) -> None:
+    """`check` of a run on `device`: what it holds on a GPU against the GPU's free memory, the
+    rest (everything, on a CPU) against the machine's."""
+    gpu = device.startswith("cuda")
+    check([n for n in needs if not (gpu and n.on_device)], source)
+    if gpu:
+        check([n for n in needs if n.on_device], source, device)
 
 
 def mlp_bytes(sizes: list[int], copies: int = 4) -> int:

@@ -72,7 +72,7 @@ def prepare(spec, runs_dir=None, requested: str | None = None):
         requested or spec.device, algo.device_note,
         why_gpu=ENGINE_NOTE if spec.engine == "torch" else "image observations need a CNN, which runs faster on the GPU" if image else None,
         torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
-    memory.check(footprint.needs(spec, observation_space, action_space), spec.source)
+    memory.check_run(footprint.needs(spec, observation_space, action_space), spec.source, device)
     return Plan(device, reason)
 
 
