@@ -66,6 +66,51 @@ def _trainable(config: dict) -> None:
     tune.report({"returncode": proc.returncode})
 
 
+# Joining a cluster: Ray itself retries an address that does not answer for minutes, silently.
+PROBE_SECONDS = 3.0  # a TCP connection to the address
+JOIN_SECONDS = float(os.environ.get("LAB_RAY_JOIN_SECONDS", "15"))  # ray.init once something listens there
+
+
+def _check_answers(address: str) -> None:
+    """BadInput (one line naming the address) unless something accepts a TCP connection at
+    `address` (host:port, or ray://host:port) within PROBE_SECONDS. "auto" is Ray's to find."""
+    import socket
+
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"sweep.address: {address!r} is not host:port (e.g. 127.0.0.1:6379) or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else e.strerror or type(e).__name__
+        raise BadInput(f"sweep.address: cannot join Ray at {address}: {why.lower()}; check the address with "
+                       "`ray status` (or leave it out, and lab starts a Ray of its own)") from None
+
+
+def _within(seconds: float, call, message: str) -> None:
+    """`call()` in a thread, waited for `seconds`: BadInput(message) when it has not returned by
+    then (the thread is left to Ray; it ends with the process). Its exception is raised here."""
+    outcome: list = []
+
+    def attempt() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as e:  # handed to the caller
+            outcome.append(e)
+
+    thread = threading.Thread(target=attempt, name="lab-ray-join", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise BadInput(message)
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
 _EXECUTORS: dict[int, RayExecutor] = {}  # Tune pickles its searcher: it finds its executor by key
 
 
@@ -120,6 +165,8 @@ class RayExecutor:
 
     def __init__(self, folder, workers: int, address: str | None):
         os.environ.update(RAY_ENV)
+        if address:
+            _check_answers(address)  # before importing Ray: a closed port is told in milliseconds
         try:
             import ray
             from ray import tune
@@ -138,11 +185,15 @@ class RayExecutor:
             if not ray.is_initialized():
                 quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
                 if address:
-                    ray.init(address=address, **quiet)
+                    _within(JOIN_SECONDS, lambda: ray.init(address=address, **quiet), f"sweep.address: cannot join Ray at "
+                            f"{address}: no answer from a Ray cluster there within {JOIN_SECONDS:g} s; check the address "
+                            "with `ray status` (or leave it out, and lab starts a Ray of its own)")
                 else:
                     self._tmp = tempfile.mkdtemp(prefix="lab-ray-")  # short: Ray's socket paths have a length limit
                     ray.init(address="local", num_cpus=workers, include_dashboard=False, _temp_dir=self._tmp, **quiet)
                 self.started_ray = True
+        except BadInput:
+            raise
         except Exception as e:  # a wrong address, a cluster that is gone
             key = "sweep.address" if address else "sweep.backend"
             what = f"cannot join Ray at {address}" if address else "cannot start a local Ray"

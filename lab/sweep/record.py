@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import stat
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,10 +24,18 @@ from lab import store
 from lab.errors import BadInput, did_you_mean
 from lab.files import read_regular
 
-SWEEP_TOML, SWEEP_JSON = "sweep.toml", "sweep.json"
+SWEEP_TOML, SWEEP_JSON, STUDY_DB = "sweep.toml", "sweep.json", "study.db"
 # trial states; a trial's runs have the run states (completed, stopped, failed, crashed)
 TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed", "crashed", "stopped")
 UNFINISHED = ("pending", "running", "failed", "crashed", "stopped")  # what --resume runs again
+JOB_STATES = ("pending", "running", "completed", "stopped", "pruned", "failed", "crashed")
+SWEEP_STATES = ("running", "completed", "stopped", "failed")
+MAX_TRIALS = 100_000  # settings x seeds lab.sweep.spec lets a sweep have
+MAX_SEEDS = 1000
+# an id or a name in sweep.json (the sweep's, its experiment's, its runs'): one plain path component,
+# never '.', '..' or a separator, as the ids and names lab makes are
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+JSON_LIMIT = 256 << 20  # bytes of sweep.json lab reads (100,000 trials with their evaluations fit)
 
 
 @dataclass
@@ -122,21 +132,6 @@ class SweepRecord:
                             "std": t.std, "state": t.state} for t in self.trials],
                 "steps": d["steps"]}
 
-    @classmethod
-    def from_dict(cls, d: dict) -> SweepRecord:
-        d = dict(d)
-        d.pop("best", None)
-        d.pop("steps", None)
-        trials = []
-        for t in d.pop("trials", []):
-            t = dict(t)
-            t.pop("runs", None)
-            t.pop("values", None)
-            jobs = [Job(**j) for j in t.pop("jobs", [])]
-            trials.append(Trial(jobs=jobs, **t))
-        known = set(cls.__dataclass_fields__)
-        return cls(trials=trials, **{k: v for k, v in d.items() if k in known})
-
     # --- the process that runs the sweep: is it alive?
     @property
     def live_state(self) -> str:
@@ -192,13 +187,239 @@ class SweepFolder:
     def write(self, record: SweepRecord) -> None:
         store.write_atomic(self.json_path, json.dumps(record.to_dict(), indent=1, allow_nan=False) + "\n")
 
+    @property
+    def study_path(self) -> Path:
+        return self.path / STUDY_DB
+
     def read(self) -> SweepRecord:
+        """sweep.json as a SweepRecord, checked as strictly as summary.json is (lab.summary), and
+        study.db checked against it: SweepCorrupt (a BadInput, one line saying why) for a folder
+        that does not hold what lab writes there, so that readers show it 'corrupt' and
+        `lab sweep --resume` refuses it."""
+        from lab.files import open_regular
+
         try:
-            return SweepRecord.from_dict(json.loads(read_regular(self.json_path)))
+            with open_regular(self.json_path) as f:
+                text = f.read(JSON_LIMIT + 1)
         except FileNotFoundError:
             raise BadInput(f"{self.path}: no {SWEEP_JSON}; not a sweep folder") from None
-        except (OSError, ValueError, TypeError) as e:
-            raise BadInput(f"{self.json_path}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
+        except OSError as e:
+            raise SweepCorrupt(f"{SWEEP_JSON}: cannot be read ({e.strerror})") from None
+        if len(text) > JSON_LIMIT:
+            raise SweepCorrupt(f"{SWEEP_JSON}: larger than the {JSON_LIMIT >> 20} MiB lab reads")
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise SweepCorrupt(f"{SWEEP_JSON}: not JSON ({type(e).__name__}: {str(e)[:120]})") from None
+        record = parse_record(data)
+        if record.id != self.id:
+            raise SweepCorrupt(f"{SWEEP_JSON}: id: {record.id!r} is not this folder's name ({self.id!r})")
+        check_study(self.study_path, record)
+        return record
+
+
+class SweepCorrupt(BadInput):
+    """A sweep folder whose sweep.json or study.db is not what lab writes there (one line saying why)."""
+
+
+_MISSING = object()
+
+
+def _short(v) -> str:
+    if isinstance(v, (list, dict)) and len(repr(v)) > 40:
+        return f"a {'list' if isinstance(v, list) else 'table'} of {len(v):,}"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _get(data: dict, key: str, where: str, check, default=_MISSING):
+    """data[key] after `check(value)` (None, or what is wrong with it); SweepCorrupt naming the key."""
+    if key not in data:
+        if default is _MISSING:
+            raise SweepCorrupt(f"{SWEEP_JSON}: {where}{key}: missing")
+        return default
+    value = data[key]
+    problem = check(value)
+    if problem is not None:
+        raise SweepCorrupt(f"{SWEEP_JSON}: {where}{key}: {_short(value)} is not {problem}")
+    return value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _plain(v):
+    return None if isinstance(v, str) and PLAIN_NAME.fullmatch(v) else "a plain id or name (letters, digits, '_.-')"
+
+
+def _text(optional: bool = False, limit: int = 10_000):
+    return lambda v: None if (v is None and optional) or (isinstance(v, str) and len(v) <= limit) else "a text"
+
+
+def _choice(choices):
+    return lambda v: None if v in choices else f"one of {', '.join(choices)}"
+
+
+def _count(low: int = 0, high: int | None = None, optional: bool = False):
+    def check(v):
+        if v is None and optional:
+            return None
+        ok = _is_int(v) and v >= low and (high is None or v <= high)
+        return None if ok else f"a whole number in {low:,} .. {high:,}" if high is not None else f"a whole number >= {low}"
+    return check
+
+
+def _number(optional: bool = True, low: float = -math.inf, high: float = math.inf):
+    def check(v):
+        if v is None and optional:
+            return None
+        ok = finite(v) is not None and low <= v <= high
+        return None if ok else "a finite number" + (f" in {low:g} .. {high:g}" if high < math.inf else "")
+    return check
+
+
+def _list(limit: int):
+    return lambda v: None if isinstance(v, list) and len(v) <= limit else f"a list of at most {limit:,} entries"
+
+
+def parse_record(data) -> SweepRecord:
+    """sweep.json's content as a SweepRecord, or SweepCorrupt: every key lab writes there has
+    its type and range (ids and names are plain path components, numbers finite, states known,
+    counts within what a sweep file allows); unknown keys are ignored (written by other versions)."""
+    if not isinstance(data, dict):
+        raise SweepCorrupt(f"{SWEEP_JSON}: a JSON {type(data).__name__}, not an object")
+    r = {"id": _get(data, "id", "", _plain), "name": _get(data, "name", "", _plain),
+         "experiment": _get(data, "experiment", "", _plain),
+         "metric": _get(data, "metric", "", lambda v: None if isinstance(v, str) and re.fullmatch(r"\w{1,64}", v)
+                        else "a results key"),
+         "direction": _get(data, "direction", "", _choice(("maximize", "minimize"))),
+         "method": _get(data, "method", "", _choice(("grid", "random", "tpe"))),
+         "backend": _get(data, "backend", "", _choice(("local", "population", "ray"))),
+         "seeds": _get(data, "seeds", "", lambda v: None if isinstance(v, list) and 0 < len(v) <= MAX_SEEDS and all(
+             _is_int(x) and x >= 0 for x in v) and len(set(v)) == len(v) else f"1 to {MAX_SEEDS} distinct seeds >= 0"),
+         "state": _get(data, "state", "", _choice(SWEEP_STATES), "running"),
+         "started": _get(data, "started", "", _number(optional=False, low=0)),
+         "ended": _get(data, "ended", "", _number(low=0), None),
+         "pid": _get(data, "pid", "", _count(1, 2**31, optional=True), None),
+         "pid_start": _get(data, "pid_start", "", _text(optional=True, limit=64), None),
+         "host": _get(data, "host", "", _text(optional=True, limit=255), None),
+         "total_trials": _get(data, "total_trials", "", _count(0, MAX_TRIALS), 0),
+         "error": _get(data, "error", "", _text(optional=True), None)}
+    trials = _get(data, "trials", "", _list(r["total_trials"]), [])
+    r["trials"] = [_parse_trial(t, i, len(r["seeds"])) for i, t in enumerate(trials)]
+    return SweepRecord(**r)
+
+
+def _parse_trial(data, i: int, seeds: int) -> Trial:
+    where = f"trials[{i}]."
+    if not isinstance(data, dict):
+        raise SweepCorrupt(f"{SWEEP_JSON}: trials[{i}]: not an object")
+    params = _get(data, "params", where, lambda v: None if isinstance(v, dict) and all(
+        isinstance(k, str) and len(k) <= 200 for k in v) else "a table of settings")
+    jobs = _get(data, "jobs", where, lambda v: None if isinstance(v, list) and len(v) in (0, seeds) else
+                f"a list of one run per seed ({seeds})")
+    return Trial(
+        number=_get(data, "number", where, lambda v: None if v == i and _is_int(v) else f"{i} (its place in the list)"),
+        params=params, jobs=[_parse_job(j, f"{where}jobs[{k}].") for k, j in enumerate(jobs)],
+        state=_get(data, "state", where, _choice(TRIAL_STATES), "pending"),
+        value=_get(data, "value", where, _number(), None), std=_get(data, "std", where, _number(low=0), None),
+        study_number=_get(data, "study_number", where, _count(optional=True), None),
+        pruned_at=_get(data, "pruned_at", where, _count(optional=True), None),
+        reported=_get(data, "reported", where, _count(), 0))
+
+
+def _parse_job(data, where: str) -> Job:
+    if not isinstance(data, dict):
+        raise SweepCorrupt(f"{SWEEP_JSON}: {where[:-1]}: not an object")
+    return Job(seed=_get(data, "seed", where, _count()), run=_get(data, "run", where, _plain),
+               state=_get(data, "state", where, _choice(JOB_STATES), "pending"),
+               value=_get(data, "value", where, _number(), None), steps=_get(data, "steps", where, _count(), 0),
+               evals=_get(data, "evals", where, lambda v: None if isinstance(v, list) and all(
+                   finite(x) is not None for x in v) else "a list of finite numbers", []),
+               fraction=_get(data, "fraction", where, _number(optional=False, low=0, high=1), 0.0))
+
+
+def check_fits(record: SweepRecord, spec) -> None:
+    """sweep.json is the record of sweep.toml's sweep: the same seeds, metric, method and number
+    of trials, and every trial's settings among sweep.toml's choices (a trial's settings become
+    `lab run --set` arguments: sweep.json may not add others). SweepCorrupt when not."""
+    from lab.sweep.spec import Range
+
+    s = spec.sweep
+    for key, mine, theirs in (("seeds", record.seeds, s.seeds), ("metric", record.metric, s.metric),
+                              ("direction", record.direction, s.direction), ("method", record.method, s.method),
+                              ("total_trials", record.total_trials, spec.trial_count())):
+        if mine != theirs:
+            raise SweepCorrupt(f"{SWEEP_JSON}: {key}: {_short(mine)} is not sweep.toml's ({_short(theirs)})")
+    for trial in record.trials:
+        where = f"{SWEEP_JSON}: trials[{trial.number}].params"
+        if set(trial.params) != set(s.params):
+            raise SweepCorrupt(f"{where}: {_short(sorted(trial.params))} are not sweep.toml's settings "
+                               f"({', '.join(s.params)})")
+        for key, value in trial.params.items():
+            space = s.params[key]
+            if isinstance(space, Range):
+                ok = (isinstance(value, int) and not isinstance(value, bool) if space.int_ else
+                      isinstance(value, (int, float)) and not isinstance(value, bool)) and space.low <= value <= space.high
+            else:
+                ok = any(type(value) is type(choice) and value == choice for choice in space)
+            if not ok:
+                raise SweepCorrupt(f"{where}: {_short(key)} = {_short(value)} is not among sweep.toml's choices for it")
+
+
+def check_study(path: Path, record: SweepRecord) -> None:
+    """study.db holds the Optuna study of this sweep, with every trial sweep.json names; else
+    SweepCorrupt saying why (missing, empty, not SQLite, damaged, another program's database,
+    another study). Read-only: nothing is created or changed. A study being written right now
+    (locked) is taken as it is."""
+    import sqlite3
+    from urllib.parse import quote
+
+    named = {t.study_number for t in record.trials if t.study_number is not None}
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if named:
+            raise SweepCorrupt(f"{STUDY_DB}: missing, and {SWEEP_JSON} names {len(named)} of its trials") from None
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise SweepCorrupt(f"{STUDY_DB}: not a regular file")
+    if st.st_size == 0:
+        if named:
+            raise SweepCorrupt(f"{STUDY_DB}: empty, and {SWEEP_JSON} names {len(named)} of its trials")
+        return
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise SweepCorrupt(f"{STUDY_DB}: not an SQLite database")
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=2.0)
+    except sqlite3.Error as e:
+        raise SweepCorrupt(f"{STUDY_DB}: cannot be opened ({e})") from None
+    try:
+        check = db.execute("PRAGMA quick_check(1)").fetchone()
+        if check is None or check[0] != "ok":
+            raise SweepCorrupt(f"{STUDY_DB}: damaged (SQLite's check: {str(check and check[0])[:120]})")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"studies", "trials", "version_info"} <= tables:
+            raise SweepCorrupt(f"{STUDY_DB}: an SQLite database, but not an Optuna study (another program's)")
+        studies = [row[0] for row in db.execute("SELECT study_name FROM studies")]
+        if any(name != "sweep" for name in studies):
+            raise SweepCorrupt(f"{STUDY_DB}: holds studies other than this sweep's ({_short(studies)})")
+        numbers = {row[0] for row in db.execute(
+            "SELECT number FROM trials JOIN studies USING (study_id) WHERE study_name = 'sweep'")}
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):  # its sweep is writing it right now
+            return
+        raise SweepCorrupt(f"{STUDY_DB}: not an Optuna study ({e})") from None
+    except sqlite3.DatabaseError as e:
+        raise SweepCorrupt(f"{STUDY_DB}: damaged ({e})") from None
+    finally:
+        db.close()
+    missing = sorted(named - numbers)
+    if missing:
+        raise SweepCorrupt(f"{STUDY_DB}: has no trial {missing[0]}, which {SWEEP_JSON} names "
+                           f"({len(missing)} missing of {len(named)})")
 
 
 def is_sweep_folder(path: str | os.PathLike) -> bool:

@@ -76,12 +76,14 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
     from lab import store
     from lab.files import read_regular
     from lab.spec import apply_overrides, find_experiment, validate
+    from lab.sweep.record import check_fits
     from lab.sweep.spec import load_sweep
 
     best = record.best()
     if best is None:
         return None
     spec = load_sweep(folder.toml_path)
+    check_fits(record, spec)  # its settings are sweep.toml's choices, nothing sweep.json added
     path = find_experiment(spec.sweep.experiment)
     raw = tomllib.loads(read_regular(path).decode("utf-8"))
     apply_overrides(raw, best.params, str(path))
@@ -96,7 +98,14 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
 
 
 def importance(folder: SweepFolder) -> dict[str, float]:
+    """Each setting's importance ({} when there is no study to read: this only reads)."""
+    from lab.errors import BadInput
     from lab.sweep.spec import load_sweep
-    from lab.sweep.study import Study
+    from lab.sweep.study import open_study
 
-    return Study(load_sweep(folder.toml_path), folder.path).importance()
+    if not folder.study_path.is_file():  # (opening it would make one)
+        return {}
+    try:
+        return open_study(load_sweep(folder.toml_path), folder).importance()
+    except BadInput:
+        return {}

@@ -30,7 +30,7 @@ from pathlib import Path
 from lab import store
 from lab.errors import BadInput
 from lab.events import EventTail
-from lab.sweep.record import UNFINISHED, Job, SweepFolder, SweepRecord, Trial, finite
+from lab.sweep.record import UNFINISHED, Job, SweepFolder, SweepRecord, Trial, check_fits, finite
 from lab.sweep.spec import SweepSpec, load_sweep, overrides_for
 
 POLL_SECONDS = 0.25
@@ -206,8 +206,8 @@ class Driver:
 
     def _new_trial(self):
         # a grid in file order (each combination asked for by name); random and tpe: the sampler's
-        grid = self.spec.grid() if self.spec.sweep.method == "grid" else None
-        number, params = self.study.ask(grid[len(self.record.trials)] if grid else None)
+        grid = self.spec.sweep.method == "grid"
+        number, params = self.study.ask(self.spec.combination(len(self.record.trials)) if grid else None)
         trial = Trial(len(self.record.trials), params, [], study_number=number)
         trial.jobs = [Job(seed, store.new_run_id(self.record.experiment)) for seed in self.spec.sweep.seeds]
         self.record.trials.append(trial)
@@ -448,6 +448,9 @@ def check_backend(backend: str) -> None:
     if backend == "ray":
         import importlib.util
 
+        # Ray reads its loopback-only settings when it is first imported, and looking for ray.tune
+        # imports ray: they go into the environment first (lab.sweep.ray_backend's RAY_ENV)
+        os.environ.update({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"})
         if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.tune") is None:
             raise BadInput("sweep.backend: 'ray' needs Ray Tune, which is not installed; "
                            "pip install -e '.[ray]' (or use backend = \"local\")")
@@ -474,12 +477,24 @@ def _start(spec, runs_dir, backend, workers, address, on_change, on_log, early) 
         store.write_atomic(folder.path / SWEEP_TOML, spec.to_toml())
     except OSError as e:
         raise BadInput(f"cannot start a sweep in {root}: {e.strerror}; choose another folder with --runs-dir") from None
-    experiment = _experiment_name(spec)
-    record = SweepRecord(id=folder.id, name=spec.name, experiment=experiment, metric=spec.sweep.metric,
-                         direction=spec.sweep.direction, method=spec.sweep.method, backend=backend,
-                         seeds=list(spec.sweep.seeds), total_trials=spec.trial_count(), **store.process_identity())
-    folder.write(record)
-    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
+    with _writer_lock(folder):
+        experiment = _experiment_name(spec)
+        record = SweepRecord(id=folder.id, name=spec.name, experiment=experiment, metric=spec.sweep.metric,
+                             direction=spec.sweep.direction, method=spec.sweep.method, backend=backend,
+                             seeds=list(spec.sweep.seeds), total_trials=spec.trial_count(), **store.process_identity())
+        folder.write(record)
+        return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
+
+
+def _writer_lock(folder: SweepFolder) -> contextlib.ExitStack:
+    """Hold the sweep folder's writer lock (lab.store.writer_lock): one `lab sweep` writes a
+    sweep at a time; a second is refused in one line before it reads or writes anything."""
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(store.writer_lock(folder.path, f"sweep {folder.id}"))
+    except OSError as e:
+        raise BadInput(f"cannot write sweep {folder.id}: {e.strerror}") from None
+    return held
 
 
 def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | None = None,
@@ -497,35 +512,37 @@ def _resume(ref, runs_dir, workers, address, on_change, on_log, early) -> SweepR
     from lab.sweep.record import resolve_sweep
 
     folder = resolve_sweep(ref, runs_dir)
-    record = folder.read()
-    if record.live_state == "running":
-        raise BadInput(f"sweep {folder.id} is still running (pid {record.pid}); stop it first (Ctrl-C in its terminal)")
-    spec = load_sweep(folder.toml_path)
-    backend = record.backend
-    spec, backend, workers, address = _resolved(spec, backend, workers, address)
-    check_backend(backend)
-    from lab.sweep.study import Study
+    with _writer_lock(folder):  # taken before reading: a second --resume of it is refused here
+        record = folder.read()  # sweep.json and study.db checked: a broken one is refused in one line
+        if record.live_state == "running":
+            raise BadInput(f"sweep {folder.id} is still running (pid {record.pid}); stop it first (Ctrl-C in its terminal)")
+        spec = load_sweep(folder.toml_path)
+        check_fits(record, spec)
+        backend = record.backend
+        spec, backend, workers, address = _resolved(spec, backend, workers, address)
+        check_backend(backend)
+        from lab.sweep.study import open_study
 
-    study = Study(spec, folder.path)
-    again = 0
-    for trial in record.trials:
-        if trial.state not in UNFINISHED:
-            continue
-        again += 1
-        if trial.study_number is not None:
-            study.tell(trial.study_number, None, "failed")
-        trial.study_number, trial.state, trial.value, trial.std, trial.reported = None, "pending", None, None, 0
-        for job in trial.jobs:
-            if job.state != "completed" or backend == "population":
-                job.run, job.state, job.value, job.evals, job.steps, job.fraction = (
-                    store.new_run_id(record.experiment), "pending", None, [], 0, 0.0)
-    record.state, record.ended, record.error = "running", None, None
-    record.__dict__.update(store.process_identity())
-    folder.write(record)
-    if on_log is not None:
-        on_log(f"resuming {folder.id}: {again} unfinished trial(s) run again, "
-               f"{max(record.total_trials - len(record.trials), 0)} not started yet")
-    return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
+        study = open_study(spec, folder)
+        again = 0
+        for trial in record.trials:
+            if trial.state not in UNFINISHED:
+                continue
+            again += 1
+            if trial.study_number is not None:
+                study.tell(trial.study_number, None, "failed")
+            trial.study_number, trial.state, trial.value, trial.std, trial.reported = None, "pending", None, None, 0
+            for job in trial.jobs:
+                if job.state != "completed" or backend == "population":
+                    job.run, job.state, job.value, job.evals, job.steps, job.fraction = (
+                        store.new_run_id(record.experiment), "pending", None, [], 0, 0.0)
+        record.state, record.ended, record.error = "running", None, None
+        record.__dict__.update(store.process_identity())
+        folder.write(record)
+        if on_log is not None:
+            on_log(f"resuming {folder.id}: {again} unfinished trial(s) run again, "
+                   f"{max(record.total_trials - len(record.trials), 0)} not started yet")
+        return _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early)
 
 
 def _resolved(spec, backend, workers, address):

@@ -25,6 +25,8 @@ METRICS = {
            "final_eval_return_std", "steps_per_second"),
     "attribution": ("test_accuracy", "test_macro_f1", "test_roc_auc", "best_val_loss", "random_deletion_auc"),
 }
+MAX_RUNS = 100_000  # settings x seeds of one sweep
+MAX_CHOICES = 2_000  # choices listed in [sweep.params], all lists together
 # metrics a pruner can compare with evaluation returns as they arrive (higher is better for both)
 RETURN_METRICS = ("final_eval_return_mean", "best_eval_return_mean", "rolling_return", "final_eval_return_min")
 # what a population reports per member, for the population backend
@@ -83,13 +85,26 @@ class SweepSpec(_Strict):
     def s(self) -> SweepSettings:
         return self.sweep
 
+    def grid_size(self) -> int:
+        """How many combinations a grid has: the product of its lists' lengths (none is built)."""
+        return math.prod(len(v) for v in self.sweep.params.values() if isinstance(v, list))
+
+    def combination(self, i: int) -> dict[str, Any]:
+        """The grid's i-th combination, in `grid`'s order (the last setting changes fastest)."""
+        out = {}
+        for key, values in reversed(self.sweep.params.items()):
+            i, j = divmod(i, len(values))
+            out[key] = values[j]
+        return dict(reversed(out.items()))
+
     def grid(self) -> list[dict[str, Any]]:
-        """Every combination of the choices, in file order (method grid)."""
+        """Every combination of the choices, in file order (method grid; its size is checked
+        when the file is loaded, so this list is never larger than a sweep may be)."""
         keys = list(self.sweep.params)
         return [dict(zip(keys, combo)) for combo in itertools.product(*(self.sweep.params[k] for k in keys))]
 
     def trial_count(self) -> int:
-        return len(self.grid()) if self.sweep.method == "grid" else self.sweep.trials
+        return self.grid_size() if self.sweep.method == "grid" else self.sweep.trials
 
 
 def _flatten(params: Any, prefix: str = "") -> Any:
@@ -140,6 +155,14 @@ def _check(spec: SweepSpec, fail) -> None:
     s = spec.sweep
     if len(set(s.seeds)) != len(s.seeds) or any(seed < 0 for seed in s.seeds):
         fail(f"sweep.seeds: must be distinct seeds >= 0 (got {s.seeds})")
+    choices = sum(len(v) for v in s.params.values() if isinstance(v, list))
+    if choices > MAX_CHOICES:  # each is checked against the experiment below (a millisecond each)
+        fail(f"sweep.params: {choices:,} choices in all, more than the {MAX_CHOICES:,} a sweep may list; narrow them "
+             "(or give a range { low, high } with method = \"random\" or \"tpe\")")
+    if spec.trial_count() * len(s.seeds) > MAX_RUNS:  # a product of lengths: counted before anything is built
+        sizes = " x ".join(str(len(v)) for v in s.params.values() if isinstance(v, list)) if s.method == "grid" else ""
+        fail(f"sweep: {spec.trial_count():,} settings{f' ({sizes} choices)' if sizes else ''} x {len(s.seeds)} seed(s) "
+             f"is more than the {MAX_RUNS:,} runs lab will start; narrow it")
     try:
         path = experiment_spec.find_experiment(s.experiment)
     except BadInput as e:
@@ -198,8 +221,6 @@ def _check(spec: SweepSpec, fail) -> None:
         _check_population(spec, base, fail)
     if s.address is not None and s.backend != "ray":
         fail(f"sweep.address: only the ray backend joins a cluster (backend is {s.backend!r}); remove address")
-    if spec.trial_count() * len(s.seeds) > 100_000:
-        fail(f"sweep: {spec.trial_count()} settings x {len(s.seeds)} seeds is more runs than lab will start; narrow it")
 
 
 def _try(raw: dict, path, key: str, value: Any, where: str, fail) -> None:

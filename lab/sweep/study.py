@@ -117,3 +117,15 @@ class Study:
                     self.study, evaluator=self.optuna.importance.FanovaImportanceEvaluator(seed=0)))
         except (RuntimeError, ValueError, ImportError):
             return {}
+
+
+def open_study(spec: SweepSpec, folder) -> Study:
+    """The study of a sweep folder whose record `folder.read()` has checked (study.db with it);
+    SweepCorrupt, one line, when Optuna still cannot open it (another Optuna's schema, ...)."""
+    from lab.errors import one_line
+    from lab.sweep.record import SweepCorrupt
+
+    try:
+        return Study(spec, folder.path)
+    except Exception as e:  # SQLAlchemy's, Optuna's and sqlite3's errors alike
+        raise SweepCorrupt(f"{STUDY_FILE}: Optuna cannot open it ({type(e).__name__}: {one_line(e, 160)})") from None
