@@ -369,3 +369,19 @@ def test_a_sweep_of_the_users_own_file_passes_its_module_to_its_runs(hostile):
     assert out.returncode == 0, out.stdout + out.stderr
     (run,) = [r for r in lab.list_runs(hostile.root) if r.experiment == "mine"]
     assert run.state == "completed" and hostile.mark.read_text() == "ran"
+
+
+def test_a_sweep_folder_whose_study_links_to_another_sweeps_is_not_resumed(hostile):
+    """Its study.db a link to another sweep's: the resume would tell that study its trials failed."""
+    sweep = _hostile_sweep(hostile)
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    (sweep / "experiment.toml").write_text((hostile.run / "spec.toml").read_text())
+    other = hostile.tmp / "other-sweep"
+    other.mkdir()
+    (other / "study.db").write_bytes(b"another sweep's study")
+    (sweep / "study.db").symlink_to(other / "study.db")
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("sweep", "--resume", sweep.name))
+    assert line == (f"lab: cannot resume sweep {sweep.name}: study.db is a symbolic link, and lab never writes through a "
+                    "link in a run or sweep folder (it makes none); remove it, or put a copy of what it points to in its place")
+    assert snapshot(hostile.tmp) == before

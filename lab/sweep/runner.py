@@ -502,7 +502,13 @@ def resume(ref: str, runs_dir=None, workers: int | None = None, address: str | N
     """Continue a stopped (or crashed) sweep: its unfinished trials run again, keeping the runs of
     theirs that completed; then any trials it had not reached."""
     from lab.plugins import folder_data
+    from lab.sweep.record import resolve_sweep
 
+    # a link in it (a study.db, sweep.log or logs/ of another sweep's) is never written through
+    folder = resolve_sweep(ref, runs_dir)
+    why = store.write_refusal(folder.path, f"cannot resume sweep {folder.id}")
+    if why is not None:
+        raise BadInput(why)
     early: list[str] = []
     with _Signals(early.append), folder_data():  # everything it reads came from the sweep's folder
         return _resume(ref, runs_dir, workers, address, on_change, on_log, early)
