@@ -208,7 +208,7 @@ DAMAGE = {
     "tracker-time-not-finite": (_resume_json(lambda s: _set(s, "tracker", "train_seconds", 1e400)), "not a finite number"),
     "rng-damaged": (_resume_json(lambda s: _set(s, "rng", "torch", [1, 2, 3])), "cannot be loaded"),
     "file-outside-the-run": (_resume_json(lambda s: _set(s, "files", "agent", "../../elsewhere.pt")),
-                             "is not in the run's checkpoints/"),
+                             "is not a path inside the folder"),
     "file-missing": (_resume_json(lambda s: _set(s, "files", "agent", "checkpoints/resume-9.pt")), "is missing"),
 }
 

@@ -472,11 +472,8 @@ def resume_state(run, spec) -> dict:
         step = state["step"]
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= spec.agent.total_steps:
             raise ValueError(f"step {step!r} is not within 0 .. {spec.agent.total_steps:,}")
-        files = {k: run.path / v for k, v in state["files"].items()}
-        inside = run.checkpoints_dir.resolve()
+        files = {k: run.inside(v, f"its {k} file") for k, v in state["files"].items()}
         for label, file in files.items():
-            if not isinstance(state["files"][label], str) or not file.resolve().is_relative_to(inside):
-                raise ValueError(f"its {label} file {state['files'][label]!r} is not in the run's checkpoints/")
             if not file.is_file():
                 raise ValueError(f"its {label} file {state['files'][label]} is missing")
             if file.suffix in (".zip", ".npz", ".pt"):  # SB3's, numpy's and torch's files are zips: a truncated one shows here
