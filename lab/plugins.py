@@ -95,6 +95,8 @@ def refusal(ref: str, key: str) -> str:
     """The one line (after the file's name) that says a folder's `key` = `ref` ('module:Name', or
     a module's name) is not imported, and how to allow it."""
     module = ref.partition(":")[0]
+    if not _MODULE.fullmatch(module):
+        return f"{key}: {ref!r} names no module lab could import (expected 'module:Name', e.g. 'my_envs:GridWorld')"
     named = f"{ref!r} names module '{module}'" if ":" in ref else f"module '{module}'"
     return (f"{key}: {named}, and lab imports no code that a run or sweep folder names (folders are data); "
             f"if you trust it, allow it: {how_to_allow(module)}")
@@ -125,10 +127,9 @@ def permit(ref: str, key: str, from_folder: bool) -> str | None:
     module, sep, _ = ref.partition(":")
     if not sep or not module:
         return None  # not 'module:...': nothing to import
-    if from_folder or reading_folder():
+    if not _MODULE.fullmatch(module) or from_folder or reading_folder():
         return None if allowed(module) else refusal(ref, key)
-    if _MODULE.fullmatch(module):
-        _named_by_user.add(module)
+    _named_by_user.add(module)
     return None
 
 

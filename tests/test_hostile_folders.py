@@ -385,3 +385,11 @@ def test_a_sweep_folder_whose_study_links_to_another_sweeps_is_not_resumed(hosti
     assert line == (f"lab: cannot resume sweep {sweep.name}: study.db is a symbolic link, and lab never writes through a "
                     "link in a run or sweep folder (it makes none); remove it, or put a copy of what it points to in its place")
     assert snapshot(hostile.tmp) == before
+
+
+@pytest.mark.parametrize("ref", ["../hostile_mod:Taxi-v4", "/tmp/hostile_mod:Taxi-v4", ".hostile_mod:Taxi-v4"])
+def test_an_env_id_whose_module_is_a_path_or_relative_is_refused_in_one_line(hostile, ref):
+    hostile.edit_spec(f'"{MODULE}:Taxi-v4"', f'"{ref}"')
+    line = one_line(hostile.lab("eval", hostile.run.name))
+    assert line.endswith(f"env.id: {ref!r} names no module lab could import (expected 'module:Name', e.g. 'my_envs:GridWorld')")
+    assert not hostile.mark.exists()
