@@ -30,12 +30,14 @@ def number(kind: type, low: float, high: float):
     allowed = f"{'a whole number' if kind is int else 'a finite number'} from {shown(low)} to {shown(high)}"
 
     def parse(text: str):
+        from lab.display import printable
+
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {allowed} (got {text!r})") from None
+        except ValueError:  # (int() refuses more than 4,300 digits too)
+            raise argparse.ArgumentTypeError(f"must be {allowed} (got {printable(repr(text), limit=40)})") from None
         if not (math.isfinite(value) and low <= value <= high):
-            raise argparse.ArgumentTypeError(f"must be {allowed} (got {text})")
+            raise argparse.ArgumentTypeError(f"must be {allowed} (got {printable(text, limit=40)})")
         return value
 
     parse.__name__ = kind.__name__

@@ -1,0 +1,303 @@
+"""Input a hostile user would try, one class at a time: sizes that multiply past memory, a YAML
+alias bomb, a huge events line, deep and non-finite JSON, escape sequences and floods of text from
+folders, non-finite command-line numbers, and a runs root of folders that are not runs. Each is
+one line (or a row marked corrupt), exit 2 where it is refused, no traceback, bounded time and
+memory, nothing written and nothing lost."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab.store import Run, list_runs
+
+from .conftest import REPO
+from .seeded_runs import rl_run
+
+ESC_ID = "20261124-000000-x\x1b]0;pwned\x07\x1b[2J"  # sets a terminal's title, clears its screen
+ESC_ERROR = "boom \x1b]0;owned\x07\x1b[2J\x1b[31m [bold]not markup[/bold]"
+
+
+def _lab(*args, runs_dir=None, measure=False, timeout=120, cwd=REPO):
+    """`python -m lab ARGS` as a user runs it. `measure`: through a small parent that reports
+    the command's peak RSS (RUSAGE_CHILDREN of a process with no other child): (proc, bytes)."""
+    cmd = [sys.executable, "-m", "lab", *map(str, args)] + (["--runs-dir", str(runs_dir)] if runs_dir is not None else [])
+    if not measure:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    probe = ("import json, resource, subprocess, sys\n"
+             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "print(json.dumps([p.returncode, p.stdout, p.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    rc, stdout, stderr, kib = json.loads(out.stdout)
+    return subprocess.CompletedProcess(cmd, rc, stdout, stderr), kib * 1024
+
+
+def _one_line_refusal(proc, *expected):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for part in expected:
+        assert part in proc.stderr, proc.stderr
+
+
+def _fingerprint(root) -> dict:
+    """Every file under `root` and its content's hash: a reader must leave it as it was."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    out[path] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def _summary_run(root, name, **fields):
+    """A finished run folder whose summary.json says `fields` (as JSON text where a value is bytes)."""
+    path = root / name
+    path.mkdir(parents=True)
+    summary = {"id": name, "experiment": "x", "kind": "rl", "state": "completed", "started": 1795400000.0,
+               "ended": 1795400010.0, "duration_seconds": 10.0}
+    raw = {k: v for k, v in fields.items() if isinstance(v, bytes)}
+    summary.update({k: v for k, v in fields.items() if not isinstance(v, bytes)})
+    text = json.dumps(summary)
+    for key, value in raw.items():  # JSON json.dumps would not write: NaN, 1e999, deep nesting
+        text = text[:-1] + f', "{key}": ' + value.decode() + "}"
+    (path / "summary.json").write_text(text)
+    (path / "events.jsonl").write_text('{"t": 1, "kind": "status", "state": "completed"}\n')
+    return path
+
+
+# ---------------------------------------------------------------------------------- sizes
+
+@pytest.mark.parametrize("sets,expected", [
+    (["population=65536", "env.n_envs=256"], "population: the rollout (65,536 members x 256 envs x 32 steps) would take about"),
+    (["population=4096", "env.n_envs=1", "agent.n_steps=1", "agent.batch_size=2", "eval.final_episodes=10000"],
+     "eval.final_episodes: the final evaluation's environments (4,096 members x 10,000 episodes)"),
+], ids=["population-x-envs", "population-x-final-episodes"])
+def test_a_population_too_large_for_memory_is_refused_before_it_allocates(runs_dir, sets, expected):
+    start = time.monotonic()
+    proc, peak = _lab("run", "cartpole-ppo-torch", *(a for s in sets for a in ("--set", s)), "--set", 'device="cpu"',
+                      runs_dir=runs_dir, measure=True)
+    _one_line_refusal(proc, expected, "of memory free; lower ")
+    assert time.monotonic() - start < 30 and peak < 1 << 30, peak  # refused, not grown until the OOM killer came
+    assert not runs_dir.exists()
+
+
+def _billion_laughs() -> str:
+    """Nine levels of nine aliases of the level below: 9**9 (387 million) strings in 700 bytes."""
+    levels = ['"lol"'] + [f"*{name}" for name in "abcdefgh"]
+    lines = [f"{name}: &{name} [{', '.join([item] * 9)}]" for name, item in zip("abcdefghi", levels)]
+    return "\n".join(lines) + "\nCartPole-v1:\n  n_timesteps: 1000\n  policy: MlpPolicy\n  x: *i\n"
+
+
+@pytest.mark.parametrize("yaml,expected", [
+    (_billion_laughs(), "its aliases expand to more than 100,000 values"),
+    ("a: &a [*a]\nCartPole-v1: {n_timesteps: 1000, policy: MlpPolicy, x: *a}\n", "its aliases expand to more than"),
+    ("[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ("CartPole-v1:\n  policy: MlpPolicy\n" + "  # padding\n" * 120_000, "larger than 1 MiB"),
+], ids=["billion-laughs", "self-referring-alias", "deep", "oversized"])
+def test_a_yaml_bomb_in_an_rl_zoo_file_is_refused_fast_in_bounded_memory(tmp_path, yaml, expected):
+    (tmp_path / "ppo.yml").write_text(yaml)
+    start = time.monotonic()
+    proc, peak = _lab("import", "rl-zoo", tmp_path / "ppo.yml", "CartPole-v1", "--out", tmp_path / "out.toml", measure=True)
+    _one_line_refusal(proc, expected)
+    assert time.monotonic() - start < 20 and peak < 300 << 20, peak
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ppo.yml"]
+
+
+# ---------------------------------------------------------------------------------- readers
+
+def test_a_huge_events_line_is_skipped_in_bounded_memory(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-huge-line")
+    size = 128 << 20
+    with open(path / "events.jsonl", "wb") as f:  # written in pieces: this process stays small when it forks
+        f.write(b'{"t":1,"kind":"episode","step":10,"return":1.0,"rolling_return":1.0}\n')
+        f.write(b'{"t":2,"kind":"log","message":"')
+        for _ in range(size >> 20):
+            f.write(b"x" * (1 << 20))
+        f.write(b'"}\n{"t":3,"kind":"episode","step":20,"return":2.0,"rolling_return":2.0}\n')
+    before = _fingerprint(root)
+    proc, peak = _lab("show", path.name, runs_dir=root, measure=True)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "return: rolling mean" in proc.stdout  # the episodes on both sides of the line are read
+    assert peak < size // 2, peak  # 1.06 GB for a 256 MiB line before: the line was held, parsed and copied
+    assert [e["step"] for e in Run.load(path).events({"episode"})] == [10, 20]
+    assert _fingerprint(root) == before
+
+
+def test_a_deeply_nested_summary_or_event_is_corrupt_not_a_traceback(tmp_path):
+    root = tmp_path / "runs"
+    deep = _summary_run(root, "20261124-000000-deep", results=b"[" * 100_000 + b"]" * 100_000)
+    good = _summary_run(root, "20261124-000001-good")
+    with open(good / "events.jsonl", "a") as f:
+        f.write('{"t": 2, "kind": "log", "message": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+        f.write('{"t": 3, "kind": "log", "message": "after"}\n')
+    before = _fingerprint(root)
+    runs = _lab("runs", runs_dir=root)
+    assert runs.returncode == 0 and "Traceback" not in runs.stderr, runs.stderr
+    assert f"{deep.name}: corrupt: summary.json: not JSON (nested deeper than 64 levels)" in runs.stdout
+    assert "completed" in next(line for line in runs.stdout.splitlines() if line.startswith(good.name))
+    shown = _lab("show", deep.name, runs_dir=root)
+    assert shown.returncode == 0 and "state corrupt: summary.json: not JSON (nested deeper" in shown.stdout, shown.stderr
+    assert [e.get("message") for e in Run.load(good).events({"log"})] == ["after"]  # the deep line skipped, the next read
+    assert _fingerprint(root) == before
+
+
+@pytest.mark.parametrize("fields,problem", [
+    ({"started": b"NaN"}, "summary.json: not JSON (NaN is not a JSON number)"),
+    ({"started": b"1e999"}, "summary.json: not JSON (1e999 is not a finite number)"),
+    ({"started": "nan"}, "summary.json: started: not a finite number (nan)"),
+    ({"results": {"final_eval_return_mean": "-inf"}}, "summary.json: results.final_eval_return_mean: not a finite number"),
+    ({"started": 1e300}, "summary.json: started: 1e+300 is not a value a run writes"),
+    ({"duration_seconds": -5.0}, "summary.json: duration_seconds: -5.0 is not a value a run writes"),
+    ({"progress": {"step": 10**20, "total": 100}}, "summary.json: progress.step: 100000000000000000000 is not a value"),
+    ({"progress": {"step": 1, "fraction": 1e12}}, "summary.json: progress.fraction: 1000000000000.0 is not"),
+    ({"ended": 1795300000.0}, "summary.json: ended: 1795300000.0 is before started"),
+], ids=["nan-literal", "overflow", "nan-text", "inf-result", "absurd-start", "negative-duration", "absurd-steps",
+        "absurd-fraction", "ends-before-it-starts"])
+def test_a_non_finite_or_absurd_number_in_a_summary_makes_it_corrupt(tmp_path, fields, problem):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-doctored", **fields)
+    run = Run.load(path)
+    assert run.state == "corrupt" and run.problem.startswith(problem), run.problem
+    assert [r.id for r in list_runs(root)] == [path.name]  # still listed, as corrupt: nothing hidden
+
+
+def test_a_non_finite_start_shows_as_corrupt_in_lab_runs_and_show(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-nan-start", started="nan")
+    good = rl_run(root, "20261124-000001-cartpole-ppo-good", "cartpole-ppo", 0)
+    before = _fingerprint(root)
+    runs = _lab("runs", runs_dir=root)
+    assert runs.returncode == 0 and "Traceback" not in runs.stderr, runs.stderr
+    assert f"{path.name}: corrupt: summary.json: started: not a finite number (nan)" in runs.stdout
+    assert "500.00" in next(line for line in runs.stdout.splitlines() if line.startswith(good.name))
+    shown = _lab("show", path.name, runs_dir=root)
+    assert shown.returncode == 0 and "state corrupt: summary.json: started: not a finite number" in shown.stdout
+    assert _fingerprint(root) == before
+
+
+def test_escape_sequences_in_ids_and_errors_are_printed_escaped(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, ESC_ID, state="failed", error=ESC_ERROR, experiment="exp\x1b[2Jname")
+    before = _fingerprint(root)
+    for args in (("runs",), ("show", path.name)):
+        proc = _lab(*args, runs_dir=root)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout, repr(proc.stdout)
+        assert "x\\x1b]0;pwned\\x07\\x1b[2J" in proc.stdout and "exp\\x1b[2Jname" in proc.stdout
+        assert "boom \\x1b]0;owned\\x07\\x1b[2J\\x1b[31m [bold]not markup[/bold]" in proc.stdout
+    missing = _lab("show", "nothing\x1b]0;x\x07", runs_dir=root)  # a refusal quoting what the user typed
+    _one_line_refusal(missing, "no run 'nothing\\x1b]0;x\\x07'")
+    assert "\x1b" not in missing.stderr
+    assert _fingerprint(root) == before
+
+
+def test_a_ten_megabyte_error_is_cut_when_printed(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-flood", state="failed", error="E" * (10 << 20))
+    before = _fingerprint(root)
+    for args in (("runs",), ("show", path.name)):
+        proc = _lab(*args, runs_dir=root)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stdout) < 20_000 and f"[... {(10 << 20) - 2000:,} more characters]" in proc.stdout
+    assert _fingerprint(root) == before
+
+
+def _screen_text(app) -> str:
+    """What the dashboard shows now, as text (its SVG screenshot's, entities resolved)."""
+    import html
+
+    return html.unescape(app.export_screenshot()).replace("\xa0", " ")
+
+
+async def test_the_dashboard_shows_escape_sequences_and_markup_from_a_folder_as_text(tmp_path):
+    from lab.tui.app import LabApp
+
+    from .pilot import runs_shown, wait_for
+
+    root = tmp_path / "runs"
+    _summary_run(root, ESC_ID, state="failed", error=ESC_ERROR, experiment="exp[bold]\x1b[2J")
+    app = LabApp(root)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = await runs_shown(pilot, 1)
+        screen = _screen_text(app)
+        assert "\x1b" not in screen and "\x07" not in screen
+        assert "exp[bold]\\x1b[2J" in screen  # literally: neither markup nor a sequence
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", timeout=10, step=0.05)
+        await wait_for(pilot, lambda: app.screen.ready, timeout=10, step=0.05)
+        screen = _screen_text(app)
+        assert "\x1b" not in screen and "\x07" not in screen
+        assert "[bold]not markup[/bold]" in screen and "\\x1b]0;owned\\x07" in screen
+        app.notify("deleted x\x1b]0;t\x07 [b]y[/b]")  # notifications (they quote ids): plain text too
+        await pilot.pause(0.1)
+        (note,) = list(app._notifications)  # (a headless test draws no toasts)
+        assert note.message == "deleted x\\x1b]0;t\\x07 [b]y[/b]" and not note.markup
+
+
+# ---------------------------------------------------------------------------------- the command line
+
+@pytest.mark.parametrize("args,expected", [
+    (("play", "RUN", "--fps", "nan"), "lab play: --fps: must be a finite number from 0.1 to 100 (got nan)"),
+    (("record", "RUN", "--out", "x.gif", "--fps", "1e308"), "lab record: --fps: must be a finite number from 0.1 to 100"),
+    (("run", "cartpole-ppo", "--seed", "-1"), "lab run: --seed: must be a whole number from 0 to 2,147,483,647 (got -1)"),
+    (("eval", "RUN", "--seed", str(2**64)), "lab eval: --seed: must be a whole number from 0 to 2,147,483,647"),
+    (("eval", "RUN", "--episodes", "0"), "lab eval: --episodes: must be a whole number from 1 to 10,000 (got 0)"),
+    (("eval", "RUN", "--episodes", "9" * 5000), "lab eval: --episodes: must be a whole number"),
+    (("eval", "RUN", "--attack", "noise", "--epsilon", "inf"), "lab eval: --epsilon: must be a finite number from 0 to 1,000,000"),
+    (("explain", "RUN", "--samples", "1e3"), "lab explain: --samples: must be a whole number from 1 to 10,000 (got '1e3')"),
+    (("sweep", "x", "--workers", "0"), "lab sweep: --workers: must be a whole number from 1 to 256 (got 0)"),
+], ids=["fps-nan", "fps-huge", "seed-negative", "seed-huge", "episodes-zero", "episodes-5000-digits", "epsilon-inf",
+        "samples-not-whole", "workers-zero"])
+def test_command_line_numbers_are_checked_like_file_values(tmp_path, runs_dir, args, expected):
+    proc = _lab(*args, runs_dir=runs_dir, cwd=tmp_path)
+    _one_line_refusal(proc, expected)
+    assert len(proc.stderr) < 300 and not runs_dir.exists() and not any(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------- idle cost
+
+def test_the_runs_watcher_skips_folders_that_are_not_runs_until_they_change(tmp_path, monkeypatch):
+    import lab.watch
+    from lab.watch import IDLE_SLICE, RunsWatch
+
+    def stats_per_poll(n_empty: int):
+        root = tmp_path / f"root-{n_empty}"
+        rl_run(root, "20261124-000000-cartpole-ppo-a", "cartpole-ppo", 0)
+        old = time.time() - 3600  # made an hour ago: not young
+        for i in range(n_empty):
+            os.mkdir(root / f"empty-{i:05d}")
+            os.utime(root / f"empty-{i:05d}", (old, old))
+        os.utime(root, (old, old))
+        watch = RunsWatch(root)
+        watch.poll()
+        calls, stamp = [], lab.watch.file_stamp
+        monkeypatch.setattr(lab.watch, "file_stamp", lambda p: calls.append(p) or stamp(p))
+        for _ in range(3):
+            watch.poll()
+        monkeypatch.setattr(lab.watch, "file_stamp", stamp)
+        return len(calls) // 3, watch, root
+
+    small, _, _ = stats_per_poll(100)
+    large, watch, root = stats_per_poll(IDLE_SLICE * 4)
+    assert large <= small + IDLE_SLICE  # not 3 stats per folder per poll, as before: bounded whatever the count
+    assert watch.runs.keys() == {"20261124-000000-cartpole-ppo-a"}
+
+    # a skipped folder that becomes a run is found within a round of slices; a new folder at once
+    rl_run(root / "empty-00007", "inner", "x", 0)  # (a run folder one level down does not count)
+    (root / "empty-00009" / "summary.json").write_text(json.dumps({"state": "completed", "experiment": "late"}))
+    polls = 0
+    while "empty-00009" not in watch.runs:
+        watch.poll()
+        polls += 1
+        assert polls <= 4 + 2, "a skipped folder that changed was never looked at again"  # 4 slices, and a new round
+    rl_run(root, "20261124-000001-cartpole-ppo-b", "cartpole-ppo", 1)
+    changes = watch.poll()
+    assert "20261124-000001-cartpole-ppo-b" in changes.changed and "empty-00007" not in watch.runs
