@@ -22,7 +22,8 @@ from typing import Any
 
 from lab import store
 from lab.errors import BadInput, did_you_mean
-from lab.files import read_regular
+from lab.files import open_regular
+from lab.sweep.spec import MAX_RUNS, MAX_SEEDS
 
 SWEEP_TOML, SWEEP_JSON, STUDY_DB = "sweep.toml", "sweep.json", "study.db"
 # trial states; a trial's runs have the run states (completed, stopped, failed, crashed)
@@ -30,8 +31,6 @@ TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed", "crashed",
 UNFINISHED = ("pending", "running", "failed", "crashed", "stopped")  # what --resume runs again
 JOB_STATES = ("pending", "running", "completed", "stopped", "pruned", "failed", "crashed")
 SWEEP_STATES = ("running", "completed", "stopped", "failed")
-MAX_TRIALS = 100_000  # settings x seeds lab.sweep.spec lets a sweep have
-MAX_SEEDS = 1000
 # an id or a name in sweep.json (the sweep's, its experiment's, its runs'): one plain path component,
 # never '.', '..' or a separator, as the ids and names lab makes are
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -196,8 +195,6 @@ class SweepFolder:
         study.db checked against it: SweepCorrupt (a BadInput, one line saying why) for a folder
         that does not hold what lab writes there, so that readers show it 'corrupt' and
         `lab sweep --resume` refuses it."""
-        from lab.files import open_regular
-
         try:
             with open_regular(self.json_path) as f:
                 text = f.read(JSON_LIMIT + 1)
@@ -304,7 +301,7 @@ def parse_record(data) -> SweepRecord:
          "pid": _get(data, "pid", "", _count(1, 2**31, optional=True), None),
          "pid_start": _get(data, "pid_start", "", _text(optional=True, limit=64), None),
          "host": _get(data, "host", "", _text(optional=True, limit=255), None),
-         "total_trials": _get(data, "total_trials", "", _count(0, MAX_TRIALS), 0),
+         "total_trials": _get(data, "total_trials", "", _count(0, MAX_RUNS), 0),
          "error": _get(data, "error", "", _text(optional=True), None)}
     trials = _get(data, "trials", "", _list(r["total_trials"]), [])
     r["trials"] = [_parse_trial(t, i, len(r["seeds"])) for i, t in enumerate(trials)]

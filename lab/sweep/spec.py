@@ -26,6 +26,7 @@ METRICS = {
     "attribution": ("test_accuracy", "test_macro_f1", "test_roc_auc", "best_val_loss", "random_deletion_auc"),
 }
 MAX_RUNS = 100_000  # settings x seeds of one sweep
+MAX_SEEDS = 1000
 MAX_CHOICES = 2_000  # choices listed in [sweep.params], all lists together
 # metrics a pruner can compare with evaluation returns as they arrive (higher is better for both)
 RETURN_METRICS = ("final_eval_return_mean", "best_eval_return_mean", "rolling_return", "final_eval_return_min")
@@ -50,7 +51,7 @@ class Range(_Strict):
 
 class SweepSettings(_Strict):
     experiment: str = Field(description="an experiment name or .toml file: what every trial runs")
-    seeds: list[int] = Field([0], min_length=1, max_length=1000, description="seeds each setting runs with")
+    seeds: list[int] = Field([0], min_length=1, max_length=MAX_SEEDS, description="seeds each setting runs with")
     metric: str = Field("final_eval_return_mean", description="a numeric key of the runs' results, averaged over seeds")
     direction: Literal["maximize", "minimize"] = "maximize"
     method: Literal["grid", "random", "tpe"] = Field("grid", description="grid: every combination of the choices; "
