@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,7 +10,7 @@ from textual.containers import Grid, ScrollableContainer, Vertical, VerticalScro
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from lab.files import open_regular, read_regular
+from lab.files import json_data, open_regular, read_regular
 from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
@@ -39,9 +37,9 @@ class AttributionScreen(Screen):
         self.run = run = Run.load(path)
         with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
             self.data = d = {k: npz[k] for k in npz.files}
-        self.comparison = json.loads(read_regular(run.artifact("comparison.json")))
+        self.comparison = json_data(read_regular(run.artifact("comparison.json")))
         robustness = run.artifact("robustness.json")  # only runs with a [robustness] table have one
-        self.robustness = json.loads(read_regular(robustness)) if robustness.is_file() else None
+        self.robustness = json_data(read_regular(robustness)) if robustness.is_file() else None
         self.methods = [k for k in d if k not in NON_METHODS]
         self.index = 0
         self.is_image = d["inputs"].ndim == 4
