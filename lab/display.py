@@ -19,12 +19,19 @@ def printable(text, limit: int | None = TEXT_LIMIT, newlines: bool = False) -> s
     nothing in a folder can set a terminal's title, clear its screen or fake a line; and cut to
     `limit` characters with a marker saying how much was left out. The dashboard passes it to
     Rich as Text, never as markup."""
-    text = str(text)
-    marker = ""
-    if limit is not None and len(text) > limit:
-        marker = f" [... {len(text) - limit:,} more characters]"
-        text = text[:limit]
+    text, marker = _cut(str(text), limit)
     return (_CONTROL_BUT_NEWLINE if newlines else _CONTROL).sub(_escape, text) + marker
+
+
+def cut(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` cut to `limit` characters, with a marker saying how many more there were."""
+    return "".join(_cut(text, limit))
+
+
+def _cut(text: str, limit: int | None) -> tuple[str, str]:
+    if limit is None or len(text) <= limit:
+        return text, ""
+    return text[:limit], f" [... {len(text) - limit:,} more characters]"
 
 
 def _escape(m: re.Match) -> str:

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.display import cut
 from lab.events import EventTail, scan
 from lab.store import Run
 
@@ -140,8 +141,11 @@ class RunFollower:
         return -max(scored)[2] if scored else None
 
     def _log(self, text: str) -> None:
+        text = cut(text)  # what a view shows of one line: a megabyte of log stays a line
         self.logs.append(text)
         self.new_logs.append(text)
+        if len(self.new_logs) > 2 * self.logs.maxlen:  # more than a view keeps came at once
+            del self.new_logs[:-self.logs.maxlen]
 
     def take_new_logs(self) -> list[str]:
         lines, self.new_logs = self.new_logs, []
