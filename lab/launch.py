@@ -317,7 +317,7 @@ def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
 
     step, old, started = saved["step"], run.summary, time.time()
     try:
-        reached = _drop_events_after(run.events_path, step)
+        reached = _drop_events_after(run.events_path, step, spec.agent.total_steps)
     except OSError as e:
         raise BadInput(f"cannot resume {run.id}: {e.strerror}") from None
     segments = [dict(s) for s in old.segments]
@@ -344,28 +344,36 @@ def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
     return _execute(ctx, lambda: _job(spec.kind).run(spec, ctx, resume=saved), started, earlier)
 
 
-def _drop_events_after(path: Path, step: int) -> int:
+def _drop_events_after(path: Path, step: int, total: int) -> int:
     """Rewrite events.jsonl (atomically) without a partial last line and without the events of
     steps after `step`; events without a step (logs, status) are history and stay. Returns the
-    last step the file had reached."""
+    last step the file had reached (of the steps within 0 .. `total`). Streamed, a line at a time:
+    a line longer than any event (events.MAX_LINE) is dropped, never held."""
     import json
 
-    from lab.files import read_regular
+    from lab.events import MAX_LINE
+    from lab.files import open_regular
 
-    kept, reached = [], 0
-    for line in read_regular(path).splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            event_step = json.loads(line).get("step")
-        except (ValueError, AttributeError):
-            event_step = None
-        if isinstance(event_step, (int, float)) and not isinstance(event_step, bool):
-            reached = max(reached, int(event_step))
-            if event_step > step:
-                continue
-        kept.append(line)
-    store.write_atomic(path, b"".join(kept))
+    reached = 0
+    with store.atomic_target(path) as tmp:
+        with open_regular(path) as f, open(tmp, "wb") as out:
+            while line := f.readline(MAX_LINE + 1):
+                if not line.endswith(b"\n"):
+                    if len(line) <= MAX_LINE:
+                        break  # a partial last line
+                    while (rest := f.readline(MAX_LINE + 1)) and not rest.endswith(b"\n"):
+                        pass  # read past a line too long to be an event
+                    continue
+                try:
+                    event_step = json.loads(line).get("step")
+                except (ValueError, AttributeError, RecursionError):
+                    event_step = None
+                if isinstance(event_step, (int, float)) and not isinstance(event_step, bool):
+                    if 0 <= event_step <= total:
+                        reached = max(reached, int(event_step))
+                    if not event_step <= step:  # after the checkpoint (or not a number at all: NaN)
+                        continue
+                out.write(line)
     return reached
 
 

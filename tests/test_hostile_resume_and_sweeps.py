@@ -244,6 +244,9 @@ def test_a_resume_while_another_process_writes_the_run_is_refused(crashed, tmp_p
 
 
 def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(crashed):
+    with crashed.events_path.open("ab") as f:  # and events the resume must read past, not hold or trust
+        f.write(b'{"t": 1, "kind": "log", "step": Infinity}\n{"t": 1, "kind": "progress", "step": 99999999999}\n')
+        f.write(b'{"t": 1, "kind": "log", "message": "' + b"x" * (3 << 20) + b'"}\n')
     cmd = [sys.executable, "-m", "lab", "resume", crashed.id, "--runs-dir", str(crashed.path.parent)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
@@ -252,8 +255,10 @@ def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(crashed):
     assert len(refused.strip().splitlines()) == 1 and "Traceback" not in refused
     run = Run.load(crashed.path)
     assert run.state == "completed" and [s["state"] for s in run.summary.segments] == ["crashed", "completed"]
+    assert all(s["to_step"] <= 8192 for s in run.summary.segments)
     steps = [e["step"] for e in run.events({"progress"})]
     assert steps == sorted(steps)  # one writer: one step axis, nothing written twice
+    assert max(map(len, crashed.events_path.read_bytes().splitlines())) < 1 << 20  # the 3 MiB line is gone
 
 
 def test_lab_run_holds_its_folders_lock_while_it_runs(tmp_path):
