@@ -282,8 +282,23 @@ def resumable(run: store.Run):
     why = store.write_refusal(run.path, f"cannot resume {run.id}")  # before anything is read or written
     if why is not None:
         raise BadInput(why)
+    bad = next((i for i, s in enumerate(run.summary.segments) if not _is_segment(s)), None)
+    if bad is not None:  # the resume goes on from them
+        raise BadInput(f"{run.id} cannot be resumed: summary.json: segments[{bad}] is not a stretch of training lab "
+                       "wrote (started, ended, from_step, to_step, state)")
     spec = load_experiment(run.spec_path)
     return spec, job.resume_state(run, spec)
+
+
+def _is_segment(s) -> bool:
+    import math
+
+    def number(v, kind=(int, float)):
+        return v is None or isinstance(v, kind) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+    return (isinstance(s, dict) and {"started", "ended", "from_step", "to_step", "state"} <= set(s)
+            and number(s["started"]) and number(s["ended"]) and number(s["from_step"], int) and number(s["to_step"], int)
+            and (s["state"] is None or isinstance(s["state"], str)))
 
 
 def resume(run: store.Run, on_event: Callable[[dict], None] | None = None) -> store.Run:

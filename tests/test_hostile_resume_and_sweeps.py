@@ -195,6 +195,11 @@ def _drop(state, key):
     return json.dumps(state)
 
 
+def _forged_segments(run):
+    summary = json.loads(run.summary_path.read_text())
+    run.summary_path.write_text(json.dumps({**summary, "segments": [{"started": "yesterday"}]}))
+
+
 DAMAGE = {
     "truncated-pt": (_truncate, "resume.json is unreadable"),
     "garbage-pt": (_garbage, "resume.json is unreadable"),
@@ -210,6 +215,7 @@ DAMAGE = {
     "file-outside-the-run": (_resume_json(lambda s: _set(s, "files", "agent", "../../elsewhere.pt")),
                              "is not a path inside the folder"),
     "file-missing": (_resume_json(lambda s: _set(s, "files", "agent", "checkpoints/resume-9.pt")), "is missing"),
+    "summary-segments-forged": (_forged_segments, "segments[0] is not a stretch of training"),
 }
 
 
