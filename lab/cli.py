@@ -223,12 +223,12 @@ def _list_params(ref: str) -> int:
     from rich.table import Table
 
     from lab.errors import BadInput
-    from lab.files import read_regular
+    from lab.files import read_toml
     from lab.spec import find_experiment, inline_toml, settings
 
     path = find_experiment(ref)
     try:
-        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+        raw = read_toml(path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     table = Table(box=None, header_style="bold", title=f"{raw.get('name', path.stem)}: every setting "
@@ -669,10 +669,10 @@ def cmd_explain(args) -> int:
     if run.state != "completed":
         raise BadInput(f"{run.id}: is {run.state}; `lab explain` needs a completed run")
     kind = run.kind
-    from lab.files import read_regular
+    from lab.files import read_toml
 
     try:
-        raw = tomllib.loads(read_regular(run.spec_path).decode("utf-8"))
+        raw = read_toml(run.spec_path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{run.id}: spec.toml cannot be read ({getattr(e, 'strerror', None) or e})") from None
     if kind == "attribution":

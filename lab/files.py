@@ -42,6 +42,29 @@ def read_regular(path: str | os.PathLike, limit: int | None = None) -> bytes:
 
 
 MAX_JSON_DEPTH = 64  # lab's own JSON files nest a few levels
+MAX_TOML_BYTES = 16 << 20  # an experiment, spec.toml or sweep file is a few KB
+
+
+def toml_data(text: str) -> dict:
+    """TOML from a file someone else made: tomllib.TOMLDecodeError (a ValueError), never
+    RecursionError, for arrays or inline tables nested too deeply for tomllib's recursive parser."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+
+
+def read_toml(path: str | os.PathLike) -> dict:
+    """A TOML file someone else made, as `toml_data` reads it: OSError or UnicodeDecodeError when
+    it cannot be read, tomllib.TOMLDecodeError when it is not TOML or over MAX_TOML_BYTES."""
+    import tomllib
+
+    data = read_regular(path, limit=MAX_TOML_BYTES)
+    if len(data) > MAX_TOML_BYTES:
+        raise tomllib.TOMLDecodeError(f"larger than {MAX_TOML_BYTES >> 20} MiB")
+    return toml_data(data.decode("utf-8"))
 
 
 def json_data(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):

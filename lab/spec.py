@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from lab.errors import BadInput, did_you_mean, one_line, one_of
-from lab.files import read_regular
+from lab.files import MAX_TOML_BYTES, read_regular, toml_data
 from lab.rl.algos import ALGOS
 from lab.rl.params import AgentParams
 from lab.xai.params import DataSpec, ExplainSpec, ModelSpec, RobustnessSpec
@@ -200,7 +200,7 @@ def find_experiment(name_or_path: str | os.PathLike) -> Path:
 def parse_value(text: str) -> Any:
     """An override's value as TOML would read it (3e-4, true, [64, 64], "x"); else the text."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return toml_data(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
 
@@ -705,11 +705,14 @@ def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str,
         path = find_experiment(name_or_path)
         source = _display(path)
         try:
-            text = read_regular(path).decode("utf-8")
+            data = read_regular(path, limit=MAX_TOML_BYTES)
+            if len(data) > MAX_TOML_BYTES:
+                raise BadInput(f"{source}: larger than {MAX_TOML_BYTES >> 20} MiB; an experiment file is a few KB")
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise BadInput(f"{source}: cannot read ({e.strerror if isinstance(e, OSError) else e})") from None
         try:
-            raw = tomllib.loads(text)
+            raw = toml_data(text)
         except tomllib.TOMLDecodeError as e:
             raise BadInput(f"{source}: TOML syntax error: {e}") from None
     apply_overrides(raw, overrides, source)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from lab.errors import BadInput, one_line
 from lab.events import _AGGREGATE_FIELD, EventTail, read_events
-from lab.files import read_regular
+from lab.files import read_toml
 
 LIVE_FOLDER = "tensorboard"  # the live files: the run folder's artifacts/tensorboard
 LIVE_FLUSH_SECONDS = 2.0  # the live writer catches up with events.jsonl and flushes at most this often
@@ -118,7 +118,7 @@ def hyperparameters(settings: dict) -> dict[str, bool | float | str]:
 def read_settings(run) -> dict | None:
     """The run's spec.toml as a table; None when it cannot be read."""
     try:
-        return tomllib.loads(read_regular(run.spec_path).decode("utf-8"))
+        return read_toml(run.spec_path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
 

@@ -148,6 +148,16 @@ def test_a_deeply_nested_summary_or_event_is_corrupt_not_a_traceback(tmp_path):
     assert _fingerprint(root) == before
 
 
+def test_a_deeply_nested_spec_toml_is_one_line_for_every_command_that_reads_it(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-deep-spec")
+    (path / "spec.toml").write_text('name = "x"\na = ' + "[" * 100_000 + "]" * 100_000 + "\n")
+    before = _fingerprint(root)
+    for args in (("eval", path.name), ("explain", path.name), ("play", path.name), ("record", path.name, "--out", tmp_path / "x.gif")):
+        _one_line_refusal(_lab(*args, runs_dir=root), "nested too deeply")
+    assert _fingerprint(root) == before and not (tmp_path / "x.gif").exists()
+
+
 @pytest.mark.parametrize("fields,problem", [
     ({"started": b"NaN"}, "summary.json: not JSON (NaN is not a JSON number)"),
     ({"started": b"1e999"}, "summary.json: not JSON (1e999 is not a finite number)"),

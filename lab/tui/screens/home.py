@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from lab.files import read_regular
+from lab.files import read_toml
 from lab.spec import builtin_experiments, inline_toml
 from lab.spec import settings as spec_settings
 from lab.tui.widgets.run_table import LEGEND, RunTable
@@ -37,7 +37,7 @@ def flatten(raw: dict, prefix: str = "") -> dict[str, object]:
 
 def _read(path) -> dict:
     try:
-        return tomllib.loads(read_regular(path).decode("utf-8"))
+        return read_toml(path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
 

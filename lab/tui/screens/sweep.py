@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from lab.display import STATE_STYLE, duration, printable
-from lab.files import read_regular
+from lab.files import read_toml
 from lab.store import EVENTS, SUMMARY
 from lab.sweep.record import SweepFolder, SweepRecord, Trial
 from lab.sweep.report import ranked, value_text
@@ -113,7 +113,7 @@ class SweepReader:
 
     def _read_params(self) -> dict:
         try:
-            raw = tomllib.loads(read_regular(self.folder.toml_path).decode("utf-8"))
+            raw = read_toml(self.folder.toml_path)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return {}
         params = (raw.get("sweep") or {}).get("params")
