@@ -133,19 +133,33 @@ def writer_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
     """Be the one writer of a run or sweep folder while the block runs: an exclusive flock on the
     folder itself, which the OS releases when this process dies (a crash leaves nothing to clean
     up), and which adds no file: a refused writer leaves the folder byte for byte as it was.
-    BadInput, one line, when another process holds it; OSError when the folder cannot be opened."""
+    BadInput, one line, when another process holds it; OSError when the folder cannot be opened.
+    Where the file system takes no flock on a directory (NFS emulates flock with POSIX locks, which
+    want a file open for writing), the lock is taken on a `.lock` file in the folder instead; where
+    it takes no lock at all, the block runs unlocked rather than not at all."""
     import fcntl
 
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
+    def lock(fd: int) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
         except BlockingIOError:
             raise BadInput(f"{what} is being written by another lab process, and only one may write it at a time: "
                            "wait for that one to end, or stop it") from None
+        except OSError:  # this file system takes no such lock
+            return False
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if not lock(fd):
+            os.close(fd)
+            fd = -1
+            fd = os.open(Path(folder) / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            lock(fd)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd >= 0:
+            os.close(fd)  # releases the lock
 
 
 def signal_refusal(summary: Summary, writes: str | os.PathLike | None = None,

@@ -288,6 +288,26 @@ def test_lab_run_holds_its_folders_lock_while_it_runs(tmp_path):
         pass
 
 
+def test_where_directories_take_no_flock_the_lock_is_a_file_and_still_one_writer(tmp_path, monkeypatch):
+    import fcntl
+    import stat
+
+    real = fcntl.flock
+
+    def nfs_like(fd, op):  # NFS emulates flock with POSIX locks: none on a directory opened read-only
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(9, "Bad file descriptor")
+        return real(fd, op)
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    with writer_lock(tmp_path, "run x"):
+        with pytest.raises(BadInput, match="run x is being written by another lab process"):
+            with writer_lock(tmp_path, "run x"):
+                pass
+    with writer_lock(tmp_path, "run x"):
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]
+
+
 # ------------------------------------------------------------------------------ sweep folders
 
 SWEEP_TOML = """name = "hand"
