@@ -234,16 +234,17 @@ _EPISODE_KEYS = (b'"kind":"episode"', b'"kind": "episode"')  # lab's compact sep
 class _Lines:
     """A file's whole lines from `offset` on, in blocks of about CHUNK bytes: memory stays
     bounded whatever the file holds. A line longer than MAX_LINE is in no block; a partial last
-    line (the writer is mid-line, or was killed) is left unread. `end`: the offset after the last
-    whole line read (or skipped)."""
+    line (the writer is mid-line, or was killed) is left unread. `end`: the offset to go on from,
+    after the last whole line read, or inside a long line being skipped (`skipping`: go on
+    skipping it there, so that a reader following the file does not read it again)."""
 
-    def __init__(self, f, offset: int = 0):
-        self.f, self.end = f, offset
+    def __init__(self, f, offset: int = 0, skipping: bool = False):
+        self.f, self.end, self.skipping = f, offset, skipping
 
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         """(offset, bytes): whole lines, each block ending in a newline."""
         self.f.seek(self.end)
-        pos, carry, skipping = self.end, b"", False  # pos: the file offset of `carry`
+        pos, carry, skipping = self.end, b"", self.skipping  # pos: the file offset of `carry`
         while chunk := self.f.read(CHUNK):
             if skipping:  # inside a line too long to keep: up to its newline
                 newline = chunk.find(b"\n")
@@ -251,7 +252,7 @@ class _Lines:
                     pos += len(chunk)
                     continue
                 pos, chunk, skipping = pos + newline + 1, chunk[newline + 1:], False
-                self.end = pos
+                self.end, self.skipping = pos, False
             data = carry + chunk
             last = data.rfind(b"\n") + 1
             if last:
@@ -260,6 +261,8 @@ class _Lines:
             carry = data[last:]
             if len(carry) > MAX_LINE:
                 pos, carry, skipping = pos + len(carry), b"", True
+        if skipping:  # the file ends inside a long line: what was read of it stays read
+            self.end, self.skipping = pos, True
 
 
 @dataclass
@@ -270,6 +273,7 @@ class Scan:
     offset: int = 0  # bytes read (up to the last complete line)
     episodes: int = 0  # single `episode` lines in the file (sampled or not)
     sampled: bool = False  # True when `events` holds a sample of the episode lines
+    skipping: bool = False  # True when `offset` is inside a line too long to read (go on skipping it)
 
 
 def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODES) -> Scan:
@@ -291,7 +295,7 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
         if os.fstat(f.fileno()).st_size <= SMALL_FILE:
             events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines())
                       if e is not None and want(e["kind"])]
-            return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events))
+            return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events), skipping=lines.skipping)
         f.seek(max(os.fstat(f.fileno()).st_size - CHUNK, 0))
         tail = f.read(CHUNK)
         end = f.tell() - len(tail) + tail.rfind(b"\n") + 1  # after the last whole line (near enough, if none is near the end)
@@ -334,15 +338,15 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
             elif every_episode:
                 picked.update(every_episode)
         events = [e for _, line in sorted(picked.items()) if (e := _parse(line)) is not None and want(e["kind"])]
-        return Scan(events, lines.end, n_episodes, sampled)
+        return Scan(events, lines.end, n_episodes, sampled, lines.skipping)
 
 
 class EventTail:
     """Reads the events appended since the last call: the way live views follow a run."""
 
-    def __init__(self, path: Path, offset: int = 0):
+    def __init__(self, path: Path, offset: int = 0, skipping: bool = False):
         self.path = Path(path)
-        self.offset = offset
+        self.offset, self.skipping = offset, skipping
 
     def read(self) -> list[dict]:
         try:
@@ -350,7 +354,7 @@ class EventTail:
         except OSError:
             return []
         with f:
-            lines = _Lines(f, self.offset)
+            lines = _Lines(f, self.offset, self.skipping)
             events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines()) if e is not None]
-        self.offset = lines.end  # a partial last line is read next time
+        self.offset, self.skipping = lines.end, lines.skipping  # a partial last line is read next time
         return events

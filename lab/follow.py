@@ -60,7 +60,7 @@ class RunFollower:
         if self.tail is None:
             first = scan(self.run.events_path)
             self.sampled = first.sampled
-            self.tail = EventTail(self.run.events_path, first.offset)
+            self.tail = EventTail(self.run.events_path, first.offset, first.skipping)
             events = first.events
         else:
             events = self.tail.read()
