@@ -711,7 +711,7 @@ def cmd_eval(args) -> int:
     from lab.rl.evaluate import evaluate
     from lab.rl.train import load_delivered_policy, prepare
 
-    device = prepare(spec, requested="auto" if spec.device == "cuda" else None).device
+    device = prepare(spec, requested="auto" if spec.device == "cuda" else None, training=False).device
     import torch
 
     torch.set_num_threads(spec.threads)

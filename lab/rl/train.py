@@ -53,8 +53,10 @@ EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every t
 FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
 
-def prepare(spec, runs_dir=None, requested: str | None = None):
-    """The Plan of an RL run: its device (`requested`, default the spec's) and why."""
+def prepare(spec, runs_dir=None, requested: str | None = None, training: bool = True):
+    """The Plan of an RL run: its device (`requested`, default the spec's) and why; with
+    `training`, once what training allocates is checked against free memory (an evaluation of a
+    finished run, `training=False`, allocates a fraction of it)."""
     from lab import memory
     from lab.device import choose_device
     from lab.plan import Plan
@@ -72,7 +74,8 @@ def prepare(spec, runs_dir=None, requested: str | None = None):
         requested or spec.device, algo.device_note,
         why_gpu=ENGINE_NOTE if spec.engine == "torch" else "image observations need a CNN, which runs faster on the GPU" if image else None,
         torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
-    memory.check_run(footprint.needs(spec, observation_space, action_space), spec.source, device)
+    if training:
+        memory.check_run(footprint.needs(spec, observation_space, action_space), spec.source, device)
     return Plan(device, reason)
 
 
