@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -32,6 +33,10 @@ SPEC, EVENTS, SUMMARY, CHECKPOINTS, ARTIFACTS = "spec.toml", "events.jsonl", "su
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
     return Path(runs_dir or os.environ.get("LAB_RUNS_DIR") or "runs")
+
+
+# a run's or sweep's id, and any name that becomes one path component: never '.', '..' or a separator
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def new_run_id(experiment: str) -> str:
@@ -428,6 +433,8 @@ def write_refusal(folder: str | os.PathLike, what: str) -> str | None:
 def create_run_folder(root: Path, experiment: str, run_id: str | None = None) -> Path:
     """A new run folder; `run_id` names it (a sweep chooses its runs' ids before they start),
     else a fresh id. BadInput when the given id is taken."""
+    if run_id is not None and not PLAIN_NAME.fullmatch(run_id):
+        raise BadInput(f"run id {run_id!r} is not a plain name (letters, digits, '_.-'; no path)")
     root.mkdir(parents=True, exist_ok=True)
     while True:
         path = root / (run_id or new_run_id(experiment))

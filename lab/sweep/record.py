@@ -32,8 +32,8 @@ UNFINISHED = ("pending", "running", "failed", "crashed", "stopped")  # what --re
 JOB_STATES = ("pending", "running", "completed", "stopped", "pruned", "failed", "crashed")
 SWEEP_STATES = ("running", "completed", "stopped", "failed")
 # an id or a name in sweep.json (the sweep's, its experiment's, its runs'): one plain path component,
-# never '.', '..' or a separator, as the ids and names lab makes are
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# as the ids and names lab makes are
+PLAIN_NAME = store.PLAIN_NAME
 # bytes of sweep.json lab reads: thousands of trials with their evaluations take a few MiB, and
 # parsing this much of the worst JSON (tiny objects) stays under 2 GB of memory
 JSON_LIMIT = 64 << 20
