@@ -140,6 +140,9 @@ def parse(text: str | bytes) -> Summary:
     too deeply, a field of the wrong type, a number no run has (`implausible`)."""
     if len(text) > MAX_BYTES:  # (a reader passes at most MAX_BYTES + 1: read_regular's limit)
         raise SummaryError(f"summary.json: over {MAX_BYTES >> 20} MiB, more than any run writes")
+    data = text.encode() if isinstance(text, str) else text
+    if sum(data.count(c) for c in (b",", b"[", b"{")) > MAX_VALUES:  # objects cost memory, text far less
+        raise SummaryError(f"summary.json: more than {MAX_VALUES:,} values, more than any run writes")
     try:
         data = json_data(text)
     except ValueError as e:
@@ -158,7 +161,8 @@ def parse(text: str | bytes) -> Summary:
     return summary
 
 
-MAX_BYTES = 256 << 20  # a population of 65,536 members writes about 30 MB
+MAX_BYTES = 256 << 20  # a population of 65,536 members writes about 30 MB; a long error is text
+MAX_VALUES = 4_000_000  # ... and under a million values (each a comma, or an opening bracket)
 MAX_TIME = 10**11  # unix time (the year 5138): a later start or end is no run's
 MAX_COUNT = 10**15  # steps and episodes: 100,000 times what a spec may ask for
 _RANGES = {  # field -> (lowest, highest) a run can write
