@@ -222,7 +222,7 @@ def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
 
 # ------------------------------------------------------------------------------ bounded reading
 
-MAX_LINE = 1 << 20  # no event lab writes is longer; a longer line is skipped, whatever its length
+MAX_LINE = 1 << 20  # no event lab writes is longer (the longest: a 65,536-member eval, about 0.8 MB); a longer line is skipped
 CHUNK = 1 << 20  # bytes read at a time: with MAX_LINE, what a reader holds of a file at once
 SMALL_FILE = 4 << 20  # below this every line is parsed; above it, episodes are sampled
 SAMPLE_EPISODES = 4000
@@ -293,16 +293,23 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
     with f:
         lines = _Lines(f)
         if os.fstat(f.fileno()).st_size <= SMALL_FILE:
-            events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines())
+            events = [_for_view(e) for _, block in lines.blocks() for e in map(_parse, block.splitlines())
                       if e is not None and want(e["kind"])]
             return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events), skipping=lines.skipping)
         f.seek(max(os.fstat(f.fileno()).st_size - CHUNK, 0))
         tail = f.read(CHUNK)
         end = f.tell() - len(tail) + tail.rfind(b"\n") + 1  # after the last whole line (near enough, if none is near the end)
         targets = [i * end // sample for i in range(sample)]  # episode lines are picked at these offsets
-        picked: dict[int, bytes] = {}  # file offset -> line
-        every_episode: dict[int, bytes] | None = {}  # while there are at most `sample`: all of them
+        picked: dict[int, dict | None] = {}  # file offset -> its event, parsed as it is picked (None: none)
+        every_episode: dict[int, dict | None] | None = {}  # while there are at most `sample`: all of them
         latest: tuple[int, bytes] | None = None  # the last episode line: the latest figures
+
+        def pick(into: dict, at: int, line: bytes) -> None:
+            if at not in into:
+                e = _parse(line)
+                keep = e is not None and want(e["kind"]) and not (e["kind"] == "episode" and len(line) > EPISODE_LINE)
+                into[at] = _for_view(e) if keep else None
+
         n_episodes, t = 0, 0
         for pos, block in lines.blocks():
             def line_at(i: int) -> tuple[int, bytes]:
@@ -310,19 +317,18 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
                 return pos + start, block[start:block.index(b"\n", start)]
 
             for m in _NOT_EPISODE.finditer(block):  # low-rate lines: a regex scan, no parsing of the rest
-                at, line = line_at(m.start())
-                picked[at] = line
+                pick(picked, *line_at(m.start()))
             count = sum(block.count(key) for key in _EPISODE_KEYS)
             if count and want("episode"):
                 n_episodes += count
                 if every_episode is not None:
-                    every_episode.update(line_at(m.start()) for m in _EPISODE.finditer(block))
+                    for m in _EPISODE.finditer(block):
+                        pick(every_episode, *line_at(m.start()))
                     if n_episodes > sample:
                         every_episode = None
                 while t < len(targets) and targets[t] < pos + len(block):
                     if targets[t] >= pos:
-                        at, line = line_at(targets[t] - pos)
-                        picked[at] = line
+                        pick(picked, *line_at(targets[t] - pos))
                     t += 1
                 last = max(block.rfind(key) for key in _EPISODE_KEYS)
                 if last >= 0:
@@ -334,11 +340,25 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
         sampled = n_episodes > sample
         if want("episode"):
             if sampled and latest is not None:
-                picked[latest[0]] = latest[1]
+                pick(picked, *latest)
             elif every_episode:
                 picked.update(every_episode)
-        events = [e for _, line in sorted(picked.items()) if (e := _parse(line)) is not None and want(e["kind"])]
+        events = [e for _, e in sorted(picked.items()) if e is not None]
         return Scan(events, lines.end, n_episodes, sampled, lines.skipping)
+
+
+VIEW_TEXT = 16 << 10  # characters of a message or traceback that `scan` keeps (a view shows fewer)
+EPISODE_LINE = 4 << 10  # lab's episode lines are about 100 bytes: a longer one `scan` samples is no episode of lab's
+
+
+def _for_view(event: dict) -> dict:
+    """`scan` keeps every low-rate event of a file of any size: their long texts cut, so that a
+    file of megabyte log lines costs what its events are worth to a view, not what it weighs."""
+    for key in ("message", "traceback"):
+        text = event.get(key)
+        if isinstance(text, str) and len(text) > VIEW_TEXT:
+            event[key] = f"{text[:VIEW_TEXT]} [... {len(text) - VIEW_TEXT:,} more characters]"
+    return event
 
 
 class EventTail:
