@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,6 +12,7 @@ from textual.containers import Grid, ScrollableContainer, Vertical, VerticalScro
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from lab.display import printable
 from lab.files import json_data, open_regular, read_regular
 from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
 
@@ -37,10 +40,14 @@ class AttributionScreen(Screen):
         self.run = run = Run.load(path)
         with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
             self.data = d = {k: npz[k] for k in npz.files}
+        for key in ("feature_names", "class_names"):  # text from the folder, shown: printable (lab.display)
+            if key in d:
+                d[key] = np.array([printable(str(v), limit=200) for v in d[key]])
         self.comparison = json_data(read_regular(run.artifact("comparison.json")))
         robustness = run.artifact("robustness.json")  # only runs with a [robustness] table have one
         self.robustness = json_data(read_regular(robustness)) if robustness.is_file() else None
-        self.methods = [k for k in d if k not in NON_METHODS]
+        # a method's name becomes a widget id: a name that is not an identifier is no method lab wrote
+        self.methods = [k for k in d if k not in NON_METHODS and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
         self.index = 0
         self.is_image = d["inputs"].ndim == 4
         n = len(d["inputs"])
