@@ -332,29 +332,30 @@ def _running(tmp_path, **identity):
 
 
 def test_stop_signals_a_run_of_this_machine_whose_identity_matches(tmp_path):
-    import signal
+    """A real lab run: its pid, start time and host match, its command line is `lab run` and it
+    writes that run's events.jsonl, so stop signals it, and it ends stopped."""
     import subprocess
     import sys
+    import time
 
     from lab.launch import stop
-    from lab.store import _process_start
+    from lab.store import list_runs
 
-    # the child installs Python's SIGINT handler itself (a shell that starts the tests in the
-    # background hands them SIGINT ignored) and says when it is ready
-    code = ("import signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\nprint('ready', flush=True)\n"
-            "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(42)")
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-reinforce", "--runs-dir", str(tmp_path),
+                              "--set", "agent.total_steps=100000000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        assert child.stdout.readline().strip() == "ready"
-        import socket
-
-        run = _running(tmp_path, pid=child.pid, pid_start=_process_start(child.pid), host=socket.gethostname())
-        assert run.state == "running"
+        deadline = time.monotonic() + 60
+        while not [r for r in list_runs(tmp_path) if r.state == "running" and r.summary.pid == child.pid]:
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:] if child.poll() else ""
+            time.sleep(0.2)
+        (run,) = list_runs(tmp_path)
         assert "stopping" in stop(run)
-        assert child.wait(timeout=10) == 42  # it got SIGINT
+        assert child.wait(timeout=30) == 130  # it got SIGINT, checkpointed and ended as lab run does on Ctrl-C
+        (run,) = list_runs(tmp_path)
+        assert run.state == "stopped"
     finally:
         if child.poll() is None:
-            child.send_signal(signal.SIGKILL)
+            child.kill()
 
 
 def test_stop_refuses_what_it_cannot_identify(tmp_path):

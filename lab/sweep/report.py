@@ -3,7 +3,6 @@ experiment file, and each setting's importance. Pure text and files: no Textual 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from lab.sweep.record import SweepFolder, SweepRecord, Trial
@@ -74,7 +73,7 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
     import tomli_w
 
     from lab import store
-    from lab.files import read_regular
+    from lab.files import read_toml
     from lab.spec import apply_overrides, find_experiment, validate
     from lab.sweep.record import check_fits
     from lab.sweep.spec import load_sweep
@@ -85,7 +84,7 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
     spec = load_sweep(folder.toml_path)
     check_fits(record, spec)  # its settings are sweep.toml's choices, nothing sweep.json added
     path = find_experiment(spec.sweep.experiment)
-    raw = tomllib.loads(read_regular(path).decode("utf-8"))
+    raw = read_toml(path)
     apply_overrides(raw, best.params, str(path))
     raw["seed"] = record.seeds[0]
     raw["description"] = (f"The best settings of sweep {record.id} ({record.metric} {value_text(best)} over seeds "

@@ -568,13 +568,11 @@ def _resolved(spec, backend, workers, address):
 
 
 def _experiment_name(spec: SweepSpec) -> str:
-    import tomllib
-
-    from lab.files import read_regular
+    from lab.files import read_toml
     from lab.spec import find_experiment
 
     path = find_experiment(spec.sweep.experiment)
-    return tomllib.loads(read_regular(path).decode()).get("name", path.stem)
+    return read_toml(path).get("name", path.stem)
 
 
 def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change, on_log, early) -> SweepRecord:

@@ -151,7 +151,7 @@ def _param_key(key: str) -> str:
 
 def _check(spec: SweepSpec, fail) -> None:
     from lab import spec as experiment_spec
-    from lab.files import read_regular
+    from lab.files import read_toml
 
     s = spec.sweep
     if len(set(s.seeds)) != len(s.seeds) or any(seed < 0 for seed in s.seeds):
@@ -169,7 +169,7 @@ def _check(spec: SweepSpec, fail) -> None:
     except BadInput as e:
         fail(f"sweep.experiment: {e}")
     try:
-        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+        raw = read_toml(path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         fail(f"sweep.experiment: {path} cannot be read ({getattr(e, 'strerror', None) or e})")
     if raw.get("kind") == "sweep":
@@ -275,7 +275,7 @@ def is_sweep_file(raw: dict) -> bool:
 def load_sweep(name_or_path) -> SweepSpec:
     """A sweep by built-in name or file path (or the sweep.toml of a sweep folder)."""
     from lab import spec as experiment_spec
-    from lab.files import read_regular
+    from lab.files import read_toml
 
     try:
         path = experiment_spec.find_experiment(name_or_path)
@@ -287,7 +287,7 @@ def load_sweep(name_or_path) -> SweepSpec:
                        f"{one_of(sweeps)}; or give a path to a sweep .toml file)") from None
     source = experiment_spec._display(path)
     try:
-        raw = tomllib.loads(read_regular(path).decode("utf-8"))
+        raw = read_toml(path)
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"{source}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     except tomllib.TOMLDecodeError as e:
