@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.files import open_regular
+from lab.files import bounded_int, open_regular
 
 # Kinds that can come many times a second; they are written in batches.
 HIGH_RATE = frozenset({"episode", "metric"})
@@ -184,8 +184,8 @@ def _parse(line: bytes) -> dict | None:
     if len(line) > MAX_LINE:
         return None
     try:
-        event = json.loads(line)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply to parse
+        event = json.loads(line, parse_int=bounded_int)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply, an integer beyond 64 bits
         return None
     if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
         return None

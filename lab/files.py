@@ -70,10 +70,11 @@ def read_toml(path: str | os.PathLike) -> dict:
 def json_data(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):
     """JSON from a file someone else made: ValueError, never RecursionError, for nesting deeper
     than `max_depth` (a 100,000-deep list, which every recursive reader after the parser would
-    choke on too), and for what JSON does not have but Python's parser takes: NaN, Infinity and
-    floats too large to be finite (1e999)."""
+    choke on too), and for what JSON does not have but Python's parser takes: NaN, Infinity,
+    floats too large to be finite (1e999) and integers beyond 64 bits (9 * 400: no float or
+    array holds them, and a reader formatting one as a float raised OverflowError)."""
     try:
-        data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+        data = json.loads(text, parse_constant=_not_a_number, parse_float=_finite, parse_int=bounded_int)
     except RecursionError:
         raise ValueError(f"nested deeper than {max_depth} levels") from None
     level, depth = [data], 0
@@ -84,6 +85,19 @@ def json_data(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):
         level = [v for x in level if isinstance(x, (dict, list)) for v in (x.values() if isinstance(x, dict) else x)
                  if isinstance(v, (dict, list))]
     return data
+
+
+MAX_INT = 2**63  # lab writes no integer beyond 64 bits (steps, seeds, counts)
+
+
+def bounded_int(text: str) -> int:
+    """json.loads' parse_int: ValueError for an integer of 64 bits or more, as for 1e999."""
+    if len(text) > 20:
+        raise ValueError(f"{text[:20]}... ({len(text)} digits) is beyond a 64-bit integer")
+    value = int(text)
+    if not -MAX_INT <= value < MAX_INT:
+        raise ValueError(f"{text} is beyond a 64-bit integer")
+    return value
 
 
 def _not_a_number(name: str):

@@ -311,3 +311,21 @@ def test_the_runs_watcher_skips_folders_that_are_not_runs_until_they_change(tmp_
     rl_run(root, "20261124-000001-cartpole-ppo-b", "cartpole-ppo", 1)
     changes = watch.poll()
     assert "20261124-000001-cartpole-ppo-b" in changes.changed and "empty-00007" not in watch.runs
+
+
+def test_an_integer_beyond_64_bits_in_an_event_or_artifact_is_corrupt_not_a_traceback(tmp_path):
+    from lab.files import json_data
+
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-huge-int")
+    with open(path / "events.jsonl", "a") as f:
+        f.write('{"t": 2, "kind": "eval", "step": ' + "9" * 400 + ', "mean": 1, "std": 0, "episodes": 1}\n')
+        f.write('{"t": 3, "kind": "eval", "step": 30, "mean": ' + "9" * 400 + ', "std": 0, "episodes": 1}\n')
+        f.write('{"t": 4, "kind": "log", "message": "after"}\n')
+    assert not list(Run.load(path).events({"eval"}))  # both lines skipped as corrupt
+    assert [e.get("message") for e in Run.load(path).events({"log"})] == ["after"]
+    with pytest.raises(ValueError, match="beyond a 64-bit integer"):
+        json_data('{"epsilons": [' + "9" * 400 + "]}")
+    assert json_data(str(2**63 - 1)) == 2**63 - 1
+    shown = _lab("show", path.name, runs_dir=root)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr

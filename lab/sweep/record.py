@@ -22,7 +22,7 @@ from typing import Any
 
 from lab import store
 from lab.errors import BadInput, did_you_mean
-from lab.files import open_regular
+from lab.files import bounded_int, open_regular
 from lab.sweep.spec import MAX_RUNS, MAX_SEEDS
 
 SWEEP_TOML, SWEEP_JSON, STUDY_DB = "sweep.toml", "sweep.json", "study.db"
@@ -207,7 +207,7 @@ class SweepFolder:
         if len(text) > JSON_LIMIT:
             raise SweepCorrupt(f"{SWEEP_JSON}: larger than the {JSON_LIMIT >> 20} MiB lab reads")
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=bounded_int)
         except (ValueError, RecursionError) as e:
             raise SweepCorrupt(f"{SWEEP_JSON}: not JSON ({type(e).__name__}: {str(e)[:120]})") from None
         record = parse_record(data)
