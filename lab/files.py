@@ -45,11 +45,20 @@ MAX_JSON_DEPTH = 64  # lab's own JSON files nest a few levels
 MAX_TOML_BYTES = 16 << 20  # an experiment, spec.toml or sweep file is a few KB
 
 
+MAX_TOML_KEY_DEPTH = 64  # lab's keys have two or three parts (agent.policy.net_arch)
+
+
 def toml_data(text: str) -> dict:
     """TOML from a file someone else made: tomllib.TOMLDecodeError (a ValueError), never
-    RecursionError, for arrays or inline tables nested too deeply for tomllib's recursive parser."""
+    RecursionError, for arrays or inline tables nested too deeply for tomllib's recursive parser,
+    and for a dotted key of more than MAX_TOML_KEY_DEPTH parts (tomllib's time and memory grow
+    with the square of a key's depth: a 50,000-part key took 6 GB)."""
     import tomllib
 
+    for number, line in enumerate(text.splitlines(), 1):
+        key = line if line.lstrip().startswith("[") else line.partition("=")[0]
+        if key.count(".") >= MAX_TOML_KEY_DEPTH:  # counted before tomllib builds the tables
+            raise tomllib.TOMLDecodeError(f"line {number}: a dotted key of more than {MAX_TOML_KEY_DEPTH} parts")
     try:
         return tomllib.loads(text)
     except RecursionError:

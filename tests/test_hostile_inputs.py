@@ -329,3 +329,20 @@ def test_an_integer_beyond_64_bits_in_an_event_or_artifact_is_corrupt_not_a_trac
     assert json_data(str(2**63 - 1)) == 2**63 - 1
     shown = _lab("show", path.name, runs_dir=root)
     assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+
+
+def test_deep_dotted_keys_and_deep_sweep_settings_are_refused_before_they_are_built(tmp_path):
+    import tomllib
+
+    from lab.files import toml_data
+    from lab.sweep.record import SweepCorrupt, _parse_trial
+
+    start = time.monotonic()
+    with pytest.raises(tomllib.TOMLDecodeError, match="line 2: a dotted key of more than 64 parts"):
+        toml_data('name = "x"\n' + ".".join(["a"] * 50_000) + " = 1\n")
+    assert time.monotonic() - start < 5  # 6 GB and minutes in tomllib before
+    assert toml_data('a.b.c = "x.y.z"\n[env.kwargs]\nis_slippery = false\n')["a"]["b"]["c"] == "x.y.z"
+    trial = {"number": 0, "params": {"agent.net_arch": [64, 64], "env.kwargs": {"is_slippery": False}}, "jobs": []}
+    assert _parse_trial(trial, 0, 1).params["agent.net_arch"] == [64, 64]
+    with pytest.raises(SweepCorrupt, match=r"trials\[0\]\.params: .* 4 deep"):
+        _parse_trial({**trial, "params": {"agent.learning_rate": json.loads("[" * 900 + "]" * 900)}}, 0, 1)

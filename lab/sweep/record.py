@@ -315,7 +315,8 @@ def _parse_trial(data, i: int, seeds: int) -> Trial:
     if not isinstance(data, dict):
         raise SweepCorrupt(f"{SWEEP_JSON}: trials[{i}]: not an object")
     params = _get(data, "params", where, lambda v: None if isinstance(v, dict) and all(
-        isinstance(k, str) and len(k) <= 200 for k in v) else "a table of settings")
+        isinstance(k, str) and len(k) <= 200 and _setting(x) for k, x in v.items()) else
+        f"a table of settings (numbers, text, true/false, or lists and tables of them {MAX_SETTING_DEPTH} deep)")
     jobs = _get(data, "jobs", where, lambda v: None if isinstance(v, list) and len(v) in (0, seeds) else
                 f"a list of one run per seed ({seeds})")
     return Trial(
@@ -326,6 +327,19 @@ def _parse_trial(data, i: int, seeds: int) -> Trial:
         study_number=_get(data, "study_number", where, _count(optional=True), None),
         pruned_at=_get(data, "pruned_at", where, _count(optional=True), None),
         reported=_get(data, "reported", where, _count(), 0))
+
+
+MAX_SETTING_DEPTH = 4  # a sweep's choices are numbers, text, [64, 64] or {is_slippery = false}
+
+
+def _setting(value, depth: int = 0) -> bool:
+    """A trial's setting as sweep.toml's choices are: a finite number, text, true/false, or a list
+    or table of them at most MAX_SETTING_DEPTH deep (a 900-deep list was a RecursionError in
+    the readers that print it)."""
+    if isinstance(value, (list, dict)):
+        return depth < MAX_SETTING_DEPTH and all(
+            _setting(x, depth + 1) for x in (value.values() if isinstance(value, dict) else value))
+    return isinstance(value, (str, bool)) or finite(value) is not None
 
 
 def _parse_job(data, where: str) -> Job:
