@@ -597,14 +597,14 @@ def _print_members(members: list, best, shown: int = 20) -> None:
 
 def _print_comparison(run) -> None:
     from lab.display import printable
-    from lab.files import json_data, read_regular
+    from lab.files import read_json
 
     path = run.artifact("comparison.json")
     if not path.is_file():
         print("\n  (no comparison yet)")
         return
     try:
-        c = json_data(read_regular(path))
+        c = read_json(path)
         _print_comparison_table(run, c)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         print(f"\n  artifacts/comparison.json cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
@@ -612,13 +612,13 @@ def _print_comparison(run) -> None:
 
 def _print_robustness(run) -> None:
     from lab.display import printable, robustness_lines
-    from lab.files import json_data, read_regular
+    from lab.files import read_json
 
     path = run.artifact("robustness.json")
     if not path.is_file():
         return
     try:
-        lines = robustness_lines(json_data(read_regular(path)))
+        lines = robustness_lines(read_json(path))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         print(f"\n  artifacts/robustness.json cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
         return

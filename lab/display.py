@@ -139,13 +139,13 @@ def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
     """(robustness run id, its robustness.json) of the newest completed run that attacked the
     policy of run `run_id` (cartpole-policy-robustness and the like); None when none has."""
     from lab import store
-    from lab.files import json_data, read_regular
+    from lab.files import read_json
 
     found = [r for r in store.list_runs(runs_dir) if r.kind == "attribution" and r.state == "completed"
              and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
     for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
         try:
-            return run.id, json_data(read_regular(run.artifact("robustness.json")))
+            return run.id, read_json(run.artifact("robustness.json"))
         except (OSError, ValueError):
             continue
     return None

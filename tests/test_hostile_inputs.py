@@ -346,3 +346,13 @@ def test_deep_dotted_keys_and_deep_sweep_settings_are_refused_before_they_are_bu
     assert _parse_trial(trial, 0, 1).params["agent.net_arch"] == [64, 64]
     with pytest.raises(SweepCorrupt, match=r"trials\[0\]\.params: .* 4 deep"):
         _parse_trial({**trial, "params": {"agent.learning_rate": json.loads("[" * 900 + "]" * 900)}}, 0, 1)
+
+
+def test_an_artifact_json_over_the_size_limit_is_unreadable_without_being_parsed(tmp_path):
+    from lab.files import read_json
+
+    path = tmp_path / "comparison.json"
+    path.write_text('{"methods": [' + ", ".join(["{}"] * 2000) + "]}")
+    assert len(read_json(path)["methods"]) == 2000
+    with pytest.raises(ValueError, match="larger than the 0 MiB lab reads"):
+        read_json(path, limit=1000)

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from lab.display import printable
-from lab.files import json_data, open_regular, read_regular
+from lab.files import open_regular, read_json
 from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
@@ -43,9 +43,9 @@ class AttributionScreen(Screen):
         for key in ("feature_names", "class_names"):  # text from the folder, shown: printable (lab.display)
             if key in d:
                 d[key] = np.array([printable(str(v), limit=200) for v in d[key]])
-        self.comparison = json_data(read_regular(run.artifact("comparison.json")))
+        self.comparison = read_json(run.artifact("comparison.json"))
         robustness = run.artifact("robustness.json")  # only runs with a [robustness] table have one
-        self.robustness = json_data(read_regular(robustness)) if robustness.is_file() else None
+        self.robustness = read_json(robustness) if robustness.is_file() else None
         # a method's name becomes a widget id: a name that is not an identifier is no method lab wrote
         self.methods = [k for k in d if k not in NON_METHODS and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
         self.index = 0
