@@ -89,6 +89,69 @@ def write_torch(path: str | os.PathLike, obj) -> None:
     write_atomic(path, buf.getbuffer())
 
 
+# Reading back what a run folder holds: its files are data from anywhere (issue 24), so an archive
+# is sized before it is unpacked. torch and numpy allocate what a zip entry declares (a torch
+# record, an npz member) before reading it: a few KB of zeros compressed can claim 6 GB.
+ARCHIVE_SLACK = 64 << 20  # beyond the tensors: an SB3 zip's JSON, env snapshots, counters
+
+
+def tensor_bytes(*modules) -> int:
+    """The bytes of the parameters and buffers of torch modules: what their checkpoint holds."""
+    return sum(t.numel() * t.element_size() for m in modules if m is not None
+               for t in list(m.parameters()) + list(m.buffers()))
+
+
+def check_archive(f, max_bytes: int, nested: tuple[str, ...] = (".pth",)) -> None:
+    """ValueError unless the zip in the open binary file `f` declares at most `max_bytes`
+    uncompressed in all (and its members named `*nested`, zips themselves, the same); `f` is
+    left at its start. Not a zip: ValueError too (torch's legacy format sizes storages by what
+    its pickle says)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(f) as z:
+            infos = z.infolist()
+            total = sum(i.file_size for i in infos)
+            if total > max_bytes:
+                raise ValueError(f"its entries unpack to {total:,} bytes, more than the {max_bytes:,} "
+                                 "this spec's weights can take (a corrupt or forged file)")
+            for info in infos:
+                if info.filename.endswith(nested):
+                    with z.open(info) as inner:
+                        check_archive(inner, max_bytes, nested=())
+    except zipfile.BadZipFile:
+        raise ValueError("not a checkpoint of weights: a corrupt, truncated or foreign file (not a zip)") from None
+    finally:
+        f.seek(0)
+
+
+def read_torch(path: str | os.PathLike, device, max_bytes: int):
+    """torch.load(weights_only=True) of a file of tensors, refused (ValueError) when it declares
+    more than `max_bytes`; torch's warnings about the file (an unusual pickle protocol) are not
+    lab's to print."""
+    import warnings
+
+    import torch
+
+    with open_regular(path) as f:
+        check_archive(f, max_bytes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(f, map_location=device, weights_only=True)
+
+
+def read_npz_checked(path: str | os.PathLike, max_bytes: int):
+    """The open file of an .npz whose members declare at most `max_bytes` (ValueError otherwise),
+    for np.load(f, allow_pickle=False)."""
+    f = open_regular(path)
+    try:
+        check_archive(f, max_bytes, nested=())
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 # ------------------------------------------------------------------------------ processes
 
 def _process_start(pid: int) -> str | None:
@@ -468,10 +531,16 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
 
 def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
     """A run by id, unique id prefix, path, or experiment name (its latest run)."""
+    from lab.display import printable
+
     text = str(ref)
     path = Path(text)
-    if path.is_dir() and (path / SUMMARY).exists():
-        return Run.load(path)
+    try:
+        if path.is_dir() and (path / SUMMARY).exists():
+            return Run.load(path)
+    except (OSError, ValueError):  # a name too long for a path, a NUL: not a run folder; an id, maybe
+        pass
+    shown = printable(text, limit=200)  # the ref as typed, escaped and cut: a 100 KB one was a traceback
     runs = list_runs(runs_dir)
     root = runs_root(runs_dir)
     exact = [r for r in runs if r.path.name == text]
@@ -482,11 +551,11 @@ def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = Non
         return prefixed[0]
     if len(prefixed) > 1:
         names = ", ".join(r.path.name for r in prefixed[:5])
-        raise BadInput(f"run '{text}' is ambiguous in {root}: {len(prefixed)} runs start with it ({names}); give more of the id")
+        raise BadInput(f"run '{shown}' is ambiguous in {root}: {len(prefixed)} runs start with it ({names}); give more of the id")
     by_name = [r for r in runs if r.experiment == text]
     if by_name:
         return by_name[-1]
     known = [r.path.name for r in runs] + sorted({r.experiment for r in runs})
     hint = did_you_mean(text, known)
     where = f"{root}" if runs else f"{root} (no runs there yet)"
-    raise BadInput(f"no run '{text}' in {where}{hint}; `lab runs` lists them")
+    raise BadInput(f"no run '{shown}' in {where}{printable(hint)}; `lab runs` lists them")

@@ -356,3 +356,9 @@ def test_an_artifact_json_over_the_size_limit_is_unreadable_without_being_parsed
     assert len(read_json(path)["methods"]) == 2000
     with pytest.raises(ValueError, match="larger than the 0 MiB lab reads"):
         read_json(path, limit=1000)
+
+
+def test_a_ref_too_long_for_a_path_is_one_escaped_line(tmp_path):
+    proc = _lab("show", "\x1b]0;pwned\x07" + "a" * 100_000, runs_dir=tmp_path / "runs")
+    _one_line_refusal(proc, "no run '\\x1b]0;pwned\\x07aaa")
+    assert len(proc.stderr) < 1000

@@ -462,10 +462,12 @@ def resolve_sweep(ref: str, runs_dir=None) -> SweepFolder:
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1:
-        raise BadInput(f"sweep '{ref}' is ambiguous: {len(prefixed)} sweeps start with it; give more of the id")
+        raise BadInput(f"sweep '{ref[:200]!a}' is ambiguous: {len(prefixed)} sweeps start with it; give more of the id")
     named = [s for s in sweeps if s.id[16:-5] == ref]  # yyyymmdd-hhmmss-NAME-abcd
     if named:
         return named[-1]
     root = store.runs_root(runs_dir)
     known = [s.id for s in sweeps] + sorted({s.id[16:-5] for s in sweeps})
-    raise BadInput(f"no sweep '{ref}' in {root}{did_you_mean(ref, known)}; `lab runs` lists sweeps")
+    from lab.display import printable
+
+    raise BadInput(f"no sweep '{printable(ref, limit=200)}' in {root}{printable(did_you_mean(ref, known))}; `lab runs` lists sweeps")
