@@ -362,3 +362,11 @@ def test_a_ref_too_long_for_a_path_is_one_escaped_line(tmp_path):
     proc = _lab("show", "\x1b]0;pwned\x07" + "a" * 100_000, runs_dir=tmp_path / "runs")
     _one_line_refusal(proc, "no run '\\x1b]0;pwned\\x07aaa")
     assert len(proc.stderr) < 1000
+
+
+def test_a_schedule_with_a_non_finite_start_is_refused_like_a_non_finite_rate():
+    from lab.rl.params import _rate
+
+    assert _rate("lin_0.001") == "lin_0.001"
+    with pytest.raises(ValueError, match="a schedule's start must be a finite number"):
+        _rate("lin_1e999")  # the run started and diverged at step 0 with exit 1 before

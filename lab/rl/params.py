@@ -28,6 +28,8 @@ def _rate(value: object) -> float | str:
             raise ValueError("must be greater than 0")
         return float(value)
     if isinstance(value, str) and _SCHEDULE.match(value) and float(value[4:]) > 0:
+        if not math.isfinite(float(value[4:])):  # lin_1e999: NaN outputs at the first step
+            raise ValueError("a schedule's start must be a finite number, like 'lin_0.001'")
         return value
     raise ValueError("must be a positive number or a schedule like 'lin_0.001'")
 
