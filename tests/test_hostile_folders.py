@@ -393,3 +393,56 @@ def test_an_env_id_whose_module_is_a_path_or_relative_is_refused_in_one_line(hos
     line = one_line(hostile.lab("eval", hostile.run.name))
     assert line.endswith(f"env.id: {ref!r} names no module lab could import (expected 'module:Name', e.g. 'my_envs:GridWorld')")
     assert not hostile.mark.exists()
+
+
+def _zip_bomb_from(src: Path, dst: Path, member_suffix: str, claim: int = 2 << 30) -> None:
+    """`src` with its member ending `member_suffix` replaced by `claim` zero bytes, deflated to a
+    few MB: a file that makes torch or numpy allocate `claim` if trusted."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            if info.filename.endswith(member_suffix):
+                with out.open(info.filename, "w", force_zip64=True) as w:
+                    chunk = bytes(16 << 20)
+                    for _ in range(claim // len(chunk)):
+                        w.write(chunk)
+            else:
+                out.writestr(info.filename, z.read(info))
+
+
+def test_a_weights_file_declaring_gigabytes_is_refused_before_torch_allocates_them(tmp_path):
+    import torch
+
+    from lab.store import read_torch, tensor_bytes, write_torch
+
+    net = torch.nn.Linear(4, 2)
+    write_torch(tmp_path / "real.pt", net.state_dict())
+    _zip_bomb_from(tmp_path / "real.pt", tmp_path / "bomb.pt", "/data/0")
+    assert read_torch(tmp_path / "real.pt", "cpu", 2 * tensor_bytes(net) + 4096)["weight"].shape == (2, 4)
+    with pytest.raises(ValueError, match="unpack to"):
+        read_torch(tmp_path / "bomb.pt", "cpu", 2 * tensor_bytes(net) + 4096)
+
+
+def test_a_pickled_weights_file_is_refused_with_no_warning_on_stderr(tmp_path):
+    import pickle
+    import warnings
+
+    from lab.store import read_torch
+
+    (tmp_path / "p.pt").write_bytes(pickle.dumps({"weight": [1.0]}, protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="not a checkpoint of weights"):
+            read_torch(tmp_path / "p.pt", "cpu", 1 << 20)
+
+
+def test_a_q_table_of_the_wrong_shape_is_refused_when_loaded(tmp_path):
+    import numpy as np
+
+    from lab.rl.qlearning import QLearningAgent
+
+    spec = lab.load_experiment("frozenlake-qlearning")
+    np.save(tmp_path / "best.npy", np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"does not fit this environment's \(16, 4\)"):
+        QLearningAgent.load(tmp_path / "best.npy", spec)

@@ -20,7 +20,7 @@ from torch import nn
 from lab.engine import resumable
 from lab.engine.legacy import upgrade_net_state, upgrade_optimizer_state
 from lab.rl.params import schedule
-from lab.store import write_torch
+from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes, write_torch
 
 
 def _at(value, progress_remaining: float) -> float:
@@ -179,7 +179,8 @@ class EngineAgent:
     @classmethod
     def load(cls, path: Path, spec, device: str) -> EngineAgent:
         agent = cls(spec, device)
-        agent.net.load_state_dict(upgrade_net_state(torch.load(path, map_location=device, weights_only=True)))
+        state = read_torch(path, device, 2 * tensor_bytes(agent.net) + ARCHIVE_SLACK)
+        agent.net.load_state_dict(upgrade_net_state(state))
         agent.use_member(0)
         return agent
 
@@ -201,11 +202,11 @@ class EngineAgent:
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """The weights now, the rest when `learn` starts (`start`). A population's best weights
         come back from the checkpoint's copy of best.pt, whose members improve one by one."""
-        saved = resumable.load(files["agent"], self.device)
+        saved = resumable.load(files["agent"], self.device, resumable.bound(self))
         self.net.load_state_dict(upgrade_net_state(saved["net"]))
         saved["optimizer"] = upgrade_optimizer_state(saved["optimizer"], self.net, self.members)
         if self.members > 1 and "best" in files:
-            best = upgrade_net_state(resumable.load(files["best"], self.device))
+            best = upgrade_net_state(resumable.load(files["best"], self.device, resumable.bound(self)))
             for key, value in self.net.state_dict().items():
                 resumable.check_shape(f"best {key}", best.get(key) if isinstance(best, dict) else None, value.shape)
             self.best_state = best

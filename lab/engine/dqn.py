@@ -224,7 +224,9 @@ class TorchDQNAgent(EngineAgent):
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """The Q-network now, the rest when `learn` starts; the environments go on from the
         states they were in (`reseed` is not needed: nothing restarts)."""
-        saved = resumable.load(files["agent"], self.device)
+        p = self.spec.agent
+        buffer_bytes = (min(p.buffer_size, p.total_steps) + self.spec.env.n_envs) * (8 * self.obs_dim + 16)
+        saved = resumable.load(files["agent"], self.device, resumable.bound(self, buffer_bytes))
         self.q_net.load_state_dict(saved["q_net"])
         resumed = self.resumed = {**saved, "step": int(state["step"]), "calls": int(state["calls"]), "reseed": reseed,
                                   "buffer_pos": int(state["buffer_pos"]), "buffer_full": bool(state["buffer_full"])}

@@ -134,7 +134,7 @@ class TorchReinforceAgent(ReinforceAgent):
         from the states they were in (`reseed` is not needed: nothing restarts)."""
         from lab.engine import make_env
 
-        saved = resumable.load(files["agent"], self.device)
+        saved = resumable.load(files["agent"], self.device, resumable.bound(self))
         self.load_learner_state(saved)
         resumed = self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
         # `_go_on` on throwaway environments, as `learn` will: what does not fit this spec fails

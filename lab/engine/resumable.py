@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from lab.store import write_torch
+from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes, write_torch
 
 
 def save(path: Path, state: dict) -> None:
@@ -17,8 +17,18 @@ def save(path: Path, state: dict) -> None:
     write_torch(path, state)
 
 
-def load(path: Path, device: torch.device) -> dict:
-    return torch.load(path, map_location=device, weights_only=True)
+def bound(agent, extra: int = 0) -> int:
+    """The most bytes a resumable checkpoint of `agent` can hold: its networks' tensors four
+    times over (the weights, a target network or a population's best, Adam's two moments),
+    `extra` (a replay buffer) and slack for the rest (environments, observations, counters)."""
+    modules = {id(v): v for v in vars(agent).values() if isinstance(v, torch.nn.Module)}
+    return 4 * tensor_bytes(*modules.values()) + extra + ARCHIVE_SLACK
+
+
+def load(path: Path, device: torch.device, max_bytes: int) -> dict:
+    """The file's tensors (weights_only=True), refused (ValueError) when it declares more than
+    `max_bytes` (`bound`): a forged file cannot make torch allocate gigabytes."""
+    return read_torch(path, device, max_bytes)
 
 
 def device_rng_state(device: torch.device) -> torch.Tensor | None:

@@ -18,7 +18,8 @@ import numpy as np
 
 from lab.rl.envs import make_env
 from lab.rl.params import schedule
-from lab.store import atomic_target
+from lab.files import open_regular
+from lab.store import atomic_target, read_npz_checked
 
 METRIC_EVERY = 1000
 
@@ -99,7 +100,7 @@ class QLearningAgent:
 
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """The table now, the rest when `learn` starts (the environment as it was: `reseed` is not needed)."""
-        with np.load(files["agent"], allow_pickle=False) as data:
+        with read_npz_checked(files["agent"], self.q.nbytes + (1 << 20)) as f, np.load(f, allow_pickle=False) as data:
             q = data["q"]
         if q.shape != self.q.shape:
             raise ValueError(f"a Q-table of shape {q.shape} does not fit this environment's {self.q.shape}")
@@ -129,7 +130,15 @@ class QLearningAgent:
 
     @classmethod
     def load(cls, path: Path, spec, device: str = "cpu") -> QLearningAgent:
-        return cls(spec, device, table=np.load(path, allow_pickle=False))
+        agent = cls(spec, device)  # the table this spec's spaces make: what the file must fit
+        expected = agent.q.shape
+        with open_regular(path) as f:
+            table = np.load(f, allow_pickle=False)  # a .npy is read from the file: no more than its size
+        if not isinstance(table, np.ndarray) or table.shape != expected or table.dtype.kind not in "fiu":
+            got = f"{table.dtype} {table.shape}" if isinstance(table, np.ndarray) else type(table).__name__
+            raise ValueError(f"a Q-table of {got} does not fit this environment's {expected} (states x actions) of numbers")
+        agent.q = table.astype(np.float64, copy=False)
+        return agent
 
     def scores_module(self):
         from lab.errors import BadInput

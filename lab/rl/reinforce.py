@@ -23,7 +23,7 @@ from torch import nn
 
 from lab.rl.envs import make_vec_env
 from lab.rl.params import schedule
-from lab.store import write_torch
+from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes, write_torch
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -228,7 +228,8 @@ class ReinforceAgent:
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """Networks and optimizers now; `learn` goes on from the step with its environments
         restarted from a reset seeded with `reseed` (Gymnasium's envs cannot be saved whole)."""
-        self.load_learner_state(torch.load(files["agent"], map_location=self.device, weights_only=True))
+        bound = 4 * tensor_bytes(self.policy, self.value) + ARCHIVE_SLACK  # the networks and their optimizers
+        self.load_learner_state(read_torch(files["agent"], self.device, bound))
         self.resumed = {"step": int(state["step"]), "reseed": int(reseed)}
 
     # --- acting, saving, loading ---------------------------------------------------------------
@@ -247,7 +248,7 @@ class ReinforceAgent:
     @classmethod
     def load(cls, path: Path, spec, device: str) -> ReinforceAgent:
         agent = cls(spec, device, train=False)
-        state = torch.load(path, map_location=agent.device, weights_only=True)
+        state = read_torch(path, agent.device, 2 * tensor_bytes(agent.policy, agent.value) + ARCHIVE_SLACK)
         agent.policy.load_state_dict(state["policy"])
         if agent.value is not None and "value" in state:
             agent.value.load_state_dict(state["value"])

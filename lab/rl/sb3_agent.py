@@ -209,7 +209,18 @@ class SB3Agent:
 
     def _load_weights(self, path: Path, device) -> None:
         """Weights (and VecNormalize's statistics, when this spec normalizes) from a checkpoint zip."""
-        self.model.set_parameters(str(path), exact_match=True, device=device)
+        import warnings
+
+        from lab.files import open_regular
+        from lab.store import ARCHIVE_SLACK, check_archive, tensor_bytes
+
+        # the policy's tensors, its optimizers' (twice over: Adam's moments) and the variables:
+        # a forged zip declaring more would have torch allocate it before reading
+        with open_regular(path) as f:
+            check_archive(f, 4 * tensor_bytes(self.model.policy) + ARCHIVE_SLACK)
+        with warnings.catch_warnings():  # torch's about the file (an unusual pickle protocol): not lab's to print
+            warnings.simplefilter("ignore")
+            self.model.set_parameters(str(path), exact_match=True, device=device)
         if self.vec_normalize is not None:
             with zipfile.ZipFile(path) as z:
                 if NORMALIZE_MEMBER not in z.namelist():
@@ -254,6 +265,8 @@ class SB3Agent:
         import numpy as np
         import torch
 
+        from lab.store import ARCHIVE_SLACK, read_npz_checked
+
         model = self.model
         self._load_weights(files["model"], model.device)
         for k in self._COUNTERS:
@@ -270,7 +283,9 @@ class SB3Agent:
         if buffer is not None:
             if "buffer" not in files:
                 raise ValueError("the checkpoint has no replay buffer")
-            with np.load(files["buffer"], allow_pickle=False) as data:
+            expected = sum(v.nbytes for v in vars(buffer).values() if isinstance(v, np.ndarray)) + sum(
+                a.nbytes for v in vars(buffer).values() if isinstance(v, dict) for a in v.values() if isinstance(a, np.ndarray))
+            with read_npz_checked(files["buffer"], expected + ARCHIVE_SLACK) as f, np.load(f, allow_pickle=False) as data:
                 for key in data.files:
                     name, _, sub = key.partition("/")
                     into = vars(buffer).get(name)

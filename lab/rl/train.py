@@ -481,6 +481,12 @@ def resume_state(run, spec) -> dict:
                 raise ValueError(f"its {label} file {state['files'][label]} is missing")
             if file.suffix in (".zip", ".npz", ".pt"):  # SB3's, numpy's and torch's files are zips: a truncated one shows here
                 with zipfile.ZipFile(file) as z:
+                    # lab's zips are stored, not compressed: one that unpacks to far more than it
+                    # holds is forged, and testing it would inflate gigabytes
+                    unpacked, held = sum(i.file_size for i in z.infolist()), file.stat().st_size
+                    if unpacked > 8 * held + (1 << 20):
+                        raise ValueError(f"its {label} file {state['files'][label]} unpacks to {unpacked:,} bytes from "
+                                         f"{held:,}: not a file lab wrote (lab's are stored uncompressed)")
                     bad = z.testzip()
                 if bad is not None:
                     raise ValueError(f"its {label} file {state['files'][label]} is corrupt ({bad})")

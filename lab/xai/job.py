@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lab import store
+from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes
 from lab.errors import BadInput, checkpoint_error
 
 
@@ -137,7 +138,7 @@ def _load_classifier(run, device):
         raise BadInput(f"{run.id}: no classifier checkpoint at {run.relpath(weights)}")
     ds = load_dataset(src_spec)
     model = build_model(src_spec, ds).to(device)
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.load_state_dict(read_torch(weights, device, 2 * tensor_bytes(model) + ARCHIVE_SLACK))
     model.eval()
     return model, src_spec, ds
 
