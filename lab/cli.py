@@ -678,6 +678,9 @@ def cmd_explain(args) -> int:
     if kind == "attribution":
         raw.pop("data", None)
         raw.pop("robustness", None)  # explain again; attacking again is `lab run` of the experiment
+        if not isinstance(raw.get("model"), dict):  # a summary that says attribution over another kind's spec
+            raise BadInput(f"{run.id}: spec.toml has no [model] table, which an attribution run's spec holds "
+                           f"(its summary says kind 'attribution'): the folder is corrupt")
         if run.results.policy_run:
             raw["model"] = {"from_run": run.results.policy_run, "rollout_episodes": raw["model"].get("rollout_episodes", 5)}
         else:

@@ -446,3 +446,11 @@ def test_a_q_table_of_the_wrong_shape_is_refused_when_loaded(tmp_path):
     np.save(tmp_path / "best.npy", np.zeros((3, 3)))
     with pytest.raises(ValueError, match=r"does not fit this environment's \(16, 4\)"):
         QLearningAgent.load(tmp_path / "best.npy", spec)
+
+
+def test_explain_of_a_summary_forged_as_attribution_over_a_policy_spec_is_one_line(tiny_run, tmp_path):
+    h = Hostile(tiny_run, tmp_path)
+    h.edit_summary(kind="attribution")
+    out = h.lab("explain", h.run.name)
+    assert out.returncode == 2, out.stderr
+    assert "has no [model] table" in one_line(out)
