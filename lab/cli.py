@@ -183,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as e:
         print(f"lab: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    import os
+
+    runs_dir = getattr(args, "runs_dir", None) or args.dashboard_runs_dir
+    if runs_dir and os.path.exists(runs_dir) and not os.path.isdir(runs_dir):
+        print(f"lab: --runs-dir {runs_dir}: not a directory; name a folder of runs (or one to create)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command is None:  # the dashboard
         from lab.tui.app import run_app
 

@@ -454,3 +454,8 @@ def test_explain_of_a_summary_forged_as_attribution_over_a_policy_spec_is_one_li
     out = h.lab("explain", h.run.name)
     assert out.returncode == 2, out.stderr
     assert "has no [model] table" in one_line(out)
+
+
+def test_a_runs_dir_that_is_not_a_directory_is_one_line(tmp_path):
+    out = cli("runs", "--runs-dir", "/dev/null", cwd=tmp_path)
+    assert out.returncode == 2 and "not a directory" in one_line(out)
