@@ -52,4 +52,6 @@ def checkpoint_error(error: BaseException) -> str:
 
     if isinstance(error, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or "PytorchStreamReader" in str(error):
         return f"not a checkpoint of weights: a corrupt, truncated or foreign file ({type(error).__name__})"
+    if str(error).startswith("not a checkpoint of weights"):  # lab's own reader said so (lab.store.check_archive)
+        return one_line(error)
     return f"{type(error).__name__}: {one_line(error)}"
