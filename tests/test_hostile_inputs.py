@@ -165,10 +165,12 @@ def test_a_deeply_nested_spec_toml_is_one_line_for_every_command_that_reads_it(t
     ({"results": {"final_eval_return_mean": "-inf"}}, "summary.json: results.final_eval_return_mean: not a finite number"),
     ({"started": 1e300}, "summary.json: started: 1e+300 is not a value a run writes"),
     ({"duration_seconds": -5.0}, "summary.json: duration_seconds: -5.0 is not a value a run writes"),
-    ({"progress": {"step": 10**20, "total": 100}}, "summary.json: progress.step: 100000000000000000000 is not a value"),
+    ({"progress": {"step": 10**18, "total": 100}}, "summary.json: progress.step: 1000000000000000000 is not a value"),
+    ({"progress": {"step": 10**20, "total": 100}}, "summary.json: not JSON (10000000000000000000... (21 digits) is beyond a 64-bit integer)"),
     ({"progress": {"step": 1, "fraction": 1e12}}, "summary.json: progress.fraction: 1000000000000.0 is not"),
     ({"ended": 1795300000.0}, "summary.json: ended: 1795300000.0 is before started"),
 ], ids=["nan-literal", "overflow", "nan-text", "inf-result", "absurd-start", "negative-duration", "absurd-steps",
+        "steps-beyond-64-bits",
         "absurd-fraction", "ends-before-it-starts"])
 def test_a_non_finite_or_absurd_number_in_a_summary_makes_it_corrupt(tmp_path, fields, problem):
     root = tmp_path / "runs"
