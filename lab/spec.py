@@ -310,6 +310,8 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
             spec = model.model_validate({**raw, "source": source})
         except ValidationError as e:
             fail(_message(_first(e.errors()), model))
+        if from_folder:
+            _check_folder_data(spec, source, fail)
         _check_attribution(spec, fail)
         return spec
 
@@ -336,6 +338,20 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
     _check_population(spec, agent_raw, fail)
     _check_engine_settings(spec, fail)
     return spec
+
+
+def _check_folder_data(spec, source: str, fail) -> None:
+    """A folder's spec reads data only from inside that folder: its data.path is a relative path
+    that stays within it (no '..', no absolute path, no link out), like every path a folder names."""
+    from lab.store import inside
+
+    if spec.data is None or not spec.data.path:
+        return
+    try:
+        inside(Path(source).parent, spec.data.path, "data.path")
+    except ValueError:
+        fail(f"data.path: {spec.data.path!r} is outside this folder, and a run folder's spec reads data only from "
+             "inside it; run the experiment file it came from, or copy the CSV into the folder and name it there")
 
 
 def _check_modules(spec: RLSpec, fail, from_folder: bool) -> None:

@@ -459,3 +459,30 @@ def test_explain_of_a_summary_forged_as_attribution_over_a_policy_spec_is_one_li
 def test_a_runs_dir_that_is_not_a_directory_is_one_line(tmp_path):
     out = cli("runs", "--runs-dir", "/dev/null", cwd=tmp_path)
     assert out.returncode == 2 and "not a directory" in one_line(out)
+
+
+@pytest.mark.parametrize("data_path", ["../outside/secret.csv", "/OUTSIDE/secret.csv", "link/secret.csv"])
+def test_a_run_folders_data_path_outside_it_is_refused_and_nothing_of_that_file_is_printed(tmp_path, data_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("a,b,target\nSECRET-LEAKED,1,0\n2,3,1\n")
+    folder = tmp_path / "runs" / "20260101-000000-csv-attributions-abcd"
+    folder.mkdir(parents=True)
+    (folder / "link").symlink_to(outside)
+    path = data_path.replace("/OUTSIDE", str(outside))
+    (folder / "spec.toml").write_text(f'kind = "attribution"\nname = "csv-attributions"\n[data]\ndataset = "csv"\n'
+                                      f'path = "{path}"\ntarget = "target"\n[model]\narch = "logistic"\n')
+    before = snapshot(tmp_path)
+    line = one_line(cli("run", folder, "--runs-dir", tmp_path / "runs", cwd=tmp_path))
+    assert "data.path" in line and "outside this folder" in line and "SECRET" not in line
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_folders_data_path_inside_it_is_read(tmp_path):
+    folder = tmp_path / "runs" / "20260101-000000-csv-attributions-abcd"
+    folder.mkdir(parents=True)
+    (folder / "data.csv").write_text("a,b,target\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    (folder / "spec.toml").write_text('kind = "attribution"\nname = "csv-attributions"\n[data]\ndataset = "csv"\n'
+                                      'path = "data.csv"\ntarget = "target"\n[model]\narch = "logistic"\n')
+    spec = lab.load_experiment(folder / "spec.toml")
+    assert spec.data.path == "data.csv"
