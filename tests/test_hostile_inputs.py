@@ -87,6 +87,21 @@ def test_a_population_too_large_for_memory_is_refused_before_it_allocates(runs_d
     assert not runs_dir.exists()
 
 
+def test_env_arguments_too_large_to_build_from_are_refused_before_the_env_is_built(tmp_path, runs_dir):
+    """A FrozenLake map of 1500 x 1500 cells (2 MiB of env.kwargs) makes gymnasium build a 4.5 GB
+    transition table over two minutes before any count of states could refuse it."""
+    n = 1500
+    desc = ["S" + "F" * (n - 1)] + ["F" * n] * (n - 2) + ["F" * (n - 1) + "G"]
+    text = (REPO / "experiments" / "frozenlake-qlearning.toml").read_text()
+    (tmp_path / "huge.toml").write_text(text.replace("kwargs = { is_slippery = true }",
+                                                     "kwargs = { is_slippery = true, desc = " + json.dumps(desc) + " }"))
+    start = time.monotonic()
+    proc, peak = _lab("run", tmp_path / "huge.toml", runs_dir=runs_dir, measure=True)
+    _one_line_refusal(proc, "huge.toml: env.kwargs: 2,203 KiB of arguments; lab passes at most 16 KiB")
+    assert time.monotonic() - start < 20 and peak < 500 << 20, peak
+    assert not runs_dir.exists()
+
+
 def _billion_laughs() -> str:
     """Nine levels of nine aliases of the level below: 9**9 (387 million) strings in 700 bytes."""
     levels = ['"lol"'] + [f"*{name}" for name in "abcdefgh"]

@@ -1166,6 +1166,87 @@ for label, argv in NUMBERS:
     rc = (0, 2) if label in ("record-fps-tiny",) else (2,)
     case(f"cli-{label}", "cli", command, rc=rc, new_ok=label.startswith(("set-", "seed-")))
 
+# --- output paths: a path a command is told to write is a file (or folder) of the user's, never in
+# a run or sweep folder (only lab's writers write there), never a device; refused before any work
+
+
+def link(name, target):
+    def setup(ctx):
+        t = target(ctx) if callable(target) else target
+        (ctx.dir / name).symlink_to(t)
+    return setup
+
+
+def no_temp_in(folder):
+    def check(ctx, res):
+        d = Path(folder(ctx) if callable(folder) else folder)
+        return [f"left {p}" for p in d.glob(".*.tmp*")]
+    return check
+
+
+def no_dev_gif(ctx, res):
+    if not os.path.lexists("/dev/x.gif"):
+        return []
+    os.unlink("/dev/x.gif")  # (so that the next case starts clean)
+    return ["wrote /dev/x.gif"]
+
+
+OUT = {
+    "record-out-into-other-run": (["record", "PPO", "--out", rpath("DQN", "spec.toml.gif")], None),
+    "record-out-into-other-run-artifacts": (["record", "PPO", "--out", rpath("DQN", "artifacts", "x.gif")], None),
+    "record-out-into-own-run": (["record", "PPO", "--out", rpath("PPO", "x.gif")], None),
+    "record-out-into-sweep-folder": (["record", "PPO", "--out", rpath("LOCSW", "x.gif")], None),
+    "record-out-through-link-into-run": (["record", "PPO", "--out", lambda c: str(c.dir / "via" / "x.gif")],
+                                         link("via", lambda c: c.run("DQN") / "artifacts")),
+    "record-out-devfull": (["record", "PPO", "--out", "/dev/full"], None),
+    "record-out-dev-gif": (["record", "PPO", "--out", "/dev/x.gif"], None),
+    "record-out-link-to-devfull": (["record", "PPO", "--out", lambda c: str(c.dir / "full.gif")], link("full.gif", "/dev/full")),
+    "record-out-directory": (["record", "PPO", "--out", lambda c: str(c.dir / "d.gif")], lambda c: (c.dir / "d.gif").mkdir()),
+    "export-tensorboard-into-run-folder": (["export", "PPO", "--tensorboard", rpath("DQN")], None),
+    "export-tensorboard-into-run-artifacts": (["export", "PPO", "--tensorboard", rpath("DQN", "artifacts", "tb")], None),
+    "export-tensorboard-into-sweep-folder": (["export", "PPO", "--tensorboard", rpath("LOCSW", "tb")], None),
+    "export-tensorboard-through-link-into-run": (["export", "PPO", "--tensorboard", lambda c: str(c.dir / "via" / "tb")],
+                                                 link("via", lambda c: c.run("DQN"))),
+    "export-tensorboard-proc": (["export", "PPO", "--tensorboard", "/proc/tb"], None),
+    "export-tensorboard-devnull": (["export", "PPO", "--tensorboard", "/dev/null"], None),
+    "import-out-into-run-artifacts": (["import", "rl-zoo", "ppo.yml", "CartPole-v1", "--out", rpath("DQN", "artifacts", "x.toml")], None),
+    "import-out-devfull": (["import", "rl-zoo", "ppo.yml", "CartPole-v1", "--out", "/dev/full"], None),
+    "import-out-link-to-devfull": (["import", "rl-zoo", "ppo.yml", "CartPole-v1", "--out", lambda c: str(c.dir / "full.toml")],
+                                   link("full.toml", "/dev/full")),
+}
+for label, (argv, setup) in OUT.items():
+    checks = [no_temp_in("/dev"), no_dev_gif]
+    if "link-to-devfull" in label:
+        checks.append(lambda c, r, n=argv[-1]: [] if (Path(n(c)).is_symlink()) else [f"replaced the link {n(c)}"])
+
+    def custom(ctx, res, checks=checks):
+        return [p for check in checks for p in check(ctx, res)]
+    case(f"cli-{label}", "cli", lab(*[rid(a) if a in IDS else a for a in argv]), setup=setup, custom=custom)
+
+
+
+def under_fsize_0(*argv):
+    """The command with RLIMIT_FSIZE 0 (`ulimit -f 0`): every write to a regular file fails (EFBIG),
+    as on a full disk; it must be one line, exit 2, and leave nothing at the path or beside it."""
+    def command(ctx):
+        args = [a(ctx) if callable(a) else a for a in argv]
+        if args[0] != "import":
+            args += ["--runs-dir", str(ctx.runs)]
+        return run_cmd(["sh", "-c", 'ulimit -f 0; exec "$@"', "sh", LAB, *args], ctx.dir, ctx.env())
+    return command
+
+
+def nothing_written(ctx, res):
+    return [f"left {p.name}" for p in ctx.dir.iterdir() if p.name.startswith(("written", ".written"))]
+
+
+case("cli-record-out-write-fails", "cli", under_fsize_0("record", rid("PPO"), "--out", lambda c: str(c.dir / "written.gif")),
+     custom=nothing_written)
+case("cli-import-out-write-fails", "cli", under_fsize_0("import", "rl-zoo", "ppo.yml", "CartPole-v1", "--out",
+                                                        lambda c: str(c.dir / "written.toml")), custom=nothing_written)
+case("cli-export-tensorboard-write-fails", "cli", under_fsize_0("export", rid("PPO"), "--tensorboard", lambda c: str(c.dir / "written")),
+     custom=lambda c, r: [f"left {p}" for p in (c.dir / "written").iterdir()] if (c.dir / "written").is_dir() else [])
+
 # --- Ray
 
 
@@ -1427,3 +1508,132 @@ case("tomlbomb-literal-eq-key-spec-resume", "size", lab("resume", rid("SPPO")), 
      setup=lambda c: open(c.run("SPPO") / "spec.toml", "a").write("\n'a=b'." + ".".join(["a"] * 40000) + " = 1\n"))
 case("tomlbomb-table-headers-300k", "size", lambda c: c.lab("run", str(c.dir / "e.toml")),
      setup=lambda c: (c.dir / "e.toml").write_text("[" + ".".join(["a"] * 300000) + "]\n"))
+
+
+def data_path_etc_passwd(ctx):
+    p = ctx.run("WINE") / "spec.toml"
+    p.write_text(p.read_text().replace('dataset = "wine"', 'dataset = "csv"\npath = "/etc/passwd"\ntarget = "x"'))
+
+
+def no_passwd(ctx, res):
+    return ["printed content of /etc/passwd (a path a run folder's spec names)"] if res is not None and b"root:" in res.out + res.err else []
+
+
+case("code-data-path-etc-passwd-run-folder", "code", lab("run", rpath("WINE")), setup=data_path_etc_passwd, custom=no_passwd)
+
+
+def npz_bomb_attr(ctx):
+    p = ctx.run("WINE") / "artifacts" / "attributions.npz"
+    p.unlink()
+    A.link("npz-bomb.npz", A.npz_bomb, p)
+
+
+case("checkpoint-wine-attributions-npz-bomb-show", "readers", lab("show", rid("WINE")), setup=npz_bomb_attr, rc=(0,), target=("WINE",))
+case("checkpoint-wine-attributions-npz-bomb-explain", "readers", lab("explain", rid("WINE"), "--samples", "2"), setup=npz_bomb_attr,
+     rc=(0, 2), target=("WINE",), new_ok=True)
+
+
+def study_many_trials(key, n=600_000):
+    def setup(ctx):
+        import random
+        import sqlite3
+        db = ctx.run(key) / "study.db"
+        d = sqlite3.connect(db)
+        (study_id,) = d.execute("select study_id from studies").fetchone()
+        first = d.execute("select max(trial_id), max(number) from trials").fetchone()
+        t0, n0 = (first[0] or 0) + 1, (first[1] if first[1] is not None else -1) + 1
+        dist = d.execute("select distribution_json, param_name from trial_params limit 1").fetchone()
+        d.executemany("insert into trials(trial_id, number, study_id, state, datetime_start, datetime_complete) values "
+                      "(?,?,?,'COMPLETE','2026-12-06 23:29:36.330129','2026-12-06 23:29:40.531172')",
+                      [(t0 + i, n0 + i, study_id) for i in range(n)])
+        d.executemany("insert into trial_params(trial_id, param_name, param_value, distribution_json) values (?,?,?,?)",
+                      [(t0 + i, dist[1], float(i % 2), dist[0]) for i in range(n)])
+        d.executemany("insert into trial_values(trial_id, objective, value, value_type) values (?,0,?,'FINITE')",
+                      [(t0 + i, random.random()) for i in range(n)])
+        d.commit()
+        d.close()
+    return setup
+
+
+case("sweep-study-600k-trials-show", "sweep", lab("show", rid("LOCSW")), setup=study_many_trials("LOCSW"), rc=(0,),
+     target=("LOCSW",))
+def locsw_trial_crashed(ctx):
+    p = ctx.run("LOCSW") / "sweep.json"
+    d = json.loads(p.read_text())
+    d["trials"][1].update(state="crashed", value=None, std=None)
+    d["trials"][1]["jobs"][0].update(state="crashed", value=None)
+    d["state"] = "stopped"
+    p.write_text(json.dumps(d))
+
+
+case("sweep-study-600k-trials-resume", "sweep", lab("sweep", "--resume", rid("LOCSW")),
+     setup=chain(study_many_trials("LOCSW"), locsw_trial_crashed), rc=(0, 1, 2), target=("LOCSW", "LOCRUN2"),
+     may_change=("LOCSW", "LOCRUN2"), new_ok=True)
+
+
+def sparse_npy(path: Path, elements: int = 750_000_000):
+    import struct
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % elements
+    h += b" " * (63 - (len(h) + 10) % 64) + b"\n"
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h)
+        f.truncate(f.tell() + elements * 8)
+
+
+case("checkpoint-fl-npy-sparse-6gb-eval", "readers", lab("eval", rid("FL"), "--episodes", "2"), target=("FL",),
+     setup=lambda c: sparse_npy(c.run("FL") / "checkpoints" / "best.npy"))
+case("checkpoint-fl-npy-sparse-6gb-record", "readers", lab("record", rid("FL"), "--out", lambda c: str(c.dir / "x.gif")),
+     target=("FL",), setup=lambda c: sparse_npy(c.run("FL") / "checkpoints" / "best.npy"))
+
+
+def staxi_best_npy_sparse(ctx):
+    d = json.loads(resume_state_path(ctx, "STAXI").read_text())
+    sparse_npy(ctx.run("STAXI") / d["files"]["best"])
+
+
+case("resume-qlearning-best-npy-sparse-6gb", "resume", lab("resume", rid("STAXI")), target=("STAXI",),
+     setup=staxi_best_npy_sparse)
+
+case("sweep-log-fifo-resume", "sweep", lab("sweep", "--resume", rid("LOCSW")), rc=(0, 1, 2),
+     setup=chain(locsw_trial_crashed, lambda c: mkfifo(c.run("LOCSW") / "sweep.log")), target=("LOCSW", "LOCRUN2"),
+     may_change=("LOCSW", "LOCRUN2"), new_ok=True, note="sweep.log a named pipe: open(..., 'a') blocks without a reader")
+case("sweep-logs-dir-is-file-resume", "sweep", lab("sweep", "--resume", rid("LOCSW")), rc=(0, 1, 2),
+     setup=chain(locsw_trial_crashed, lambda c: (shutil.rmtree(c.run("LOCSW") / "logs"), (c.run("LOCSW") / "logs").write_text("x"))),
+     target=("LOCSW", "LOCRUN2"), may_change=("LOCSW", "LOCRUN2"), new_ok=True)
+case("sweep-logs-dir-fifo-resume", "sweep", lab("sweep", "--resume", rid("LOCSW")), rc=(0, 1, 2),
+     setup=chain(locsw_trial_crashed, lambda c: (shutil.rmtree(c.run("LOCSW") / "logs"), os.mkfifo(c.run("LOCSW") / "logs"))),
+     target=("LOCSW", "LOCRUN2"), may_change=("LOCSW", "LOCRUN2"), new_ok=True)
+case("sweep-baseline-crashed-trial-resume", "sweep", lab("sweep", "--resume", rid("LOCSW")), rc=(0,),
+     setup=locsw_trial_crashed, target=("LOCSW", "LOCRUN2"), may_change=("LOCSW", "LOCRUN2"), new_ok=True,
+     note="control: the same resume without hostile content")
+
+
+def forged_events_link(kind):
+    def setup(ctx):
+        other = ctx.runs  # run A in the same runs root: a real, long lab run
+        p = ctx.spawn([LAB, "run", "taxi-qlearning", "--set", "agent.total_steps=100000000", "--runs-dir", str(ctx.dir / "other-runs")],
+                      env=ctx.env())
+        time.sleep(6)
+        a = next((ctx.dir / "other-runs").iterdir())
+        ctx.victim_dir = a
+        b = ctx.run("PPO")
+        (b / "events.jsonl").unlink()
+        if kind == "hardlink":
+            os.link(a / "events.jsonl", b / "events.jsonl")
+        else:
+            (b / "events.jsonl").symlink_to(a / "events.jsonl")
+        ctx.summary("PPO", state="running", pid=p.pid, pid_start=proc_start(p.pid), host=socket.gethostname())
+        ctx.sleeper = p
+    return setup
+
+
+def victim_alive(ctx, res):
+    out = [] if ctx.sleeper.poll() is None else ["another run's lab process was signalled through a forged folder"]
+    return out
+
+
+for kind in ("hardlink", "symlink"):
+    case(f"stop-forged-events-{kind}-to-running-run", "stop", lab("stop", rid("PPO")), setup=forged_events_link(kind),
+         custom=victim_alive, target=("PPO",))
