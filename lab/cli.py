@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print events as JSON lines")
     r.add_argument("--run-id", help=argparse.SUPPRESS)  # a sweep names its runs before they start
     r.add_argument("--sweep", help=argparse.SUPPRESS)  # ... and records itself in them
+    # a population sweep's per-member settings, {key: [one value per member]} in a JSON file in
+    # its folder: 65,536 members' values are more than a command line carries (128 KiB an argument)
+    r.add_argument("--members", metavar="FILE", help=argparse.SUPPRESS)
     # the spec was named by a folder (a sweep's trial): its modules need an allowance (lab.plugins)
     r.add_argument("--spec-is-data", action="store_true", help=argparse.SUPPRESS)
 
@@ -278,6 +281,20 @@ def cmd_list(args) -> int:
 
 # ------------------------------------------------------------------------------ lab run
 
+def _member_overrides(path: str) -> dict:
+    """--members FILE: {"agent.learning_rate": [...], ...} -> {"members.agent.learning_rate": [...]}."""
+    from lab.errors import BadInput
+    from lab.files import read_json
+
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"--members {path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, list) for k, v in data.items()):
+        raise BadInput(f"--members {path}: expected a JSON object of setting -> list of one value per member")
+    return {f"members.{key}": values for key, values in data.items()}
+
+
 def _load(args):
     from lab.spec import load_experiment, parse_overrides
 
@@ -286,6 +303,8 @@ def _load(args):
         overrides["seed"] = args.seed
     if args.device is not None:
         overrides["device"] = args.device
+    if args.members is not None:
+        overrides.update(_member_overrides(args.members))
     # a folder's spec (or one a sweep passes on) names modules only the user may allow
     return load_experiment(args.experiment, overrides, from_folder=True if args.spec_is_data else None)
 
@@ -794,7 +813,7 @@ def cmd_export(args) -> int:
     from lab.tensorboard import check_export, export_run
 
     runs = list({run.path.resolve(): run for run in (resolve_run(ref, args.runs_dir) for ref in args.runs)}.values())
-    out = check_export(runs, args.tensorboard)
+    out = check_export(runs, args.tensorboard, args.runs_dir)
     for run in runs:
         done = export_run(run, out)
         print(f"{printable(run.id)} ({done.state}): {done.points:,} points in {len(done.tags)} tags -> {done.path}", flush=True)
@@ -854,18 +873,17 @@ def cmd_record(args) -> int:
     from lab.display import printable
     from lab.errors import BadInput
     from lab.rl.play import play, write_gif
+    from lab.store import check_output
 
-    out = Path(args.out)
+    out = check_output(args.out, "--out", "episode.gif", runs_dir=args.runs_dir)
     if out.suffix.lower() != ".gif":
         raise BadInput(f"--out {out}: must end in .gif")
-    if not out.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
     run, spec, seed = _rl_run_for_playing(args, "record")
     frames = list(play(run, spec, seed))
     try:
         write_gif([f.image for f in frames], out, args.fps)
-    except OSError as e:
-        raise BadInput(f"--out {out}: cannot write ({e.strerror})") from None
+    except OSError as e:  # disk full, an I/O error: the temporary file is gone, nothing is at --out
+        raise BadInput(f"--out {out}: {e.strerror or e}; nothing was written (free some space, or choose another folder)") from None
     print(f"{out}: {len(frames)} frames, one episode of {printable(run.id)} (seed {seed}), return {frames[-1].reward:.2f}")
     return EXIT_OK
 

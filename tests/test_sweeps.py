@@ -278,7 +278,13 @@ backend = "population"
     result = json.loads(lab("sweep", str(path), "--json", runs=tmp_path / "runs").stdout.strip().splitlines()[-1])
     runs = {r for t in result["trials"] for r in t["runs"]}
     assert len(runs) == 1  # one process, one run folder
-    run = Run.load(tmp_path / "runs" / runs.pop())
+    run_id = runs.pop()
+    run = Run.load(tmp_path / "runs" / run_id)
+    # the members' settings reach the run in a file in the sweep's folder (65,536 members' values
+    # are more than a command line carries), the shared total_steps as the run's own setting
+    members_file = tmp_path / "runs" / result["sweep"] / f"{run_id}.members.json"
+    assert json.loads(members_file.read_text()) == {"agent.learning_rate": [0.005, 0.005, 1e-9, 1e-9]}
+    assert "total_steps = 20480" in run.spec_path.read_text()
     assert run.results.population == 4
     members = run.results.members
     assert [m["agent.learning_rate"] for m in members] == [0.005, 0.005, 1e-9, 1e-9]
@@ -367,10 +373,25 @@ def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_swee
         assert _shape(result) == _shape(local_sweep[1])
         assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]
     finally:  # stop only what this test started (`ray stop` would stop every Ray of the user)
-        ps = subprocess.run(["ps", "-eww", "-o", "pid=,args="], capture_output=True, text=True).stdout
-        for line in ps.splitlines():
-            pid, _, args = line.strip().partition(" ")
-            if str(temp) in args:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
+        for pid in _started_by_ray_start(temp, port):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _started_by_ray_start(temp: Path, port: int) -> set[int]:
+    """The processes of a `ray start --temp-dir=TEMP --port=PORT`: those naming TEMP or the GCS's
+    address in their arguments, and those (the client server's agents, named only `ray::...`)
+    holding a file under TEMP open."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if str(temp) in args or f"127.0.0.1:{port}" in args or any(
+                    os.readlink(fd).startswith(str(temp)) for fd in (entry / "fd").iterdir()):
+                pids.add(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import select
 import signal
@@ -371,14 +372,18 @@ class PopulationDriver(Driver):
         args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
         from lab.spec import inline_toml
 
-        member_settings = _member_settings(self.spec)
+        member_settings, members = _member_settings(self.spec), {}
         for key in self.spec.sweep.params:
             values = [t.params[key] for t in r.trials for _ in s.seeds]
             shared = all(v == values[0] for v in values)
             if shared and (not key.startswith("agent.") or key.removeprefix("agent.") not in member_settings):
                 args += ["--set", f"{key}={inline_toml(values[0])}"]  # the same for all: the run's own setting
             else:
-                args += ["--set", f"members.{key}={inline_toml(values)}"]
+                members[key] = values
+        if members:  # one value per member: a file in the sweep's folder (too long for a command line)
+            path = self.folder.path / f"{run_id}.members.json"
+            store.write_atomic(path, json.dumps(members))
+            args += ["--members", str(path)]
         self._log(f"one population run {run_id}: {len(r.trials)} settings x {len(s.seeds)} seeds = {n} members")
         self.handles[run_id] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(run_id))
         self.tails[run_id] = EventTail(store.runs_root(self.runs_dir) / run_id / store.EVENTS)
@@ -428,6 +433,25 @@ class PopulationDriver(Driver):
         return True
 
 
+def _check_population_run(spec: SweepSpec, runs_dir) -> None:
+    """The population run the sweep will start passes `lab run`'s checks of the machine (memory
+    for members x environments x buffers) before the sweep's folder exists: BadInput if not."""
+    from lab.launch import prepare
+    from lab.spec import load_experiment
+
+    s = spec.sweep
+    shared = {key: values[0] for key, values in s.params.items()
+              if isinstance(values, list) and all(v == values[0] for v in values)}
+    n = spec.trial_count() * len(s.seeds)
+    run_spec = load_experiment(s.experiment, {**shared, "population": n, "seed": s.seeds[0]})
+    try:
+        prepare(run_spec, runs_dir)
+    except BadInput as e:
+        why = str(e).split(": ", 1)[-1].removeprefix("population: ")
+        raise BadInput(f"{spec.source}: sweep: its population run of {n:,} members ({spec.trial_count():,} settings x "
+                       f"{len(s.seeds)} seeds) does not fit: {why}; or fewer trials or seeds") from None
+
+
 def _member_settings(spec: SweepSpec) -> tuple[str, ...]:
     from lab.spec import load_experiment
 
@@ -471,6 +495,8 @@ def _start(spec, runs_dir, backend, workers, address, on_change, on_log, early) 
 
     spec, backend, workers, address = _resolved(spec, backend, workers, address)
     check_backend(backend)
+    if backend == "population":
+        _check_population_run(spec, runs_dir)
     root = store.runs_root(runs_dir)
     try:
         folder = SweepFolder.create(root, spec.name)
