@@ -103,13 +103,13 @@ def test_env_arguments_too_large_to_build_from_are_refused_before_the_env_is_bui
 
 
 def test_a_population_sweep_too_large_for_memory_is_refused_before_its_folder_exists(tmp_path, runs_dir):
-    rates = ", ".join(f"{0.001 + i / 1e6:.6f}" for i in range(2000))
+    rates = ", ".join(f"{0.001 + i / 1e6:.6f}" for i in range(1999))
     (tmp_path / "big.toml").write_text(f'kind = "sweep"\nname = "big"\n[sweep]\nexperiment = "cartpole-ppo-torch"\n'
                                        f'method = "grid"\nbackend = "population"\nseeds = {list(range(30))}\n'
                                        f'[sweep.params]\n"agent.learning_rate" = [{rates}]\n"env.n_envs" = [256]\n')
     start = time.monotonic()
     proc = _lab("sweep", tmp_path / "big.toml", runs_dir=runs_dir)
-    _one_line_refusal(proc, "big.toml: sweep: its population run of 60,000 members (2,000 settings x 30 seeds) does not fit")
+    _one_line_refusal(proc, "big.toml: sweep: its population run of 59,970 members (1,999 settings x 30 seeds) does not fit")
     assert time.monotonic() - start < 30 and not runs_dir.exists()
 
 
