@@ -19,6 +19,12 @@ class NotARegularFile(OSError):
     pass
 
 
+def kind_of(mode: int) -> str:
+    """What a file of this st_mode is, in words: 'a character device', 'a directory'; 'a regular
+    file' for one."""
+    return "a regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """The file opened for binary reading, if it is a regular file (symlinks followed); else
     NotARegularFile (an OSError) whose strerror says what it is. Opening never blocks."""
@@ -26,8 +32,7 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-            raise NotARegularFile(errno.EINVAL, f"{kind}, not a regular file", str(path))
+            raise NotARegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file", str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from lab.errors import BadInput, did_you_mean
 from lab.events import read_events, scan
-from lab.files import open_regular, read_regular
+from lab.files import kind_of, open_regular, read_regular
 from lab.events import series as events_series
 from lab.summary import MAX_BYTES as MAX_SUMMARY_BYTES
 from lab.summary import Summary, SummaryError, parse
@@ -491,6 +492,87 @@ def write_refusal(folder: str | os.PathLike, what: str) -> str | None:
         return (f"{what}: {link} is a symbolic link, and lab never writes through a link in a run or sweep folder (it "
                 "makes none); remove it, or put a copy of what it points to in its place")
     return None
+
+
+# ------------------------------------------------------------------------------ paths a user gives lab to write
+
+# Kernel interfaces and device nodes, not places for a file: a "file" written there talks to the
+# kernel, and as root an atomic rename over /dev/full replaced the device with a GIF.
+NOT_FOR_FILES = ("/proc", "/sys", "/dev")
+FILES_OK = ("/dev/shm",)  # a tmpfs for files
+_SWEEP_TOML, _SWEEP_JSON = "sweep.toml", "sweep.json"  # (lab.sweep.record's names; it imports this module)
+
+
+def _within(real: str, folder: str) -> bool:
+    return real == folder or real.startswith(folder + os.sep)
+
+
+def lab_folder(real: str, runs_dir: str | os.PathLike | None = None) -> str | None:
+    """The run or sweep folder that the real path `real` is, or lies in; None if none. A run
+    folder holds spec.toml and summary.json or events.jsonl, a sweep folder sweep.toml and
+    sweep.json; in the runs root, a folder holding any one of them is one too (a run starting)."""
+    root = os.path.realpath(runs_root(runs_dir))
+    folder = real
+    while True:
+        has = {name for name in (SPEC, SUMMARY, EVENTS, _SWEEP_TOML, _SWEEP_JSON)
+               if os.path.lexists(os.path.join(folder, name))}
+        if ({SPEC, SUMMARY} <= has or {SPEC, EVENTS} <= has or {_SWEEP_TOML, _SWEEP_JSON} <= has
+                or (has and os.path.dirname(folder) == root)):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def check_output(path: str | os.PathLike, option: str, example: str, *, folder: bool = False,
+                 runs_dir: str | os.PathLike | None = None) -> Path:
+    """A path the user gave lab to write (`lab record --out`, `lab export --tensorboard`, `lab
+    import --out`), checked before any work is done: BadInput, one line naming the path, why, and
+    `example` to give instead, unless it is the place of a regular file (with `folder`, of a
+    folder, made if missing) in a folder that exists and can be written, outside /proc, /sys and
+    /dev, and outside every run and sweep folder (links followed): only lab's own writers write
+    there, and a file put in one would be read back as the run's. The write itself goes through
+    `atomic_target`/`write_atomic`, so a failed one leaves nothing at the path."""
+    shown = str(path)
+    if not shown or "\0" in shown:
+        raise BadInput(f"{option} {shown!r}: not a path; e.g. {option} {example}")
+    path = Path(path)
+    if not folder and not path.parent.is_dir():
+        why = "is not a folder" if os.path.lexists(path.parent) else "does not exist"
+        raise BadInput(f"{option} {shown}: folder {path.parent} {why}")
+    try:
+        mode = os.stat(path).st_mode  # links followed: a link to /dev/full is /dev/full's place
+    except FileNotFoundError:
+        mode = None  # a link to nothing is replaced by the file, as a missing file is made
+    except OSError as e:
+        raise BadInput(f"{option} {shown}: cannot write there ({e.strerror}); e.g. {option} {example}") from None
+    if mode is not None and not (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        kind = "a file" if stat.S_ISREG(mode) else kind_of(mode)
+        via = f" ({os.path.realpath(path)}, through a link)" if os.path.islink(path) else ""
+        if folder:
+            raise BadInput(f"{option} {shown}: is {kind}{via}, not a folder; choose a folder, e.g. {option} {example}")
+        if stat.S_ISDIR(mode):
+            raise BadInput(f"{option} {shown}: is a folder; give a file name in it, e.g. {option} {path / example}")
+        raise BadInput(f"{option} {shown}: is {kind}{via}, not a regular file; give a file name, e.g. {option} {example}")
+    # where the write lands, links followed (a link at a file's own place is replaced, not followed)
+    real = os.path.realpath(path) if folder else os.path.join(os.path.realpath(path.parent), path.name)
+    top = next((p for p in NOT_FOR_FILES if _within(real, p)), None)
+    if top is not None and not any(_within(real, p) for p in FILES_OK):
+        raise BadInput(f"{option} {shown}: is in {top}, the kernel's devices and settings, not a place for lab's "
+                       f"files; e.g. {option} {example}")
+    owner = lab_folder(real if folder else os.path.dirname(real), runs_dir)
+    if owner is not None:
+        what = "sweep" if os.path.lexists(os.path.join(owner, _SWEEP_JSON)) else "run"
+        where = "is" if owner == real else "is inside"
+        raise BadInput(f"{option} {shown}: {where} the {what} folder {owner}, which only lab itself writes (a file put "
+                       f"there would be read back as the {what}'s); give a path outside it, e.g. {option} {example}")
+    if folder and real == os.path.realpath(runs_root(runs_dir)):
+        raise BadInput(f"{option} {shown}: is the runs root, whose folders are runs and sweeps; give a folder of its own, "
+                       f"e.g. {option} {example}")
+    if not folder and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {shown}: cannot write in folder {path.parent} (permission denied); e.g. {option} {example}")
+    return path
 
 
 def create_run_folder(root: Path, experiment: str, run_id: str | None = None) -> Path:

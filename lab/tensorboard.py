@@ -35,8 +35,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,10 +215,13 @@ def _is_export(folder: Path) -> bool:
         p.name.startswith(_EVENT_FILE) and p.is_file() for p in folder.iterdir())
 
 
-def check_export(runs: list, out: str | os.PathLike) -> Path:
+def check_export(runs: list, out: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
     """Refuses (BadInput, before anything is written) a run that has no series to export, or a
-    DIR that cannot take them; returns DIR, made if missing."""
-    out = Path(out)
+    DIR that cannot take them (`store.check_output`: not a folder, in a run or sweep folder, in
+    /proc or /dev); returns DIR, made if missing."""
+    from lab.store import check_output
+
+    out = check_output(out, "--tensorboard", "tb", folder=True, runs_dir=runs_dir)
     for run in runs:
         if run.problem is not None:
             raise BadInput(f"{run.id}: cannot be exported: {run.problem}")
@@ -228,8 +233,6 @@ def check_export(runs: list, out: str | os.PathLike) -> Path:
         if (target.exists() or target.is_symlink()) and not _is_export(target):
             raise BadInput(f"--tensorboard {out}: {target} exists and is not an earlier export (a folder of TensorBoard "
                            "event files only); remove it or choose another folder")
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--tensorboard {out}: is a file, not a folder; choose a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -239,6 +242,25 @@ def check_export(runs: list, out: str | os.PathLike) -> Path:
             return out
         why = "Permission denied"
     raise BadInput(f"--tensorboard {out}: cannot write there ({why}); choose another folder")
+
+
+@contextlib.contextmanager
+def _writer_failure_reported_once() -> Iterator[None]:
+    """TensorBoard's writer thread hands a failed write (a full disk) to threading.excepthook,
+    which prints a traceback, and then raises it in the writing thread at its next call, where
+    export_run makes it one line. Within the block that thread's OSError is not printed (every
+    other thread's exception goes to the hook as before); threading.excepthook is restored after."""
+    previous = threading.excepthook
+
+    def hook(args):
+        if not (type(args.thread).__module__.startswith("tensorboard.") and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def export_run(run, out: Path) -> Exported:
@@ -252,16 +274,18 @@ def export_run(run, out: Path) -> Exported:
     try:
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{run.id}."))
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700; exports are meant to be read by others
-        files = EventFiles(tmp)
-        try:
-            settings = read_settings(run)
-            if settings is not None:
-                files.start(settings, run.summary.started)
-            for event in read_events(run.events_path):
-                files.add(event)
-            files.end(state, run.summary.ended)
-        finally:
-            files.close()
+        with _writer_failure_reported_once():
+            files = EventFiles(tmp)
+            try:
+                settings = read_settings(run)
+                if settings is not None:
+                    files.start(settings, run.summary.started)
+                for event in read_events(run.events_path):
+                    files.add(event)
+                files.end(state, run.summary.ended)
+                files.flush()  # a write that failed in the writer's thread is raised here, not lost in close()
+            finally:
+                files.close()
         done.points, done.tags = files.points, files.tags
         if target.exists():  # an earlier export (check_export refused anything else)
             shutil.rmtree(target)

@@ -414,17 +414,13 @@ def import_entry(file: str, env_id: str, algo: str | None = None) -> tuple[dict,
 
 def write_experiment(text: str, out: str) -> Path:
     """The experiment file at `out`, written atomically (never half of it)."""
-    from lab.store import write_atomic
+    from lab.store import check_output, write_atomic
 
-    path = Path(out)
-    if path.is_dir():
-        raise BadInput(f"--out {out}: is a folder; give a file name like {Path(out) / 'experiment.toml'}")
-    if not path.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {path.parent} does not exist")
+    path = check_output(out, "--out", "experiment.toml")
     if path.suffix != ".toml":
         raise BadInput(f"--out {out}: experiment files end in .toml (`lab run` reads them by that); e.g. {path.with_suffix('.toml')}")
     try:
         write_atomic(path, text)
-    except OSError as e:
-        raise BadInput(f"--out {out}: {e.strerror or e}") from None
+    except OSError as e:  # disk full, an I/O error: the temporary file is gone, nothing is at --out
+        raise BadInput(f"--out {out}: {e.strerror or e}; nothing was written (free some space, or choose another folder)") from None
     return path
