@@ -5,13 +5,16 @@ shown 'corrupt' with its reason and hides nothing else; an address that does not
 in seconds. Runs here are tiny (cartpole-ppo-torch, 8 envs, a resume point at step 512) and the
 sweep folders are written by hand, so the file takes seconds, not minutes."""
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -531,6 +534,67 @@ def test_an_absurd_grid_is_refused_before_any_combination_is_built(tmp_path):
     out = lab_cli("sweep", path, runs_dir=tmp_path / "runs")
     assert_refused(out, "1,000,000 settings (10 x 10 x 10 x 10 x 10 x 10 choices)")
     assert time.monotonic() - started < 10 and not (tmp_path / "runs").exists()
+
+
+@contextlib.contextmanager
+def loopback_listener(kind: str):
+    """A TCP listener on 127.0.0.1 that accepts and then says nothing ("silent"), answers bytes
+    that are not HTTP/2 ("garbage"), or is a gRPC server with no service at all ("grpc"): its
+    host:port."""
+    if kind == "grpc":
+        from concurrent import futures
+
+        import grpc
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.stop(None)
+        return
+    srv = socket.create_server(("127.0.0.1", 0), backlog=16)
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:  # closed: the test is over
+                return
+            accepted.append(conn)  # held open, so that a silent listener stays silent, not closed
+            if kind == "garbage":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n\x1b]0;PWNED\x07" + bytes(range(256)))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        srv.close()
+        for conn in accepted:
+            conn.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
+@pytest.mark.parametrize("kind, says", [("silent", "something accepts connections there but sent nothing within 3 s"),
+                                        ("garbage", "what answers there is not a Ray cluster (it does not speak gRPC)"),
+                                        ("grpc", "a gRPC server answers there, but not Ray's GCS")])
+def test_ray_at_an_address_that_is_not_a_ray_cluster_fails_in_seconds_in_one_line(tmp_path, kind, says):
+    # Ray's client retries such an address for minutes, printing a warning line every few seconds:
+    # lab's one line must be all of stderr
+    path = tmp_path / "tiny.toml"
+    path.write_text('name = "tiny"\nkind = "sweep"\n[sweep]\nexperiment = "cartpole-ppo"\nbackend = "ray"\n'
+                    '[sweep.params]\n"agent.total_steps" = [512]\n')
+    runs = tmp_path / "runs"
+    with loopback_listener(kind) as address:
+        started = time.monotonic()
+        out = lab_cli("sweep", path, "--address", address, runs_dir=runs, timeout=60,
+                      env={**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "ray-token")})
+        took = time.monotonic() - started
+    assert_refused(out, f"cannot join Ray at {address}: {says}")
+    assert took < 10, took
+    assert not runs.exists() or not any(runs.iterdir())
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")

@@ -66,14 +66,35 @@ def _trainable(config: dict) -> None:
     tune.report({"returncode": proc.returncode})
 
 
-# Joining a cluster: Ray itself retries an address that does not answer for minutes, silently.
-PROBE_SECONDS = 3.0  # a TCP connection to the address
-JOIN_SECONDS = float(os.environ.get("LAB_RAY_JOIN_SECONDS", "15"))  # ray.init once something listens there
+# Joining a cluster: Ray itself retries an address that does not answer for minutes, and its C++
+# client prints a warning to our stderr every second or five while it does (before ray.init lets
+# its log settings apply). So lab asks the address itself first, in two steps: before Ray is
+# imported, whether a gRPC server answers there at all (Ray's GCS and its ray:// client server
+# are gRPC servers); then, with Ray's own description of its GCS, whether that server is a GCS.
+# Ray is given the address only then, and whatever it says is Ray's answer.
+PROBE_SECONDS = 3.0  # for the TCP connection, the gRPC server's first answer, and the GCS's reply
+JOIN_SECONDS = float(os.environ.get("LAB_RAY_JOIN_SECONDS", "15"))  # ray.init once a GCS answers there
+
+# HTTP/2 (RFC 9113, 3.4): the client's preface is this string and a SETTINGS frame; a server's own
+# preface is a SETTINGS frame (a 9-byte frame header: length, type 0x4, flags, stream 0)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000" "04" "00" "00000000")
+_H2_SETTINGS = 0x4
+
+
+def _cannot_join(address: str, why: str) -> BadInput:
+    return BadInput(f"sweep.address: cannot join Ray at {address}: {why}; check the address with "
+                    "`ray status` (or leave it out, and lab starts a Ray of its own)")
+
+
+def _tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")  # as ray._private.grpc_utils reads it
 
 
 def _check_answers(address: str) -> None:
-    """BadInput (one line naming the address) unless something accepts a TCP connection at
-    `address` (host:port, or ray://host:port) within PROBE_SECONDS. "auto" is Ray's to find."""
+    """BadInput (one line naming the address) unless a gRPC server answers at `address` (host:port,
+    or ray://host:port): a TCP connection within PROBE_SECONDS, then the server's HTTP/2 preface
+    within PROBE_SECONDS more. With RAY_USE_TLS on only the connection is checked. "auto" is Ray's
+    to find."""
     import socket
 
     if address == "auto":
@@ -83,11 +104,61 @@ def _check_answers(address: str) -> None:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise BadInput(f"sweep.address: {address!r} is not host:port (e.g. 127.0.0.1:6379) or ray://host:port")
     try:
-        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+        conn = socket.create_connection((host, int(port)), timeout=PROBE_SECONDS)
     except OSError as e:
         why = "no answer" if isinstance(e, TimeoutError) else e.strerror or type(e).__name__
-        raise BadInput(f"sweep.address: cannot join Ray at {address}: {why.lower()}; check the address with "
-                       "`ray status` (or leave it out, and lab starts a Ray of its own)") from None
+        raise _cannot_join(address, why.lower()) from None
+    answer = b""
+    with conn:
+        if _tls():  # a TLS server waits for a TLS hello, not for HTTP/2 in the clear
+            return
+        try:
+            conn.sendall(_H2_PREFACE)
+            deadline = time.monotonic() + PROBE_SECONDS
+            while len(answer) < 9 and (left := deadline - time.monotonic()) > 0:
+                conn.settimeout(left)
+                chunk = conn.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            pass
+        except OSError as e:
+            raise _cannot_join(address, f"the connection failed ({(e.strerror or type(e).__name__).lower()})") from None
+    if len(answer) == 9 and answer[3] == _H2_SETTINGS and answer[5:9] == bytes(4):
+        return
+    if not answer:
+        raise _cannot_join(address, f"something accepts connections there but sent nothing within {PROBE_SECONDS:g} s "
+                                    "(a Ray cluster answers at once)")
+    raise _cannot_join(address, "what answers there is not a Ray cluster (it does not speak gRPC)")
+
+
+def _check_gcs(address: str) -> None:
+    """BadInput (one line naming the address) unless the gRPC server at `address` (host:port) knows
+    the GCS's first call of a joining driver (GetClusterId, named as Ray's installed protocol names
+    it) and answers it within PROBE_SECONDS. A refusal for want of a token is a GCS's answer: ray.init
+    tells it. A ray:// address is Ray's client server, and "auto" Ray's to find: not checked here."""
+    if address == "auto" or address.startswith("ray://") or _tls():
+        return
+    import grpc
+    from ray._private import ray_constants
+    from ray.core.generated import gcs_service_pb2
+
+    service = gcs_service_pb2.DESCRIPTOR.services_by_name.get("NodeInfoGcsService")
+    if service is None or "GetClusterId" not in service.methods_by_name:  # another Ray's protocol: ray.init decides
+        return
+    # Ray's own channel options (no HTTP proxy unless RAY_grpc_enable_http_proxy says so)
+    with grpc.insecure_channel(address, options=getattr(ray_constants, "GLOBAL_GRPC_OPTIONS", ())) as channel:
+        try:
+            channel.unary_unary(f"/{service.full_name}/GetClusterId")(b"", timeout=PROBE_SECONDS)
+        except grpc.RpcError as e:
+            code = e.code()
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                raise _cannot_join(address, "a gRPC server answers there, but not Ray's GCS (for Ray's client "
+                                            "server, write ray://host:port)") from None
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                raise _cannot_join(address, f"a gRPC server answers there, but not as Ray's GCS within "
+                                            f"{PROBE_SECONDS:g} s ({code.name.lower()})") from None
 
 
 def _within(seconds: float, call, message: str) -> None:
@@ -173,6 +244,8 @@ class RayExecutor:
             from ray.tune.search import Searcher
         except ImportError as e:
             raise BadInput(f"sweep.backend: 'ray' needs Ray Tune ({e}); pip install -e '.[ray]'") from None
+        if address and not ray.is_initialized():
+            _check_gcs(address)
         self.ray, self.folder = ray, folder
         self.jobs: queue.Queue = queue.Queue()
         self.done: dict[str, int] = {}
@@ -185,9 +258,8 @@ class RayExecutor:
             if not ray.is_initialized():
                 quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
                 if address:
-                    _within(JOIN_SECONDS, lambda: ray.init(address=address, **quiet), f"sweep.address: cannot join Ray at "
-                            f"{address}: no answer from a Ray cluster there within {JOIN_SECONDS:g} s; check the address "
-                            "with `ray status` (or leave it out, and lab starts a Ray of its own)")
+                    _within(JOIN_SECONDS, lambda: ray.init(address=address, **quiet), str(_cannot_join(
+                        address, f"no answer from a Ray cluster there within {JOIN_SECONDS:g} s")))
                 else:
                     self._tmp = tempfile.mkdtemp(prefix="lab-ray-")  # short: Ray's socket paths have a length limit
                     ray.init(address="local", num_cpus=workers, include_dashboard=False, _temp_dir=self._tmp, **quiet)
