@@ -398,3 +398,102 @@ def test_a_schedule_with_a_non_finite_start_is_refused_like_a_non_finite_rate():
     assert _rate("lin_0.001") == "lin_0.001"
     with pytest.raises(ValueError, match="a schedule's start must be a finite number"):
         _rate("lin_1e999")  # the run started and diverged at step 0 with exit 1 before
+
+
+# ---------------------------------------------------------------------------------- paths to write
+
+def _runs_and_sweep(root):
+    """Two finished RL runs and a sweep folder in a runs root."""
+    a = rl_run(root, "20261124-000000-cartpole-ppo-aaaa", "cartpole-ppo", 0)
+    b = rl_run(root, "20261124-000001-cartpole-ppo-bbbb", "cartpole-ppo", 1)
+    sweep = root / "20261124-000002-tiny-sweep-cccc"
+    sweep.mkdir()
+    (sweep / "sweep.toml").write_text('kind = "sweep"\n')
+    (sweep / "sweep.json").write_text("{}")
+    return a, b, sweep
+
+
+@pytest.mark.parametrize("where,expected", [
+    (("record", "--out", "B/x.gif"), "is inside the run folder"),
+    (("record", "--out", "B/artifacts/episode.gif"), "is inside the run folder"),
+    (("record", "--out", "A/spec.toml.gif"), "is inside the run folder"),  # its own run's folder too
+    (("record", "--out", "SWEEP/x.gif"), "is inside the sweep folder"),
+    (("record", "--out", "LINK/artifacts/x.gif"), "is inside the run folder"),  # a link of the user's into a run
+    (("export", "--tensorboard", "B"), "is the run folder"),
+    (("export", "--tensorboard", "B/artifacts/tb"), "is inside the run folder"),
+    (("export", "--tensorboard", "SWEEP/tb"), "is inside the sweep folder"),
+    (("export", "--tensorboard", "RUNS"), "is the runs root"),
+    (("import", "--out", "B/artifacts/x.toml"), "is inside the run folder"),
+], ids=["record-other-run", "record-other-run-artifacts", "record-own-run", "record-sweep", "record-through-a-link",
+        "export-run-folder", "export-run-artifacts", "export-sweep", "export-runs-root", "import-run-artifacts"])
+def test_a_path_to_write_in_a_run_or_sweep_folder_is_refused_before_any_work(tmp_path, runs_dir, where, expected):
+    a, b, sweep = _runs_and_sweep(runs_dir)
+    (tmp_path / "LINK").symlink_to(b)
+    command, option, path = where
+    for name, folder in (("A", a), ("B", b), ("SWEEP", sweep), ("RUNS", runs_dir), ("LINK", tmp_path / "LINK")):
+        path = path.replace(name, str(folder), 1) if path.startswith(name) else path
+    before = _fingerprint(runs_dir)
+    args = ("import", "rl-zoo", "ppo.yml", "CartPole-v1") if command == "import" else (command, a.name)
+    proc = _lab(*args, option, path, runs_dir=None if command == "import" else runs_dir, cwd=tmp_path)
+    _one_line_refusal(proc, f"lab: {option} {path}: {expected}", "whose folders are runs and sweeps" if path == str(runs_dir)
+                      else "which only lab itself writes", "e.g.")
+    assert _fingerprint(runs_dir) == before and sorted(os.listdir(b)) == ["artifacts", "checkpoints", "events.jsonl", "spec.toml", "summary.json"]
+
+
+@pytest.mark.parametrize("command,path,expected", [
+    ("record", "/dev/full", "--out /dev/full: is a character device, not a regular file; give a file name, e.g. --out episode.gif"),
+    ("record", "full.gif", "full.gif: is a character device (/dev/full, through a link), not a regular file"),
+    ("record", "pipe.gif", "pipe.gif: is a named pipe, not a regular file"),
+    ("record", "folder.gif", "folder.gif: is a folder; give a file name in it, e.g. --out folder.gif/episode.gif"),
+    ("record", "/proc/x.gif", "--out /proc/x.gif: is in /proc, the kernel's devices and settings, not a place for lab's files"),
+    ("record", "none/x.gif", "--out none/x.gif: folder none does not exist"),
+    ("export", "/dev/null", "--tensorboard /dev/null: is a character device, not a folder; choose a folder, e.g. --tensorboard tb"),
+    ("export", "/proc/tb", "--tensorboard /proc/tb: is in /proc"),
+    ("import", "/dev/full", "--out /dev/full: is a character device, not a regular file"),
+    ("import", "full.gif", "full.gif: is a character device (/dev/full, through a link)"),
+], ids=["record-dev-full", "record-link-to-dev-full", "record-fifo", "record-folder", "record-proc", "record-no-folder",
+        "export-dev-null", "export-proc", "import-dev-full", "import-link-to-dev-full"])
+def test_a_path_to_write_that_is_not_a_place_for_a_file_is_refused(tmp_path, runs_dir, command, path, expected):
+    (run, *_) = _runs_and_sweep(runs_dir)
+    (tmp_path / "full.gif").symlink_to("/dev/full")
+    os.mkfifo(tmp_path / "pipe.gif")
+    (tmp_path / "folder.gif").mkdir()
+    option = "--tensorboard" if command == "export" else "--out"
+    args = ("import", "rl-zoo", "ppo.yml", "CartPole-v1") if command == "import" else (command, run.name)
+    proc = _lab(*args, option, path, runs_dir=None if command == "import" else runs_dir, cwd=tmp_path)
+    _one_line_refusal(proc, expected)
+    assert os.readlink(tmp_path / "full.gif") == "/dev/full" and not list((tmp_path / "folder.gif").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.gif", "full.gif", "pipe.gif", "runs"]
+
+
+@pytest.fixture(scope="module")
+def played_run(tmp_path_factory):
+    """A real FrozenLake Q-learning run (500 steps, a few seconds): a policy `lab record` plays."""
+    import lab
+
+    root = tmp_path_factory.mktemp("runs")
+    return lab.run(lab.load_experiment("frozenlake-qlearning", {"agent.total_steps": 500}), runs_dir=root)
+
+
+def _without_file_writes():
+    """RLIMIT_FSIZE 0 in the child: every write to a regular file fails (EFBIG), as on a full disk.
+    (Python ignores SIGXFSZ, so the write raises instead of killing the process.)"""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+@pytest.mark.parametrize("command", ["record", "export", "import"])
+def test_a_write_that_fails_is_one_line_exit_2_and_leaves_nothing(tmp_path, played_run, command):
+    out = tmp_path / "mine"
+    out.mkdir()
+    target = {"record": out / "episode.gif", "export": out / "tb", "import": out / "x.toml"}[command]
+    option = "--tensorboard" if command == "export" else "--out"
+    args = (["import", "rl-zoo", "ppo.yml", "CartPole-v1"] if command == "import"
+            else [command, played_run.id, "--runs-dir", str(played_run.path.parent)])
+    proc = subprocess.run([sys.executable, "-m", "lab", *args, option, str(target)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, preexec_fn=_without_file_writes)
+    _one_line_refusal(proc, f"lab: {option} {target}: ", "File too large")
+    assert ("event files (File too large); free some space" if command == "export" else "nothing was written") in proc.stderr
+    left = [str(p.relative_to(out)) for p in out.rglob("*")]
+    assert left == (["tb"] if command == "export" else []), left  # (export makes DIR, then nothing in it)
