@@ -141,6 +141,24 @@ def read_torch(path: str | os.PathLike, device, max_bytes: int):
             return torch.load(f, map_location=device, weights_only=True)
 
 
+def read_npy_checked(path: str | os.PathLike, shape: tuple[int, ...]):
+    """The array of an .npy of exactly this shape, its header read and checked before its data
+    (a header may declare gigabytes over a sparse file): ValueError otherwise. No pickles."""
+    import numpy as np
+
+    with open_regular(path) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            declared, _, dtype = read_header(f)
+        except (ValueError, OSError, SyntaxError) as e:
+            raise ValueError(f"not an .npy array ({e})") from None
+        if tuple(declared) != tuple(shape) or dtype.kind not in "fiu":
+            raise ValueError(f"an array of {dtype} {tuple(declared)} where {tuple(shape)} numbers belong")
+        f.seek(0)
+        return np.load(f, allow_pickle=False)
+
+
 def read_npz_checked(path: str | os.PathLike, max_bytes: int):
     """The open file of an .npz whose members declare at most `max_bytes` (ValueError otherwise),
     for np.load(f, allow_pickle=False)."""

@@ -46,6 +46,8 @@ def snapshot(folder: Path) -> dict:
             path = Path(top, name)
             if path.is_symlink():
                 out[str(path)] = ("link", os.readlink(path))
+            elif path.is_file() and path.stat().st_size > 64 << 20:  # a sparse bomb: not read whole
+                out[str(path)] = ("file", path.stat().st_size, path.stat().st_mtime_ns)
             elif path.is_file():
                 out[str(path)] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
             else:
@@ -446,6 +448,44 @@ def test_a_q_table_of_the_wrong_shape_is_refused_when_loaded(tmp_path):
     np.save(tmp_path / "best.npy", np.zeros((3, 3)))
     with pytest.raises(ValueError, match=r"does not fit this environment's \(16, 4\)"):
         QLearningAgent.load(tmp_path / "best.npy", spec)
+
+
+def _sparse_npy(path: Path, elements: int = 750_000_000) -> None:
+    """An .npy header declaring 6 GB of float64 over a sparse file of that size (no disk used)."""
+    import struct
+
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }" % elements
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+        f.truncate(f.tell() + elements * 8)
+
+
+def test_a_q_table_declaring_gigabytes_is_refused_from_its_header_before_its_data_is_read(tmp_path):
+    import resource
+
+    from lab.rl.qlearning import QLearningAgent
+
+    spec = lab.load_experiment("frozenlake-qlearning")
+    _sparse_npy(tmp_path / "best.npy")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"an array of float64 \(750000000,\) where \(16, 4\) numbers belong"):
+        QLearningAgent.load(tmp_path / "best.npy", spec)
+    assert time.monotonic() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10  # KiB: nothing like 6 GB read
+
+
+def test_a_resume_whose_best_policy_does_not_fit_is_refused_and_the_run_stays_as_it_was(hostile):
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    hostile.edit_summary(state="stopped")
+    state = json.loads((hostile.run / "checkpoints" / "resume.json").read_text())
+    assert "best" in state["files"]
+    _sparse_npy(hostile.run / state["files"]["best"])
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("resume", hostile.run.name))
+    assert "cannot be loaded" in line and "(500, 6)" in line and "the run is left as it was" in line
+    assert snapshot(hostile.tmp) == before and lab.open_run(hostile.run).state == "stopped"
 
 
 def test_explain_of_a_summary_forged_as_attribution_over_a_policy_spec_is_one_line(tiny_run, tmp_path):

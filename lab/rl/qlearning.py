@@ -18,8 +18,7 @@ import numpy as np
 
 from lab.rl.envs import make_env
 from lab.rl.params import schedule
-from lab.files import open_regular
-from lab.store import atomic_target, read_npz_checked
+from lab.store import atomic_target, read_npy_checked, read_npz_checked
 
 METRIC_EVERY = 1000
 
@@ -132,11 +131,10 @@ class QLearningAgent:
     def load(cls, path: Path, spec, device: str = "cpu") -> QLearningAgent:
         agent = cls(spec, device)  # the table this spec's spaces make: what the file must fit
         expected = agent.q.shape
-        with open_regular(path) as f:
-            table = np.load(f, allow_pickle=False)  # a .npy is read from the file: no more than its size
-        if not isinstance(table, np.ndarray) or table.shape != expected or table.dtype.kind not in "fiu":
-            got = f"{table.dtype} {table.shape}" if isinstance(table, np.ndarray) else type(table).__name__
-            raise ValueError(f"a Q-table of {got} does not fit this environment's {expected} (states x actions) of numbers")
+        try:
+            table = read_npy_checked(path, expected)  # the header first: it may declare gigabytes
+        except ValueError as e:
+            raise ValueError(f"a Q-table that does not fit this environment's {expected} (states x actions): {e}") from None
         agent.q = table.astype(np.float64, copy=False)
         return agent
 

@@ -519,6 +519,8 @@ def load_resume(run, spec, device: str, state: dict) -> dict:
         # an agent whose environments cannot be saved whole restarts them from reset, seeded from
         # the step: deterministic, and not the start states the run began with
         agent.load_resumable(state["files"], agent_state, reseed=spec.seed + step)
+        if "best" in state["files"]:  # the best policy then, copied back as best: of this spec's shapes too
+            type(agent).load(state["files"]["best"], spec, device)
         tracker = (PopulationTracker if spec.population > 1 else Tracker)(spec, None, agent)
         tracker.restore(state["tracker"], step)
         _set_global_rng(state["rng"])  # (set again when training starts; the launcher puts the caller's back)
