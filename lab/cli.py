@@ -48,6 +48,8 @@ SEED = number(int, 0, SEED_MAX)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from lab.rl.seeds import PLAY_SEED_OFFSET
+
     runs_dir = argparse.ArgumentParser(add_help=False)
     runs_dir.add_argument("--runs-dir", metavar="DIR", help="runs root (default: $LAB_RUNS_DIR or ./runs)")
     # the commands that read specs from run and sweep folders, which name code only the user may allow
@@ -138,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", parents=[runs_dir, allow], help="evaluate a run's delivered policy again")
     e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     e.add_argument("--episodes", type=number(int, 1, 10_000), default=20, help="episodes to run (default 20)")
-    e.add_argument("--seed", type=SEED, help="seed of the first episode (default: the run's seed + 30000)")
+    e.add_argument("--seed", type=SEED, help=f"seed of the first episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     e.add_argument("--attack", choices=["noise", "fgsm"], help="perturb every observation before the policy sees it: "
                                                               "'noise' (random signs of size --epsilon per dimension) or 'fgsm' "
                                                               "(the sign of the gradient that most raises the loss of the policy's action)")
@@ -148,13 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("play", parents=[runs_dir, allow], help="watch a run's delivered policy play, drawn in the terminal")
     pl.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     pl.add_argument("--episodes", type=number(int, 1, 1000), default=1, help="episodes to play (default 1)")
-    pl.add_argument("--seed", type=SEED, help="seed of the first episode (default: the run's seed + 30000)")
+    pl.add_argument("--seed", type=SEED, help=f"seed of the first episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     pl.add_argument("--fps", type=number(float, 0.1, 100), default=30.0, help="frames per second at most (default 30)")
 
     rc = sub.add_parser("record", parents=[runs_dir, allow], help="write one episode of a run's delivered policy as a GIF")
     rc.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
     rc.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
-    rc.add_argument("--seed", type=SEED, help="seed of the episode (default: the run's seed + 30000)")
+    rc.add_argument("--seed", type=SEED, help=f"seed of the episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     rc.add_argument("--fps", type=number(float, 0.1, 100), default=30.0, help="frames per second of the GIF (default 30)")
 
     im = sub.add_parser("import", help="turn another tool's settings into a lab experiment file")
@@ -737,6 +739,7 @@ def cmd_eval(args) -> int:
         raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
     _check_attack(args, spec)
     from lab.rl.evaluate import evaluate
+    from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.rl.train import load_delivered_policy, prepare
 
     device = prepare(spec, requested="auto" if spec.device == "cuda" else None, training=False).device
@@ -744,7 +747,7 @@ def cmd_eval(args) -> int:
 
     torch.set_num_threads(spec.threads)
     policy, policy_path = load_delivered_policy(run, spec, device)
-    seed = args.seed if args.seed is not None else spec.seed + 30_000
+    seed = args.seed if args.seed is not None else spec.seed + PLAY_SEED_OFFSET
     act = policy.act
     if args.attack:
         from lab.rl.robustness import attacked_policy
@@ -828,6 +831,7 @@ def _rl_run_for_playing(args, what: str):
     import os
 
     from lab.errors import BadInput
+    from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.spec import load_experiment
     from lab.store import resolve_run
 
@@ -836,7 +840,7 @@ def _rl_run_for_playing(args, what: str):
     if run.kind != "rl":
         raise BadInput(f"{run.id}: is an {run.kind} run, not an RL run; `lab {what}` plays RL policies")
     spec = load_experiment(run.spec_path)
-    return run, spec, args.seed if args.seed is not None else spec.seed + 30_000
+    return run, spec, args.seed if args.seed is not None else spec.seed + PLAY_SEED_OFFSET
 
 
 def cmd_play(args) -> int:

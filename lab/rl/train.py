@@ -43,14 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from lab.rl.evaluate import evaluate
+from lab.rl.seeds import EVAL_SEED_OFFSET, FINAL_SEED_OFFSET
 from lab.store import atomic_target, write_atomic
 
 PROGRESS_SECONDS = 0.5
 SUMMARY_SECONDS = 2.0
 RESUME_STATE = "resume.json"  # in checkpoints/: the latest resumable checkpoint
 RESUME_STATE_LIMIT = 16 << 20  # bytes: a resume state is tens of kB (its tensors are in files beside it)
-EVAL_SEED_OFFSET = 10_000  # periodic evaluations: the same start states every time
-FINAL_SEED_OFFSET = 20_000  # the final evaluation: fresh start states
 
 
 def prepare(spec, runs_dir=None, requested: str | None = None, training: bool = True):

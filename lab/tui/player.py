@@ -41,6 +41,7 @@ def messages(path: Path, fps: float = FPS, alive=lambda: True):
     """(message, pixels or None) for as long as `alive()`: notes and frames, paced at `fps`."""
     from lab.errors import BadInput
     from lab.rl.play import play
+    from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.rl.train import policy_checkpoint
     from lab.spec import load_experiment
     from lab.store import Run
@@ -55,7 +56,7 @@ def messages(path: Path, fps: float = FPS, alive=lambda: True):
         yield {"note": why}, None
         return
     period = 1.0 / min(fps, env_fps or fps)
-    seed = spec.seed + 30_000  # lab play's seeds: episodes the evaluations did not see
+    seed = spec.seed + PLAY_SEED_OFFSET  # lab play's seeds: episodes the evaluations did not see
 
     def version():
         """The delivered checkpoint and its file's identity (rewritten atomically: a new best is a new inode)."""

@@ -193,6 +193,7 @@ def _agreement(entries: dict, models: dict, subject, explain_fn) -> dict:
 
 def _policy(spec, ctx, subject, explain_fn) -> dict:
     from lab.rl.robustness import return_curve
+    from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.xai import robustness as rb
 
     r, p = spec.robustness, subject.policy
@@ -208,7 +209,7 @@ def _policy(spec, ctx, subject, explain_fn) -> dict:
         ctx.emit("progress", phase="robustness", attack=attack, step=len(done), total=total, fraction=round(len(done) / total, 4))
         ctx.log(f"{attack} at epsilon {row['epsilon']:g}: return {row['return_mean']:.1f} +/- {row['return_std']:.1f}")
 
-    curves = return_curve(p["agent"], p["spec"], grid, r.policy_attacks, r.policy_episodes, spec.seed + 30_000, on_point)
+    curves = return_curve(p["agent"], p["spec"], grid, r.policy_attacks, r.policy_episodes, spec.seed + PLAY_SEED_OFFSET, on_point)
     module = subject.model
     x_exp = torch.as_tensor(subject.inputs, device=ctx.device)
     entry = _explained(spec, ctx, subject, explain_fn, module, module, space, x_exp, grid, own=True)
