@@ -1,4 +1,4 @@
-"""Each built-in RL experiment's result and wall time on this machine: the README's table.
+"""Each built-in RL experiment's result and wall time on this machine: the table in docs/rl.md.
 
     .venv/bin/python benchmarks/builtins.py [--jobs 2] [--only cartpole-ppo cartpole-dqn]
 
