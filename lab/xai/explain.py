@@ -20,7 +20,7 @@ import torch
 
 from lab.errors import BadInput, did_you_mean, one_of
 from lab.xai import metrics
-from lab.xai.methods import METHODS, ExplainContext, MethodUnavailable, default_methods, methods_for
+from lab.xai.methods import LIBRARY_MODULES, METHODS, ExplainContext, MethodUnavailable, default_methods, methods_for
 
 
 # why attribution runs where 'auto' puts it: (on the CPU, on a GPU)
@@ -39,7 +39,7 @@ def check_methods(methods: list[str] | None, is_image: bool | None, params: dict
         if name not in METHODS:
             raise BadInput(f"{where}: unknown method '{name}'{did_you_mean(name, METHODS)} (allowed: {one_of(METHODS, 20)})")
         if name not in applicable:
-            alt = "occlusion" if name == "feature_ablation" else "feature_ablation" if name == "occlusion" else None
+            alt = METHODS[name].counterpart
             raise BadInput(f"{where}: '{name}' does not apply to {kind} inputs" + (f"; use '{alt}'" if alt else ""))
     if len(set(chosen)) != len(chosen):
         raise BadInput(f"{where}: a method is listed twice ({', '.join(chosen)})")
@@ -136,10 +136,8 @@ def _quiet_libraries():
 def _import_libraries(methods: list[str]) -> None:
     import importlib
 
-    modules = {"captum": ["captum.attr"], "shap": ["shap"], "lime": ["lime.lime_tabular", "lime.lime_image"],
-               "lab": ["lab.xai.kernel_shap", "lab.xai.lime_batched", "scipy.special"]}
     for library in {METHODS[m].library for m in methods}:
-        for module in modules[library]:
+        for module in LIBRARY_MODULES[library]:
             importlib.import_module(module)
 
 

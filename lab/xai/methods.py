@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lab.memory import Need
+
 
 class MethodUnavailable(Exception):
     """The method cannot explain this model (a clear reason, recorded instead of attributions)."""
@@ -76,6 +78,17 @@ class ExplainContext:
             self.on_sample(i)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """What a method's memory estimate (`Method.memory`) is sized from, before any data is loaded."""
+
+    name: str  # the method's
+    settings: dict  # its parameters: the adapter's defaults with the spec's explain.params over them
+    n_features: int  # numbers per input
+    is_image: bool
+    explain: object  # the spec's [explain] (lab.xai.params.ExplainSpec): samples, background, batch_size, ...
+
+
 def _seed(seed: int) -> None:
     """Libraries draw from torch's, numpy's or Python's global generator: seed all three."""
     import random
@@ -128,6 +141,12 @@ def gradient_shap(ctx, x, t, n_samples: int = 50, stdevs: float = 0.0):
     return _np(GradientShap(ctx.model).attribute(x, baselines=ctx.background, target=t, n_samples=n_samples, stdevs=stdevs))
 
 
+def _gradient_shap_memory(s: Sizing) -> Need:
+    rows = s.explain.samples * s.settings["n_samples"]
+    return Need(rows * s.n_features * 4 * 3, f"gradient_shap's inputs (samples x n_samples {rows:,} x {s.n_features:,} features)",
+                "explain.samples", "lower explain.samples or explain.params.gradient_shap.n_samples")
+
+
 def feature_ablation(ctx, x, t):
     from captum.attr import FeatureAblation
 
@@ -178,6 +197,12 @@ def captum_lime(ctx, x, t, n_samples: int = 500, perturbations_per_eval: int = 0
     return _captum_sampling(Lime, ctx, x, t, n_samples, perturbations_per_eval)
 
 
+def _captum_sampling_memory(s: Sizing) -> Need:
+    samples = s.settings["n_samples"]  # Captum keeps every sample's mask and perturbed input to fit its linear model
+    return Need(samples * s.n_features * 4 * 3, f"{s.name}'s samples ({samples:,} x {s.n_features:,} features)",
+                f"explain.params.{s.name}.n_samples", f"lower explain.params.{s.name}.n_samples")
+
+
 # ------------------------------------------------------------------------------ SHAP
 
 def _pick(values, t: torch.Tensor, n: int) -> np.ndarray:
@@ -221,6 +246,15 @@ def shap_kernel(ctx, x, t, nsamples: int = 0, l1_reg: bool = False):
         out[i] = v[mask] / np.bincount(mask.reshape(-1))[mask]
         ctx.tick(i)
     return out
+
+
+def _shap_kernel_memory(s: Sizing) -> Need:
+    nsamples = s.settings["nsamples"] or 2 * s.n_features + 2048  # shap's own default
+    background = 1 if s.is_image else s.explain.background
+    rows = nsamples * background  # KernelExplainer holds every sample against every background row
+    return Need(rows * s.n_features * 8 * 2, f"shap_kernel's samples (nsamples {nsamples:,} x background {background}"
+                f" x {s.n_features:,} features)", "explain.background",
+                "lower explain.background or explain.params.shap_kernel.nsamples")
 
 
 def shap_gradient(ctx, x, t, nsamples: int = 200):
@@ -299,6 +333,14 @@ def lime(ctx, x, t, num_samples: int = 0):
         return out
 
 
+def _lime_memory(s: Sizing) -> Need | None:
+    if s.is_image:
+        return None
+    samples = s.settings["num_samples"] or 5000
+    return Need(samples * s.n_features * 8 * 4, f"lime's samples ({samples:,} x {s.n_features:,} features)",
+                "explain.params.lime.num_samples", "lower explain.params.lime.num_samples")
+
+
 # ------------------------------------------------------------------------------ lab's batched Kernel SHAP and LIME
 
 def _row_bytes(x) -> int:
@@ -326,6 +368,13 @@ def kernel_shap(ctx, x, t, nsamples: int = 0, chunk_rows: int = 0):
     return _spread(phi[:, mask.reshape(-1).cpu().numpy()].reshape(x.shape), mask, ctx)
 
 
+def _kernel_shap_memory(s: Sizing) -> Need:
+    nsamples = s.settings["nsamples"] or 2 * s.n_features + 2048  # shap's default (a bound on images)
+    # one set of coalitions for every input: float64 masks, and per feature a bool and a float32 copy
+    return Need(nsamples * s.n_features * 16, f"kernel_shap's coalitions (nsamples {nsamples:,} x {s.n_features:,} features)",
+                "explain.params.kernel_shap.nsamples", "lower explain.params.kernel_shap.nsamples")
+
+
 def lime_batched(ctx, x, t, num_samples: int = 0, chunk_rows: int = 0):
     """lab's batched LIME (lab/xai/lime_batched.py): lime's tabular explainer's defaults
     (quartile bins from the training rows, 5,000 samples) or its image explainer's on pixel
@@ -342,6 +391,13 @@ def lime_batched(ctx, x, t, num_samples: int = 0, chunk_rows: int = 0):
     return _spread(weights[:, mask.reshape(-1).cpu().numpy()].reshape(x.shape), mask, ctx)
 
 
+def _lime_batched_memory(s: Sizing) -> Need:
+    samples = s.settings["num_samples"] or (1000 if s.is_image else 5000)
+    # at least one input's samples at a time: the uniforms, three bin indicators, values, 0/1 rows
+    return Need(samples * s.n_features * 4 * 8, f"lime_batched's samples ({samples:,} x {s.n_features:,} features)",
+                "explain.params.lime_batched.num_samples", "lower explain.params.lime_batched.num_samples")
+
+
 # ------------------------------------------------------------------------------ the table
 
 @dataclass(frozen=True)
@@ -356,6 +412,10 @@ class Method:
     note: str = ""
     implementation: str = ""  # what computes it, recorded in each run's comparison (default: the library)
     default: bool = True  # run when no methods are named; False for a reference that lab's own path replaces
+    # what it allocates beyond a batch of perturbed inputs, sized before the run starts (lab.xai.footprint,
+    # lab.memory): fn(Sizing) -> Need or None; None where it holds nothing that grows with its settings
+    memory: Callable[[Sizing], Need | None] | None = None
+    counterpart: str | None = None  # the method that does its job on the other kind of inputs (tabular/image)
 
     def reference_for(self, is_image: bool) -> str | None:
         return self.reference if not is_image or self.image_reference == "same" else self.image_reference
@@ -372,24 +432,35 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "captum", saliency, note="the gradient itself (signed)"),
     Method("input_x_gradient", "captum", input_x_gradient, note="(input - baseline) * gradient"),
     Method("deeplift", "captum", deeplift, reference="baseline", note="DeepLIFT rescale rule against the baseline"),
-    Method("gradient_shap", "captum", gradient_shap, reference="background", stochastic=True, note="expected gradients over the background"),
-    Method("feature_ablation", "captum", feature_ablation, data=("tabular",), note="drop in output when a feature is set to the baseline"),
-    Method("occlusion", "captum", occlusion, data=("image",), note="drop in output when a patch is set to the baseline"),
-    Method("captum_kernel_shap", "captum", captum_kernel_shap, reference="baseline", stochastic=True, note="Kernel SHAP against the baseline"),
-    Method("captum_lime", "captum", captum_lime, stochastic=True, note="LIME with Captum's defaults (lasso, cosine kernel)"),
+    Method("gradient_shap", "captum", gradient_shap, reference="background", stochastic=True, note="expected gradients over the background",
+           memory=_gradient_shap_memory),
+    Method("feature_ablation", "captum", feature_ablation, data=("tabular",), note="drop in output when a feature is set to the baseline",
+           counterpart="occlusion"),
+    Method("occlusion", "captum", occlusion, data=("image",), note="drop in output when a patch is set to the baseline",
+           counterpart="feature_ablation"),
+    Method("captum_kernel_shap", "captum", captum_kernel_shap, reference="baseline", stochastic=True, note="Kernel SHAP against the baseline",
+           memory=_captum_sampling_memory),
+    Method("captum_lime", "captum", captum_lime, stochastic=True, note="LIME with Captum's defaults (lasso, cosine kernel)",
+           memory=_captum_sampling_memory),
     Method("kernel_shap", "lab", kernel_shap, reference="background", image_reference="baseline", stochastic=True,
            note="batched Kernel SHAP: shap.KernelExplainer's estimator for all inputs at once",
-           implementation="lab.xai.kernel_shap (batched, torch)"),
+           implementation="lab.xai.kernel_shap (batched, torch)", memory=_kernel_shap_memory),
     Method("shap_kernel", "shap", shap_kernel, reference="background", image_reference="baseline", stochastic=True,
            note="shap.KernelExplainer per input (on images: pixel patches against the baseline)",
-           implementation="shap.KernelExplainer", default=False),
+           implementation="shap.KernelExplainer", default=False, memory=_shap_kernel_memory),
     Method("shap_gradient", "shap", shap_gradient, reference="background", stochastic=True, note="shap.GradientExplainer (expected gradients)"),
     Method("shap_deep", "shap", shap_deep, reference="background", note="shap.DeepExplainer (DeepLIFT over the background)"),
     Method("lime_batched", "lab", lime_batched, stochastic=True, note="batched LIME: lime's default estimator for all inputs at once",
-           implementation="lab.xai.lime_batched (batched, torch)"),
+           implementation="lab.xai.lime_batched (batched, torch)", memory=_lime_batched_memory),
     Method("lime", "lime", lime, stochastic=True, note="lime's tabular or image explainer, per input",
-           implementation="lime.lime_tabular / lime.lime_image", default=False),
+           implementation="lime.lime_tabular / lime.lime_image", default=False, memory=_lime_memory),
 )}
+
+# the modules each library's methods import, imported before the first method is timed (lab.xai.explain)
+LIBRARY_MODULES: dict[str, tuple[str, ...]] = {
+    "captum": ("captum.attr",), "shap": ("shap",), "lime": ("lime.lime_tabular", "lime.lime_image"),
+    "lab": ("lab.xai.kernel_shap", "lab.xai.lime_batched", "scipy.special"),
+}
 
 
 def methods_for(is_image: bool) -> list[str]:
