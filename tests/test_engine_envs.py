@@ -406,7 +406,8 @@ def test_an_unknown_env_id_lists_the_supported_ones():
 
 
 def test_the_torch_free_env_ids_validation_reads_are_the_ids_of_the_engines_environments():
-    assert ENV_IDS == tuple(ENVS)  # ENVS is the truth; ENV_IDS copies it for validation, which imports no torch
+    # ENV_CLASSES is the one list: ENV_IDS (validation, which imports no torch) and ENVS (its classes) read it
+    assert ENV_IDS == tuple(ENVS) and all(cls.id == env_id for env_id, cls in ENVS.items())
 
 
 @pytest.mark.parametrize("kwargs, message", [

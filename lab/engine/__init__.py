@@ -11,7 +11,7 @@ three paths (`env_path` names it): one of these, a user's TorchVecEnv subclass, 
 Gymnasium id through Gymnasium's own vector env (docs/custom-environment.md).
 Importing this package does not import torch: `ENVS`, `make_vec` and `TorchVecEnv` live in
 `registry.py` and are imported on first use (PEP 562), so validation and the CLI's fast paths
-can name the engine's environments (`ENV_IDS`) without it.
+can name the engine's environments (`ENV_IDS`, from `ENV_CLASSES`) without it.
 """
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lab.engine.registry import ENVS, TorchVecEnv, env_spaces, make_env, make_vec
 
-# The ids of registry.ENVS, in its order, for what must not import torch (validating an
-# experiment). ENVS, built from the environment classes' own `id`, is the truth; this is a copy,
-# and tests/test_engine_envs.py pins the two equal.
-ENV_IDS: tuple[str, ...] = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1")
+# The engine's own environments: Gymnasium id -> "module:Class", a TorchVecEnv whose `id` is that
+# id. The one list of them: registry.ENVS imports the classes on first use, and what must not
+# import torch (validating an experiment) reads the ids here. A new environment is its module
+# under envs/ and a row here.
+ENV_CLASSES: dict[str, str] = {
+    "CartPole-v1": "lab.engine.envs.cartpole:CartPole",
+    "Acrobot-v1": "lab.engine.envs.acrobot:Acrobot",
+    "MountainCar-v0": "lab.engine.envs.mountain_car:MountainCar",
+    "Pendulum-v1": "lab.engine.envs.pendulum:Pendulum",
+}
+ENV_IDS: tuple[str, ...] = tuple(ENV_CLASSES)
 
 _FROM_REGISTRY = ("ENVS", "TorchVecEnv", "env_spaces", "make_env", "make_vec")
 
@@ -55,4 +62,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_FROM_REGISTRY})
 
 
-__all__ = ["ENVS", "ENV_IDS", "GYMNASIUM_PATH", "TorchVecEnv", "env_path", "env_spaces", "make_env", "make_vec"]
+__all__ = ["ENVS", "ENV_CLASSES", "ENV_IDS", "GYMNASIUM_PATH", "TorchVecEnv", "env_path", "env_spaces", "make_env", "make_vec"]

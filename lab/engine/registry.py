@@ -8,17 +8,25 @@ so that importing the package, and validating an experiment, do not.
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
-from lab.engine.envs.acrobot import Acrobot
-from lab.engine.envs.cartpole import CartPole
-from lab.engine.envs.mountain_car import MountainCar
-from lab.engine.envs.pendulum import Pendulum
+from lab.engine import ENV_CLASSES
 from lab.engine.envs.vector import TorchVecEnv
 from lab.errors import BadInput, did_you_mean, one_of
 
-ENVS: dict[str, type[TorchVecEnv]] = {cls.id: cls for cls in (CartPole, Acrobot, MountainCar, Pendulum)}
-"""The environments lab's engine has, by Gymnasium id (the truth that `lab.engine.ENV_IDS` copies)."""
+
+def _env_class(env_id: str, path: str) -> type[TorchVecEnv]:
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if cls.id != env_id:  # a row of ENV_CLASSES that names another environment's class
+        raise ImportError(f"lab.engine.ENV_CLASSES[{env_id!r}] names {path}, whose id is {cls.id!r}")
+    return cls
+
+
+ENVS: dict[str, type[TorchVecEnv]] = {env_id: _env_class(env_id, path) for env_id, path in ENV_CLASSES.items()}
+"""The environments lab's engine has, by Gymnasium id: `lab.engine.ENV_CLASSES`, imported."""
 
 
 def make_vec(env_id: str, num_envs: int, device: str | torch.device = "cpu", seed: int | None = None,
