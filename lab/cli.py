@@ -235,7 +235,8 @@ def _list_params(ref: str) -> int:
 
     from lab.errors import BadInput
     from lab.files import read_toml
-    from lab.spec import find_experiment, inline_toml, settings
+    from lab.display import inline_toml
+    from lab.spec import find_experiment, settings
 
     path = find_experiment(ref)
     try:
@@ -750,7 +751,7 @@ def cmd_eval(args) -> int:
     seed = args.seed if args.seed is not None else spec.seed + PLAY_SEED_OFFSET
     act = policy.act
     if args.attack:
-        from lab.rl.robustness import attacked_policy
+        from lab.xai.policy_robustness import attacked_policy
 
         act = attacked_policy(policy, args.attack, args.epsilon, seed)
     returns, _ = evaluate(act, spec, args.episodes, seed, spec.eval.deterministic)
@@ -777,7 +778,7 @@ def cmd_eval(args) -> int:
 # ------------------------------------------------------------------------------ lab import
 
 def cmd_import(args) -> int:
-    from lab.rl.zoo import import_entry, write_experiment
+    from lab.zoo import import_entry, write_experiment
 
     raw, text = import_entry(args.file, args.env_id, args.algo)
     if args.out is None:

@@ -43,6 +43,21 @@ STATE_STYLE = {"completed": "green", "running": "bold cyan", "starting": "cyan",
                "crashed": "bold red", "corrupt": "bold magenta", "stopped": "yellow"}
 
 
+def inline_toml(value) -> str:
+    """A value as one line of TOML: 3e-4, true, "x", [64, 64], {is_slippery = false}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {inline_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(inline_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def duration(seconds: float | None) -> str:
     """0:42, 12:05, 3h07; '-' when unknown."""
     if seconds is None:
@@ -133,19 +148,3 @@ def robustness_curves(report: dict) -> tuple[str, list[tuple[str, list[float], l
             if not attack.endswith("_targeted"):
                 out.append((f"{name} {attack}", [r["epsilon"] for r in rows], [r["accuracy"] for r in rows]))
     return "accuracy", out
-
-
-def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
-    """(robustness run id, its robustness.json) of the newest completed run that attacked the
-    policy of run `run_id` (cartpole-policy-robustness and the like); None when none has."""
-    from lab import store
-    from lab.files import read_json
-
-    found = [r for r in store.list_runs(runs_dir) if r.kind == "attribution" and r.state == "completed"
-             and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
-    for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
-        try:
-            return run.id, read_json(run.artifact("robustness.json"))
-        except (OSError, ValueError):
-            continue
-    return None

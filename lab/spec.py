@@ -80,12 +80,23 @@ class _ExperimentSpec(_Strict):
 
         return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
 
+    # A job reads the experiments it builds on (the run whose model it explains, the experiment
+    # it trains first) through the spec it is given: the domain packages never import this
+    # module, which imports theirs (the layers pyproject.toml's import contracts check).
+    @staticmethod
+    def load_experiment(name_or_path):
+        """`lab.spec.load_experiment`: a built-in name, a file, or a run folder's spec.toml (data)."""
+        return load_experiment(name_or_path)
+
+    @staticmethod
+    def is_builtin(name: str) -> bool:
+        """Whether `name` is one of lab's built-in experiments."""
+        return name in builtin_experiments()
+
 
 # A PPO minibatch step on this 2-core machine (CartPole net, 256 samples a member): 1 member
 # float32 1.33 ms, bf16 1.54; 2: 1.76, 1.84; 4: 3.06, 2.34; 9: 6.17, 4.69. bf16 pays from 4.
 BF16_FROM_MEMBERS = 4
-
-ENGINE_NOTE = "lab's torch engine keeps environments and agent on the device, so a GPU pays off"
 
 
 class RLSpec(_ExperimentSpec):
@@ -151,6 +162,30 @@ class RLSpec(_ExperimentSpec):
 
             return load_object(self.agent_class, "agent_class", self.source)
         return self.algo.agent_class(self.engine)
+
+    # What differs on lab's torch engine, asked of the spec by the RL job (lab.rl.train), which
+    # does not import the engine: lab.engine builds on lab.rl (pyproject.toml's import contracts).
+    def env_path(self) -> str | None:
+        """How the torch engine steps the environment (`lab.engine.env_path`); None off the engine."""
+        if self.engine != "torch":
+            return None
+        from lab.engine import env_path
+
+        return env_path(self.env)
+
+    def compile_decision(self, device_type: str):
+        """Whether the torch engine compiles this run's gradient step on `device_type`, and why."""
+        from lab.engine.compiling import compile_decision
+
+        return compile_decision(self, device_type)
+
+    def footprint(self, observation_space, action_space) -> list:
+        """What training allocates (lab.memory.Need each), as the engine that trains it counts."""
+        if self.engine == "torch":
+            from lab.engine.footprint import needs
+        else:
+            from lab.rl.footprint import needs
+        return needs(self, observation_space, action_space)
 
 
 class AttributionSpec(_ExperimentSpec):
@@ -605,10 +640,11 @@ def _check_attribution(spec: AttributionSpec, fail) -> None:
             fail("data: missing (required to train a classifier; e.g. [data] dataset = \"breast_cancer\")")
         if spec.data.dataset not in DATASETS:
             fail(f"data.dataset: unknown dataset {spec.data.dataset!r}{did_you_mean(spec.data.dataset, DATASETS)} (allowed: {one_of(DATASETS)})")
-        is_image = spec.data.dataset == "digits"
-        if ARCHS[m.arch][1] and not is_image:
-            fail(f"model.arch: '{m.arch}' is for images; dataset '{spec.data.dataset}' is tabular; use 'mlp' or 'logistic'")
-        if spec.data.dataset == "csv":
+        is_image = DATASETS[spec.data.dataset].is_image
+        if ARCHS[m.arch].images and not is_image:
+            tabular = " or ".join(repr(name) for name, a in ARCHS.items() if not a.images)
+            fail(f"model.arch: '{m.arch}' is for images; dataset '{spec.data.dataset}' is tabular; use {tabular}")
+        if DATASETS[spec.data.dataset].from_file:
             from lab.xai.data import load_dataset
 
             load_dataset(spec)  # non-numeric or missing values are bad input, found now
@@ -698,21 +734,6 @@ def settings(raw: dict) -> list[Setting]:
     for table, schema in tables.items():
         add(f"{table}.", schema, raw.get(table) or {})
     return out
-
-
-def inline_toml(value: Any) -> str:
-    """A value as one line of TOML: 3e-4, true, "x", [64, 64], {is_slippery = false}."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {inline_toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(inline_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        import json
-
-        return json.dumps(value)
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------- the entry point

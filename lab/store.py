@@ -629,6 +629,21 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     return sorted(runs, key=lambda r: (r.summary.started or 0, r.path.name))
 
 
+def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
+    """(robustness run id, its robustness.json) of the newest completed run that attacked the
+    policy of run `run_id` (cartpole-policy-robustness and the like); None when none has."""
+    from lab.files import read_json
+
+    found = [r for r in list_runs(runs_dir) if r.kind == "attribution" and r.state == "completed"
+             and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
+    for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
+        try:
+            return run.id, read_json(run.artifact("robustness.json"))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
     """A run by id, unique id prefix, path, or experiment name (its latest run)."""
     from lab.display import printable

@@ -101,7 +101,7 @@ def scalars(event: dict) -> list[tuple[str, float]]:
 def hyperparameters(settings: dict) -> dict[str, bool | float | str]:
     """A spec.toml's settings as TensorBoard hyperparameters: {'agent.learning_rate': 'lin_0.001',
     'env.n_envs': 8, 'agent.net_arch': '[64, 64]', ...}; the free-text description left out."""
-    from lab.spec import inline_toml
+    from lab.display import inline_toml
 
     out: dict[str, bool | float | str] = {}
 

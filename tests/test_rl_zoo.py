@@ -11,7 +11,7 @@ import yaml
 
 import lab
 from lab.errors import BadInput
-from lab.rl.zoo import hyperparams_dir, import_entry
+from lab.zoo import hyperparams_dir, import_entry
 from lab.spec import load_experiment
 from lab.store import Run
 
@@ -50,7 +50,7 @@ def test_the_real_files_hold_the_entries_the_issue_names():
 @pytest.mark.parametrize("algo,env", ENTRIES, ids=[f"{a}-{e}" for a, e in ENTRIES])
 def test_every_entry_for_these_envs_imports_as_a_valid_experiment(tmp_path, algo, env):
     """(rl_zoo3 2.9's entries for them hold nothing lab cannot honour; gSDE and VecNormalize included)"""
-    from lab.rl.zoo import parse_expression
+    from lab.zoo import parse_expression
 
     entry = _zoo_entry(algo, env)
     raw, text = import_entry(f"{algo}.yml", env)

@@ -232,7 +232,7 @@ async def test_dashboard_shows_the_robustness_pane_and_the_policys_return_curve(
 
 
 def test_policy_return_falls_under_large_observation_attacks(cartpole_run):
-    from lab.rl.robustness import return_under_attack
+    from lab.xai.policy_robustness import return_under_attack
     from lab.rl.train import load_delivered_policy
     from lab.spec import load_experiment
 
@@ -259,7 +259,7 @@ def test_lab_eval_attack_prints_one_point_and_rejects_bad_input(cartpole_run):
 
 
 def test_fgsm_on_the_observations_of_a_torch_engine_policy(tmp_path):
-    from lab.rl.robustness import return_under_attack
+    from lab.xai.policy_robustness import return_under_attack
     from lab.rl.train import load_delivered_policy
 
     run = lab.run(lab.load_experiment("cartpole-ppo-torch", {"agent.total_steps": 20000}), runs_dir=tmp_path)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.engine import resumable
 from lab.engine.legacy import upgrade_net_state, upgrade_optimizer_state
+from lab.rl import resumable
 from lab.rl.params import schedule
 from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes, write_torch
 

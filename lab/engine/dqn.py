@@ -34,9 +34,9 @@ import math
 import torch
 from torch import nn
 
-from lab.engine import resumable
 from lab.engine.agent import EngineAgent
 from lab.engine.agent import diverged, report_episodes
+from lab.rl import resumable
 from lab.rl.params import schedule
 from lab.rl.reinforce import mlp
 

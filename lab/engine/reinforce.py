@@ -26,8 +26,8 @@ import math
 
 import torch
 
-from lab.engine import resumable
 from lab.engine.agent import diverged, report_episodes
+from lab.rl import resumable
 from lab.rl.reinforce import ReinforceAgent
 
 BLOCK = 16  # env.step calls between the host's looks

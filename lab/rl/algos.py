@@ -44,6 +44,8 @@ class Algo:
 
 
 _SB3 = "lab.rl.sb3_agent:SB3Agent"
+# why a GPU suits a run on lab's torch engine, whatever its algorithm (device choice, in summary.json)
+ENGINE_NOTE = "lab's torch engine keeps environments and agent on the device, so a GPU pays off"
 _ALL_SPACES = ("Discrete", "Box", "MultiDiscrete", "MultiBinary")
 _SMALL_MLP = "a small MLP {}: per-step inference latency dominates, the CPU is faster"
 # not measured against a GPU yet (no GPU was lent to this work); SB3 steps the envs on the host between updates

@@ -7,32 +7,32 @@ import numpy as np
 from lab.memory import Need, mlp_bytes
 
 
-def _elements(space) -> int:
+def elements(space) -> int:
     """Numbers per observation or action as stored in a buffer."""
     return int(np.prod(space.shape)) if getattr(space, "shape", None) else 1
 
 
-def _net_input(space) -> int:
+def net_input(space) -> int:
     """Width of a network's input: one-hot for Discrete observations (as SB3 encodes them)."""
-    return int(space.n) if type(space).__name__ == "Discrete" else _elements(space)
+    return int(space.n) if type(space).__name__ == "Discrete" else elements(space)
 
 
-def _outputs(space) -> int:
+def outputs(space) -> int:
     name = type(space).__name__
     if name == "Discrete":
         return int(space.n)
     if name == "MultiDiscrete":
         return int(np.sum(space.nvec))
-    return _elements(space)
+    return elements(space)
 
 
 def needs(spec, observation_space, action_space) -> list[Need]:
-    if spec.engine == "torch":
-        return engine_needs(spec, observation_space, action_space)
+    """What training with SB3 or lab's own agents on Gymnasium's environments allocates (the torch
+    engine's: lab.engine.footprint)."""
     a = spec.agent
     n_envs = spec.env.n_envs
-    obs = _elements(observation_space) * np.dtype(observation_space.dtype or np.float32).itemsize
-    act = _elements(action_space) * 4
+    obs = elements(observation_space) * np.dtype(observation_space.dtype or np.float32).itemsize
+    act = elements(action_space) * 4
     out: list[Need] = []
     if hasattr(a, "buffer_size"):  # off-policy: observations and next observations of every step kept
         out.append(Need(a.buffer_size * (2 * obs + act + 12), "the replay buffer (buffer_size x 2 observations)",
@@ -41,11 +41,11 @@ def needs(spec, observation_space, action_space) -> list[Need]:
         out.append(Need(a.n_steps * n_envs * (obs + act + 24), f"the rollout buffer (n_steps x {n_envs} envs)",
                         "agent.n_steps", "lower agent.n_steps or env.n_envs"))
     if a.algo == "qlearning":
-        out.append(Need(_net_input(observation_space) * _outputs(action_space) * 8, "the Q-table (states x actions)",
+        out.append(Need(net_input(observation_space) * outputs(action_space) * 8, "the Q-table (states x actions)",
                         "env.id", "use an environment with fewer states"))
     net_arch = getattr(a, "net_arch", None) or ([64, 64] if a.algo != "qlearning" else None)
     if net_arch and len(getattr(observation_space, "shape", ()) or ()) != 3:  # images get SB3's fixed CNN
-        sizes = [_net_input(observation_space), *net_arch, _outputs(action_space)]
+        sizes = [net_input(observation_space), *net_arch, outputs(action_space)]
         # two networks (actor and critic, policy and baseline, or Q and target), each with its
         # gradients and Adam moments
         out.append(Need(2 * mlp_bytes(sizes), f"the networks (net_arch {list(net_arch)})", "agent.net_arch",
@@ -54,65 +54,4 @@ def needs(spec, observation_space, action_space) -> list[Need]:
             rows = min(a.batch_size, a.n_steps * n_envs) if hasattr(a, "n_steps") else a.batch_size  # PPO: at most a rollout
             out.append(Need(rows * max(sizes) * 4 * 4, f"a minibatch ({rows:,} x {max(sizes):,} activations)",
                             "agent.batch_size", "lower agent.batch_size"))
-    return out
-
-
-# A Gymnasium environment object on the host, behind the engine's Gymnasium path (CartPole-v1's:
-# 5.6 KB, measured over 2,000 of them); few hold less.
-GYMNASIUM_ENV_BYTES = 4 << 10
-
-
-def engine_needs(spec, observation_space, action_space) -> list[Need]:
-    """What lab's torch engine allocates on the run's device (lab.engine.onpolicy, dqn, agent),
-    every member's at once: it multiplies by population x env.n_envs.
-
-    An on-policy rollout keeps, per step of every member's environments, the observation and the
-    final observation, the action, three float32 columns, a long and two flags; on top of that,
-    at the larger of two moments: the critics' pass over the whole rollout (two more copies of the
-    observations and the activations of the widest layer), or the update (the rollout's copies
-    for the update, and the activations autograd keeps: a PPO minibatch's, or A2C's whole
-    rollout's). Checked against the peak RSS of runs on a CPU, over a tiny run's (MiB, measured /
-    these needs): cartpole-ppo-torch, rollouts of 1,048,576 steps as 64 members x 256 envs x 64
-    steps 608 / 624, 16 x 256 x 256 595 / 614, 256 x 64 x 64 629 / 667; net_arch [256, 256],
-    16 x 256 x 64 568 / 587; pendulum-ppo-torch 16 x 256 x 256 572 / 594; A2C on CartPole 64 x 256
-    x 64 1,738 / 1,656. What dominates is the rollout, which grows with population x env.n_envs x
-    agent.n_steps."""
-    from lab.engine import GYMNASIUM_PATH, env_path
-
-    a, members, n_envs = spec.agent, spec.population, spec.env.n_envs
-    obs = _net_input(observation_space)  # the engine's observations: flat float32 vectors (one-hot for Discrete)
-    act = 8 if type(action_space).__name__ == "Discrete" else _elements(action_space) * 4
-    net_arch = list(getattr(a, "net_arch", None) or [64, 64])
-    widest, hidden = max(net_arch), sum(net_arch)
-    who = f"{members:,} members x " if members > 1 else ""
-    fewer = "lower population, env.n_envs" if members > 1 else "lower env.n_envs"
-    out: list[Need] = []
-    if hasattr(a, "n_steps"):  # PPO, A2C
-        steps = a.n_steps * members * n_envs
-        kept = 8 * obs + act + 22
-        critics = 8 * obs + 8 * widest + 4
-        update = 4 * obs + act + 20 + (12 * hidden if a.algo == "a2c" else 0)
-        minibatch = members * min(a.batch_size, a.n_steps * n_envs) * 12 * hidden if a.algo == "ppo" else 0
-        out.append(Need(steps * kept + max(steps * critics, steps * update + minibatch),
-                        f"the rollout ({who}{n_envs} envs x {a.n_steps:,} steps)",
-                        "population" if members > 1 else "agent.n_steps", f"{fewer} or agent.n_steps", on_device=True))
-    elif hasattr(a, "buffer_size"):  # DQN: observations and next observations, an action, reward and flag a row
-        rows = min(a.buffer_size, a.total_steps)
-        out.append(Need(rows * (8 * obs + 16), f"the replay buffer (min(buffer_size, total_steps) {rows:,} x 2 observations)",
-                        "agent.buffer_size", "lower agent.buffer_size", on_device=True))
-    # evaluations: each member's episodes in environments of their own, all members at once
-    episodes = max(spec.eval.episodes, spec.eval.final_episodes)
-    eval_envs = members * episodes
-    out.append(Need(eval_envs * (12 * obs + 8 * widest + 40), f"the final evaluation's environments ({who}{episodes:,} episodes)",
-                    "eval.final_episodes", "lower eval.final_episodes" + (" or population" if members > 1 else ""),
-                    on_device=True))
-    # every member's networks: weights, gradients, two Adam moments, best weights, a checkpoint's copy
-    sizes = [obs, *net_arch, _outputs(action_space)]
-    out.append(Need(2 * members * mlp_bytes(sizes, copies=6), f"the networks ({who}net_arch {net_arch})",
-                    "agent.net_arch", "use smaller hidden layers" + (" or a smaller population" if members > 1 else ""),
-                    on_device=True))
-    if env_path(spec.env) == GYMNASIUM_PATH:  # Python environment objects on the host, training's and evaluation's
-        out.append(Need((members * n_envs + eval_envs) * GYMNASIUM_ENV_BYTES,
-                        f"Gymnasium's environments ({who}{n_envs} for training, {eval_envs:,} to evaluate)",
-                        "population" if members > 1 else "env.n_envs", f"{fewer} or eval.final_episodes"))
     return out

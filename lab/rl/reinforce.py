@@ -208,7 +208,7 @@ class ReinforceAgent:
 
     def load_learner_state(self, state: dict) -> None:
         """ValueError (or torch's RuntimeError) for a state of other networks than this spec's."""
-        from lab.engine.resumable import check_optimizer_state
+        from lab.rl.resumable import check_optimizer_state
 
         self.policy.load_state_dict(state["policy"])
         check_optimizer_state("pi_opt", state["pi_opt"]["state"], self.policy.parameters())

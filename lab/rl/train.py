@@ -59,7 +59,6 @@ def prepare(spec, runs_dir=None, requested: str | None = None, training: bool = 
     from lab import memory
     from lab.device import choose_device
     from lab.plan import Plan
-    from lab.rl import footprint
     from lab.rl.envs import is_image_space, make_env
 
     env = make_env(spec)
@@ -67,14 +66,14 @@ def prepare(spec, runs_dir=None, requested: str | None = None, training: bool = 
     env.close()
     image = is_image_space(observation_space)
     algo = spec.algo
-    from lab.spec import ENGINE_NOTE
+    from lab.rl.algos import ENGINE_NOTE
 
     device, reason = choose_device(
         requested or spec.device, algo.device_note,
         why_gpu=ENGINE_NOTE if spec.engine == "torch" else "image observations need a CNN, which runs faster on the GPU" if image else None,
         torch_free=None if algo.uses_torch else f"{algo.name} ({algo.device_note})", source=spec.source)
     if training:
-        memory.check_run(footprint.needs(spec, observation_space, action_space), spec.source, device)
+        memory.check_run(spec.footprint(observation_space, action_space), spec.source, device)
     return Plan(device, reason)
 
 
@@ -563,12 +562,8 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
         library += f", agent_class {spec.agent_class}"
     path = {}
     if spec.engine == "torch":  # which of the engine's three ways to its environments this run takes
-        from lab.engine import env_path
-
-        from lab.engine.compiling import compile_decision
-
-        path = {"env_path": env_path(spec.env)}
-        decision = compile_decision(spec, torch.device(ctx.device).type)
+        path = {"env_path": spec.env_path()}
+        decision = spec.compile_decision(torch.device(ctx.device).type)
         ctx.update_summary(**path, compile=f"{'on' if decision.on else 'off'} ({decision.reason})")
         ctx.log(f"compile {'on' if decision.on else 'off'}: {decision.reason}")
     through = f", through {path['env_path']}" if path else ""

@@ -25,7 +25,7 @@ def value_text(t: Trial) -> str:
 
 def setting_text(v) -> str:
     """A setting for a table: floats to 4 significant digits, everything else as TOML."""
-    from lab.spec import inline_toml
+    from lab.display import inline_toml
 
     return f"{v:.4g}" if isinstance(v, float) else inline_toml(v)
 

@@ -340,7 +340,7 @@ class Driver:
 
 
 def _params_text(params: dict) -> str:
-    from lab.spec import inline_toml
+    from lab.display import inline_toml
 
     return ", ".join(f"{k}={inline_toml(v)}" for k, v in params.items())
 
@@ -370,7 +370,7 @@ class PopulationDriver(Driver):
             t.jobs = [Job(first + j, run_id, state="running") for j in range(len(s.seeds))]
             t.state = "running"
         args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
-        from lab.spec import inline_toml
+        from lab.display import inline_toml
 
         member_settings, members = _member_settings(self.spec), {}
         for key in self.spec.sweep.params:

@@ -305,7 +305,7 @@ def load_sweep(name_or_path) -> SweepSpec:
 
 def overrides_for(params: dict[str, Any]) -> list[str]:
     """A trial's settings as `lab run` arguments: ["--set", "agent.gamma=0.99", ...]."""
-    from lab.spec import inline_toml
+    from lab.display import inline_toml
 
     out = []
     for key, value in params.items():

@@ -58,8 +58,6 @@ def find_source_run(spec, runs_dir):
     """The run whose model is explained: by id/path, or the latest completed run of the named
     experiments. None when none has completed yet but the first name is a built-in RL
     experiment (the job then trains it first)."""
-    from lab.spec import builtin_experiments
-
     completed = []
     for ref in _candidates(spec):
         try:
@@ -75,7 +73,7 @@ def find_source_run(spec, runs_dir):
     if completed:
         return max(completed, key=lambda r: r.summary.started or 0)
     first = _candidates(spec)[0]
-    if first in builtin_experiments():
+    if spec.is_builtin(first):
         return None
     raise BadInput(f"{spec.source}: model.from_run: no completed run of {' or '.join(map(repr, _candidates(spec)))} in "
                    f"{store.runs_root(runs_dir)}; run one first (`lab run NAME`) or give a run id")
@@ -88,19 +86,18 @@ def prepare(spec, runs_dir):
     from lab import memory
     from lab.device import choose_device
     from lab.plan import Plan
-    from lab.spec import load_experiment
     from lab.xai import footprint
-    from lab.xai.data import dimensions
+    from lab.xai.data import DATASETS, dimensions
     from lab.xai.explain import DEVICE_NOTES, check_methods
 
     device, reason = choose_device(spec.device, *DEVICE_NOTES, source=spec.source)
     if spec.model.from_run is None:
         shape, n_classes = dimensions(spec)
-        is_image = spec.data.dataset == "digits"
+        is_image = DATASETS[spec.data.dataset].is_image
     else:
         run = find_source_run(spec, runs_dir)
         if run is None:
-            return Plan(device, reason, [load_experiment(_candidates(spec)[0])])
+            return Plan(device, reason, [spec.load_experiment(_candidates(spec)[0])])
         shape, n_classes, is_image = _source_model(spec, run)
     methods = check_methods(spec.explain.methods, is_image, spec.explain.params, where=f"{spec.source}: explain.methods")
     memory.check(footprint.needs(spec, int(np.prod(shape)), n_classes, is_image, methods), spec.source, device)
@@ -112,12 +109,13 @@ def _source_model(spec, run) -> tuple[tuple[int, ...], int, bool]:
     check that it loads: a missing or garbage checkpoint is bad input, found before any folder."""
     try:
         if run.kind == "attribution":
-            _, src_spec, ds = _load_classifier(run, "cpu")
+            _, src_spec, ds = _load_classifier(spec, run, "cpu")
             return ds.input_shape, ds.n_classes, ds.image_shape is not None
         from lab.rl.envs import make_env
         from lab.xai.policy import load_policy
 
-        rl_spec, _, module = load_policy(run, "cpu")
+        rl_spec = spec.load_experiment(run.spec_path)
+        _, module = load_policy(run, rl_spec, "cpu")
         env = make_env(rl_spec)
         shape, n_actions = env.observation_space.shape, env.action_space.n
         env.close()
@@ -128,12 +126,12 @@ def _source_model(spec, run) -> tuple[tuple[int, ...], int, bool]:
         raise BadInput(f"{spec.source}: model.from_run: run {run.id}: its model cannot be loaded ({checkpoint_error(e)})") from None
 
 
-def _load_classifier(run, device):
+def _load_classifier(spec, run, device):
     """(model with the run's weights, the spec that trained it, its dataset) of an attribution run."""
     from lab.xai.data import load_dataset
     from lab.xai.models import build_model
 
-    src_spec, weights = classifier_source(run)
+    src_spec, weights = classifier_source(spec, run)
     if not weights.is_file():
         raise BadInput(f"{run.id}: no classifier checkpoint at {run.relpath(weights)}")
     ds = load_dataset(src_spec)
@@ -143,22 +141,21 @@ def _load_classifier(run, device):
     return model, src_spec, ds
 
 
-def classifier_source(run):
-    """(spec with arch and data, weights path) behind an attribution run, following from_run."""
-    from lab.spec import load_experiment
-
+def classifier_source(spec, run):
+    """(spec with arch and data, weights path) behind an attribution run, following from_run;
+    `spec`: the explaining run's (it loads the others)."""
     seen = set()
     while True:
-        spec = load_experiment(run.spec_path)
+        run_spec = spec.load_experiment(run.spec_path)
         weights = run.checkpoint("model.pt")
-        if spec.model.arch is not None:
-            return spec, weights
-        if spec.model.from_run is None or run.path.name in seen:
+        if run_spec.model.arch is not None:
+            return run_spec, weights
+        if run_spec.model.from_run is None or run.path.name in seen:
             raise BadInput(f"{run.path.name}: no trained classifier behind this run")
         seen.add(run.path.name)
-        parent = store.resolve_run(_candidates(spec)[0], run.path.parent)
+        parent = store.resolve_run(_candidates(run_spec)[0], run.path.parent)
         if weights.is_file():  # a re-explained run keeps a copy of the weights
-            src_spec, _ = classifier_source(parent)
+            src_spec, _ = classifier_source(spec, parent)
             return src_spec, weights
         run = parent
 
@@ -174,7 +171,7 @@ def _from_dataset(spec, ctx, device) -> Subject:
             f"{len(ds.feature_names)} features, {ds.n_classes} classes")
     model = build_model(spec, ds).to(device)
     history = train_classifier(model, ds, spec, ctx, device)
-    save_weights(model, ctx.checkpoint("model.pt"))
+    store.write_torch(ctx.checkpoint("model.pt"), model.state_dict())
     ctx.emit("checkpoint", step=history["epochs"], label="model", path=ctx.relpath(ctx.checkpoint("model.pt")))
     results = {**classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device), **history}
     ctx.log(f"test accuracy {results['test_accuracy']:.3f}, macro F1 {results['test_macro_f1']:.3f}, ROC AUC {results['test_roc_auc']}")
@@ -197,8 +194,8 @@ def _dataset_subject(spec, ds, model, results, source_run=None) -> Subject:
 def _from_classifier_run(spec, run, ctx, device) -> Subject:
     from lab.xai.models import classification_metrics
 
-    model, src_spec, ds = _load_classifier(run, device)
-    save_weights(model, ctx.checkpoint("model.pt"))
+    model, src_spec, ds = _load_classifier(spec, run, device)
+    store.write_torch(ctx.checkpoint("model.pt"), model.state_dict())
     ctx.log(f"explaining the {src_spec.model.arch} classifier of run {run.path.name} (no retraining)")
     results = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device)
     return _dataset_subject(spec, ds, model, results, run.path.name)
@@ -207,7 +204,8 @@ def _from_classifier_run(spec, run, ctx, device) -> Subject:
 def _from_policy_run(spec, run, ctx, device) -> Subject:
     from lab.xai.policy import load_policy, observation_names, policy_inputs_check, rollout_states
 
-    rl_spec, agent, module = load_policy(run, device)
+    rl_spec = spec.load_experiment(run.spec_path)
+    agent, module = load_policy(run, rl_spec, device)
     states, actions = rollout_states(rl_spec, agent, spec.model.rollout_episodes, spec.seed)
     agreement = policy_inputs_check(module, states, actions, device)
     ctx.log(f"explaining the {rl_spec.agent.algo} policy of run {run.path.name} on {len(states)} states from "
@@ -233,10 +231,6 @@ def _env_actions(rl_spec) -> list[str]:
     if rl_spec.env.id.startswith("CartPole"):
         return ["push left", "push right"]
     return [f"action {i}" for i in range(n)]
-
-
-def save_weights(model: torch.nn.Module, path) -> None:
-    store.write_torch(path, model.state_dict())
 
 
 # ------------------------------------------------------------------------------ the job

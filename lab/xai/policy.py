@@ -44,11 +44,8 @@ def rollout_states(spec, agent, episodes: int, seed: int) -> tuple[np.ndarray, n
     return np.stack(states), np.asarray(actions)
 
 
-def load_policy(run, device: str):
-    """(spec, agent, module) of an RL run's delivered policy."""
-    from lab.spec import load_experiment
-
-    spec = load_experiment(run.spec_path)
+def load_policy(run, spec, device: str):
+    """(agent, module) of an RL run's delivered policy; `spec`: the run's."""
     if type(_action_space(spec)).__name__ != "Discrete":
         raise BadInput(f"model.from_run: {run.path.name} acts in a continuous action space; lab explains discrete-action policies")
     from lab.rl.train import load_delivered_policy
@@ -57,7 +54,7 @@ def load_policy(run, device: str):
     module = agent.scores_module().to(device).eval()
     for p in module.parameters():
         p.requires_grad_(False)
-    return spec, agent, module
+    return agent, module
 
 
 def _action_space(spec):

@@ -4,7 +4,7 @@ measure how fragile each method's attributions are; for a policy, its return und
 
 Writes `artifacts/robustness.json` (pinned for scripts: `{"models": {"plain": {"clean_accuracy":
 a, "attacks": {"fgsm": [{"epsilon": e, "accuracy": a, ...}, ...], "pgd": [...]}, ...}, ...}, ...}`)
-and PNGs; the science is in lab/xai/robustness.py and lab/rl/robustness.py.
+and PNGs; the science is in lab/xai/robustness.py and lab/xai/policy_robustness.py.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ def _models(spec, ctx, subject) -> dict:
     for name in spec.robustness.models or [own]:
         if name in models:
             continue
-        from lab.xai.job import save_weights
         from lab.xai.models import build_model, classification_metrics, train_classifier
 
         twin = spec.model_copy(update={"model": spec.model.model_copy(
@@ -61,7 +60,7 @@ def _models(spec, ctx, subject) -> dict:
         ctx.log(f"training the {name} twin of the {own} model for the comparison")
         model = build_model(twin, subject.dataset).to(ctx.device)
         history = train_classifier(model, subject.dataset, twin, _Quiet(ctx), ctx.device)
-        save_weights(model, ctx.checkpoint(f"model_{name}.pt"))
+        store.write_torch(ctx.checkpoint(f"model_{name}.pt"), model.state_dict())
         ds = subject.dataset
         acc = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, ctx.device)["test_accuracy"]
         ctx.log(f"{name} twin: {history['epochs']} epochs, test accuracy {acc:.3f}")
@@ -192,7 +191,7 @@ def _agreement(entries: dict, models: dict, subject, explain_fn) -> dict:
 # ------------------------------------------------------------------------------ policies
 
 def _policy(spec, ctx, subject, explain_fn) -> dict:
-    from lab.rl.robustness import return_curve
+    from lab.xai.policy_robustness import return_curve
     from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.xai import robustness as rb
 

@@ -14,8 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from lab.display import inline_toml
 from lab.files import read_toml
-from lab.spec import builtin_experiments, inline_toml
+from lab.spec import builtin_experiments
 from lab.spec import settings as spec_settings
 from lab.tui.widgets.run_table import LEGEND, RunTable
 

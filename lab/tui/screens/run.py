@@ -92,7 +92,7 @@ class RunScreen(Screen):
     def find_robustness(self) -> None:
         """A finished policy's return-vs-epsilon curve, from the newest run that attacked it
         (cartpole-policy-robustness and the like): a scan of the runs root, off the event loop."""
-        from lab.display import policy_robustness
+        from lab.store import policy_robustness
 
         run = self.follower.run
         found = policy_robustness(run.id, run.path.parent)

@@ -158,7 +158,7 @@ def _short(key: str) -> str:
 
 
 def _params_text(params: dict, keys) -> str:
-    from lab.spec import inline_toml
+    from lab.display import inline_toml
 
     return ", ".join(f"{_short(k)}={inline_toml(params.get(k))}" for k in keys)
 
@@ -253,7 +253,7 @@ class SweepScreen(Screen):
         return {k: v[0] for k, v in self.params.items() if isinstance(v, list) and len(v) == 1}
 
     def update_header(self) -> None:
-        from lab.spec import inline_toml
+        from lab.display import inline_toml
 
         sweep, r = self.sweep, self.record
         state = sweep.state
@@ -290,7 +290,7 @@ class SweepScreen(Screen):
         self.query_one("#sweep-header", Static).update(Text("\n").join(lines))
 
     def _trial_cells(self, trial: Trial, best: Trial | None) -> dict:
-        from lab.spec import inline_toml
+        from lab.display import inline_toml
 
         state = trial.state
         state_text = Text(printable(state + (f" @eval {trial.pruned_at}" if state == "pruned" and trial.pruned_at else ""), limit=40),
@@ -397,7 +397,7 @@ class SweepScreen(Screen):
     def _axis(self, key: str) -> dict:
         """How a setting's values sit on the x axis: numbers as they are (on a log scale when they
         span a factor of 10 or more, or the range says log), choices by their index."""
-        from lab.spec import inline_toml
+        from lab.display import inline_toml
 
         spec = self.params.get(key)
         values = [t.params.get(key) for t in self.record.trials if key in t.params]

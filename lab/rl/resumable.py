@@ -1,5 +1,5 @@
-"""Resumable checkpoints of the torch engine's agents (`lab resume`; the protocol is
-lab.rl.train's): an agent's training state as one torch file of tensors, written atomically and
+"""Resumable checkpoints of lab's torch agents, the engine's and lab.rl.reinforce's (`lab resume`;
+the protocol is lab.rl.train's): an agent's training state as one torch file of tensors, written atomically and
 read back with weights_only=True, and the device's random generator, which the tracker's saved
 global RNGs (the CPU's) do not cover on a GPU."""
 
