@@ -13,6 +13,7 @@ import functools
 import math
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _sklearn(loader_name: str):
         bunch = getattr(sklearn.datasets, loader_name)()
         names = [str(n) for n in bunch.feature_names]
         classes = [str(c) for c in bunch.target_names]
-        return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, classes, None
+        return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, classes
     return load
 
 
@@ -67,7 +68,7 @@ def _digits(spec, source):
 
     bunch = sklearn.datasets.load_digits()
     names = [f"pixel ({r},{c})" for r in range(8) for c in range(8)]
-    return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, [str(d) for d in range(10)], (1, 8, 8)
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names, [str(d) for d in range(10)]
 
 
 _MISSING = {"", "na", "nan", "null", "none", "?"}
@@ -128,7 +129,7 @@ def _csv(spec, source):
     if len(classes) < 2:
         raise BadInput(f"{path}: column '{spec.data.target}' has one class only; a classifier needs two or more")
     index = {c: i for i, c in enumerate(classes)}
-    return X, np.array([index[c] for c in labels], dtype=np.int64), features, classes, None
+    return X, np.array([index[c] for c in labels], dtype=np.int64), features, classes
 
 
 @functools.lru_cache(maxsize=2)
@@ -141,8 +142,9 @@ def _read_rows(path: str, mtime_ns: int, size: int) -> tuple[list[str], ...]:
 
 def dimensions(spec) -> tuple[tuple[int, ...], int]:
     """((features,) or (channels, height, width), classes) of the spec's dataset, unsplit."""
-    X, _, _, classes, image_shape = DATASETS[spec.data.dataset][0](spec, spec.source)
-    return image_shape or (X.shape[1],), len(classes)
+    entry = DATASETS[spec.data.dataset]
+    X, _, _, classes = entry.load(spec, spec.source)
+    return entry.image_shape or (X.shape[1],), len(classes)
 
 
 def _is_number(text: str) -> bool:
@@ -153,22 +155,38 @@ def _is_number(text: str) -> bool:
         return False
 
 
-# name -> (loader, description); the one table of datasets
-DATASETS = {
-    "breast_cancer": (_sklearn("load_breast_cancer"), "569 tumours, 30 features, benign/malignant (scikit-learn)"),
-    "wine": (_sklearn("load_wine"), "178 wines, 13 chemical features, 3 cultivars (scikit-learn)"),
-    "iris": (_sklearn("load_iris"), "150 flowers, 4 features, 3 species (scikit-learn)"),
-    "digits": (_digits, "1,797 handwritten digits as 8x8 images, 10 classes (scikit-learn)"),
-    "csv": (_csv, "a CSV file of numbers with a header row: set path and target"),
-}
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A row of DATASETS: what `data.dataset` names."""
+
+    name: str
+    load: Callable  # (spec, source) -> (X, y, feature names, class names): the rows unsplit and unscaled
+    description: str
+    image_shape: tuple[int, ...] | None = None  # (channels, height, width) of an image dataset; None: tabular rows
+    from_file: bool = False  # read from the user's file (data.path): read whole when the experiment loads, to check it
+
+    @property
+    def is_image(self) -> bool:
+        return self.image_shape is not None
+
+
+# the one table of datasets; validation, the attribution job and the docs read it
+DATASETS: dict[str, DatasetEntry] = {d.name: d for d in (
+    DatasetEntry("breast_cancer", _sklearn("load_breast_cancer"), "569 tumours, 30 features, benign/malignant (scikit-learn)"),
+    DatasetEntry("wine", _sklearn("load_wine"), "178 wines, 13 chemical features, 3 cultivars (scikit-learn)"),
+    DatasetEntry("iris", _sklearn("load_iris"), "150 flowers, 4 features, 3 species (scikit-learn)"),
+    DatasetEntry("digits", _digits, "1,797 handwritten digits as 8x8 images, 10 classes (scikit-learn)", image_shape=(1, 8, 8)),
+    DatasetEntry("csv", _csv, "a CSV file of numbers with a header row: set path and target", from_file=True),
+)}
 
 
 def load_dataset(spec) -> Dataset:
     """The spec's dataset, split (seeded, stratified) and scaled on the training rows."""
     from sklearn.model_selection import train_test_split
 
-    loader, _ = DATASETS[spec.data.dataset]
-    X, y, names, classes, image_shape = loader(spec, spec.source)
+    entry = DATASETS[spec.data.dataset]
+    X, y, names, classes = entry.load(spec, spec.source)
+    image_shape = entry.image_shape
     min_class = np.bincount(y).min()
     stratify = y if min_class >= 3 else None
     try:

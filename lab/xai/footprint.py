@@ -9,6 +9,7 @@ from lab.memory import Need, mlp_bytes
 
 def needs(spec, n_features: int, n_classes: int, is_image: bool, methods: list[str]) -> list[Need]:
     from lab.xai.methods import METHODS, Sizing
+    from lab.xai.models import ARCHS
 
     ex = spec.explain
     out: list[Need] = []
@@ -21,7 +22,7 @@ def needs(spec, n_features: int, n_classes: int, is_image: bool, methods: list[s
             out.append(replace(need, fix=f"{need.fix}, or drop {name} from explain.methods"))
     out.append(Need(ex.batch_size * n_features * 4 * 4, f"a batch of perturbed inputs ({ex.batch_size:,} x {n_features:,} features)",
                     "explain.batch_size", "lower explain.batch_size"))
-    if spec.model.arch == "mlp":
+    if spec.model.arch is not None and ARCHS[spec.model.arch].hidden:
         sizes = [n_features, *spec.model.hidden, n_classes]
         out.append(Need(mlp_bytes(sizes), f"the classifier (hidden {list(spec.model.hidden)})", "model.hidden",
                         "use smaller hidden layers"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,17 +38,28 @@ def _cnn(ds, spec) -> nn.Module:
     )
 
 
-# name -> (builder, needs images, description); the one table of architectures
-ARCHS = {
-    "logistic": (_logistic, False, "multinomial logistic regression: linear, so its true attributions are known"),
-    "mlp": (_mlp, False, "multilayer perceptron with ReLU hidden layers"),
-    "cnn": (_cnn, True, "small convolutional network for images (two conv layers, max-pool, dense)"),
-}
+@dataclass(frozen=True)
+class Arch:
+    """A row of ARCHS: what `model.arch` names."""
+
+    name: str
+    build: Callable[..., nn.Module]  # (dataset, spec) -> the untrained classifier
+    description: str
+    images: bool = False  # needs image inputs (channels, height, width)
+    hidden: bool = False  # an MLP whose hidden layers are model.hidden (sized in the memory check, lab.xai.footprint)
+
+
+# the one table of architectures; validation, the attribution job and the docs read it
+ARCHS: dict[str, Arch] = {a.name: a for a in (
+    Arch("logistic", _logistic, "multinomial logistic regression: linear, so its true attributions are known"),
+    Arch("mlp", _mlp, "multilayer perceptron with ReLU hidden layers", hidden=True),
+    Arch("cnn", _cnn, "small convolutional network for images (two conv layers, max-pool, dense)", images=True),
+)}
 
 
 def build_model(spec, ds) -> nn.Module:
     torch.manual_seed(spec.seed)
-    return ARCHS[spec.model.arch][0](ds, spec)
+    return ARCHS[spec.model.arch].build(ds, spec)
 
 
 def train_classifier(model: nn.Module, ds, spec, ctx, device: str) -> dict:
