@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from lab.errors import BadInput, did_you_mean, one_line, one_of
 from lab.files import MAX_TOML_BYTES, read_regular, toml_data
-from lab.rl.algos import ALGOS
+from lab.rl.algos import ALGOS, suggestions
 from lab.rl.params import AgentParams
 from lab.xai.params import DataSpec, ExplainSpec, ModelSpec, RobustnessSpec
 
@@ -459,16 +459,15 @@ def _check_algo_fits(spec: RLSpec, observation_space, action_space, fail) -> Non
     env_id = spec.env.id.rpartition(":")[2]
     act, obs = type(action_space).__name__, type(observation_space).__name__
     algo = spec.algo
+    instead = " or ".join(map(repr, suggestions(act, obs, algo.name))) or "another algorithm"
     if act not in algo.action_spaces:
         fail(f"agent.algo: '{algo.name}' cannot act in {env_id}'s {act} action space"
-             f" (it supports {', '.join(algo.action_spaces)}); try "
-             + " or ".join(repr(n) for n in ({"Box": ("sac", "ppo"), "Discrete": ("ppo", "dqn")}.get(act, ("ppo",)))
-                          if n != algo.name and act in ALGOS[n].action_spaces) or "another algorithm")
+             f" (it supports {', '.join(algo.action_spaces)}); try {instead}")
     if spec.env.n_envs > 1 and not algo.vectorized:
         fail(f"env.n_envs: '{algo.name}' learns from one environment; set env.n_envs = 1")
     if obs not in algo.observation_spaces:
         fail(f"agent.algo: '{algo.name}' cannot read {env_id}'s {obs} observations"
-             f" (it supports {', '.join(algo.observation_spaces)}); try 'ppo' or 'dqn'")
+             f" (it supports {', '.join(algo.observation_spaces)}); try {instead}")
     if getattr(spec.agent, "use_sde", False) and act != "Box":
         fail(f"agent.use_sde: gSDE explores continuous (Box) actions; {env_id}'s are {act}; set use_sde = false")
     if spec.env.normalize is not None:

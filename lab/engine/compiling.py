@@ -31,12 +31,12 @@ class CompileDecision:
 def gradient_steps(spec) -> int:
     """The gradient steps a run of `spec` takes at most: an on-policy agent's epochs over the
     minibatches of each rollout, an off-policy agent's steps after each block of env steps."""
-    p, n_envs = spec.agent, spec.env.n_envs
-    if hasattr(p, "n_steps"):
+    p, algo, n_envs = spec.agent, spec.algo, spec.env.n_envs
+    if algo.buffer == "rollout":
         rollout = p.n_steps * n_envs
-        per_update = getattr(p, "n_epochs", 1) * -(-rollout // getattr(p, "batch_size", rollout))
+        per_update = getattr(p, "n_epochs", 1) * -(-rollout // (p.batch_size if algo.update_batch == "minibatch" else rollout))
         return -(-p.total_steps // rollout) * per_update
-    if hasattr(p, "train_freq"):
+    if algo.buffer == "replay":
         per_block = p.gradient_steps if p.gradient_steps >= 0 else p.train_freq * n_envs
         return max(p.total_steps - p.learning_starts, 0) // (p.train_freq * n_envs) * per_block
     return 0
@@ -61,9 +61,9 @@ def compile_decision(spec, device_type: str) -> CompileDecision:
 def step_seconds(spec) -> float:
     """An eager gradient step's time on this CPU, roughly (within a factor of 2 on the shapes
     measured): a fixed cost plus the members' matmuls (hidden layers; inputs and outputs taken as 8 wide)."""
-    p = spec.agent
+    p, algo = spec.agent, spec.algo
     rollout = getattr(p, "n_steps", 1) * spec.env.n_envs
-    batch = min(getattr(p, "batch_size", rollout), rollout) if hasattr(p, "n_steps") else p.batch_size
-    sizes = [8, *(p.net_arch or [64, 64]), 8]
+    batch = rollout if algo.update_batch == "rollout" else min(p.batch_size, rollout) if algo.buffer == "rollout" else p.batch_size
+    sizes = [8, *(p.net_arch or algo.net_arch), 8]
     multiply_adds = 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))  # actor and critic
     return STEP_FIXED_SECONDS + SECONDS_PER_MULTIPLY_ADD * spec.population * batch * multiply_adds

@@ -109,7 +109,7 @@ class TorchDQNAgent(EngineAgent):
         super().__init__(spec, device)
         obs_space, act_space = self.spaces
         self.obs_dim, self.n_actions = obs_space.shape[0], int(act_space.n)
-        self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or [64, 64]), self.n_actions], "relu").to(self.device)
+        self.q_net = mlp([self.obs_dim, *(spec.agent.net_arch or spec.algo.net_arch), self.n_actions], "relu").to(self.device)
         self.net = self.acting = self.q_net  # (EngineAgent's checkpoints, evaluation and acting)
         self.epsilon = spec.agent.exploration_final_eps  # act(deterministic=False) explores with it
         self.gradient_step = self.compiled(self.gradient_step)

@@ -27,24 +27,24 @@ def needs(spec, observation_space, action_space) -> list[Need]:
     16 x 256 x 64 568 / 587; pendulum-ppo-torch 16 x 256 x 256 572 / 594; A2C on CartPole 64 x 256
     x 64 1,738 / 1,656. What dominates is the rollout, which grows with population x env.n_envs x
     agent.n_steps."""
-    a, members, n_envs = spec.agent, spec.population, spec.env.n_envs
+    a, algo, members, n_envs = spec.agent, spec.algo, spec.population, spec.env.n_envs
     obs = net_input(observation_space)  # the engine's observations: flat float32 vectors (one-hot for Discrete)
     act = 8 if type(action_space).__name__ == "Discrete" else elements(action_space) * 4
-    net_arch = list(getattr(a, "net_arch", None) or [64, 64])
+    net_arch = list(getattr(a, "net_arch", None) or algo.net_arch)
     widest, hidden = max(net_arch), sum(net_arch)
     who = f"{members:,} members x " if members > 1 else ""
     fewer = "lower population, env.n_envs" if members > 1 else "lower env.n_envs"
     out: list[Need] = []
-    if hasattr(a, "n_steps"):  # PPO, A2C
+    if algo.buffer == "rollout":  # PPO, A2C
         steps = a.n_steps * members * n_envs
         kept = 8 * obs + act + 22
         critics = 8 * obs + 8 * widest + 4
-        update = 4 * obs + act + 20 + (12 * hidden if a.algo == "a2c" else 0)
-        minibatch = members * min(a.batch_size, a.n_steps * n_envs) * 12 * hidden if a.algo == "ppo" else 0
+        update = 4 * obs + act + 20 + (12 * hidden if algo.update_batch == "rollout" else 0)
+        minibatch = members * min(a.batch_size, a.n_steps * n_envs) * 12 * hidden if algo.update_batch == "minibatch" else 0
         out.append(Need(steps * kept + max(steps * critics, steps * update + minibatch),
                         f"the rollout ({who}{n_envs} envs x {a.n_steps:,} steps)",
                         "population" if members > 1 else "agent.n_steps", f"{fewer} or agent.n_steps", on_device=True))
-    elif hasattr(a, "buffer_size"):  # DQN: observations and next observations, an action, reward and flag a row
+    elif algo.buffer == "replay":  # DQN: observations and next observations, an action, reward and flag a row
         rows = min(a.buffer_size, a.total_steps)
         out.append(Need(rows * (8 * obs + 16), f"the replay buffer (min(buffer_size, total_steps) {rows:,} x 2 observations)",
                         "agent.buffer_size", "lower agent.buffer_size", on_device=True))

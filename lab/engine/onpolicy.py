@@ -49,7 +49,7 @@ class OnPolicyAgent(EngineAgent):
         super().__init__(spec, device)
         obs_space, act_space = self.spaces
         n_actions = act_space.shape[0] if self.continuous else int(act_space.n)
-        self.net = ActorCritic(obs_space.shape[0], n_actions, self.continuous, list(spec.agent.net_arch or [64, 64]),
+        self.net = ActorCritic(obs_space.shape[0], n_actions, self.continuous, list(spec.agent.net_arch or spec.algo.net_arch),
                                spec.agent.activation, self.members, spec.seed).to(self.device)
         self.acting = self.net  # the network `act` and attribution use: one member's (use_member)
         self.train_step = self.compiled(self.train_step)

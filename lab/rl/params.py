@@ -65,6 +65,8 @@ EntCoef = Annotated[float | str, PlainValidator(_ent_coef, json_schema_input_typ
 TargetEntropy = Annotated[float | str, PlainValidator(_target_entropy, json_schema_input_type=float | str)]
 Gamma = Annotated[float, Field(gt=0, le=1, description="discount factor")]
 NetArch = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=8)]
+SB3_NET_ARCH = (64, 64)  # SB3's hidden layers for PPO's, A2C's and DQN's MLP when net_arch is None
+_SB3_NET_ARCH = f"hidden layer sizes (None: SB3 default {list(SB3_NET_ARCH)})"
 # PPO's and A2C's settings that SB3 has and lab's torch engine does not (it refuses other values than the default)
 _SB3_ONLY = {"sb3_only": True}
 UseSDE = Annotated[bool, Field(description="explore with generalized state-dependent exploration (gSDE; Box actions)",
@@ -93,7 +95,7 @@ class AgentParams(BaseModel):
 
 
 class _PolicyNet(AgentParams):
-    net_arch: NetArch | None = Field(None, description="hidden layer sizes (None: SB3 default [64, 64])")
+    net_arch: NetArch | None = Field(None, description=_SB3_NET_ARCH)
     activation: Literal["tanh", "relu"] = Field("tanh", description="hidden activation")
 
 
@@ -153,7 +155,7 @@ class DQNParams(AgentParams):
     exploration_initial_eps: float = Field(1.0, ge=0, le=1, description="epsilon at the start")
     exploration_final_eps: float = Field(0.05, ge=0, le=1, description="epsilon at the end of the decay")
     max_grad_norm: float = Field(10.0, gt=0, description="gradient clipping norm")
-    net_arch: NetArch | None = Field(None, description="hidden layer sizes (None: SB3 default [64, 64])")
+    net_arch: NetArch | None = Field(None, description=_SB3_NET_ARCH)
 
 
 class ReinforceParams(AgentParams):

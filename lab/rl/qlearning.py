@@ -140,9 +140,11 @@ class QLearningAgent:
 
     def scores_module(self):
         from lab.errors import BadInput
+        from lab.rl.algos import ALGOS
 
+        neural = [name for name, a in ALGOS.items() if a.scores is not None and "Discrete" in a.action_spaces]
         raise BadInput("model.from_run: a qlearning policy is a table, with no gradients to attribute; "
-                       "explain a neural policy (ppo, a2c, dqn, reinforce)")
+                       f"explain a neural policy ({', '.join(neural)})")
 
     def export_artifacts(self, ctx, policy) -> None:
         path = ctx.artifact("q_table.npy")

@@ -317,8 +317,8 @@ class SB3Agent:
         return agent
 
     def scores_module(self):
-        """Q-values for value-based algorithms (DQN), action logits (or means) for on-policy
-        actor-critics, the deterministic action scaled to [-1, 1] for SAC's, TD3's and DDPG's actors."""
+        """What the algorithm table's `scores` says: Q-values (DQN), action logits (or means) for
+        on-policy actor-critics, the deterministic action scaled to [-1, 1] for SAC's, TD3's and DDPG's actors."""
         module = self._policy_scores_module()
         vn = self.vec_normalize
         if vn is None or not vn.norm_obs:
@@ -329,10 +329,10 @@ class SB3Agent:
         """The policy's scores of the observations it sees (normalized ones, with [env.normalize])."""
         from torch import nn
 
-        policy = self.model.policy
-        if hasattr(policy, "q_net"):
+        policy, scores = self.model.policy, self.spec.algo.scores
+        if scores == "q_values":
             return policy.q_net
-        if hasattr(policy, "actor"):
+        if scores == "action":
 
             class ActorAction(nn.Module):
                 def __init__(self):
