@@ -7,8 +7,14 @@ import json
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
-EXIT_CODES = {"completed": EXIT_OK, "failed": EXIT_FAILED, "stopped": EXIT_STOPPED}
 SEED_MAX = 2**31 - 1  # as an experiment's `seed`
+
+
+def exit_code(state: str) -> int:
+    """How a run or sweep that ended `state` exits: completed 0, stopped 130, anything else 1."""
+    from lab.summary import RunState
+
+    return {RunState.COMPLETED: EXIT_OK, RunState.STOPPED: EXIT_STOPPED}.get(state, EXIT_FAILED)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -341,7 +347,7 @@ def _run_and_report(spec, args, run=None) -> int:
         result = _run_with_bar(spec, args.runs_dir, run)
     else:
         result = _run_plain(spec, args.runs_dir, run)
-    return EXIT_CODES.get(result.state, EXIT_FAILED)
+    return exit_code(result.state)
 
 
 def _eval_line(e: dict) -> str:
@@ -375,6 +381,7 @@ def _method_line(e: dict) -> str:
 
 def _run_plain(spec, runs_dir, run):
     from lab.display import printable
+    from lab.summary import RunState
 
     def on_event(e):
         kind = e["kind"]
@@ -384,7 +391,7 @@ def _run_plain(spec, runs_dir, run):
             print(_method_line(e), flush=True)
         elif kind == "log" and e.get("level") != "error":
             print(printable(e["message"], newlines=True), flush=True)
-        elif kind == "status" and e["state"] == "running":
+        elif kind == "status" and e["state"] == RunState.RUNNING:
             print(f"running {spec.name} ({e.get('message', '')})", flush=True)
 
     result = run(spec, runs_dir, on_event)
@@ -440,6 +447,7 @@ def cmd_runs(args) -> int:
     from lab.display import duration, number, printable
     from lab.errors import BadInput
     from lab.store import list_runs, runs_root
+    from lab.summary import RunState
 
     from lab.sweep.record import list_sweeps
 
@@ -458,7 +466,7 @@ def cmd_runs(args) -> int:
                 rows.append((r.id, r.name, r.live_state, r.backend, f"{done}/{r.total_trials}",
                              number(best.value) if best else "-", r.metric))
             except Exception as e:  # a broken sweep is one row and one line, and hides nothing else
-                rows.append((folder.id, "?", "corrupt", "-", "-", "-", "-"))
+                rows.append((folder.id, "?", RunState.CORRUPT, "-", "-", "-", "-"))
                 broken.append(f"{printable(folder.id)}: corrupt: {printable(str(e) if isinstance(e, BadInput) else repr(e))}")
         print(_columns(("sweep", "name", "state", "backend", "trials", "best", "metric"), rows, right={4, 5},
                        state_col=2, color=sys.stdout.isatty()))
@@ -477,7 +485,7 @@ def cmd_runs(args) -> int:
     for r in runs:  # why a run is broken or failed, one line each under the table
         if r.problem:
             print(f"{printable(r.id)}: corrupt: {printable(r.problem)}")
-        elif r.state == "failed" and r.summary.error:
+        elif r.state == RunState.FAILED and r.summary.error:
             print(f"{printable(r.id)}: failed: {printable(r.summary.error)}")
     return EXIT_OK
 
@@ -520,6 +528,7 @@ def cmd_show(args) -> int:
     from lab.display import printable as p  # every text below but lab's own came from the folder
     from lab.events import series
     from lab.store import resolve_run
+    from lab.summary import RunState
     from lab.termplot import line_chart
 
     sweep = _find_sweep(args.run, args.runs_dir)
@@ -534,7 +543,7 @@ def cmd_show(args) -> int:
             print(f"{p(sweep.id)}  ({p(str(sweep.path))})\n  state corrupt: {p(str(e))}")
             return EXIT_OK
         best = sweep.path / "best.toml"
-        if not best.exists() and record.live_state != "running":
+        if not best.exists() and record.live_state != RunState.RUNNING:
             try:
                 best = write_best(sweep, record)
             except BadInput as e:  # the sweep is shown all the same
@@ -578,7 +587,7 @@ def cmd_show(args) -> int:
         print("\n  return: rolling mean of 100 episodes (line), and evaluations (◆)")
         chart = line_chart([(ep_steps[::stride], rolling[::stride]), evals], width=64, height=12, markers={1: "◆"})
         print("\n".join("  " + line for line in chart.splitlines()))
-    if run.state in ("failed", "crashed", "stopped"):
+    if run.state in (RunState.FAILED, RunState.CRASHED, RunState.STOPPED):
         print("\n  last log lines")
         for line in run.last_log_lines(5, scanned.events):
             print("    " + p(line.strip().splitlines()[-1]) if line.strip() else "")
@@ -691,10 +700,11 @@ def cmd_explain(args) -> int:
 
     from lab.errors import BadInput
     from lab.spec import validate
+    from lab.summary import RunState
     from lab.store import resolve_run
 
     run = resolve_run(args.run, args.runs_dir)
-    if run.state != "completed":
+    if run.state != RunState.COMPLETED:
         raise BadInput(f"{run.id}: is {run.state}; `lab explain` needs a completed run")
     kind = run.kind
     from lab.files import read_toml
@@ -903,6 +913,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_sweep(args) -> int:
     from lab.errors import BadInput
+    from lab.summary import RunState
     from lab.sweep import runner
     from lab.sweep.record import SweepFolder
 
@@ -931,9 +942,9 @@ def cmd_sweep(args) -> int:
         print(json.dumps(record.result_line()), flush=True)
     else:
         _print_sweep(folder, record, best_file)
-    if record.state == "completed" and any(t.state in ("crashed", "failed") for t in record.trials):
+    if record.state == RunState.COMPLETED and any(t.state in (RunState.CRASHED, RunState.FAILED) for t in record.trials):
         return EXIT_FAILED  # it went on, and finished; `lab sweep --resume` reruns what crashed
-    return {"completed": EXIT_OK, "stopped": EXIT_STOPPED}.get(record.state, EXIT_FAILED)
+    return exit_code(record.state)
 
 
 def _sweep_path(record, runs_dir):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from lab.summary import RunState
+
 # What a terminal acts on instead of printing: C0 controls (ESC starts the sequences that set a
 # title or clear a screen), DEL, C1 controls, and the marks that reorder or hide text
 # (bidirectional overrides and isolates, line and paragraph separators).
@@ -39,8 +41,8 @@ def _escape(m: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 # Rich styles; the CLI and the dashboard use the same ones.
-STATE_STYLE = {"completed": "green", "running": "bold cyan", "starting": "cyan", "failed": "bold red",
-               "crashed": "bold red", "corrupt": "bold magenta", "stopped": "yellow"}
+STATE_STYLE = {RunState.COMPLETED: "green", RunState.RUNNING: "bold cyan", "starting": "cyan", RunState.FAILED: "bold red",
+               RunState.CRASHED: "bold red", RunState.CORRUPT: "bold magenta", RunState.STOPPED: "yellow"}
 
 
 def inline_toml(value) -> str:

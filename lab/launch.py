@@ -26,7 +26,7 @@ from pathlib import Path
 from lab import store
 from lab.errors import BadInput, one_line
 from lab.events import EventWriter
-from lab.summary import Progress, Summary, check_known
+from lab.summary import Progress, RunState, Summary, check_known
 
 # kind -> job module, imported only when a run of that kind starts; each has prepare(spec,
 # runs_dir) -> lab.plan.Plan and run(spec, ctx)
@@ -206,13 +206,13 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
         store.write_atomic(path / store.SPEC, spec.to_toml())
         ctx = RunContext(
             path, spec, plan, on_event,
-            id=path.name, experiment=spec.name, kind=spec.kind, state="running", started=started,
+            id=path.name, experiment=spec.name, kind=spec.kind, state=RunState.RUNNING, started=started,
             algo=getattr(agent, "algo", None), env=getattr(env, "id", None), seed=spec.seed,
             device=plan.device, device_reason=plan.device_reason, threads=spec.threads,
             progress={"step": 0, "total": getattr(agent, "total_steps", None), "fraction": 0.0},
             versions=_versions(), sweep=sweep, **store.process_identity(),
         )
-        ctx.emit("status", state="running", message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
+        ctx.emit("status", state=RunState.RUNNING, message=f"device {plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     except OSError as e:  # a read-only or full runs root: no half-made folder stays behind
         held.close()
         if path is not None:
@@ -232,18 +232,18 @@ def _run(spec, runs_dir, on_event, run_id=None, sweep=None) -> store.Run:
 def _execute(ctx: RunContext, body: Callable[[], None], started: float, earlier_seconds: float = 0.0) -> store.Run:
     """Run the job (`body`) under the stop signals and record how it ended; `earlier_seconds`:
     the durations of a resumed run's earlier segments."""
-    state, error = "completed", None
+    state, error = RunState.COMPLETED, None
     with _StopSignals(ctx) as signals:
         try:
             body()
             if ctx.stop_requested:
-                state = "stopped"
+                state = RunState.STOPPED
         except KeyboardInterrupt:
-            state = "stopped"
+            state = RunState.STOPPED
         except Exception as e:
             # one line in the summary and the log (libraries put tensors in messages); the
             # traceback rides along in the log event for whoever reads events.jsonl
-            state, error = "failed", f"{type(e).__name__}: {one_line(e)}"
+            state, error = RunState.FAILED, f"{type(e).__name__}: {one_line(e)}"
             with contextlib.suppress(OSError):  # the failure may be the disk itself
                 ctx.log(error, "error", traceback=traceback.format_exc())
         signals.finishing = True
@@ -252,7 +252,7 @@ def _execute(ctx: RunContext, body: Callable[[], None], started: float, earlier_
         if segments:  # a resumed run: this segment's end too
             segments = [*segments[:-1], {**segments[-1], "ended": ended, "to_step": ctx.summary.progress.step, "state": state}]
         _record_end(ctx, state=state, ended=ended, duration_seconds=round(earlier_seconds + ended - started, 3),
-                    error=error, stop_reason=(ctx.stop_reason or None) if state == "stopped" else None,
+                    error=error, stop_reason=(ctx.stop_reason or None) if state == RunState.STOPPED else None,
                     **({"segments": segments} if segments else {}))
         with contextlib.suppress(OSError):  # the summary holds the end; the log line is a courtesy
             ctx.emit("status", state=state, message=error or ctx.stop_reason or "")
@@ -269,15 +269,15 @@ def resumable(run: store.Run):
     from lab.spec import load_experiment
 
     state = run.state
-    if state == "corrupt":
+    if state == RunState.CORRUPT:
         raise BadInput(f"{run.id} cannot be resumed: {run.problem}")
     job = _job(run.kind) if run.kind in JOBS else None
     if not hasattr(job, "resume_state"):
         raise BadInput(f"{run.id} is {'an' if run.kind[:1] in 'aeiou' else 'a'} {run.kind} run: only RL runs resume "
                        "(explain it again with `lab explain`)")
-    if state not in ("stopped", "crashed"):
-        why = {"completed": "it has nothing left to do", "running": "stop it first (lab stop), or let it finish",
-               "failed": "it ended with an error; fix it and `lab run` the run folder again"}.get(state, "")
+    if state not in (RunState.STOPPED, RunState.CRASHED):
+        why = {RunState.COMPLETED: "it has nothing left to do", RunState.RUNNING: "stop it first (lab stop), or let it finish",
+               RunState.FAILED: "it ended with an error; fix it and `lab run` the run folder again"}.get(state, "")
         raise BadInput(f"{run.id} is {state}, not stopped or crashed: {why}")
     why = store.write_refusal(run.path, f"cannot resume {run.id}")  # before anything is read or written
     if why is not None:
@@ -343,18 +343,18 @@ def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
     if segments[-1]["to_step"] is None or segments[-1]["to_step"] < reached:  # a crashed run's summary lags its events
         segments[-1]["to_step"] = max(reached, old.progress.step)
     earlier = sum((s["ended"] or 0) - (s["started"] or 0) for s in segments)
-    segments.append({"started": started, "ended": None, "from_step": step, "to_step": None, "state": "running"})
+    segments.append({"started": started, "ended": None, "from_step": step, "to_step": None, "state": RunState.RUNNING})
     kept = {k: v for k, v in old.model_dump().items() if k in type(old).model_fields}
     kept["results"] = {k: v for k, v in kept["results"].items() if k in Results.model_fields}
     total = spec.agent.total_steps
     ctx = RunContext(
         run.path, spec, plan, on_event,
-        **{**kept, "state": "running", "ended": None, "duration_seconds": None, "error": None, "stop_reason": None,
+        **{**kept, "state": RunState.RUNNING, "ended": None, "duration_seconds": None, "error": None, "stop_reason": None,
            "device": plan.device, "device_reason": plan.device_reason, "versions": _versions(),
            "progress": {"step": step, "total": total, "fraction": round(min(step / total, 1.0), 4)},
            "segments": segments, **store.process_identity()},
     )
-    ctx.emit("status", state="running", message=f"resumed at step {step:,} (segment {len(segments)}); device "
+    ctx.emit("status", state=RunState.RUNNING, message=f"resumed at step {step:,} (segment {len(segments)}); device "
              f"{plan.device} ({plan.device_reason}), {spec.threads} thread(s)")
     return _execute(ctx, lambda: _job(spec.kind).run(spec, ctx, resume=saved), started, earlier)
 
@@ -424,11 +424,11 @@ def _run_prerequisites(specs, ctx: RunContext, runs_dir) -> None:
         ctx.log(f"{spec.name} is needed first and has no completed run in {ctx.path.parent}: training it now")
         pre = run(spec, runs_dir, on_event=_forwarder(ctx, spec.name))
         ctx.update_summary(prerequisites=[*ctx.summary.prerequisites, pre.id])
-        if pre.state == "stopped":
+        if pre.state == RunState.STOPPED:
             ctx.stop_requested = True
             ctx.stop_reason = ctx.stop_reason or f"prerequisite {pre.id} stopped"
             return
-        if pre.state != "completed":
+        if pre.state != RunState.COMPLETED:
             raise RuntimeError(f"prerequisite {pre.id} ended {pre.state}: {pre.summary.error}")
         ctx.log(f"{spec.name}: trained {pre.id}, final eval return {pre.results.final_eval_return_mean}")
         ctx.prerequisites.append(pre)
@@ -457,7 +457,7 @@ def stop(run: store.Run) -> str:
     that run's on this machine (pid, its start time and the host must all match, the process must
     be a `lab run`, `lab resume` or `lab explain` that writes this run's events.jsonl)."""
     state = run.state
-    if state != "running":
+    if state != RunState.RUNNING:
         raise BadInput(f"{run.id} is {state}, not running")
     why = store.signal_refusal(run.summary, writes=run.events_path, commands=("run", "resume", "explain"))
     if why is not None:

@@ -24,10 +24,9 @@ from lab.events import read_events, scan
 from lab.files import kind_of, open_regular, read_regular
 from lab.events import series as events_series
 from lab.summary import MAX_BYTES as MAX_SUMMARY_BYTES
-from lab.summary import Summary, SummaryError, parse
+from lab.summary import RunState, Summary, SummaryError, parse
 
-ACTIVE = "running"
-FINAL_STATES = ("completed", "failed", "stopped", "crashed")
+FINAL_STATES = (RunState.COMPLETED, RunState.FAILED, RunState.STOPPED, RunState.CRASHED)
 
 SPEC, EVENTS, SUMMARY, CHECKPOINTS, ARTIFACTS = "spec.toml", "events.jsonl", "summary.json", "checkpoints", "artifacts"
 
@@ -424,10 +423,10 @@ class Run:
         """The recorded state; 'crashed' for a run whose process died without saying so;
         'corrupt' for a folder whose summary cannot be read (`problem` says why)."""
         if self.problem is not None:
-            return "corrupt"
+            return RunState.CORRUPT
         state = self.summary.state
-        if state == ACTIVE and not process_alive(self.summary):
-            return "crashed"
+        if state == RunState.RUNNING and not process_alive(self.summary):
+            return RunState.CRASHED
         return state
 
     @property
@@ -440,7 +439,7 @@ class Run:
         end = self.summary.ended
         if end is None:
             end = time.time()
-            if self.state == "crashed":
+            if self.state == RunState.CRASHED:
                 with contextlib.suppress(OSError):
                     end = self.summary_path.stat().st_mtime
         return max(end - start, 0.0)
@@ -634,7 +633,7 @@ def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
     policy of run `run_id` (cartpole-policy-robustness and the like); None when none has."""
     from lab.files import read_json
 
-    found = [r for r in list_runs(runs_dir) if r.kind == "attribution" and r.state == "completed"
+    found = [r for r in list_runs(runs_dir) if r.kind == "attribution" and r.state == RunState.COMPLETED
              and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
     for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,7 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lab.events import finite
 from lab.files import json_data
 
-STATES = ("running", "completed", "failed", "stopped")  # what a run writes; readers add crashed, corrupt
+class RunState(StrEnum):
+    """A run's state (a sweep's too). A run writes RUNNING, then COMPLETED, FAILED or STOPPED
+    (summary.json's `state`); readers add CRASHED (its process died without saying so) and
+    CORRUPT (its summary cannot be read). A str: it equals its value, and JSON writes it as that."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    CORRUPT = "corrupt"
+
+
+STATES = (RunState.RUNNING, RunState.COMPLETED, RunState.FAILED, RunState.STOPPED)  # what a run writes
 
 
 class _Record(BaseModel):
@@ -97,7 +111,7 @@ class Summary(_Record):
     id: str | None = None
     experiment: str = "?"
     kind: str = "rl"
-    state: str = "crashed"
+    state: str = RunState.CRASHED
     started: float | None = None
     ended: float | None = None
     duration_seconds: float | None = None

@@ -47,6 +47,7 @@ from lab.events import _AGGREGATE_FIELD, EventTail, read_events
 from lab.files import read_toml
 
 LIVE_FOLDER = "tensorboard"  # the live files: the run folder's artifacts/tensorboard
+from lab.summary import RunState
 LIVE_FLUSH_SECONDS = 2.0  # the live writer catches up with events.jsonl and flushes at most this often
 MEMBER_TAGS = 64  # populations up to this size get one tag per member; larger ones their histogram only
 _EVENT_FILE = "events.out.tfevents."
@@ -57,8 +58,8 @@ _EPISODES = tuple((tag, _AGGREGATE_FIELD[key]) for tag, key in _EPISODE)  # as l
 _EVAL = ("mean", "std", "min", "max")
 
 # how a run ended -> the HParams session status (TensorBoard has none for a run stopped on request)
-_STATUS = {"completed": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "crashed": "STATUS_FAILURE",
-           "stopped": "STATUS_UNKNOWN"}
+_STATUS = {RunState.COMPLETED: "STATUS_SUCCESS", RunState.FAILED: "STATUS_FAILURE", RunState.CRASHED: "STATUS_FAILURE",
+           RunState.STOPPED: "STATUS_UNKNOWN"}
 
 
 def _number(value) -> bool:
@@ -382,12 +383,12 @@ def live(ctx):
         files.poll()
 
     events.on_event = on_event
-    state = "failed"
+    state = RunState.FAILED
     try:
         yield files
-        state = "stopped" if ctx.stop_requested else "completed"
+        state = RunState.STOPPED if ctx.stop_requested else RunState.COMPLETED
     except KeyboardInterrupt:
-        state = "stopped"
+        state = RunState.STOPPED
         raise
     finally:
         events.on_event = previous

@@ -21,6 +21,7 @@ import torch
 
 from lab import store
 from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes
+from lab.summary import RunState
 from lab.errors import BadInput, checkpoint_error
 
 
@@ -65,10 +66,10 @@ def find_source_run(spec, runs_dir):
         except BadInput:
             continue
         if run.path.name == ref or Path(ref).resolve() == run.path.resolve():  # an id or a path ('x/' too)
-            if run.state != "completed":
+            if run.state != RunState.COMPLETED:
                 raise BadInput(f"{spec.source}: model.from_run: run {run.path.name} is {run.state}, not completed")
             return run
-        same = [r for r in store.list_runs(runs_dir) if r.experiment == ref and r.state == "completed"]
+        same = [r for r in store.list_runs(runs_dir) if r.experiment == ref and r.state == RunState.COMPLETED]
         completed += same
     if completed:
         return max(completed, key=lambda r: r.summary.started or 0)
