@@ -542,7 +542,7 @@ def cmd_show(args) -> int:
         except SweepCorrupt as e:  # shown as a corrupt run is
             print(f"{p(sweep.id)}  ({p(str(sweep.path))})\n  state corrupt: {p(str(e))}")
             return EXIT_OK
-        best = sweep.path / "best.toml"
+        best = sweep.best_path
         if not best.exists() and record.live_state != RunState.RUNNING:
             try:
                 best = write_best(sweep, record)
@@ -636,7 +636,9 @@ def _print_comparison(run) -> None:
     from lab.display import printable
     from lab.files import read_json
 
-    path = run.artifact("comparison.json")
+    from lab.store import COMPARISON
+
+    path = run.artifact(COMPARISON)
     if not path.is_file():
         print("\n  (no comparison yet)")
         return
@@ -644,22 +646,24 @@ def _print_comparison(run) -> None:
         c = read_json(path)
         _print_comparison_table(run, c)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        print(f"\n  artifacts/comparison.json cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
+        print(f"\n  {run.relpath(path)} cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
 
 
 def _print_robustness(run) -> None:
     from lab.display import printable, robustness_lines
     from lab.files import read_json
 
-    path = run.artifact("robustness.json")
+    from lab.store import ROBUSTNESS
+
+    path = run.artifact(ROBUSTNESS)
     if not path.is_file():
         return
     try:
         lines = robustness_lines(read_json(path))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        print(f"\n  artifacts/robustness.json cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
+        print(f"\n  {run.relpath(path)} cannot be read ({type(e).__name__}: {printable(e)}); the summary above stands")
         return
-    print("\n  robustness (artifacts/robustness.json)")
+    print(f"\n  robustness ({run.relpath(path)})")
     print("\n".join("  " + printable(line) for line in lines))
 
 

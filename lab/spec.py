@@ -772,9 +772,9 @@ def load_experiment(name_or_path: str | os.PathLike | dict, overrides: dict[str,
 def is_folder_file(path: Path) -> bool:
     """Whether an experiment file is a run or sweep folder's (spec.toml, or a file beside a run's
     summary.json or events.jsonl or a sweep's sweep.json): data, whose modules need an allowance."""
-    from lab.store import EVENTS, SPEC, SUMMARY
+    from lab.store import EVENTS, SPEC, SUMMARY, SWEEP_JSON
 
-    return path.name == SPEC or any(os.path.lexists(path.parent / name) for name in (SUMMARY, EVENTS, "sweep.json"))
+    return path.name == SPEC or any(os.path.lexists(path.parent / name) for name in (SUMMARY, EVENTS, SWEEP_JSON))
 
 
 def _deepcopy(d: dict) -> dict:

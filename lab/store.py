@@ -29,6 +29,12 @@ from lab.summary import RunState, Summary, SummaryError, parse
 FINAL_STATES = (RunState.COMPLETED, RunState.FAILED, RunState.STOPPED, RunState.CRASHED)
 
 SPEC, EVENTS, SUMMARY, CHECKPOINTS, ARTIFACTS = "spec.toml", "events.jsonl", "summary.json", "checkpoints", "artifacts"
+# files in artifacts/ that more than their writer reads: the attribution job's attributions and
+# comparison (lab.xai.job), the robustness job's report (lab.xai.robustness_job)
+ATTRIBUTIONS, COMPARISON, ROBUSTNESS = "attributions.npz", "comparison.json", "robustness.json"
+# a sweep folder (lab.sweep.record): the resolved sweep file, its record, the Optuna study, and the
+# best trial's settings as an experiment file (lab.sweep.report)
+SWEEP_TOML, SWEEP_JSON, STUDY_DB, BEST_TOML = "sweep.toml", "sweep.json", "study.db", "best.toml"
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -517,7 +523,6 @@ def write_refusal(folder: str | os.PathLike, what: str) -> str | None:
 # kernel, and as root an atomic rename over /dev/full replaced the device with a GIF.
 NOT_FOR_FILES = ("/proc", "/sys", "/dev")
 FILES_OK = ("/dev/shm",)  # a tmpfs for files
-_SWEEP_TOML, _SWEEP_JSON = "sweep.toml", "sweep.json"  # (lab.sweep.record's names; it imports this module)
 
 
 def _within(real: str, folder: str) -> bool:
@@ -531,9 +536,9 @@ def lab_folder(real: str, runs_dir: str | os.PathLike | None = None) -> str | No
     root = os.path.realpath(runs_root(runs_dir))
     folder = real
     while True:
-        has = {name for name in (SPEC, SUMMARY, EVENTS, _SWEEP_TOML, _SWEEP_JSON)
+        has = {name for name in (SPEC, SUMMARY, EVENTS, SWEEP_TOML, SWEEP_JSON)
                if os.path.lexists(os.path.join(folder, name))}
-        if ({SPEC, SUMMARY} <= has or {SPEC, EVENTS} <= has or {_SWEEP_TOML, _SWEEP_JSON} <= has
+        if ({SPEC, SUMMARY} <= has or {SPEC, EVENTS} <= has or {SWEEP_TOML, SWEEP_JSON} <= has
                 or (has and os.path.dirname(folder) == root)):
             return folder
         parent = os.path.dirname(folder)
@@ -580,7 +585,7 @@ def check_output(path: str | os.PathLike, option: str, example: str, *, folder: 
                        f"files; e.g. {option} {example}")
     owner = lab_folder(real if folder else os.path.dirname(real), runs_dir)
     if owner is not None:
-        what = "sweep" if os.path.lexists(os.path.join(owner, _SWEEP_JSON)) else "run"
+        what = "sweep" if os.path.lexists(os.path.join(owner, SWEEP_JSON)) else "run"
         where = "is" if owner == real else "is inside"
         raise BadInput(f"{option} {shown}: {where} the {what} folder {owner}, which only lab itself writes (a file put "
                        f"there would be read back as the {what}'s); give a path outside it, e.g. {option} {example}")
@@ -634,10 +639,10 @@ def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
     from lab.files import read_json
 
     found = [r for r in list_runs(runs_dir) if r.kind == "attribution" and r.state == RunState.COMPLETED
-             and r.summary.results.policy_run == run_id and r.artifact("robustness.json").is_file()]
+             and r.summary.results.policy_run == run_id and r.artifact(ROBUSTNESS).is_file()]
     for run in sorted(found, key=lambda r: r.summary.started or 0, reverse=True):
         try:
-            return run.id, read_json(run.artifact("robustness.json"))
+            return run.id, read_json(run.artifact(ROBUSTNESS))
         except (OSError, ValueError):
             continue
     return None

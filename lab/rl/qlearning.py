@@ -21,6 +21,7 @@ from lab.rl.params import schedule
 from lab.store import atomic_target, read_npy_checked, read_npz_checked
 
 METRIC_EVERY = 1000
+Q_TABLE = "q_table.npy"  # in artifacts/: the delivered Q-table
 
 
 class QLearningAgent:
@@ -147,7 +148,7 @@ class QLearningAgent:
                        f"explain a neural policy ({', '.join(neural)})")
 
     def export_artifacts(self, ctx, policy) -> None:
-        path = ctx.artifact("q_table.npy")
+        path = ctx.artifact(Q_TABLE)
         policy.save(path)
         ctx.emit("artifact", path=ctx.relpath(path), description="delivered Q-table, states x actions")
 

@@ -25,7 +25,8 @@ from lab.errors import BadInput, did_you_mean
 from lab.files import bounded_int, open_regular
 from lab.sweep.spec import MAX_RUNS, MAX_SEEDS
 
-SWEEP_TOML, SWEEP_JSON, STUDY_DB = "sweep.toml", "sweep.json", "study.db"
+from lab.store import BEST_TOML, STUDY_DB, SWEEP_JSON, SWEEP_TOML  # the folder's files (lab.store names them)
+
 # trial states; a trial's runs have the run states (completed, stopped, failed, crashed)
 TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed", "crashed", "stopped")
 UNFINISHED = ("pending", "running", "failed", "crashed", "stopped")  # what --resume runs again
@@ -164,6 +165,11 @@ class SweepFolder:
     @property
     def json_path(self) -> Path:
         return self.path / SWEEP_JSON
+
+    @property
+    def best_path(self) -> Path:
+        """The best trial's settings as an experiment file (lab.sweep.report.write_best)."""
+        return self.path / BEST_TOML
 
     @property
     def logs_dir(self) -> Path:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from lab.sweep.record import SweepFolder, SweepRecord, Trial
 
-BEST_FILE = "best.toml"
 
 
 def ranked(record: SweepRecord) -> list[Trial]:
@@ -90,8 +89,8 @@ def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
     raw["description"] = (f"The best settings of sweep {record.id} ({record.metric} {value_text(best)} over seeds "
                           f"{', '.join(map(str, record.seeds))}), applied to {record.experiment}. "
                           + str(raw.get("description", "")).strip())
-    validate(raw, str(folder.path / BEST_FILE), from_folder=True)  # a file lab run accepts (a folder's: data)
-    out = folder.path / BEST_FILE
+    validate(raw, str(folder.best_path), from_folder=True)  # a file lab run accepts (a folder's: data)
+    out = folder.best_path
     store.write_atomic(out, tomli_w.dumps(raw))
     return out
 

@@ -14,9 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lab.store import STUDY_DB
 from lab.sweep.spec import Range, SweepSpec
-
-STUDY_FILE = "study.db"
 
 
 def _scalar(v: Any) -> bool:
@@ -54,7 +53,7 @@ class Study:
             pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
         else:
             pruner = optuna.pruners.NopPruner()
-        self.storage = f"sqlite:///{Path(folder).resolve() / STUDY_FILE}"
+        self.storage = f"sqlite:///{Path(folder).resolve() / STUDY_DB}"
         self.study = optuna.create_study(study_name="sweep", storage=self.storage, sampler=sampler, pruner=pruner,
                                          direction=s.direction, load_if_exists=True)
 
@@ -128,4 +127,4 @@ def open_study(spec: SweepSpec, folder) -> Study:
     try:
         return Study(spec, folder.path)
     except Exception as e:  # SQLAlchemy's, Optuna's and sqlite3's errors alike
-        raise SweepCorrupt(f"{STUDY_FILE}: Optuna cannot open it ({type(e).__name__}: {one_line(e, 160)})") from None
+        raise SweepCorrupt(f"{STUDY_DB}: Optuna cannot open it ({type(e).__name__}: {one_line(e, 160)})") from None

@@ -22,6 +22,9 @@ import torch
 from lab import store
 from lab.store import ARCHIVE_SLACK, read_torch, tensor_bytes
 from lab.summary import RunState
+
+MODEL_WEIGHTS = "model.pt"  # in checkpoints/: a trained classifier's weights
+AGREEMENT_FIGURE, CURVES_FIGURE = "agreement.png", "deletion_curves.png"  # in artifacts/
 from lab.errors import BadInput, checkpoint_error
 
 
@@ -148,7 +151,7 @@ def classifier_source(spec, run):
     seen = set()
     while True:
         run_spec = spec.load_experiment(run.spec_path)
-        weights = run.checkpoint("model.pt")
+        weights = run.checkpoint(MODEL_WEIGHTS)
         if run_spec.model.arch is not None:
             return run_spec, weights
         if run_spec.model.from_run is None or run.path.name in seen:
@@ -172,8 +175,8 @@ def _from_dataset(spec, ctx, device) -> Subject:
             f"{len(ds.feature_names)} features, {ds.n_classes} classes")
     model = build_model(spec, ds).to(device)
     history = train_classifier(model, ds, spec, ctx, device)
-    store.write_torch(ctx.checkpoint("model.pt"), model.state_dict())
-    ctx.emit("checkpoint", step=history["epochs"], label="model", path=ctx.relpath(ctx.checkpoint("model.pt")))
+    store.write_torch(ctx.checkpoint(MODEL_WEIGHTS), model.state_dict())
+    ctx.emit("checkpoint", step=history["epochs"], label="model", path=ctx.relpath(ctx.checkpoint(MODEL_WEIGHTS)))
     results = {**classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device), **history}
     ctx.log(f"test accuracy {results['test_accuracy']:.3f}, macro F1 {results['test_macro_f1']:.3f}, ROC AUC {results['test_roc_auc']}")
     return _dataset_subject(spec, ds, model, results)
@@ -196,7 +199,7 @@ def _from_classifier_run(spec, run, ctx, device) -> Subject:
     from lab.xai.models import classification_metrics
 
     model, src_spec, ds = _load_classifier(spec, run, device)
-    store.write_torch(ctx.checkpoint("model.pt"), model.state_dict())
+    store.write_torch(ctx.checkpoint(MODEL_WEIGHTS), model.state_dict())
     ctx.log(f"explaining the {src_spec.model.arch} classifier of run {run.path.name} (no retraining)")
     results = classification_metrics(model, ds.X_test, ds.y_test, ds.n_classes, device)
     return _dataset_subject(spec, ds, model, results, run.path.name)
@@ -337,12 +340,12 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
     for name, attr in ex.attributions.items():
         arrays[name] = attr
     np.savez_compressed(buf, **arrays)
-    store.write_atomic(art / "attributions.npz", buf.getvalue())
-    store.write_atomic(art / "comparison.json", json.dumps(comparison, indent=1, allow_nan=False, default=_json_default) + "\n")
-    written = ["attributions.npz", "comparison.json"]
-    figures.agreement_figure(art / "agreement.png", comparison["pairs"], comparison["top_k"])
-    figures.curves_figure(art / "deletion_curves.png", comparison)
-    written += ["agreement.png", "deletion_curves.png"]
+    store.write_atomic(art / store.ATTRIBUTIONS, buf.getvalue())
+    store.write_atomic(art / store.COMPARISON, json.dumps(comparison, indent=1, allow_nan=False, default=_json_default) + "\n")
+    written = [store.ATTRIBUTIONS, store.COMPARISON]
+    figures.agreement_figure(art / AGREEMENT_FIGURE, comparison["pairs"], comparison["top_k"])
+    figures.curves_figure(art / CURVES_FIGURE, comparison)
+    written += [AGREEMENT_FIGURE, CURVES_FIGURE]
     for i in range(min(ctx.spec.explain.figure_samples, len(ex.inputs))):
         target = subject.class_names[int(ex.targets[i])] if subject.class_names else str(ex.targets[i])
         label = "" if subject.true_labels is None else f", true class {subject.class_names[int(subject.true_labels[i])]}"
@@ -355,9 +358,9 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
         ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))
 
 
-_DESCRIPTIONS = {"attributions.npz": "inputs, targets, predicted probabilities, feature names and one attribution array per method",
-                 "comparison.json": "per-method cost and faithfulness, pairwise agreement",
-                 "agreement.png": "agreement matrices between methods",
+_DESCRIPTIONS = {store.ATTRIBUTIONS: "inputs, targets, predicted probabilities, feature names and one attribution array per method",
+                 store.COMPARISON: "per-method cost and faithfulness, pairwise agreement",
+                 AGREEMENT_FIGURE: "agreement matrices between methods",
                  "deletion": "deletion and insertion curves per method",
                  "sample": "every method's attributions for one input, side by side"}
 

@@ -226,13 +226,13 @@ def _write(ctx, subject, report: dict, explain_fn) -> None:
 
     art = ctx.run.artifacts_dir
     private = {name: {k: entry.pop(k) for k in [k for k in entry if k.startswith("_")]} for name, entry in report["models"].items()}
-    store.write_atomic(art / "robustness.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
-    written = [("robustness.json", _DESCRIPTIONS["robustness.json"])]
+    store.write_atomic(art / store.ROBUSTNESS, json.dumps(report, indent=1, allow_nan=False) + "\n")
+    written = [(store.ROBUSTNESS, _DESCRIPTIONS[store.ROBUSTNESS])]
     if "policy" in report:
-        curve = "robustness_policy.png"
+        curve = POLICY_FIGURE
         figures.policy_robustness_figure(art / curve, report)
     else:
-        curve = "robustness_accuracy.png"
+        curve = ACCURACY_FIGURE
         figures.robustness_figure(art / curve, report)
     written.append((curve, _DESCRIPTIONS[curve]))
     for name, extra in private.items():
@@ -267,9 +267,10 @@ def _adversarial_figure(subject, report, name, extra, explain_fn, path) -> bool:
     return True
 
 
-_DESCRIPTIONS = {"robustness.json": "accuracy under attack per epsilon, defenses, smallest flips, fragility of attributions",
-                 "robustness_accuracy.png": "accuracy vs epsilon per attack and defense",
-                 "robustness_policy.png": "policy return vs epsilon per observation attack",
+ACCURACY_FIGURE, POLICY_FIGURE = "robustness_accuracy.png", "robustness_policy.png"  # in artifacts/
+_DESCRIPTIONS = {store.ROBUSTNESS: "accuracy under attack per epsilon, defenses, smallest flips, fragility of attributions",
+                 ACCURACY_FIGURE: "accuracy vs epsilon per attack and defense",
+                 POLICY_FIGURE: "policy return vs epsilon per observation attack",
                  "robustness_adversarial": "clean vs adversarial inputs with each method's attributions"}
 
 
