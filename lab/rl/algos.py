@@ -28,7 +28,7 @@ class Algo:
     device_note: str = "small network"  # why the CPU suits it (device choice, in summary.json)
     uses_torch: bool = True  # False: 'cuda' means nothing for it
     metrics: tuple[str, ...] = ()  # the metric events it reports, most telling first (the live view's order)
-    sb3_class: str | None = None  # stable_baselines3's class, for SB3Agent
+    sb3_class: str | None = None  # for SB3Agent: stable_baselines3's class ("PPO"), or "module:Class" ("sb3_contrib:TQC")
     torch_agent: str | None = None  # "module:Class" on lab's torch engine (engine = "torch"), if it has one
     # the agent settings a population's members may each have ([members.agent]) on the torch engine;
     # () where the engine trains one agent per run. Here, not on the agent class, so that validating

@@ -1,4 +1,5 @@
-"""PPO, A2C, DQN, SAC, TD3 and DDPG through stable-baselines3, hooked with its callbacks and logger.
+"""The algorithm table's SB3 rows (`Algo.sb3_class`: PPO, A2C, DQN, SAC, TD3, DDPG) through
+stable-baselines3, hooked with its callbacks and logger.
 
 Checkpoints are SB3's own zip files (`stable_baselines3.PPO.load("checkpoints/best.zip")` opens
 them too); lab itself reads only their weights, never the pickled parts.
@@ -63,9 +64,12 @@ def _rng_state(space):
 
 
 def _sb3_class(spec):
-    import stable_baselines3
+    """The algorithm table's `sb3_class`: a class of stable_baselines3 ('PPO'), or of another
+    module ('sb3_contrib:TQC')."""
+    import importlib
 
-    return getattr(stable_baselines3, spec.algo.sb3_class)
+    module, _, name = spec.algo.sb3_class.rpartition(":")
+    return getattr(importlib.import_module(module or "stable_baselines3"), name)
 
 
 def _sb3_kwargs(params, action_space) -> dict:
