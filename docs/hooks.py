@@ -148,8 +148,7 @@ def settings_rl() -> str:
     """Every setting of an RL experiment but the algorithm's own (those: settings_agent)."""
     from lab.spec import settings
 
-    rows = [s for s in settings({"kind": "rl"})]
-    return _table(_SETTING_HEADER, _settings_rows(rows))
+    return _table(_SETTING_HEADER, _settings_rows(settings({"kind": "rl"})))
 
 
 def settings_agent() -> str:
