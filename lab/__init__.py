@@ -9,6 +9,7 @@ The Python API (the CLI and the dashboard use the same functions and the same ru
     steps, returns = run.series("episode", "return")
     lab.list_runs("runs"); lab.open_run("cartpole-ppo")   # latest run of that experiment
     lab.stop(lab.open_run("cartpole-ppo"))                 # a running run: it checkpoints, ends 'stopped'
+    lab.stop("SWEEP_ID", runs_dir="runs")                  # a running sweep: its runs stop, then it ends 'stopped'
 
 Calling lab changes nothing process-wide: `lab.run` puts back signal handlers, torch's thread
 count, the global RNG states and warnings filters; figures never touch matplotlib's backend.
@@ -63,15 +64,19 @@ def list_runs(runs_dir=None):
     return _list(runs_dir)
 
 
-def stop(run):
-    """Ask a running run (a lab.Run, or a reference as open_run takes) to stop: it checkpoints
-    and ends 'stopped'. Raises BadInput, saying why, for a run lab may not signal (not running,
-    or not a process of this machine that lab can identify)."""
-    from lab.launch import stop as stop_run
+def stop(target, runs_dir=None):
+    """Ask a running run or sweep to stop: a lab.Run, a sweep's folder, or a reference (a run's or
+    a sweep's id, unique id prefix, path, or experiment or sweep name: its latest). A run
+    checkpoints and ends 'stopped'; a sweep stops each of its runs so, then ends 'stopped'.
+    Returns what it did, in a line. Raises BadInput, saying why, for one lab may not signal (not
+    running, or not a process of this machine that lab can identify)."""
+    from lab.launch import stop as stop_process
+    from lab.store import Run
+    from lab.sweep.record import SweepFolder, find_sweep
 
-    if not hasattr(run, "summary"):
-        run = open_run(run)
-    return stop_run(run)
+    if not isinstance(target, (Run, SweepFolder)):
+        target = find_sweep(str(target), runs_dir) or open_run(target, runs_dir)
+    return stop_process(target.read() if isinstance(target, SweepFolder) else target)  # a sweep: its sweep.json now
 
 
 def explain(model, inputs, targets=None, methods=None, background=None, feature_names=None, output="logit",

@@ -119,8 +119,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", parents=[runs_dir], help="list runs (and sweeps) with their state and results")
 
-    st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped')")
-    st.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped') or sweep "
+                        "(each of its runs does, then the sweep ends 'stopped')")
+    st.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
+                    "name (its latest)")
 
     s = sub.add_parser("show", parents=[runs_dir, allow], help="a run's summary and return curve, or a sweep's table")
     s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
@@ -514,12 +516,10 @@ def _columns(header, rows, right: set[int], state_col: int, color: bool) -> str:
 
 
 def cmd_stop(args) -> int:
-    from lab.launch import stop
-    from lab.store import resolve_run
-
+    import lab
     from lab.display import printable
 
-    print(printable(stop(resolve_run(args.run, args.runs_dir))))
+    print(printable(lab.stop(args.run, args.runs_dir)))
     return EXIT_OK
 
 
@@ -531,7 +531,9 @@ def cmd_show(args) -> int:
     from lab.summary import RunState
     from lab.termplot import line_chart
 
-    sweep = _find_sweep(args.run, args.runs_dir)
+    from lab.sweep.record import find_sweep
+
+    sweep = find_sweep(args.run, args.runs_dir)
     if sweep is not None:
         from lab.errors import BadInput
         from lab.sweep.record import SweepCorrupt
@@ -592,22 +594,6 @@ def cmd_show(args) -> int:
         for line in run.last_log_lines(5, scanned.events):
             print("    " + p(line.strip().splitlines()[-1]) if line.strip() else "")
     return EXIT_OK
-
-
-def _find_sweep(ref: str, runs_dir):
-    """The sweep `ref` names (id, prefix, folder, or a sweep's name that no run's experiment has)."""
-    from lab.errors import BadInput
-    from lab.sweep.record import is_sweep_folder, list_sweeps, resolve_sweep
-
-    if is_sweep_folder(ref):
-        return resolve_sweep(ref, runs_dir)
-    sweeps = list_sweeps(runs_dir)
-    if not any(s.id.startswith(ref) or s.id[16:-5] == ref for s in sweeps):
-        return None
-    try:
-        return resolve_sweep(ref, runs_dir)
-    except BadInput:
-        return None
 
 
 def _print_members(members: list, best, shown: int = 20) -> None:

@@ -1,5 +1,5 @@
 """Running an experiment: resolve what it needs, make its run folder, run its job, record how
-it ended; and stopping a run.
+it ended; and the processes of runs and sweeps: starting them detached, stopping them.
 
 `run` is what `lab run` does in the foreground and what the dashboard starts as a detached
 child process (`start_detached`). The job itself (RL training, attribution) lives in the
@@ -451,24 +451,37 @@ def _forwarder(ctx: RunContext, name: str) -> Callable[[dict], None]:
     return forward
 
 
-def stop(run: store.Run) -> str:
-    """Ask a running run to stop: SIGINT, after which it checkpoints and ends 'stopped'. Refuses
-    (BadInput, saying why) a run that is not running, or whose process lab cannot be sure is
-    that run's on this machine (pid, its start time and the host must all match, the process must
-    be a `lab run`, `lab resume` or `lab explain` that writes this run's events.jsonl)."""
-    state = run.state
+RUN_COMMANDS = ("run", "resume", "explain")  # the lab commands whose process a run's summary names
+
+
+def stop(target) -> str:
+    """Ask a running run (a `store.Run`) or sweep (the `SweepRecord` of its sweep.json) to stop:
+    SIGINT to its process. A run checkpoints and ends 'stopped'; a sweep stops each of its runs
+    so, then ends 'stopped' itself. Refuses (BadInput, saying why) one that is not running, or
+    whose process lab cannot be sure is its own on this machine: the pid, its start time and the
+    host must all match, and the process must be a `lab run`, `lab resume` or `lab explain` that
+    writes the run's events.jsonl, or a `lab sweep`."""
+    if isinstance(target, store.Run):
+        name, state, identity = target.id, target.state, target.summary
+        writes, commands, record = target.events_path, RUN_COMMANDS, "summary"
+        then = "it checkpoints, then ends 'stopped'"
+    else:  # a sweep: its own process, named in its sweep.json
+        name, state = f"sweep {target.id}", target.live_state
+        identity = Summary(pid=target.pid, pid_start=target.pid_start, host=target.host)
+        writes, commands, record = None, ("sweep",), store.SWEEP_JSON
+        then = "each of its runs checkpoints and ends 'stopped', then the sweep does"
     if state != RunState.RUNNING:
-        raise BadInput(f"{run.id} is {state}, not running")
-    why = store.signal_refusal(run.summary, writes=run.events_path, commands=("run", "resume", "explain"))
+        raise BadInput(f"{name} is {state}, not running")
+    why = store.signal_refusal(identity, writes=writes, commands=commands)
     if why is not None:
-        raise BadInput(f"not stopping {run.id}: {why}")
+        raise BadInput(f"not stopping {name}: {why.replace('its summary', f'its {record}')}")
     try:
-        os.kill(run.summary.pid, signal.SIGINT)
+        os.kill(identity.pid, signal.SIGINT)
     except ProcessLookupError:
-        raise BadInput(f"not stopping {run.id}: its process {run.summary.pid} is gone") from None
+        raise BadInput(f"not stopping {name}: its process {identity.pid} is gone") from None
     except PermissionError:
-        raise BadInput(f"not stopping {run.id}: no permission to signal process {run.summary.pid}") from None
-    return f"stopping {run.id}: it checkpoints, then ends 'stopped'"
+        raise BadInput(f"not stopping {name}: no permission to signal process {identity.pid}") from None
+    return f"stopping {name}: {then}"
 
 
 # Runs started from the dashboard yield the CPU to it (and to the user's other work): at nice 10 a
@@ -509,14 +522,16 @@ PR_SET_PDEATHSIG = 1
 
 
 def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None, log_path=None, json: bool = True,
-          stop_with_parent: bool = False, data: bool = False):
+          stop_with_parent: bool = False, data: bool = False, command: str = "run"):
     """`start_detached`, returning the Popen (its parent can tell when it exits, and reaps it).
-    Output (JSON lines, or plain lines with json=False) goes to `log_path`, default the runs
-    root's .launch.log. BadInput when the runs root cannot be written. `stop_with_parent`: the run
-    gets SIGTERM (it checkpoints and ends 'stopped') if this process dies first, even by SIGKILL
-    (a sweep's trials; Linux only): a run the dashboard started outlives the dashboard. `data`: REF
-    and ARGS were read from a folder (a sweep's trials): the run imports only modules this process
-    allows, which it is given explicitly, as any run this starts (`lab.plugins.child_args`)."""
+    `command`: 'run' (`lab run REF ARGS...`) or 'sweep' (`lab sweep REF ARGS...`, whose process
+    starts its runs in turn, `stop` stops it and its runs alike). Output (JSON lines, or plain lines
+    with json=False) goes to `log_path`, default the runs root's .launch.log. BadInput when the
+    runs root cannot be written. `stop_with_parent`: the run gets SIGTERM (it checkpoints and ends
+    'stopped') if this process dies first, even by SIGKILL (a sweep's trials; Linux only): a run
+    the dashboard started outlives the dashboard. `data`: REF and ARGS were read from a folder (a
+    sweep's trials): the run imports only modules this process allows, which it is given
+    explicitly, as any run this starts (`lab.plugins.child_args`)."""
     import subprocess
 
     niceness = RUN_NICE if nice is None else nice
@@ -532,7 +547,7 @@ def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None
 
     from lab import plugins
 
-    cmd = plugins.lab_command("run", str(ref), *args, *(["--spec-is-data"] if data else []), *plugins.child_args(),
+    cmd = plugins.lab_command(command, str(ref), *args, *(["--spec-is-data"] if data else []), *plugins.child_args(),
                               *(["--json"] if json else []))
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
@@ -543,7 +558,8 @@ def spawn(ref: str, args: list[str] = (), runs_dir=None, nice: int | None = None
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path or root / ".launch.log", "ab")
     except OSError as e:  # read-only, full, or a file in the way: the run could not write its folder either
-        raise BadInput(f"cannot start a run in {root}: {e.strerror}; choose a writable folder with --runs-dir or LAB_RUNS_DIR") from None
+        raise BadInput(f"cannot start a {command} in {root}: {e.strerror}; choose a writable folder with --runs-dir or "
+                       "LAB_RUNS_DIR") from None
     with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

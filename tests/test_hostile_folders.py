@@ -286,14 +286,14 @@ def test_lab_stop_does_not_signal_a_live_stranger_a_forged_summary_names(hostile
         assert stranger.poll() is None  # alive, unsignalled
         with pytest.raises(lab.BadInput, match="not a lab run"):
             lab.stop(lab.open_run(hostile.run))
+        from lab.launch import stop
         from lab.sweep.record import SweepRecord
-        from lab.tui.sweeps import stop_sweep
 
         record = SweepRecord(id="s", name="s", experiment="e", metric="m", direction="maximize", method="grid",
                              backend="local", seeds=[0], pid=stranger.pid, pid_start=_process_start(stranger.pid),
                              host=socket.gethostname())
         with pytest.raises(lab.BadInput, match="is not a lab sweep"):  # the dashboard's stop of a sweep
-            stop_sweep(record)
+            stop(record)
         assert stranger.poll() is None
     finally:
         stranger.kill()

@@ -245,6 +245,32 @@ def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
         assert run.state == "stopped" and (run.path / "checkpoints" / "last.pt").exists()
 
 
+def test_lab_stop_stops_a_sweep_started_as_the_dashboard_starts_it_and_every_run_of_it(tmp_path):
+    """The core's one spawn and one stop, for sweeps as for runs: `lab stop SWEEP` and `lab.stop`."""
+    from lab import stop as api_stop
+    from lab.launch import spawn
+
+    runs = tmp_path / "runs"
+    path = sweep_file(tmp_path, "stop-me", SLOW)
+    proc = spawn(path, runs_dir=runs, nice=0, log_path=tmp_path / "sweep.log", json=False, command="sweep")
+    try:
+        _wait(lambda: len(_running_runs(runs)) == 2)
+        [sweep] = list_sweeps(runs)
+        said = lab("stop", sweep.id[:-3], runs=runs).stdout  # an id prefix, as for runs
+        assert said.startswith(f"stopping sweep {sweep.id}: each of its runs checkpoints")
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    record = sweep.read()
+    assert record.state == "stopped" and [t.state for t in record.trials] == ["stopped", "stopped"]
+    for run_id in (t.runs[0] for t in record.trials):
+        run = Run.load(runs / run_id)
+        assert run.state == "stopped" and (run.path / "checkpoints" / "last.pt").exists()
+    with pytest.raises(BadInput, match=f"sweep {sweep.id} is stopped, not running"):
+        api_stop(sweep.id, runs_dir=runs)
+
+
 def test_a_sweep_killed_outright_stops_its_runs_with_their_checkpoints(tmp_path):
     """SIGKILL of `lab sweep` itself: its runs (each in a session of its own) are not left going."""
     runs = tmp_path / "runs"

@@ -455,6 +455,20 @@ def list_sweeps(runs_dir=None) -> list[SweepFolder]:
     return [SweepFolder(Path(e.path)) for e in entries if not e.name.startswith(".") and e.is_dir() and is_sweep_folder(e.path)]
 
 
+def find_sweep(ref: str, runs_dir=None) -> SweepFolder | None:
+    """The sweep `ref` names (id, prefix, folder, or a sweep's name), if it names one: None, for
+    the command lines and API calls that take a run or a sweep, where `ref` is then a run's."""
+    if is_sweep_folder(ref):
+        return resolve_sweep(ref, runs_dir)
+    sweeps = list_sweeps(runs_dir)
+    if not any(s.id.startswith(ref) or s.id[16:-5] == ref for s in sweeps):
+        return None
+    try:
+        return resolve_sweep(ref, runs_dir)
+    except BadInput:
+        return None
+
+
 def resolve_sweep(ref: str, runs_dir=None) -> SweepFolder:
     """A sweep by id, unique id prefix, path, or sweep name (its latest)."""
     path = Path(ref)

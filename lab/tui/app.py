@@ -183,7 +183,7 @@ class LabApp(App):
         import time
 
         from lab.errors import BadInput
-        from lab.tui.sweeps import spawn_sweep
+        from lab.launch import spawn
         from lab.tui.widgets.run_table import LaunchRow
 
         logs = self.runs_dir / ".launches"
@@ -191,7 +191,7 @@ class LabApp(App):
             logs.mkdir(parents=True, exist_ok=True)
             fd, log = tempfile.mkstemp(dir=logs, prefix=f"sweep-{name}-", suffix=".log")
             os.close(fd)
-            proc = spawn_sweep(ref, self.runs_dir, log)
+            proc = spawn(ref, runs_dir=self.runs_dir, log_path=log, json=False, command="sweep")
         except (BadInput, OSError) as e:
             message = str(e) if isinstance(e, BadInput) else f"cannot start a sweep in {self.runs_dir}: {e.strerror}"
             self.notify(f"not launched: {message}", severity="error", timeout=10)
@@ -276,12 +276,13 @@ class LabApp(App):
             f"`lab sweep --resume {sweep.id}` continues it.", "Stop", "Cancel"), answer)
 
     def stop_sweep(self, sweep) -> bool:
-        """Stop a sweep (its sweep.json read again: the table's copy may be a second old)."""
+        """Stop a sweep through the core's one `stop` (its sweep.json read again: the table's copy
+        may be a second old)."""
         from lab.errors import BadInput
-        from lab.tui.sweeps import stop_sweep
+        from lab.launch import stop
 
         try:
-            self.notify(stop_sweep(sweep.folder.read()))
+            self.notify(stop(sweep.folder.read()))
             return True
         except BadInput as e:
             self.notify(str(e), severity="warning")
