@@ -1,6 +1,6 @@
 """What every agent on lab's torch engine does the same way, around its algorithm: building its
 environments, evaluating on the device, acting, checkpoints and resuming (the agent protocol of
-lab.rl.train), and compiling its gradient step (`compile`).
+lab.rl.agent), and compiling its gradient step (`compile`).
 
 An agent keeps M members (`spec.population`; 1 for a plain run). A subclass builds `net` (every
 member's weights) and gives `learn(tracker)`, `scores_module()` and, where its policy is not a

@@ -20,7 +20,7 @@ class Algo:
     name: str
     title: str
     params: type[params.AgentParams]
-    agent: str  # "module:Class", imported lazily; it follows the agent protocol (lab.rl.train)
+    agent: str  # "module:Class", imported lazily; it follows the agent protocol (lab.rl.agent)
     library: str
     action_spaces: tuple[str, ...]  # gymnasium space class names it can act in
     observation_spaces: tuple[str, ...] = ("Box", "Discrete")

@@ -1,7 +1,7 @@
 """Resumable checkpoints of lab's torch agents, the engine's and lab.rl.reinforce's (`lab resume`;
-the protocol is lab.rl.train's): an agent's training state as one torch file of tensors, written atomically and
-read back with weights_only=True, and the device's random generator, which the tracker's saved
-global RNGs (the CPU's) do not cover on a GPU."""
+the protocol is lab.rl.agent's `Resumable`): an agent's training state as one torch file of
+tensors, written atomically and read back with weights_only=True, and the device's random
+generator, which the tracker's saved global RNGs (the CPU's) do not cover on a GPU."""
 
 from __future__ import annotations
 

@@ -5,23 +5,8 @@ episodes and its losses, and asks after each environment step whether to go on. 
 owns everything around learning: progress, periodic deterministic evaluation, the best
 checkpoint, early stop at the target return, and stopping on a signal.
 
-The agent protocol (`Algo.agent` in the algorithm table names a class with it):
-    Agent(spec, device)                  a fresh agent for this spec
-    agent.learn(tracker)                 train, calling tracker.episode/metrics/step
-    agent.act(obs_batch, deterministic)  actions for a batch of observations
-    agent.save(path) / Agent.load(path, spec, device)   checkpoints (suffix: Agent.suffix),
-                                         written with lab.store.atomic_target
-    agent.scores_module()                a torch module, observations -> one score per action
-                                         (what attribution explains); BadInput if it has none
-    agent.export_artifacts(ctx, policy)  anything beside the checkpoint the run should hold
-  for `lab resume` (every agent has them; one without would be refused in one line):
-    agent.save_resumable(path_for, stem) -> (files, state)   everything needed to go on
-    agent.load_resumable(files, state, reseed)               ... brought back into a fresh agent
-    and the agent calls tracker.boundary(step) where nothing is half-done (between updates)
-    SB3's agents and lab's REINFORCE on Gymnasium restart their environments from a reset seeded
-    with `reseed`; lab's torch engine (its rollout or block boundaries) and Q-learning (after any
-    step) save their environments whole, so a run resumed there steps exactly as the uninterrupted
-    one would (on the CPU: tests/test_resume_engine.py pins it).
+Agents follow the agent protocol of lab.rl.agent (`Agent`; `Resumable` for `lab resume`, which
+every agent of the algorithm table is; `EvaluatesItself` for lab's torch engine).
 
 Resuming: every `eval.checkpoint_every` steps, at the first boundary after it, the tracker
 writes the agent's resumable files (`resume-<step>.*`), a copy of the best checkpoint, and last
@@ -42,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.rl.agent import EvaluatesItself, Resumable
 from lab.rl.evaluate import evaluate
 from lab.rl.seeds import EVAL_SEED_OFFSET, FINAL_SEED_OFFSET
 from lab.store import atomic_target, write_atomic
@@ -142,7 +128,7 @@ class Tracker:
         self.resumable_step: int | None = None  # where the latest resumable checkpoint is
         # an agent with boundaries finishes its rollout on a stop and stops at the next boundary,
         # so that its last checkpoint has nothing half-done
-        self.stops_at_boundary = hasattr(agent, "save_resumable")
+        self.stops_at_boundary = isinstance(agent, Resumable)
         self.last_eval_step = -1
         self.best_mean = -np.inf
         self.best_std = 0.0
@@ -289,7 +275,7 @@ class Tracker:
         where the agent evaluates itself (lab's engine, whose environments are Gymnasium's step
         for step: every member at once), else in Gymnasium envs."""
         agent = agent or self.agent
-        if hasattr(agent, "evaluate"):
+        if isinstance(agent, EvaluatesItself):
             return agent.evaluate(episodes, seed, self.spec.eval.deterministic)
         returns, lengths = evaluate(agent.act, self.spec, episodes, seed, self.spec.eval.deterministic)
         return returns[None], lengths[None]
@@ -447,7 +433,7 @@ def resumable_algos(engine: str = "gymnasium") -> list[str]:
     from lab.rl.algos import ALGOS
 
     return [name for name, a in ALGOS.items()
-            if (engine != "torch" or a.torch_agent) and hasattr(a.agent_class(engine), "save_resumable")]
+            if (engine != "torch" or a.torch_agent) and issubclass(a.agent_class(engine), Resumable)]
 
 
 def resume_state(run, spec) -> dict:
@@ -456,7 +442,7 @@ def resume_state(run, spec) -> dict:
     from lab.errors import BadInput, one_line
     from lab.files import open_regular
 
-    if not hasattr(spec.implementation(), "save_resumable"):
+    if not issubclass(spec.implementation(), Resumable):
         engine = " on lab's torch engine" if spec.engine == "torch" else ""
         raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed (resumable: "
                        f"{', '.join(resumable_algos(spec.engine))})")
