@@ -464,7 +464,7 @@ def cmd_runs(args) -> int:
             try:
                 r = folder.read()
                 best = r.best()
-                done = sum(t.state not in ("pending", "running") for t in r.trials)
+                done = sum(t.finished for t in r.trials)
                 rows.append((r.id, r.name, r.live_state, r.backend, f"{done}/{r.total_trials}",
                              number(best.value) if best else "-", r.metric))
             except Exception as e:  # a broken sweep is one row and one line, and hides nothing else

@@ -26,12 +26,16 @@ from lab.files import bounded_int, open_regular
 from lab.sweep.spec import MAX_RUNS, MAX_SEEDS
 
 from lab.store import BEST_TOML, STUDY_DB, SWEEP_JSON, SWEEP_TOML  # the folder's files (lab.store names them)
+from lab.summary import RunState
 
-# trial states; a trial's runs have the run states (completed, stopped, failed, crashed)
-TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed", "crashed", "stopped")
-UNFINISHED = ("pending", "running", "failed", "crashed", "stopped")  # what --resume runs again
-JOB_STATES = ("pending", "running", "completed", "stopped", "pruned", "failed", "crashed")
-SWEEP_STATES = ("running", "completed", "stopped", "failed")
+# the states of a trial, and of a job (one run of a trial), that are not a run's: not started yet
+# (PENDING), stopped by the pruner (PRUNED: its run ended 'stopped'), a trial done with its value
+# (COMPLETE, Optuna's word); their other states are their runs' (lab.summary.RunState), as a sweep's are
+PENDING, PRUNED, COMPLETE = "pending", "pruned", "complete"
+TRIAL_STATES = (PENDING, RunState.RUNNING, COMPLETE, PRUNED, RunState.FAILED, RunState.CRASHED, RunState.STOPPED)
+UNFINISHED = (PENDING, RunState.RUNNING, RunState.FAILED, RunState.CRASHED, RunState.STOPPED)  # what --resume runs again
+JOB_STATES = (PENDING, RunState.RUNNING, RunState.COMPLETED, RunState.STOPPED, PRUNED, RunState.FAILED, RunState.CRASHED)
+SWEEP_STATES = (RunState.RUNNING, RunState.COMPLETED, RunState.STOPPED, RunState.FAILED)
 # an id or a name in sweep.json (the sweep's, its experiment's, its runs'): one plain path component,
 # as the ids and names lab makes are
 PLAIN_NAME = store.PLAIN_NAME
@@ -46,7 +50,7 @@ class Job:
 
     seed: int
     run: str  # its run id (chosen before it starts)
-    state: str = "pending"  # pending, running, completed, stopped, pruned, failed, crashed
+    state: str = PENDING  # pending, running, completed, stopped, pruned, failed, crashed
     value: float | None = None
     steps: int = 0  # environment steps it trained
     evals: list[float] = field(default_factory=list)  # its evaluations' means so far, in order
@@ -58,7 +62,7 @@ class Trial:
     number: int  # the sweep's own numbering, 0..
     params: dict[str, Any]
     jobs: list[Job]
-    state: str = "pending"
+    state: str = PENDING
     value: float | None = None
     std: float | None = None
     study_number: int | None = None  # its Optuna trial (a rerun gets a new one)
@@ -70,6 +74,11 @@ class Trial:
         return [j.value for j in self.jobs]
 
     @property
+    def finished(self) -> bool:
+        """Neither waiting to start nor running: counted as done in a sweep's progress."""
+        return self.state not in (PENDING, RunState.RUNNING)
+
+    @property
     def runs(self) -> list[str]:
         return [j.run for j in self.jobs]
 
@@ -78,14 +87,14 @@ class Trial:
         A pruned trial stays pruned; otherwise the worst run decides: crashed, failed, stopped,
         else complete. A pruned trial's value is over the runs that got to their metric."""
         states = {j.state for j in self.jobs}
-        if states & {"pending", "running"}:
+        if states & {PENDING, RunState.RUNNING}:
             return
-        if self.state != "pruned":
-            self.state = next((s for s in ("crashed", "failed", "stopped") if s in states), "complete")
+        if self.state != PRUNED:
+            self.state = next((s for s in (RunState.CRASHED, RunState.FAILED, RunState.STOPPED) if s in states), COMPLETE)
         values = [j.value for j in self.jobs if j.value is not None]
-        if self.state == "complete" and len(values) != len(self.jobs):
-            self.state = "failed"  # a run completed without the metric
-        ok = self.state in ("complete", "pruned") and values
+        if self.state == COMPLETE and len(values) != len(self.jobs):
+            self.state = RunState.FAILED  # a run completed without the metric
+        ok = self.state in (COMPLETE, PRUNED) and values
         self.value = statistics.fmean(values) if ok else None
         self.std = statistics.pstdev(values) if ok else None
 
@@ -100,7 +109,7 @@ class SweepRecord:
     method: str
     backend: str
     seeds: list[int]
-    state: str = "running"  # running, completed, stopped, failed
+    state: str = RunState.RUNNING  # running, completed, stopped, failed
     started: float = field(default_factory=time.time)
     ended: float | None = None
     pid: int | None = None
@@ -111,7 +120,7 @@ class SweepRecord:
     error: str | None = None
 
     def best(self) -> Trial | None:
-        done = [t for t in self.trials if t.state == "complete" and t.value is not None]
+        done = [t for t in self.trials if t.state == COMPLETE and t.value is not None]
         if not done:
             return None
         return (max if self.direction == "maximize" else min)(done, key=lambda t: t.value)
@@ -138,11 +147,11 @@ class SweepRecord:
     @property
     def live_state(self) -> str:
         """The recorded state; 'crashed' when the sweep's process died while running."""
-        if self.state == "running":
+        if self.state == RunState.RUNNING:
             from lab.summary import Summary
 
             if not store.process_alive(Summary(pid=self.pid, pid_start=self.pid_start, host=self.host)):
-                return "crashed"
+                return RunState.CRASHED
         return self.state
 
 
@@ -303,7 +312,7 @@ def parse_record(data) -> SweepRecord:
          "backend": _get(data, "backend", "", _choice(("local", "population", "ray"))),
          "seeds": _get(data, "seeds", "", lambda v: None if isinstance(v, list) and 0 < len(v) <= MAX_SEEDS and all(
              _is_int(x) and x >= 0 for x in v) and len(set(v)) == len(v) else f"1 to {MAX_SEEDS} distinct seeds >= 0"),
-         "state": _get(data, "state", "", _choice(SWEEP_STATES), "running"),
+         "state": _get(data, "state", "", _choice(SWEEP_STATES), RunState.RUNNING),
          "started": _get(data, "started", "", _number(optional=False, low=0)),
          "ended": _get(data, "ended", "", _number(low=0), None),
          "pid": _get(data, "pid", "", _count(1, 2**31, optional=True), None),
@@ -328,7 +337,7 @@ def _parse_trial(data, i: int, seeds: int) -> Trial:
     return Trial(
         number=_get(data, "number", where, lambda v: None if v == i and _is_int(v) else f"{i} (its place in the list)"),
         params=params, jobs=[_parse_job(j, f"{where}jobs[{k}].") for k, j in enumerate(jobs)],
-        state=_get(data, "state", where, _choice(TRIAL_STATES), "pending"),
+        state=_get(data, "state", where, _choice(TRIAL_STATES), PENDING),
         value=_get(data, "value", where, _number(), None), std=_get(data, "std", where, _number(low=0), None),
         study_number=_get(data, "study_number", where, _count(optional=True), None),
         pruned_at=_get(data, "pruned_at", where, _count(optional=True), None),
@@ -352,7 +361,7 @@ def _parse_job(data, where: str) -> Job:
     if not isinstance(data, dict):
         raise SweepCorrupt(f"{SWEEP_JSON}: {where[:-1]}: not an object")
     return Job(seed=_get(data, "seed", where, _count()), run=_get(data, "run", where, _plain),
-               state=_get(data, "state", where, _choice(JOB_STATES), "pending"),
+               state=_get(data, "state", where, _choice(JOB_STATES), PENDING),
                value=_get(data, "value", where, _number(), None), steps=_get(data, "steps", where, _count(), 0),
                evals=_get(data, "evals", where, lambda v: None if isinstance(v, list) and all(
                    finite(x) is not None for x in v) else "a list of finite numbers", []),

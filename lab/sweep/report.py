@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.sweep.record import SweepFolder, SweepRecord, Trial
+from lab.summary import RunState
+from lab.sweep.record import COMPLETE, PRUNED, SweepFolder, SweepRecord, Trial
 
 
 
 def ranked(record: SweepRecord) -> list[Trial]:
     """Trials with a value first, best first; then the rest in order."""
     sign = -1 if record.direction == "maximize" else 1
-    valued = sorted((t for t in record.trials if t.value is not None and t.state == "complete"), key=lambda t: sign * t.value)
+    valued = sorted((t for t in record.trials if t.value is not None and t.state == COMPLETE), key=lambda t: sign * t.value)
     return valued + [t for t in record.trials if t not in valued]
 
 
@@ -33,7 +34,7 @@ def progress_text(t: Trial, width: int = 10) -> str:
     """Each running seed's progress as a small bar."""
     bars = []
     for j in t.jobs:
-        if j.state == "running":
+        if j.state == RunState.RUNNING:
             filled = int(round(j.fraction * width))
             bars.append("█" * filled + "░" * (width - filled))
     return " ".join(bars)
@@ -47,7 +48,7 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
     from lab.display import STATE_STYLE, printable
 
     keys = list(record.trials[0].params) if record.trials else []
-    done = sum(t.state not in ("pending", "running") for t in record.trials)
+    done = sum(t.finished for t in record.trials)
     title = (f"{record.name}: {record.experiment}, {record.method} over {len(keys)} setting(s) x {len(record.seeds)} seed(s), "
              f"{record.backend} backend; {done}/{record.total_trials} trials done; {record.metric} ({record.direction})")
     # every text from sweep.json as Text (not markup), its control characters escaped
@@ -56,10 +57,10 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
         t.add_column(Text(printable(col, limit=60)), overflow="fold")
     trials = record.trials if live else ranked(record)
     for trial in trials[:limit]:
-        state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == "pruned" and trial.pruned_at else "")
-        extra = progress_text(trial) if live and trial.state == "running" else ", ".join(
+        state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == PRUNED and trial.pruned_at else "")
+        extra = progress_text(trial) if live and trial.state == RunState.RUNNING else ", ".join(
             j.run.split("-")[-1] for j in trial.jobs) if not live else ""
-        style = STATE_STYLE.get({"complete": "completed", "pruned": "stopped"}.get(trial.state, trial.state), "")
+        style = STATE_STYLE.get({COMPLETE: RunState.COMPLETED, PRUNED: RunState.STOPPED}.get(trial.state, trial.state), "")
         cells = [str(trial.number), *(setting_text(trial.params.get(k)) for k in keys), value_text(trial)]
         t.add_row(*(Text(printable(c, limit=200)) for c in cells), Text(printable(state, limit=40), style=style),
                   Text(printable(extra, limit=200)))  # Text: a "[64, 64]" is not markup
