@@ -26,10 +26,17 @@ SERVED = {"benchmarks": "results-*.md", "assets": "*.svg"}
 # ------------------------------------------------------------------------------ Markdown
 
 
+def _text(value) -> str:
+    """Text from a docstring or a help string as Markdown: outside code spans, `<` and `>` escaped
+    (`lin_<x>` would be an HTML tag, and vanish)."""
+    parts = str(value).split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(parts))
+
+
 def _cell(value) -> str:
     """Text for one table cell, on one line, its pipes escaped outside code spans (Python-Markdown's
     tables leave a pipe inside backticks alone, and would show an escaped one there as `\\|`)."""
-    parts = " ".join(str(value).split()).split("`")
+    parts = _text(" ".join(str(value).split())).split("`")
     return "`".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
 
 
@@ -260,7 +267,7 @@ def cli_options() -> str:
     for name, help_, sub in list(commands):
         nested = [(f"{name} {n}", h, s) for n, h, s in _subcommands(sub)]
         for title, text, parser in nested or [(name, help_, sub)]:
-            parts.append(f"### `{title}`\n\n```\n{_usage(parser)}\n```\n\n{parser.description or text}\n")
+            parts.append(f"### `{title}`\n\n```\n{_usage(parser)}\n```\n\n{_text(parser.description or text)}\n")
             options = _options(parser)
             if options:
                 parts.append(_table(["argument", "what it is"], options))

@@ -99,6 +99,11 @@ def test_cli_table_lists_every_command_of_the_parser(hooks):
     assert [c.split()[0] for c in commands] == list(sub.choices)
 
 
+def test_generated_text_keeps_angle_brackets_and_pipes_visible(hooks):
+    assert hooks._cell("Adam step size, or lin_<x>") == "Adam step size, or lin_&lt;x&gt;"
+    assert hooks._cell("`str | None` or a | b") == "`str | None` or a \\| b"
+
+
 def test_an_unknown_table_marker_fails_the_build(hooks):
     with pytest.raises(KeyError, match="unknown docs table 'nonesuch'"):
         hooks.render("<!-- table:nonesuch -->\n")
