@@ -28,9 +28,9 @@ async def main(runs_dir: str) -> None:
         await pilot.pause(1.0)
         app.save_screenshot("live-view.svg", str(HERE))
         app.pop_screen()
-        from lab.tui.screens.attribution import AttributionScreen
+        from lab.tui.screens.attribution import Attributions, AttributionScreen
 
-        app.push_screen(AttributionScreen(digits.path))
+        app.push_screen(AttributionScreen(Attributions.read(digits.path)))
         await pilot.pause(1.0)
         app.save_screenshot("attributions.svg", str(HERE))
     print("wrote", ", ".join(str(HERE / n) for n in ("home.svg", "live-view.svg", "attributions.svg")))

@@ -3,7 +3,8 @@
 The first `RunFollower.poll()` reads the file with `lab.events.scan` (every low-rate event, a
 sample of a huge file's episodes); later polls read only the events appended since, so a view
 can open a run of millions of episodes at once and poll several runs a few times a second.
-Pure data: no Textual here.
+A poll is `read()` (the disk: a `Batch`) then `apply()` (memory), so that the dashboard reads in
+a worker thread and applies on its event loop. Pure data: no Textual here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from lab.display import cut
 from lab.events import EventTail, scan
 from lab.store import Run
+from lab.watch import SeenRun
 
 SUMMARY_SECONDS = 1.0
 
@@ -33,11 +35,27 @@ class Series:
             self.times.append(t)
 
 
+@dataclass
+class Batch:
+    """What one read of a run folder found: the events appended since the last read, lines lab
+    says about the reading (events it left out), the run read again when due, and (the first
+    read's) whether its episodes are a sample."""
+
+    events: list[dict]
+    notes: list[str] = field(default_factory=list)
+    run: Run | None = None
+    sampled: bool | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.notes or self.run is not None)
+
+
 class RunFollower:
     def __init__(self, path: Path, log_lines: int = 500):
         self.path = Path(path)
-        self.run = Run.load(self.path)
-        self.tail: EventTail | None = None  # made by the first poll, after a bounded scan
+        self.run: Run = SeenRun.of(Run.load(self.path))  # its state worked out when read (no /proc when drawn)
+        self._events_path = self.run.events_path
+        self.tail: EventTail | None = None  # made by the first read, after a bounded scan
         self.returns = Series()  # raw episode returns
         self.rolling = Series()  # rolling mean of the last 100
         self.evals = Series()  # periodic evaluations (mean; a population's: the mean of its members)
@@ -56,21 +74,39 @@ class RunFollower:
         self._summary_read = time.monotonic()
 
     def poll(self) -> bool:
-        """Read new events; True when anything changed."""
+        """Read new events and keep them; True when anything changed."""
+        return self.apply(self.read())
+
+    def read(self) -> Batch:
+        """What is new in the folder: the reading half (the file's tail, the summary's clock; it
+        touches nothing `apply` does, so a worker thread may read while the event loop applies)."""
+        notes = []
+        sampled = None
         if self.tail is None:
-            first = scan(self.run.events_path)
-            self.sampled = first.sampled
-            self.tail = EventTail(self.run.events_path, first.offset, first.skipping)
+            first = scan(self._events_path)
+            sampled = first.sampled
+            self.tail = EventTail(self._events_path, first.offset, first.skipping)
             events = first.events
         else:
             events = self.tail.read()
-        for e in events:
-            self._apply(e)
+        run = None
         now = time.monotonic()
         if events and any(e["kind"] == "status" for e in events) or now - self._summary_read >= SUMMARY_SECONDS:
-            self.run = Run.load(self.path)  # the summary changes every few seconds at most
+            run = SeenRun.of(Run.load(self.path))  # the summary changes every few seconds at most
             self._summary_read = now
-        return bool(events)
+        return Batch(events, notes, run, sampled)
+
+    def apply(self, batch: Batch) -> bool:
+        """Keep what a read found: the series half (memory only). True when events came."""
+        if batch.sampled is not None:
+            self.sampled = batch.sampled
+        for note in batch.notes:
+            self._log(note)
+        for e in batch.events:
+            self._apply(e)
+        if batch.run is not None:
+            self.run = batch.run
+        return bool(batch.events)
 
     def _apply(self, e: dict) -> None:
         kind, t = e["kind"], e.get("t", 0.0)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.store import EVENTS, SUMMARY, Run
+from lab.summary import RunState
 from lab.sweep.record import SWEEP_JSON, SweepFolder, SweepRecord
 
 YOUNG_SECONDS = 10.0  # a folder changed this recently is looked into every poll, whatever its mtime says
@@ -36,6 +37,37 @@ def file_stamp(path: str | os.PathLike) -> tuple | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode
+
+
+@dataclass
+class SeenRun(Run):
+    """A run as a reader thread saw it: its state, crash detection included (that reads /proc), and
+    a crashed run's end (its summary's mtime) worked out when it was read, so that a view drawing
+    it on the event loop reads neither. A later look makes a new one."""
+
+    seen_state: str = RunState.CORRUPT
+    crashed_at: float | None = None
+
+    @classmethod
+    def of(cls, run: Run, state: str | None = None) -> SeenRun:
+        """`run` as seen now (`state`: its state, when the caller has just worked it out)."""
+        state = run.state if state is None else state
+        crashed_at = None
+        if state == RunState.CRASHED:
+            stamp = file_stamp(run.summary_path)
+            crashed_at = stamp[0] / 1e9 if stamp is not None else None
+        return cls(run.path, run.summary, run.problem, state, crashed_at)
+
+    @property
+    def state(self) -> str:
+        return self.seen_state
+
+    @property
+    def seconds(self) -> float | None:
+        start, end = self.summary.started, self.summary.ended
+        if self.seen_state == RunState.CRASHED and start and end is None and self.crashed_at is not None:
+            return max(self.crashed_at - start, 0.0)
+        return super().seconds  # (reads no file: only a crashed run's end does, and that one is above)
 
 
 @dataclass
@@ -57,10 +89,10 @@ class Sweep:
         try:
             record = folder.read()
         except BadInput as e:  # (said from inside the folder: the row has room for little)
-            return cls(folder, None, "corrupt", str(e).replace(str(folder.path) + os.sep, ""))
+            return cls(folder, None, RunState.CORRUPT, str(e).replace(str(folder.path) + os.sep, ""))
         problem = _record_problem(record)
         if problem is not None:  # what the dashboard draws from it would fail on the event loop
-            return cls(folder, None, "corrupt", f"{SWEEP_JSON}: {problem}")
+            return cls(folder, None, RunState.CORRUPT, f"{SWEEP_JSON}: {problem}")
         return cls(folder, record, record.live_state)
 
     @property
@@ -100,9 +132,9 @@ def _record_problem(r: SweepRecord) -> str | None:
 
 @dataclass
 class Changes:
-    changed: dict[str, Run] = field(default_factory=dict)  # id -> the run as read now (new ones too)
+    changed: dict[str, SeenRun] = field(default_factory=dict)  # id -> the run as read now (new ones too)
     removed: set[str] = field(default_factory=set)
-    running: dict[str, Run] = field(default_factory=dict)  # every running run (their elapsed time moves)
+    running: dict[str, SeenRun] = field(default_factory=dict)  # every running run (their elapsed time moves)
     sweeps: dict[str, Sweep] = field(default_factory=dict)  # sweep id -> the sweep as read now (new ones too)
     sweeps_removed: set[str] = field(default_factory=set)
 
@@ -147,17 +179,21 @@ class RunsWatch:
                     self._idle_order.append(name)
                 continue
             seen.add(name)
-            if self._stamps.get(name) != stamp:
+            changed = self._stamps.get(name) != stamp
+            if changed:
                 self._stamps[name] = stamp
                 self.runs[name] = Run.load(path)
-                out.changed[name] = self.runs[name]
             run = self.runs[name]
             state = run.state  # for a running run: is its process still the one it names?
             if state != self._states.get(name):
                 self._states[name] = state
-                out.changed[name] = run
-            if state == "running":
-                out.running[name] = run
+                changed = True
+            if changed or state == RunState.RUNNING:
+                snapshot = SeenRun.of(run, state)  # what readers get: the state as worked out here
+                if changed:
+                    out.changed[name] = snapshot
+                if state == RunState.RUNNING:
+                    out.running[name] = snapshot
         for name in set(self.runs) - seen:
             del self.runs[name], self._stamps[name]
             self._states.pop(name, None)
@@ -215,7 +251,7 @@ class RunsWatch:
             self.sweeps[name] = Sweep.load(path)
             out.sweeps[name] = self.sweeps[name]
         sweep = self.sweeps[name]
-        if sweep.state == "running" and sweep.record is not None:
+        if sweep.state == RunState.RUNNING and sweep.record is not None:
             sweep.state = sweep.record.live_state  # its process may have died with nothing written
         if sweep.state != self._states.get(name):
             self._states[name] = sweep.state

@@ -11,11 +11,17 @@ async def wait_for(pilot, condition, timeout=60.0, step=0.2):
         await pilot.pause(step)
 
 
+READERS = {"watch", "run-reader", "compare-reader", "sweep-reader", "play"}  # workers that follow a folder or a pipe until cancelled
+
+
 async def settled(app, timeout=60.0):
-    """Wait for the dashboard's short workers (setting checks); the runs watcher never ends."""
+    """Wait for the dashboard's short workers and for the home screen's form to have its check's
+    answer (a worker's answer is a message, handled after the worker ends); the readers never end."""
     await asyncio.sleep(0.05)  # let the change reach the screen and start its check
     deadline = time.monotonic() + timeout
-    while any(w.group != "watch" and not w.is_finished for w in app.workers):  # (a newer check cancels an older one)
+    home = getattr(app, "home", None)
+    while (any(w.group not in READERS and not w.is_finished for w in app.workers)  # (a newer check cancels an older one)
+           or home is not None and home.checking):
         assert time.monotonic() < deadline, "timed out waiting for the dashboard's workers"
         await asyncio.sleep(0.05)
 

@@ -9,7 +9,7 @@ import pytest
 
 import lab
 from lab.tui.app import LabApp
-from lab.tui.screens.attribution import NON_METHODS, AttributionScreen
+from lab.tui.screens.attribution import NON_METHODS, Attributions, AttributionScreen
 from lab.tui.widgets.attribution_view import AttributionBars, bar_columns, elide_middle
 
 from .pilot import wait_for
@@ -35,7 +35,7 @@ def rewrite_npz(run, **changes):
 
 
 async def open_attributions(pilot, run):
-    pilot.app.push_screen(AttributionScreen(run))
+    pilot.app.push_screen(AttributionScreen(Attributions.read(run)))
     await pilot.pause()
     await pilot.pause()
     return pilot.app.screen
@@ -236,9 +236,9 @@ async def test_open_a_real_run_from_its_live_view(cancer_run):
         app.open_run(cancer_run.path)
         await wait_for(pilot, lambda: getattr(app.screen, "ready", False))
         await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AttributionScreen))  # read in a worker
         await pilot.pause()
         screen = app.screen
-        assert isinstance(screen, AttributionScreen)
         header, rows = bar_lines(screen)
         assert header.split()[:4] == ["feature", "value", "saliency", "integrated_gradients"]
         assert len({row[:screen.query_one(AttributionBars).fit.name + 2].strip() for row in rows}) == len(rows) == 30

@@ -125,9 +125,10 @@ async def test_open_a_finished_attribution_run_and_move_between_inputs(tmp_path)
         table = app.screen.query_one(RunTable)
         table.focus()
         await pilot.press("enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: getattr(app.screen, "ready", False))  # its reader's first read
         assert app.screen.follower.path == result.path
         await pilot.press("a")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AttributionScreen")  # read in a worker
         await pilot.pause()
         screen = app.screen
         assert type(screen).__name__ == "AttributionScreen"
@@ -153,9 +154,10 @@ async def test_compare_two_runs_overlaid_and_as_mean_and_band(tmp_path):
             await pilot.press("space")
         assert len(table.marked) == 2
         await pilot.press("c")
-        await pilot.pause()
         screen = app.screen
         assert type(screen).__name__ == "CompareScreen"
+        await wait_for(pilot, lambda: screen.ready)  # its reader's first read
+        await pilot.pause()
         plot = screen.query_one("#compare-plot")
         assert len(plot._series) == 2 and all(len(xs) > 100 for xs, _ in plot._series)
         assert screen.query_one("#compare-table").row_count == 2
@@ -347,8 +349,7 @@ async def test_quitting_with_runs_going_asks_first(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("q")
-        await pilot.pause()
-        assert type(app.screen).__name__ == "QuitScreen"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuitScreen")  # the runs read again, in a worker
         await pilot.press("c")
         await pilot.pause()
         assert type(app.screen).__name__ == "HomeScreen"

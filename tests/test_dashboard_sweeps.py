@@ -98,7 +98,9 @@ async def test_a_sweep_is_one_row_with_its_runs_under_it_and_opens_to_its_trials
         trials.focus()
         await pilot.press("enter")  # a trial: its seeds' runs, as mean and band
         await pilot.pause()
-        assert type(app.screen).__name__ == "CompareScreen" and len(app.screen.followers) == 2
+        assert type(app.screen).__name__ == "CompareScreen"
+        await wait_for(pilot, lambda: app.screen.ready)  # its reader's first read
+        assert len(app.screen.followers) == 2
 
 
 def _helper(tmp_path):

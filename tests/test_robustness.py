@@ -206,13 +206,13 @@ def test_policy_robustness_run_writes_the_return_curve(cartpole_run, policy_robu
 
 async def test_dashboard_shows_the_robustness_pane_and_the_policys_return_curve(cartpole_run, policy_robustness_run):
     from lab.tui.app import LabApp
-    from lab.tui.screens.attribution import AttributionScreen
+    from lab.tui.screens.attribution import Attributions, AttributionScreen
 
     from .pilot import wait_for
 
     app = LabApp(cartpole_run.path.parent)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.push_screen(AttributionScreen(policy_robustness_run.path))
+        app.push_screen(AttributionScreen(Attributions.read(policy_robustness_run.path)))
         await pilot.pause()
         screen = app.screen
         assert not screen.query_one("#attr-robustness-scroll").display

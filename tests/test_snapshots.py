@@ -5,7 +5,7 @@ import pytest
 
 from lab.tui.app import LabApp
 
-from .pilot import runs_shown, settled
+from .pilot import runs_shown, settled, wait_for
 from .seeded_runs import seeded_root
 
 SIZES = [(80, 24), (100, 30), (160, 48)]
@@ -63,9 +63,9 @@ def test_compare_screen_mean_and_band(snap_compare, seeded, size):
         from lab.tui.screens.compare import CompareScreen
 
         await runs_listed(pilot)
-        pilot.app.push_screen(CompareScreen([seeded / n for n in (PPO, "20261123-000200-cartpole-ppo-0002",
-                                                                   "20261123-000150-cartpole-dqn-0004")]))
-        await pilot.pause()
+        screen = CompareScreen([seeded / n for n in (PPO, "20261123-000200-cartpole-ppo-0002", "20261123-000150-cartpole-dqn-0004")])
+        pilot.app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.ready)  # its reader's first read
         await pilot.press("g")
 
     assert snap_compare(LabApp(seeded), terminal_size=size, run_before=compare)
@@ -74,10 +74,10 @@ def test_compare_screen_mean_and_band(snap_compare, seeded, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_attribution_screen(snap_compare, seeded, size):
     async def attributions(pilot):
-        from lab.tui.screens.attribution import AttributionScreen
+        from lab.tui.screens.attribution import Attributions, AttributionScreen
 
         await runs_listed(pilot)
-        pilot.app.push_screen(AttributionScreen(seeded / ATTRIBUTION))
+        pilot.app.push_screen(AttributionScreen(Attributions.read(seeded / ATTRIBUTION)))
         await pilot.pause()
         await pilot.press("right")
 

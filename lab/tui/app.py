@@ -8,12 +8,14 @@ import threading
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
 
 from lab.store import runs_root
 from lab.tui import preferences
+from lab.tui.messages import LaunchResolved, ReadFailed, RunningFound, RunsChanged
 
 
 class LabCommands(Provider):
@@ -34,16 +36,13 @@ class LabCommands(Provider):
         yield "Maximise the focused pane", home.action_toggle_maximize, "f10 or ctrl+o · again, or escape, restores it"
         yield "Toggle dark/light theme", app.action_toggle_theme, "ctrl+t · remembered for next time"
         yield "Help", app.action_help, "? · the keys of this screen"
-        from lab.tui.widgets.run_table import RunTable
-
-        table = home.query_one(RunTable)
-        runs = table.runs  # already read by the table; no I/O per keystroke
-        for sweep in list(table.sweeps.values())[:20]:
+        # the runs and sweeps as the watcher's last news left them: no I/O per keystroke
+        for sweep in list(home.sweeps.values())[:20]:
             yield f"Open sweep {sweep.id}", partial(app.open_sweep, sweep.path), f"its trials, {sweep.state}"
-        for run in list(runs.values())[:20]:
+        for run in list(home.runs.values())[:20]:
             yield f"Open run {run.path.name}", partial(app.open_run, run.path), f"{run.experiment}, {run.state}"
         for name in home.experiments:
-            yield f"Pick experiment {name}", partial(app.pick_experiment, name), "show its settings"
+            yield f"Pick experiment {name}", partial(home.pick_experiment, name), "show its settings"
 
     async def discover(self):
         for title, callback, help_text in list(self._commands())[:12]:
@@ -82,6 +81,9 @@ class LabApp(App):
         self.launched: set[int] = set()  # pids of runs this dashboard started
         self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path, 'run' or 'sweep'); read by the watcher thread
         self._wake = threading.Event()
+        from lab.tui.screens.home import read_experiments
+
+        self._experiments = read_experiments()  # before the event loop runs (a few small files): nothing waits on them
         theme = preferences.load().get("theme")
         if theme in ("textual-dark", "textual-light"):
             self.theme = theme
@@ -89,36 +91,44 @@ class LabApp(App):
     def on_mount(self) -> None:
         from lab.tui.screens.home import HomeScreen
 
-        self.home = HomeScreen(self.runs_dir)
+        self.home = HomeScreen(self.runs_dir, self._experiments)
         self.push_screen(self.home)
 
     def start_watching(self) -> None:
         """Called by the home screen once its table is there."""
         self.run_worker(self._watch, thread=True, exclusive=True, group="watch", name="runs watcher")
 
-    # --- watching the runs root (a worker thread; the event loop only applies the news) -----
+    def on_read_failed(self, message: ReadFailed) -> None:
+        """What a worker could not read (its screen had nothing to add): a notification."""
+        self.notify(message.problem, severity=message.severity)
+
+    # --- watching the runs root (a worker thread: it reads, the home screen applies its news) -----
     def _watch(self) -> None:
         from textual.worker import get_current_worker
 
-        from lab.watch import RunsWatch
+        from lab.watch import Changes, RunsWatch
 
         worker = get_current_worker()
         watch = RunsWatch(self.runs_dir)
         first = True  # the first look is news even when the root is empty: the screen waits for it
         while not worker.is_cancelled:
+            failed = None
             try:
                 changes = watch.poll()
                 resolved = self._resolve_launches(watch)
             except Exception as e:  # a folder's content never ends the dashboard; the next look tries again
-                changes, resolved = None, {}
-                with contextlib.suppress(RuntimeError):
-                    self.call_from_thread(self.notify, f"reading the runs root: {type(e).__name__}: {e}", severity="warning")
-            if changes or resolved or first:
-                first = False
-                try:
-                    self.call_from_thread(self.home.runs_changed, changes, resolved)
-                except RuntimeError:  # the app is closing
-                    return
+                changes, resolved = Changes(), {}
+                failed = ReadFailed(f"reading the runs root: {type(e).__name__}: {e}")
+            news = [RunsChanged(changes)] if changes or first else []
+            news += [LaunchResolved(key, *outcome) for key, outcome in resolved.items()]
+            first = False
+            try:
+                if failed is not None:
+                    self.post_message(failed)
+                for message in news:  # in order: a launch's run is in the table before the launch hands it the cursor
+                    self.home.post_message(message)
+            except RuntimeError:  # the app is closing (its event loop is gone)
+                return
             self._wake.wait(self.WATCH_SECONDS)
             self._wake.clear()
 
@@ -126,9 +136,9 @@ class LabApp(App):
         """Ask the watcher for a look at once (after a launch, a delete, a stop)."""
         self._wake.set()
 
-    def _resolve_launches(self, watch) -> dict[str, tuple[str, str]]:
-        """Launches whose run (or sweep) folder appeared -> ('run', its id); whose process ended
-        without one -> ('failed', its last error line)."""
+    def _resolve_launches(self, watch) -> dict[str, tuple[str | None, str | None]]:
+        """Launches whose run (or sweep) folder appeared -> (its id, None); whose process ended
+        without one -> (None, its last error line)."""
         def folder(proc, kind):
             if kind == "sweep":
                 return next((sid for sid, s in watch.sweeps.items() if s.record is not None and s.record.pid == proc.pid), None)
@@ -141,24 +151,23 @@ class LabApp(App):
                 watch.poll()  # it may have made its folder just before it ended
                 run_id = folder(proc, kind)
                 if run_id is None:
-                    out[key] = ("failed", _launch_error(log, proc.returncode))
+                    out[key] = (None, _launch_error(log, proc.returncode))
                     self._pending.pop(key, None)
                     continue
             if run_id is not None:
-                out[key] = ("run", run_id)
+                out[key] = (run_id, None)
                 self._pending.pop(key, None)
                 with contextlib.suppress(OSError):
                     Path(log).unlink()
         return out
 
-    def launch(self, ref: str, args: list[str], experiment: str, seed: int | None) -> str | None:
-        """Start `lab run REF ARGS` detached; its row shows at once as 'starting'. The row key."""
+    def launch(self, ref: str, args: list[str], experiment: str) -> str | None:
+        """Start `lab run REF ARGS` detached. The launch's key (the home screen shows its row as
+        'starting' until the watcher resolves it: `LaunchResolved`), or None when it did not start."""
         import tempfile
-        import time
 
         from lab.errors import BadInput
         from lab.launch import spawn
-        from lab.tui.widgets.run_table import LaunchRow
 
         logs = self.runs_dir / ".launches"
         try:
@@ -173,18 +182,15 @@ class LabApp(App):
         key = f"launch-{proc.pid}"
         self.launched.add(proc.pid)
         self._pending[key] = (proc, log, "run")
-        self.home.add_launch(LaunchRow(key, experiment, seed, started=time.time()))
         self.look_now()
         return key
 
     def launch_sweep(self, ref: str, name: str) -> str | None:
-        """Start `lab sweep REF` detached; its row shows at once as 'starting', then as the sweep's."""
+        """Start `lab sweep REF` detached. The launch's key (its row: 'starting', then the sweep's), or None."""
         import tempfile
-        import time
 
         from lab.errors import BadInput
         from lab.launch import spawn
-        from lab.tui.widgets.run_table import LaunchRow
 
         logs = self.runs_dir / ".launches"
         try:
@@ -199,7 +205,6 @@ class LabApp(App):
         key = f"launch-{proc.pid}"
         self.launched.add(proc.pid)
         self._pending[key] = (proc, log, "sweep")
-        self.home.add_launch(LaunchRow(key, f"{name} sweep", None, started=time.time()))
         self.look_now()
         return key
 
@@ -223,8 +228,9 @@ class LabApp(App):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
         preferences.save(theme=self.theme)
 
-    def ask_stop(self, run) -> None:
-        """Stop a run after a confirmation that names it (the default answer is Cancel)."""
+    def ask_stop(self, run, then=None) -> None:
+        """Stop a run after a confirmation that names it (the default answer is Cancel); `then`
+        after a stop (a view's reader asked for a look at once)."""
         from lab.tui.screens.dialogs import ConfirmScreen
 
         if run.state != "running":
@@ -235,6 +241,8 @@ class LabApp(App):
             if yes:
                 self.stop_run(run)
                 self.look_now()
+                if then is not None:
+                    then()
 
         self.push_screen(ConfirmScreen(f"Stop run {run.id} ({run.experiment}, seed {run.summary.seed})?\n"
                                        "It saves a checkpoint, then ends 'stopped'.", "Stop", "Cancel"), answer)
@@ -298,36 +306,25 @@ class LabApp(App):
 
         self.push_screen(RunScreen(path))
 
-    def pick_experiment(self, name: str) -> None:
-        from textual.widgets import OptionList
-
-        lst = self.home.query_one("#experiment-list", OptionList)
-        for i in range(lst.option_count):
-            if lst.get_option_at_index(i).id == name:
-                lst.highlighted = i
-                lst.focus()
-
-    def running_runs(self):
-        from lab.tui.widgets.run_table import RunTable
-
-        from lab.store import Run
-
-        # the table's copies may be a second old: read again the few it shows running
-        candidates = [r for r in self.home.query_one(RunTable).runs.values() if r.summary.state == "running"]
-        return [run for run in (Run.load(r.path) for r in candidates) if run.state == "running"]
-
-    def running_sweeps(self):
-        from lab.tui.widgets.run_table import RunTable
-
-        from lab.watch import Sweep
-
-        candidates = [s for s in self.home.query_one(RunTable).sweeps.values() if s.state == "running"]
-        return [sweep for sweep in (Sweep.load(s.path) for s in candidates) if sweep.state == "running"]
-
     def action_quit_lab(self) -> None:
-        sweeps = self.running_sweeps()
+        """Quit; with runs or sweeps going, ask first whether to stop them or leave them going."""
+        # the table's copies may be a second old: the few it shows running are read again, in a worker
+        self.find_running([r.path for r in self.home.runs.values() if r.summary.state == "running"],
+                          [s.path for s in self.home.sweeps.values() if s.state == "running"])
+
+    @work(thread=True, exclusive=True, group="quit")
+    def find_running(self, run_paths: list[Path], sweep_paths: list[Path]) -> None:
+        from lab.store import Run
+        from lab.watch import SeenRun, Sweep
+
+        sweeps = [sweep for sweep in map(Sweep.load, sweep_paths) if sweep.state == "running"]
+        runs = [run for run in (SeenRun.of(Run.load(p)) for p in run_paths) if run.state == "running"]
+        self.post_message(RunningFound(runs, sweeps))
+
+    def on_running_found(self, message: RunningFound) -> None:
+        sweeps = message.sweeps
         # a sweep's runs are stopped by their sweep (stopped alone, the sweep would start the next ones)
-        running = [run for run in self.running_runs() if run.summary.sweep not in {s.id for s in sweeps}]
+        running = [run for run in message.runs if run.summary.sweep not in {s.id for s in sweeps}]
         if not running and not sweeps:
             self.exit()
             return

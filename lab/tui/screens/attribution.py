@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.text import Text
@@ -14,10 +16,66 @@ from textual.widgets import DataTable, Footer, Static
 
 from lab.display import printable
 from lab.files import open_regular, read_json
+from lab.store import ATTRIBUTIONS, COMPARISON, ROBUSTNESS
 from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
+
+if TYPE_CHECKING:
+    from lab.store import Run
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
 METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness")
+
+
+class NoAttributions(Exception):
+    """The run has no attributions.npz (yet: it is still explaining)."""
+
+
+@dataclass
+class Attributions:
+    """An attribution run's artifacts as the screen shows them: attributions.npz's arrays (texts
+    made printable), comparison.json, robustness.json (None without a [robustness] table), and
+    what follows from them. Read in a worker (`read`); the screen only draws it."""
+
+    run: Run
+    data: dict[str, np.ndarray]
+    comparison: dict
+    robustness: dict | None
+    methods: list[str]
+    is_image: bool
+    probabilities: np.ndarray | None
+    predicted: np.ndarray
+    labels: np.ndarray | None
+    misclassified: np.ndarray
+
+    @classmethod
+    def read(cls, path) -> Attributions:
+        """NoAttributions when there is no attributions.npz; what numpy or the JSON reader raise
+        for artifacts lab did not write."""
+        from lab.store import Run
+
+        run = Run.load(path)
+        npz_path = run.artifact(ATTRIBUTIONS)
+        if not npz_path.is_file():
+            raise NoAttributions(run.id)
+        with open_regular(npz_path) as f, np.load(f, allow_pickle=False) as npz:
+            d = {k: npz[k] for k in npz.files}
+        for key in ("feature_names", "class_names"):  # text from the folder, shown: printable (lab.display)
+            if key in d:
+                d[key] = np.array([printable(str(v), limit=200) for v in d[key]])
+        comparison = read_json(run.artifact(COMPARISON))
+        robustness = run.artifact(ROBUSTNESS)  # only runs with a [robustness] table have one
+        robustness = read_json(robustness) if robustness.is_file() else None
+        # a method's name becomes a widget id: a name that is not an identifier is no method lab wrote
+        methods = [k for k in d if k not in NON_METHODS and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+        n = len(d["inputs"])
+        p = d.get("probabilities")  # absent in runs made before lab stored it
+        probabilities = p if p is not None and p.ndim == 2 and len(p) == n else None
+        # targets default to the predicted class: the best guess at it in runs without probabilities
+        predicted = probabilities.argmax(axis=1) if probabilities is not None else d["targets"]
+        labels = d.get("labels")
+        misclassified = np.flatnonzero(predicted != labels) if labels is not None else np.array([], dtype=int)
+        return cls(run, d, comparison, robustness, methods, d["inputs"].ndim == 4, probabilities, predicted, labels,
+                   misclassified)
 
 
 class AttributionScreen(Screen):
@@ -33,31 +91,14 @@ class AttributionScreen(Screen):
         Binding("r", "robustness", "Robustness"),
     ]
 
-    def __init__(self, path):
-        from lab.store import Run
-
+    def __init__(self, attributions: Attributions):
+        """`attributions`: `Attributions.read(run folder)`, read in a worker (the run's view reads it)."""
         super().__init__()
-        self.run = run = Run.load(path)
-        with open_regular(run.artifact("attributions.npz")) as f, np.load(f, allow_pickle=False) as npz:
-            self.data = d = {k: npz[k] for k in npz.files}
-        for key in ("feature_names", "class_names"):  # text from the folder, shown: printable (lab.display)
-            if key in d:
-                d[key] = np.array([printable(str(v), limit=200) for v in d[key]])
-        self.comparison = read_json(run.artifact("comparison.json"))
-        robustness = run.artifact("robustness.json")  # only runs with a [robustness] table have one
-        self.robustness = read_json(robustness) if robustness.is_file() else None
-        # a method's name becomes a widget id: a name that is not an identifier is no method lab wrote
-        self.methods = [k for k in d if k not in NON_METHODS and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+        a = attributions
+        self.run, self.data, self.comparison, self.robustness, self.methods = a.run, a.data, a.comparison, a.robustness, a.methods
+        self.is_image, self.probabilities, self.predicted, self.labels = a.is_image, a.probabilities, a.predicted, a.labels
+        self.misclassified = a.misclassified
         self.index = 0
-        self.is_image = d["inputs"].ndim == 4
-        n = len(d["inputs"])
-        p = d.get("probabilities")  # absent in runs made before lab stored it
-        self.probabilities = p if p is not None and p.ndim == 2 and len(p) == n else None
-        # targets default to the predicted class: the best guess at it in runs without probabilities
-        self.predicted = self.probabilities.argmax(axis=1) if self.probabilities is not None else d["targets"]
-        self.labels = d.get("labels")
-        self.misclassified = (np.flatnonzero(self.predicted != self.labels) if self.labels is not None
-                              else np.array([], dtype=int))
 
     def compose(self) -> ComposeResult:
         d = self.data

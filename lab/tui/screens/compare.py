@@ -1,9 +1,17 @@
 """Compare runs: return curves overlaid (by steps or wall time), or seeds as mean and min-max band;
-rolling returns or evaluations, smoothed or not."""
+rolling returns or evaluations, smoothed or not.
+
+A reader thread follows the runs (`lab.tui.screens.run.follow_runs`: `RunsRead`, then
+`RunEventsArrived`); the screen applies its news and redraws once a second, reading nothing.
+"""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,7 +21,10 @@ from textual.widgets import DataTable, Footer
 from lab.display import duration, printable, result_text
 from lab.follow import RunFollower
 from lab.termplot import mean_band
+from lab.tui.messages import RunEventsArrived, RunsRead
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
+
+READ_SECONDS = 1.0
 
 
 class CompareScreen(Screen):
@@ -29,7 +40,11 @@ class CompareScreen(Screen):
 
     def __init__(self, paths):
         super().__init__()
-        self.followers = [RunFollower(p) for p in paths]
+        self.paths = [Path(p) for p in paths]
+        self.followers: list[RunFollower] = []  # handed over by the reader's first read (RunsRead)
+        self.ready = False
+        self._changed = False
+        self._wake = threading.Event()
         self.by_time = False
         self.grouped = False
         self.evals = False  # evaluation returns instead of the rolling mean of training episodes
@@ -45,13 +60,41 @@ class CompareScreen(Screen):
         table = self.query_one(DataTable)
         for col in ("", "run", "experiment", "seed", "state", "result", "steps", "elapsed"):
             table.add_column(col, key=col or "color")
+        self.follow()
+        self.set_interval(READ_SECONDS, self.redraw)
+
+    @work(thread=True, exclusive=True, group="compare-reader")
+    def follow(self) -> None:
+        from lab.tui.screens.run import follow_runs
+
+        follow_runs(self, self.paths, self._wake, READ_SECONDS)
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        self.followers = message.followers
+        self.ready = True
         self.update_view()
-        self.set_interval(1.0, self.update_view)
+
+    def on_run_events_arrived(self, message: RunEventsArrived) -> None:
+        follower = next((f for f in self.followers if f.path == message.path), None)
+        if follower is not None:
+            follower.apply(message.batch)
+            self._changed = True
+
+    def redraw(self) -> None:
+        """Once a second: the curves when news came, the table (elapsed times move) always. Reads nothing."""
+        if not self.ready:
+            return
+        if self._changed:
+            self.update_view()
+        else:
+            self.update_table()
 
     def update_view(self) -> None:
-        for f in self.followers:
-            f.poll()
+        self._changed = False
         self.draw()
+        self.update_table()
+
+    def update_table(self) -> None:
         table = self.query_one(DataTable)
         for f in self.followers:
             s = f.run.summary

@@ -18,7 +18,8 @@ from lab.display import inline_toml
 from lab.files import read_toml
 from lab.spec import builtin_experiments
 from lab.spec import settings as spec_settings
-from lab.tui.widgets.run_table import LEGEND, RunTable
+from lab.tui.messages import FolderDeleted, LaunchResolved, ReadFailed, RunsChanged, SettingsChecked
+from lab.tui.widgets.run_table import LEGEND, LaunchRow, RunTable
 
 SKIP_KEYS = {"name", "kind", "description"}
 
@@ -41,6 +42,13 @@ def _read(path) -> dict:
         return read_toml(path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+
+
+def read_experiments() -> tuple[dict, dict[str, dict]]:
+    """The built-in experiments (name -> file) and each file's content, read once: the app reads
+    them before its event loop starts, and the screen searches them per keystroke."""
+    experiments = builtin_experiments()
+    return experiments, {name: _read(path) for name, path in experiments.items()}
 
 
 def _search_text(raw: dict) -> str:
@@ -78,11 +86,11 @@ class HomeScreen(Screen):
         Binding("up", "field(-1)", "Previous field", show=False, priority=True),
     ]
 
-    def __init__(self, runs_dir):
+    def __init__(self, runs_dir, experiments: tuple[dict, dict[str, dict]]):
+        """`experiments`: `read_experiments()`, read before the event loop ran."""
         super().__init__()
         self.runs_dir = runs_dir
-        self.experiments = builtin_experiments()
-        self.raw = {name: _read(path) for name, path in self.experiments.items()}  # read once, not per keystroke
+        self.experiments, self.raw = experiments
         self.search_text = {name: _search_text(raw) for name, raw in self.raw.items()}
         self.current: str | None = None
         self.defaults: dict[str, str] = {}  # key -> the form's starting text (the file's value, else the default)
@@ -91,6 +99,7 @@ class HomeScreen(Screen):
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
         self.sweep_sizes: dict[str, tuple[int, int, str]] = {}  # a checked sweep -> (trials, seeds, backend)
+        self._checks_asked = self._checks_answered = 0  # the numbers of the last check asked for and answered
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="home"):
@@ -115,9 +124,9 @@ class HomeScreen(Screen):
         self.app.start_watching()
 
     # --- news from the runs watcher ---------------------------------------------------
-    def runs_changed(self, changes, resolved: dict[str, tuple[str, str]]) -> None:
-        """Apply the watcher's changes; launches that got their folder hand the cursor to it,
-        launches that died become failed rows with their error."""
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        """The watcher's changes, into the table."""
+        changes = message.changes
         table = self.query_one(RunTable)
         if changes:
             table.apply(changes.changed, changes.removed, changes.running, changes.sweeps, changes.sweeps_removed)
@@ -125,30 +134,56 @@ class HomeScreen(Screen):
             self.runs_listed = True
             if self.current is not None:  # the form and its first check (it imports torch) after the first paint
                 self.call_after_refresh(self.build_form, self.current)
-        if not resolved:
-            return
+
+    def on_launch_resolved(self, message: LaunchResolved) -> None:
+        """A launch that got its folder hands the cursor to it; one that died is a failed row with its error."""
+        table = self.query_one(RunTable)
         launches = dict(table.launches)
+        row = launches.get(message.key)
+        if row is None:
+            return
         follow = None
-        for key, (outcome, detail) in resolved.items():
-            row = launches.get(key)
-            if row is None:
-                continue
-            if outcome == "run":
-                del launches[key]
-                if table.selected_key == key:
-                    follow = detail
-            else:
-                row.state, row.error = "failed", detail
-                self.notify(f"{row.experiment} failed to start: {detail}", severity="error", timeout=15)
+        if message.run_id is not None:
+            del launches[message.key]
+            if table.selected_key == message.key:
+                follow = message.run_id
+        else:
+            row.state, row.error = "failed", message.error or ""
+            self.notify(f"{row.experiment} failed to start: {message.error}", severity="error", timeout=15)
         table.set_launches(launches)
         if follow is not None:
             table.select(follow)
 
-    def add_launch(self, row) -> None:
+    def on_folder_deleted(self, message: FolderDeleted) -> None:
+        self.app.look_now()
+        self.notify(f"deleted {message.what}{message.folder_id}")
+
+    @property
+    def runs(self) -> dict:
+        """Every run as the watcher's last news left it (id -> `lab.watch.SeenRun`), newest first."""
+        return self.query_one(RunTable).runs
+
+    @property
+    def sweeps(self) -> dict:
+        """Every sweep as the watcher's last news left it (id -> `lab.watch.Sweep`)."""
+        return self.query_one(RunTable).sweeps
+
+    def _show_launch(self, key: str, experiment: str, seed: int | None) -> None:
+        """A launch's row, at once, under the cursor ('starting' until its folder appears)."""
+        import time
+
         table = self.query_one(RunTable)
-        table.set_launches({**table.launches, row.key: row})
-        table.select(row.key)
+        table.set_launches({**table.launches, key: LaunchRow(key, experiment, seed, started=time.time())})
+        table.select(key)
         table.focus()
+
+    def pick_experiment(self, name: str) -> None:
+        """Highlight experiment `name` in the list (its settings show in the form)."""
+        lst = self.query_one("#experiment-list", OptionList)
+        for i in range(lst.option_count):
+            if lst.get_option_at_index(i).id == name:
+                lst.highlighted = i
+                lst.focus()
 
     # --- experiments --------------------------------------------------------------
     @on(Input.Changed, "#filter")
@@ -190,7 +225,7 @@ class HomeScreen(Screen):
         self.query_one("#experiment-detail", Static).update(detail)
         if self.runs_listed:
             await self.build_form(name)
-        # else: the runs table paints first (its first look is what a user waits for); runs_changed builds it
+        # else: the runs table paints first (its first look is what a user waits for); on_runs_changed builds it
 
     async def build_form(self, name: str) -> None:
         """The settings form of experiment `name`: one row per setting of its schema."""
@@ -286,23 +321,43 @@ class HomeScreen(Screen):
             return e
         return None
 
+    def validate_settings(self, name: str, overrides: dict[str, str], then_launch: bool = False) -> None:
+        """Check the form in a worker; `SettingsChecked` brings the answer (a newer check cancels an older one)."""
+        self._checks_asked += 1
+        self._check_settings(name, overrides, then_launch, self._checks_asked)
+
     @work(thread=True, exclusive=True, group="validate")
-    def validate_settings(self, name: str, overrides: dict[str, str]) -> None:
+    def _check_settings(self, name: str, overrides: dict[str, str], then_launch: bool, number: int) -> None:
         error = self.check(name, overrides)
         message, bad_key = (None, None) if error is None else (str(error), error.key)
-        try:
-            self.app.call_from_thread(self.show_validation, name, overrides, message, bad_key)
-        except RuntimeError:  # the dashboard closed while the check ran
-            pass
+        self.post_message(SettingsChecked(name, overrides, message, bad_key, then_launch, number))
 
-    def show_validation(self, name, overrides, message, bad_key=None) -> None:
+    @property
+    def checking(self) -> bool:
+        """The form of the highlighted experiment has not had its check's answer yet (the form is
+        built once the runs are listed), or a check is under way."""
+        return self.current is not None and (not self.runs_listed or self.validated_for is None
+                                             or self._checks_answered < self._checks_asked)
+
+    def on_settings_checked(self, checked: SettingsChecked) -> None:
+        if checked.number < self._checks_answered:  # a later check answered first: this answer is stale
+            return
+        self._checks_answered = checked.number
+        name, overrides, message = checked.name, checked.overrides, checked.error
         if name != self.current:
             return
         self.valid = message is None
         self.validated_for = overrides
         status = self.query_one("#settings-status", Static)
         for inp in self.query(".setting").results(Input):
-            inp.set_class(bad_key is not None and inp.id[4:].replace("--", ".") == bad_key, "-invalid")
+            inp.set_class(checked.bad_key is not None and inp.id[4:].replace("--", ".") == checked.bad_key, "-invalid")
+        if checked.then_launch:  # a launch that waited for this check
+            if message is not None:
+                status.update(Text(message, style="bold red"))
+                self.notify("not launched: " + ("the sweep file does not check out" if is_sweep(self.raw[name])
+                                                else "fix the setting first"), severity="error")
+            elif is_sweep(self.raw[name]) or overrides == self.overrides():  # (not when the form changed meanwhile)
+                self.action_launch()
         if message:
             status.update(Text(message, style="bold red"))
         elif name in self.sweep_sizes:
@@ -374,25 +429,25 @@ class HomeScreen(Screen):
             return
         overrides = self.overrides()
         if not (self.valid and self.validated_for == overrides):
-            # the keys came faster than the check: check now, a launch never starts on a bad value
-            error = self.check(self.current, overrides)
-            if error is not None:
-                self.query_one("#settings-status", Static).update(Text(str(error), style="bold red"))
-                self.notify("not launched: fix the setting first", severity="error")
-                return
+            # the keys came faster than the check: a launch never starts on a bad value, it waits for the check
+            self.query_one("#settings-status", Static).update(Text("checking before the launch…", style="dim"))
+            self.validate_settings(self.current, overrides, then_launch=True)
+            return
         args = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
         seed = overrides.get("seed", self.defaults.get("seed"))
-        if self.app.launch(self.current, args, self.current, int(seed) if str(seed).isdigit() else None):
+        key = self.app.launch(self.current, args, self.current)
+        if key is not None:
+            self._show_launch(key, self.current, int(seed) if str(seed).isdigit() else None)
             self.notify(f"launched {self.current}" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
     def launch_sweep(self, name: str) -> None:
-        if not self.valid:  # the check has not answered yet, or said no: ask it now
-            error = self.check(name, {})
-            if error is not None:
-                self.query_one("#settings-status", Static).update(Text(str(error), style="bold red"))
-                self.notify("not launched: the sweep file does not check out", severity="error")
-                return
-        if self.app.launch_sweep(name, name):
+        if not self.valid:  # the check has not answered yet, or said no: ask it again, the launch waits for it
+            self.query_one("#settings-status", Static).update(Text("checking before the launch…", style="dim"))
+            self.validate_settings(name, {}, then_launch=True)
+            return
+        key = self.app.launch_sweep(name, name)
+        if key is not None:
+            self._show_launch(key, f"{name} sweep", None)
             self.notify(f"launched sweep {name}")
 
     # --- runs: actions on the run under the table's cursor (its bindings live on the table) ---
@@ -451,11 +506,17 @@ class HomeScreen(Screen):
         sweep = self.query_one(RunTable).selected_sweep
         if sweep is not None:
             name = sweep.record.name if sweep.record is not None else sweep.id
-            if self.app.launch_sweep(str(sweep.folder.toml_path), name):
+            key = self.app.launch_sweep(str(sweep.folder.toml_path), name)
+            if key is not None:
+                self._show_launch(key, f"{name} sweep", None)
                 self.notify(f"running sweep {name} again from {sweep.id}/sweep.toml")
             return
         run = self._selected()
-        if run is not None and self.app.launch(str(run.path), [], run.experiment, run.summary.seed):
+        if run is None:
+            return
+        key = self.app.launch(str(run.path), [], run.experiment)
+        if key is not None:
+            self._show_launch(key, run.experiment, run.summary.seed)
             self.notify(f"running {run.experiment} again from {run.id}/spec.toml")
 
     def action_delete(self) -> None:
@@ -473,9 +534,7 @@ class HomeScreen(Screen):
 
         def done(yes: bool | None) -> None:
             if yes:
-                shutil.rmtree(run.path, ignore_errors=True)
-                self.app.look_now()
-                self.notify(f"deleted {run.id}")
+                self.delete_folder(run.path, "")
 
         self.app.push_screen(ConfirmScreen(f"Delete run {run.id} ({run.experiment}, seed {run.summary.seed}, {run.state}) "
                                            "and everything in its folder?", "Delete", "Cancel"), done)
@@ -491,9 +550,16 @@ class HomeScreen(Screen):
 
         def done(yes: bool | None) -> None:
             if yes:
-                shutil.rmtree(sweep.path, ignore_errors=True)
-                self.app.look_now()
-                self.notify(f"deleted sweep {sweep.id}")
+                self.delete_folder(sweep.path, "sweep ")
 
         self.app.push_screen(ConfirmScreen(f"Delete sweep {sweep.id} ({sweep.state}): its record, Optuna study and logs? "
                                            f"Its {runs} run(s) stay, as runs.", "Delete", "Cancel"), done)
+
+    @work(thread=True, group="delete")
+    def delete_folder(self, path, what: str) -> None:
+        """A run's or a sweep's folder, deleted off the event loop (checkpoints can be large)."""
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():  # (the watcher shows what is left at its next look)
+            self.post_message(ReadFailed(f"could not delete all of {what}{path.name}", severity="error"))
+        else:
+            self.post_message(FolderDeleted(what, path.name))

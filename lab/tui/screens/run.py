@@ -1,6 +1,14 @@
-"""A run's live view: curves, current figures and its log, updating while the run goes."""
+"""A run's live view: curves, current figures and its log, updating while the run goes.
+
+A reader thread (`follow_runs`) reads the run's folder: its first read (a bounded scan) hands the
+screen a `RunFollower` (`RunsRead`), its later reads the events appended since (`RunEventsArrived`),
+which the screen applies. The screen draws from that, never reading the disk or /proc itself.
+"""
 
 from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -12,10 +20,63 @@ from textual.widgets import DataTable, Footer, Log, Static
 
 from lab.display import STATE_STYLE, duration, printable
 from lab.follow import RunFollower
+from lab.tui.messages import AttributionsRead, ReadFailed, RobustnessFound, RunEventsArrived, RunsRead
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
-POLL_SECONDS = 0.5  # figures and log; key presses redraw at once
+POLL_SECONDS = 0.5  # the reader's look at the folder; key presses redraw at once
 PLOT_SECONDS = 1.0  # curves: redrawn at most once a second while data streams in
+
+
+def follow_runs(screen: Screen, paths: list[Path], wake: threading.Event, seconds: float) -> None:
+    """A view's reader (run in its worker thread): the first read of each run, handed over as
+    `RunsRead`, then every `seconds` (or when woken) what each run appended, as `RunEventsArrived`.
+    A folder that cannot be read is said once (`ReadFailed`) and tried again at the next look."""
+    from textual.worker import get_current_worker
+
+    worker = get_current_worker()
+    said = None
+
+    def post(message) -> bool:
+        try:
+            return screen.post_message(message)
+        except RuntimeError:  # the dashboard is closing: its event loop is gone
+            return False
+
+    def failed(e: Exception, path: Path) -> None:
+        nonlocal said
+        problem = f"reading {path.name}: {type(e).__name__}: {e}"
+        if problem != said:  # once, not every look
+            said = problem
+            post(ReadFailed(problem))
+
+    followers = None
+    while followers is None and not worker.is_cancelled:
+        try:
+            followers = [RunFollower(p) for p in paths]
+            for f in followers:
+                f.poll()
+        except Exception as e:  # a folder's content never ends the dashboard
+            followers = None
+            failed(e, paths[0])
+            wake.wait(seconds)
+            wake.clear()
+    if worker.is_cancelled:
+        return
+    if not post(RunsRead(followers)):  # from here on the screen applies, this thread only reads
+        return
+    while True:
+        wake.wait(seconds)
+        wake.clear()
+        if worker.is_cancelled:
+            return
+        for f in followers:
+            try:
+                batch = f.read()
+            except Exception as e:
+                failed(e, f.path)
+                continue
+            if batch and not post(RunEventsArrived(f.path, batch)):
+                return
 
 
 class MetricsPane(Vertical):
@@ -40,82 +101,89 @@ class RunScreen(Screen):
 
     def __init__(self, path):
         super().__init__()
-        self.follower = RunFollower(path)
+        self.path = Path(path)
+        self.follower: RunFollower | None = None  # handed over by the reader's first read (RunsRead)
         self.metric_index = -1  # -1: every metric as a small chart; else that one metric, large
-        self.kind = self.follower.run.kind
+        self.kind: str | None = None  # the run's, once read: its panes are mounted then
         self._plotted = 0.0
         self._pending = False
         self.ready = False  # the first read (a bounded scan, up to a second on a huge file) runs in a worker
         self._state = None
+        self._wake = threading.Event()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-view"):
             yield Static(id="run-header")
-            with Horizontal(id="run-plots"):
-                yield LinePlot("return", id="return-plot")
-                if self.kind == "attribution":
-                    yield DataTable(id="methods-table", cursor_type="none")
-                else:
-                    with MetricsPane(id="metrics-pane"):
-                        with VerticalScroll(id="metric-grid-scroll"):
-                            yield Grid(id="metric-grid")
-                        yield LinePlot("loss", id="loss-plot")
+            yield Horizontal(id="run-plots")  # the panes of the run's kind, after the first read
             yield Log(max_lines=1000, id="run-log")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#run-header", Static).update(Text(f"reading {printable(self.path.name)}…", style="dim"))
+        self.follow_run()
+        self.set_interval(POLL_SECONDS, self.redraw)
+
+    @work(thread=True, exclusive=True, group="run-reader")
+    def follow_run(self) -> None:
+        follow_runs(self, [self.path], self._wake, POLL_SECONDS)
+
+    def look_now(self) -> None:
+        """Ask the reader for a look at once (after a stop)."""
+        self._wake.set()
+
+    async def on_runs_read(self, message: RunsRead) -> None:
+        self.follower = f = message.followers[0]
+        self.kind = f.run.kind
         if self.kind == "attribution":
-            table = self.query_one("#methods-table", DataTable)
+            table = DataTable(id="methods-table", cursor_type="none")
+            await self.query_one("#run-plots").mount_all([LinePlot("return", id="return-plot"), table])
             for col in ("method", "ms/input", "deletion", "insertion"):
                 table.add_column(col, key=col)
         else:
+            pane = MetricsPane(VerticalScroll(Grid(id="metric-grid"), id="metric-grid-scroll"),
+                               LinePlot("loss", id="loss-plot"), id="metrics-pane")
+            await self.query_one("#run-plots").mount_all([LinePlot("return", id="return-plot"), pane])
             self.query_one("#loss-plot").display = False
-        self.query_one("#run-header", Static).update(Text(f"reading {printable(self.follower.run.id)}…", style="dim"))
-        self.first_read()
-        self.set_interval(POLL_SECONDS, self.update_view)
-
-    @work(thread=True, exclusive=True, group="first-read")
-    def first_read(self) -> None:
-        self.follower.poll()
-        try:
-            self.app.call_from_thread(self._first_read_done)
-        except RuntimeError:  # the dashboard closed meanwhile
-            pass
-
-    def _first_read_done(self) -> None:
+        if self.focused in (None, self.query_one("#run-log")):  # the focus on mount, as if the panes had been there
+            chain = self.focus_chain
+            self.set_focus(chain[0] if chain else None)
         self.ready = True
-        self.update_view(force=True, poll=False)
-        if self.kind == "rl" and self.follower.state == "completed":
-            self.find_robustness()
+        self.refresh_bindings()
+        self.redraw(force=True)
+        if self.kind == "rl" and f.state == "completed":
+            self.find_robustness(f.run.id, f.run.path.parent)
+
+    def on_run_events_arrived(self, message: RunEventsArrived) -> None:
+        if self.follower is None:
+            return
+        self._pending = self.follower.apply(message.batch) or self._pending
+        self.redraw()
 
     @work(thread=True, exclusive=True, group="robustness")
-    def find_robustness(self) -> None:
+    def find_robustness(self, run_id: str, runs_dir: Path) -> None:
         """A finished policy's return-vs-epsilon curve, from the newest run that attacked it
         (cartpole-policy-robustness and the like): a scan of the runs root, off the event loop."""
         from lab.store import policy_robustness
 
-        run = self.follower.run
-        found = policy_robustness(run.id, run.path.parent)
+        found = policy_robustness(run_id, runs_dir)
         if found is not None:
-            try:
-                self.app.call_from_thread(self._robustness_found, *found)
-            except RuntimeError:  # the dashboard closed meanwhile
-                pass
+            self.post_message(RobustnessFound(*found))
 
-    def _robustness_found(self, source: str, report: dict) -> None:
+    def on_robustness_found(self, message: RobustnessFound) -> None:
         from lab.tui.widgets.attribution_view import plot_robustness
 
         plot = LinePlot("return under attack", id="robustness-plot")
         plot.styles.width = "1fr"
         self.query_one("#run-plots").mount(plot)
-        plot_robustness(plot, report, f"return under attack on the observations (run {source})", first_colour=2)
+        plot_robustness(plot, message.report, f"return under attack on the observations (run {message.source})", first_colour=2)
 
-    def update_view(self, force: bool = False, poll: bool = True) -> None:
+    def redraw(self, force: bool = False) -> None:
+        """From what the reader's news left in memory: the header, new log lines, and the curves
+        (at most once a second while data streams in). Reads nothing."""
         import time
 
         if not self.ready:
             return
-        changed = self.follower.poll() if poll else True
         if self.follower.state != self._state:
             self._state = self.follower.state
             self.refresh_bindings()  # keys that fit the state: no stop for a finished run
@@ -123,7 +191,6 @@ class RunScreen(Screen):
         lines = self.follower.take_new_logs()
         if lines:
             self.query_one("#run-log", Log).write_lines([printable(line) for line in lines])
-        self._pending = self._pending or changed
         now = time.monotonic()
         if not (force or (self._pending and now - self._plotted >= PLOT_SECONDS)):
             return
@@ -272,9 +339,11 @@ class RunScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The footer offers what fits this run: stop while it runs, metrics for RL, attributions
-        for attribution runs."""
+        for attribution runs (once the run is read)."""
+        if action in ("cycle_maximize", "toggle_play"):
+            return self.ready
         if action == "stop":
-            return self.follower.state == "running"
+            return self.follower is not None and self.follower.state == "running"
         if action == "attributions":
             return self.kind == "attribution"
         if action == "next_metric":
@@ -315,23 +384,32 @@ class RunScreen(Screen):
             self.query_one("#run-plots").mount(PlayPane(self.follower.path, reason, id="play-pane"))
 
     def action_stop(self) -> None:
-        self.app.ask_stop(self.follower.run)
+        if self.follower is not None:
+            self.app.ask_stop(self.follower.run, then=self.look_now)
 
     def action_attributions(self) -> None:
         if self.kind != "attribution":
             self.notify("not an attribution run", severity="warning")
             return
-        if not self.follower.run.artifact("attributions.npz").is_file():
-            self.notify("no attributions yet: the run is still explaining", severity="warning")
-            return
-        from lab.tui.screens.attribution import AttributionScreen
+        self.read_attributions()
+
+    @work(thread=True, exclusive=True, group="attributions")
+    def read_attributions(self) -> None:
+        from lab.tui.screens.attribution import Attributions, NoAttributions
 
         try:
-            screen = AttributionScreen(self.follower.path)
+            attributions = Attributions.read(self.path)
+        except NoAttributions:
+            self.post_message(ReadFailed("no attributions yet: the run is still explaining"))
         except Exception as e:  # the run folder's artifacts are not what lab wrote: say so, stay up
-            self.notify(f"cannot show the attributions: {type(e).__name__}: {e}", severity="error")
-            return
-        self.app.push_screen(screen)
+            self.post_message(ReadFailed(f"cannot show the attributions: {type(e).__name__}: {e}", severity="error"))
+        else:
+            self.post_message(AttributionsRead(attributions))
+
+    def on_attributions_read(self, message: AttributionsRead) -> None:
+        from lab.tui.screens.attribution import AttributionScreen
+
+        self.app.push_screen(AttributionScreen(message.attributions))
 
 
 def _metric_id(name: str) -> str:

@@ -2,8 +2,8 @@
 seeds, shaded min to max), and the metric against each setting it searches.
 
 A reader thread (`SweepReader`) re-reads sweep.json when it changes and follows the runs of the
-best trials as they grow; it posts `SweepRead` and the screen draws from that, never reading the
-disk itself.
+best trials as they grow; it posts `SweepRead` (lab.tui.messages) and the screen draws from that,
+never reading the disk itself.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -31,6 +30,7 @@ from lab.store import EVENTS, SUMMARY
 from lab.sweep.record import SweepFolder, SweepRecord, Trial
 from lab.sweep.report import ranked, value_text
 from lab.termplot import _fmt, mean_band
+from lab.tui.messages import ReadFailed, SweepRead
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 from lab.tui.widgets.run_table import progress_bar
 from lab.tui.widgets.scatter_plot import Points, ScatterPlot
@@ -54,14 +54,6 @@ class Curve:
     high: list[float]
 
 
-class SweepRead(Message):
-    """The reader's news: the sweep as read now, its best trials' curves, its settings' choices."""
-
-    def __init__(self, sweep: Sweep, curves: list[Curve], params: dict):
-        super().__init__()
-        self.sweep, self.curves, self.params = sweep, curves, params
-
-
 def best_trials(record: SweepRecord, n: int = BEST) -> list[Trial]:
     """The best `n` trials: those complete with a value, best first; then, while they run, the
     others by their seeds' latest evaluations (higher return first)."""
@@ -81,6 +73,7 @@ class SweepReader:
         self.sweep: Sweep | None = None
         self.params: dict = {}  # sweep.toml's [sweep.params]: key -> choices (a list) or a range (a table)
         self.followers: dict = {}  # run id -> RunFollower
+        self.started: set[str] = set()  # the runs of its trials that have a folder (a summary)
         self._stamp = None
         self._shown: list[int] = []
 
@@ -107,9 +100,20 @@ class SweepReader:
         shown = [t.number for t in best]
         changed |= shown != self._shown
         self._shown = shown
+        changed |= self._look_for_runs(record)
         if not changed:
             return None
-        return SweepRead(replace(self.sweep), [c for c in (self._curve(record, t) for t in best) if c is not None], self.params)
+        return SweepRead(replace(self.sweep), [c for c in (self._curve(record, t) for t in best) if c is not None], self.params,
+                         frozenset(self.started))
+
+    def _look_for_runs(self, record: SweepRecord | None) -> bool:
+        """Note the runs of started trials whose folder has appeared since the last look. True when any did."""
+        if record is None:
+            return False
+        waiting = [run for t in record.trials if t.state != "pending" for run in t.runs if run not in self.started]
+        found = {run for run in waiting if (self.root / run / SUMMARY).exists()}
+        self.started |= found
+        return bool(found)
 
     def _read_params(self) -> dict:
         try:
@@ -183,6 +187,7 @@ class SweepScreen(Screen):
         self.params: dict = {}
         self.by_value = False  # the table in trial order, or best first
         self.ready = False  # the first SweepRead has been drawn
+        self.started: frozenset[str] = frozenset()  # the runs of its trials that have a folder
         self._wake = threading.Event()
         self._columns: list[str] = []
         self._order: list[str] = []
@@ -215,10 +220,7 @@ class SweepScreen(Screen):
                 news, problem = None, f"reading {self.path.name}: {type(e).__name__}: {e}"
                 if problem != said:  # once, not every second
                     said = problem
-                    try:
-                        self.app.call_from_thread(self.notify, problem, severity="warning")
-                    except RuntimeError:  # the dashboard is closing
-                        return
+                    self.post_message(ReadFailed(problem))
             if news is not None:
                 self.post_message(news)
             self._wake.wait(READ_SECONDS)
@@ -231,6 +233,7 @@ class SweepScreen(Screen):
     def on_sweep_read(self, message: SweepRead) -> None:
         first = self.sweep is None
         self.sweep, self.curves, self.params = message.sweep, message.curves, message.params
+        self.started = message.started
         self.ready = True
         self.update_header()
         self.update_table()
@@ -445,7 +448,7 @@ class SweepScreen(Screen):
         if trial is None:
             return
         root = self.path.parent
-        runs = [root / run for run in dict.fromkeys(trial.runs) if (root / run / SUMMARY).exists()]
+        runs = [root / run for run in dict.fromkeys(trial.runs) if run in self.started]
         if not runs:
             self.notify(f"trial {trial.number} has no run folder yet", severity="warning")
         elif len(runs) == 1:

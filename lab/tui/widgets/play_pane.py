@@ -2,7 +2,7 @@
 
 The playing happens in a helper process (`python -m lab.tui.player RUN_FOLDER`, lowest CPU
 priority, frame rate capped); a worker thread of the dashboard reads its frames from a pipe and
-posts `FrameArrived`; the pane keeps only the newest one, so a busy event loop drops frames
+posts `FrameArrived` (lab.tui.messages); the pane keeps only the newest one, so a busy event loop drops frames
 instead of queueing them. Drawn with Textual's line API from runs of same-coloured cells, cached
 until the frame or the size changes; a line whose pixels did not change keeps its strip, and only
 the lines that changed are refreshed (a CartPole frame: the pole, the cart, the caption). Removing
@@ -23,24 +23,13 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import work
 from textual.geometry import Region
-from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from lab.tui.messages import FrameArrived, PlayerEnded, PlayerSaid
+
+
 class PlayPane(Widget):
-    class FrameArrived(Message):
-        """The helper sent a frame (the pane reads the newest from its slot)."""
-
-    class PlayerSaid(Message):
-        def __init__(self, note: str):
-            super().__init__()
-            self.note = note
-
-    class PlayerEnded(Message):
-        def __init__(self, code: int | None):
-            super().__init__()
-            self.code = code
-
     def __init__(self, run_path: Path, reason: str | None = None, **kw):
         """`reason`: why there is nothing to play (an attribution run); no helper starts then."""
         super().__init__(**kw)
@@ -89,7 +78,7 @@ class PlayPane(Widget):
                     python_command("lab.tui.player", str(self.run_path)), stdin=subprocess.DEVNULL, env=child_env(),
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
             except OSError as e:
-                self.post_message(self.PlayerSaid(f"cannot start the player: {e.strerror}"))
+                self.post_message(PlayerSaid(f"cannot start the player: {e.strerror}"))
                 return
         fd, buffer = proc.stdout.fileno(), bytearray()
         try:
@@ -112,11 +101,11 @@ class PlayPane(Widget):
                             self._slot = (pixels, message.get("title", ""), message.get("caption", ""))
                             post, self._posted = not self._posted, True
                         if post:
-                            self.post_message(self.FrameArrived())
+                            self.post_message(FrameArrived())
                     else:
                         del buffer[:end + 1]
                         if "note" in message:
-                            self.post_message(self.PlayerSaid(str(message["note"])))
+                            self.post_message(PlayerSaid(str(message["note"])))
         except (OSError, ValueError):  # a pipe closed under us, or bytes that are not the protocol's
             pass
         if worker.is_cancelled:
@@ -124,7 +113,7 @@ class PlayPane(Widget):
         code = proc.wait()
         proc.stdout.close()
         if not self._stopped:
-            self.post_message(self.PlayerEnded(code))
+            self.post_message(PlayerEnded(code))
 
     def stop(self) -> None:
         """Kill the helper (it keeps nothing worth saving). Its reader thread reaps it: waiting
@@ -137,7 +126,7 @@ class PlayPane(Widget):
             proc.kill()
 
     # --- what the worker posts ------------------------------------------------------------
-    def on_play_pane_frame_arrived(self, _: FrameArrived) -> None:
+    def on_frame_arrived(self, _: FrameArrived) -> None:
         with self._lock:
             frame, self._slot, self._posted = self._slot, None, False
         if frame is None:
@@ -161,11 +150,11 @@ class PlayPane(Widget):
         if regions:
             self.refresh(*regions)
 
-    def on_play_pane_player_said(self, message: PlayerSaid) -> None:
+    def on_player_said(self, message: PlayerSaid) -> None:
         self._frame, self.note = None, message.note
         self.refresh()
 
-    def on_play_pane_player_ended(self, message: PlayerEnded) -> None:
+    def on_player_ended(self, message: PlayerEnded) -> None:
         """A note it left stays (why nothing can be drawn); else the pane says it ended."""
         if self._frame is not None or self.note.startswith("starting"):
             self._frame, self.note = None, f"the player ended (exit code {message.code})"
