@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Provider
 
 from lab.store import runs_root
+from lab.summary import RunState
 from lab.tui import preferences
 from lab.tui.messages import LaunchResolved, ReadFailed, RunningFound, RunsChanged
 
@@ -233,7 +234,7 @@ class LabApp(App):
         after a stop (a view's reader asked for a look at once)."""
         from lab.tui.screens.dialogs import ConfirmScreen
 
-        if run.state != "running":
+        if run.state != RunState.RUNNING:
             self.notify(f"{run.id} is {run.state}, not running", severity="warning")
             return
 
@@ -264,12 +265,12 @@ class LabApp(App):
         each of its runs cleanly and ends 'stopped'."""
         from lab.tui.screens.dialogs import ConfirmScreen
 
-        if sweep.state != "running" or sweep.record is None:
+        if sweep.state != RunState.RUNNING or sweep.record is None:
             self.notify(f"sweep {sweep.id} is {sweep.state}, not running", severity="warning")
             return
         r = sweep.record
-        done = sum(t.state not in ("pending", "running") for t in r.trials)
-        going = sum(j.state == "running" for t in r.trials for j in t.jobs)
+        done = sum(t.finished for t in r.trials)
+        going = sum(j.state == RunState.RUNNING for t in r.trials for j in t.jobs)
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -309,16 +310,16 @@ class LabApp(App):
     def action_quit_lab(self) -> None:
         """Quit; with runs or sweeps going, ask first whether to stop them or leave them going."""
         # the table's copies may be a second old: the few it shows running are read again, in a worker
-        self.find_running([r.path for r in self.home.runs.values() if r.summary.state == "running"],
-                          [s.path for s in self.home.sweeps.values() if s.state == "running"])
+        self.find_running([r.path for r in self.home.runs.values() if r.summary.state == RunState.RUNNING],
+                          [s.path for s in self.home.sweeps.values() if s.state == RunState.RUNNING])
 
     @work(thread=True, exclusive=True, group="quit")
     def find_running(self, run_paths: list[Path], sweep_paths: list[Path]) -> None:
         from lab.store import Run
         from lab.watch import SeenRun, Sweep
 
-        sweeps = [sweep for sweep in map(Sweep.load, sweep_paths) if sweep.state == "running"]
-        runs = [run for run in (SeenRun.of(Run.load(p)) for p in run_paths) if run.state == "running"]
+        sweeps = [sweep for sweep in map(Sweep.load, sweep_paths) if sweep.state == RunState.RUNNING]
+        runs = [run for run in (SeenRun.of(Run.load(p)) for p in run_paths) if run.state == RunState.RUNNING]
         self.post_message(RunningFound(runs, sweeps))
 
     def on_running_found(self, message: RunningFound) -> None:

@@ -18,6 +18,7 @@ from lab.display import inline_toml
 from lab.files import read_toml
 from lab.spec import builtin_experiments
 from lab.spec import settings as spec_settings
+from lab.summary import RunState
 from lab.tui.messages import FolderDeleted, LaunchResolved, ReadFailed, RunsChanged, SettingsChecked
 from lab.tui.widgets.run_table import LEGEND, LaunchRow, RunTable
 
@@ -148,7 +149,7 @@ class HomeScreen(Screen):
             if table.selected_key == message.key:
                 follow = message.run_id
         else:
-            row.state, row.error = "failed", message.error or ""
+            row.state, row.error = RunState.FAILED, message.error or ""
             self.notify(f"{row.experiment} failed to start: {message.error}", severity="error", timeout=15)
         table.set_launches(launches)
         if follow is not None:
@@ -527,7 +528,7 @@ class HomeScreen(Screen):
         run = self._selected()
         if run is None:
             return
-        if run.state == "running":
+        if run.state == RunState.RUNNING:
             self.notify("stop the run before deleting it", severity="warning")
             return
         from lab.tui.screens.dialogs import ConfirmScreen
@@ -541,7 +542,7 @@ class HomeScreen(Screen):
 
     def delete_sweep(self, sweep) -> None:
         """A sweep's folder (its record, study and logs) goes; its runs stay, as runs."""
-        if sweep.state == "running":
+        if sweep.state == RunState.RUNNING:
             self.notify("stop the sweep before deleting it", severity="warning")
             return
         from lab.tui.screens.dialogs import ConfirmScreen

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Log, Static
 
 from lab.display import STATE_STYLE, duration, printable
 from lab.follow import RunFollower
+from lab.summary import RunState
 from lab.tui.messages import AttributionsRead, ReadFailed, RobustnessFound, RunEventsArrived, RunsRead
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
@@ -150,7 +151,7 @@ class RunScreen(Screen):
         self.ready = True
         self.refresh_bindings()
         self.redraw(force=True)
-        if self.kind == "rl" and f.state == "completed":
+        if self.kind == "rl" and f.state == RunState.COMPLETED:
             self.find_robustness(f.run.id, f.run.path.parent)
 
     def on_run_events_arrived(self, message: RunEventsArrived) -> None:
@@ -216,7 +217,7 @@ class RunScreen(Screen):
             step, total = p.get("step", s.progress.step), p.get("total") or s.progress.total
             line.append(f"step {step:,}" + (f" / {total:,}" if total else ""))
             line.append(f"   {p.get('steps_per_second') or 0:,.0f} steps/s")
-            if state == "running":  # an ETA only while it runs
+            if state == RunState.RUNNING:  # an ETA only while it runs
                 line.append(f"   ETA {duration(p.get('eta_seconds'))}")
             line.append(f"   elapsed {duration(p.get('elapsed'))}")
             for name in ("epsilon", "entropy"):
@@ -227,7 +228,7 @@ class RunScreen(Screen):
                 line.append(f"   last eval {f.evals.values[-1]:.1f}")
             if len(f.member_evals) > 1:
                 line.append(f" (mean of {len(f.member_evals)} members, lowest {f.eval_low.values[-1]:.1f})")
-        elif state == "running":
+        elif state == RunState.RUNNING:
             phase = p.get("phase", "")
             line.append(printable(f"{phase} {p.get('method', '')}".strip() or "starting"))
             if p.get("fraction") is not None:
@@ -243,7 +244,7 @@ class RunScreen(Screen):
             line.append(f"\n{printable(s.error)}", style="bold red")
         if f.run.problem:
             line.append(f"\n{printable(f.run.problem)}", style="bold red")
-        if state == "crashed":
+        if state == RunState.CRASHED:
             line.append("\nthe run's process died without saying so; its folder is intact", style="bold red")
         self.query_one("#run-header", Static).update(Text("\n").join([text, line]))
 
@@ -343,7 +344,7 @@ class RunScreen(Screen):
         if action in ("cycle_maximize", "toggle_play"):
             return self.ready
         if action == "stop":
-            return self.follower is not None and self.follower.state == "running"
+            return self.follower is not None and self.follower.state == RunState.RUNNING
         if action == "attributions":
             return self.kind == "attribution"
         if action == "next_metric":

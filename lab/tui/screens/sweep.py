@@ -27,7 +27,8 @@ from textual.widgets import DataTable, Footer, Static
 from lab.display import STATE_STYLE, duration, printable
 from lab.files import read_toml
 from lab.store import EVENTS, SUMMARY
-from lab.sweep.record import SweepFolder, SweepRecord, Trial
+from lab.summary import RunState
+from lab.sweep.record import COMPLETE, PENDING, PRUNED, SweepFolder, SweepRecord, Trial
 from lab.sweep.report import ranked, value_text
 from lab.termplot import _fmt, mean_band
 from lab.tui.messages import ReadFailed, SweepRead
@@ -38,7 +39,7 @@ from lab.watch import Sweep, file_stamp
 
 READ_SECONDS = 1.0  # sweep.json is rewritten about once a second while the sweep runs
 BEST = 3  # the configurations whose curves are drawn
-TRIAL_STYLE = {**STATE_STYLE, "complete": "green", "pruned": "magenta", "pending": "dim"}
+TRIAL_STYLE = {**STATE_STYLE, COMPLETE: "green", PRUNED: "magenta", PENDING: "dim"}
 BEST_STYLE, TRIAL_COLOUR, PRUNED_COLOUR = PALETTE[1], PALETTE[0], "#808080"
 
 
@@ -57,8 +58,8 @@ class Curve:
 def best_trials(record: SweepRecord, n: int = BEST) -> list[Trial]:
     """The best `n` trials: those complete with a value, best first; then, while they run, the
     others by their seeds' latest evaluations (higher return first)."""
-    valued = [t for t in ranked(record) if t.value is not None and t.state == "complete"]
-    going = [t for t in record.trials if t not in valued and t.state in ("running", "stopped") and any(j.evals for j in t.jobs)]
+    valued = [t for t in ranked(record) if t.value is not None and t.state == COMPLETE]
+    going = [t for t in record.trials if t not in valued and t.state in (RunState.RUNNING, RunState.STOPPED) and any(j.evals for j in t.jobs)]
     going.sort(key=lambda t: -statistics.fmean(j.evals[-1] for j in t.jobs if j.evals))
     return (valued + going)[:n]
 
@@ -87,7 +88,7 @@ class SweepReader:
             changed = True
             if not self.params:
                 self.params = self._read_params()
-        elif self.sweep.state == "running" and self.sweep.record is not None:
+        elif self.sweep.state == RunState.RUNNING and self.sweep.record is not None:
             state = self.sweep.record.live_state
             if state != self.sweep.state:
                 self.sweep = replace(self.sweep, state=state)
@@ -110,7 +111,7 @@ class SweepReader:
         """Note the runs of started trials whose folder has appeared since the last look. True when any did."""
         if record is None:
             return False
-        waiting = [run for t in record.trials if t.state != "pending" for run in t.runs if run not in self.started]
+        waiting = [run for t in record.trials if t.state != PENDING for run in t.runs if run not in self.started]
         found = {run for run in waiting if (self.root / run / SUMMARY).exists()}
         self.started |= found
         return bool(found)
@@ -239,7 +240,7 @@ class SweepScreen(Screen):
         self.update_table()
         self.update_curves()
         self.update_scatters()
-        if first or message.sweep.state != "running":
+        if first or message.sweep.state != RunState.RUNNING:
             self.refresh_bindings()  # no stop for a sweep that has ended
 
     @property
@@ -268,8 +269,8 @@ class SweepScreen(Screen):
         if r is None:
             self.query_one("#sweep-header", Static).update(Text("\n").join([head, Text(printable(sweep.problem or ""), style="bold red")]))
             return
-        done = sum(t.state not in ("pending", "running") for t in r.trials)
-        end = r.ended or (time.time() if state == "running" else None)
+        done = sum(t.finished for t in r.trials)
+        end = r.ended or (time.time() if state == RunState.RUNNING else None)
         line = Text(printable(f"{r.experiment}: {r.method} over {len(self.swept())} setting(s) x {len(r.seeds)} seed(s), "
                               f"{r.backend} backend · {done}/{r.total_trials} trials done · {r.metric} ({r.direction})"))
         if end is not None:
@@ -287,7 +288,7 @@ class SweepScreen(Screen):
         lines = [head, line, third]
         if r.error:
             lines.append(Text(printable(r.error), style="bold red"))
-        if state == "crashed":
+        if state == RunState.CRASHED:
             lines.append(Text(f"the sweep's process died without saying so; `lab sweep --resume {printable(sweep.id)}` continues it",
                               style="bold red"))
         self.query_one("#sweep-header", Static).update(Text("\n").join(lines))
@@ -296,17 +297,17 @@ class SweepScreen(Screen):
         from lab.display import inline_toml
 
         state = trial.state
-        state_text = Text(printable(state + (f" @eval {trial.pruned_at}" if state == "pruned" and trial.pruned_at else ""), limit=40),
+        state_text = Text(printable(state + (f" @eval {trial.pruned_at}" if state == PRUNED and trial.pruned_at else ""), limit=40),
                           style=TRIAL_STYLE.get(state, ""))
         number = Text(str(trial.number), style=f"bold {BEST_STYLE}") + Text(" ★", style=BEST_STYLE) \
             if best is not None and trial.number == best.number else Text(str(trial.number))
         seeds = Text(" ").join(Text("-", style="dim") if v is None else Text(f"{v:.4g}") for v in trial.values)
-        running = [j for j in trial.jobs if j.state == "running"]
+        running = [j for j in trial.jobs if j.state == RunState.RUNNING]
         if running:
-            progress = progress_bar(statistics.fmean(j.fraction for j in trial.jobs if j.state != "pending"))
+            progress = progress_bar(statistics.fmean(j.fraction for j in trial.jobs if j.state != PENDING))
         else:
-            completed = sum(j.state == "completed" for j in trial.jobs)
-            progress = Text("-" if state == "pending" else f"{completed}/{len(trial.jobs)} completed", style="dim")
+            completed = sum(j.state == RunState.COMPLETED for j in trial.jobs)
+            progress = Text("-" if state == PENDING else f"{completed}/{len(trial.jobs)} completed", style="dim")
         cells = {"#": number, "value": value_text(trial), "state": state_text, "seeds": seeds, "progress": progress}
         for key in self.swept():
             cells["p:" + key] = Text(printable(inline_toml(trial.params.get(key)), limit=60)) if key in trial.params else "-"
@@ -387,7 +388,7 @@ class SweepScreen(Screen):
                     seeds.spans.append((x, min(values), max(values)))
                 seeds.dots += [(x, v) for v in values]
                 mean = t.value if t.value is not None else statistics.fmean(values)
-                which = "best" if best is not None and t.number == best.number else "pruned" if t.state == "pruned" else "trial"
+                which = "best" if best is not None and t.number == best.number else "pruned" if t.state == PRUNED else "trial"
                 groups[which].marks.append((x, mean))
             legend = [("mean over seeds", TRIAL_COLOUR, "◆"), ("best", BEST_STYLE, "◆")]
             if groups["pruned"].marks:
@@ -427,7 +428,7 @@ class SweepScreen(Screen):
     # --- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "stop":
-            return self.sweep is not None and self.sweep.state == "running"
+            return self.sweep is not None and self.sweep.state == RunState.RUNNING
         return True
 
     def action_stop(self) -> None:

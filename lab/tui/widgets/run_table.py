@@ -21,6 +21,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 
 from lab.display import STATE_STYLE, duration, printable, result_text
+from lab.summary import RunState
 from lab.watch import Sweep
 
 
@@ -173,10 +174,10 @@ class RunTable(DataTable):
         if r is None:
             return {**cells, "experiment": Text("? sweep", style="dim"), "progress": Text("-", style="dim"),
                     "result": Text(printable(sweep.problem or "", limit=60), style="red"), "elapsed": "-"}
-        done = sum(t.state not in ("pending", "running") for t in r.trials)
+        done = sum(t.finished for t in r.trials)
         best = r.best()
-        result = "-" if best is None else f"{best.value:.4g}" + ("*" if state == "running" else "")
-        end = r.ended or (time.time() if state == "running" else None)
+        result = "-" if best is None else f"{best.value:.4g}" + ("*" if state == RunState.RUNNING else "")
+        end = r.ended or (time.time() if state == RunState.RUNNING else None)
         return {**cells, "experiment": Text(printable(r.name, limit=200), style="bold") + Text(" sweep", style="dim"),
                 "seed": f"×{len(r.seeds)}" if len(r.seeds) > 1 else str(r.seeds[0]) if r.seeds else "-",
                 "progress": trials_bar(done, r.total_trials), "result": result,
