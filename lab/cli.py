@@ -582,6 +582,8 @@ def cmd_show(args) -> int:
         _print_comparison(run)
         _print_robustness(run)
     scanned = run.scan({"episode", "episodes", "eval", "log"})  # bounded: samples a huge file's episodes
+    if scanned.note():
+        print(f"  {scanned.note()}")
     ep_steps, rolling = series(scanned.events, "episode", "rolling_return")
     evals = series([e for e in scanned.events if e["kind"] == "eval" and not e.get("final")], "eval", "mean")
     if ep_steps:
@@ -980,14 +982,18 @@ class _SweepView:
             print(message, flush=True)
 
 
-def _print_sweep(folder, record, best_file=None) -> None:
+def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
+    """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
     from rich.console import Console
 
     from lab.display import printable
     from lab.sweep.report import importance, table, value_text
 
     console = Console(width=max(Console().width, 100) if sys.stdout.isatty() else 160, highlight=False)
-    console.print(table(record))
+    console.print(table(record, limit=shown))
+    if len(record.trials) > shown:
+        console.print(printable(f"... and {len(record.trials) - shown:,} more trials, ranked lower; every trial is in "
+                                f"{folder.json_path}"), markup=False, soft_wrap=True)
     steps = sum(j.steps for t in record.trials for j in t.jobs)
     console.print(printable(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment "
                             f"steps; folder {folder.path}", newlines=True), markup=False)

@@ -26,10 +26,18 @@ Readers skip kinds they do not know, a partial last line (a run killed mid-write
 longer than MAX_LINE (no event is; such a line is read past in chunks, never held), so their
 memory stays bounded whatever the file holds; `scan` reads a large file at a bounded cost
 (every low-rate event, a sample of the episodes).
+
+Time stays bounded too: no reader parses more than MAX_EVENTS (32 MiB; LAB_MAX_EVENTS_MB) of a
+file, an hour of the most a run of lab's writes. `read_events` (`lab export`, `run.series`)
+refuses a larger file in one line (EventsTooLarge); `scan` (`lab show`, the dashboard) reads its
+latest MAX_EVENTS of events and samples episodes through it all (up to SCAN_READ x MAX_EVENTS),
+and `Scan.note()` says what was left out; `EventTail` skips to the latest MAX_EVENTS of a larger
+burst and counts what it skipped.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -39,7 +47,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.errors import BadInput
 from lab.files import bounded_int, open_regular
+from lab.memory import human
 
 # Kinds that can come many times a second; they are written in batches.
 HIGH_RATE = frozenset({"episode", "metric"})
@@ -179,12 +189,18 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_DECODER = json.JSONDecoder(parse_int=bounded_int)  # made once: json.loads(line, parse_int=...) makes one a line
+
+
 def _parse(line: bytes) -> dict | None:
     """One event from one line, its fields of the types readers expect; None if it is none."""
     if len(line) > MAX_LINE:
         return None
     try:
-        event = json.loads(line, parse_int=bounded_int)
+        if line[:1] == b"{" and line[1:2] != b"\x00":  # UTF-8, as json.loads would find (lab's lines all are)
+            event = _DECODER.decode(line.decode("utf-8", "surrogatepass"))
+        else:  # a byte order mark, UTF-16 or -32, or no object at all: json.loads decides
+            event = json.loads(line, parse_int=bounded_int)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply, an integer beyond 64 bits
         return None
     if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
@@ -207,12 +223,14 @@ def _parse(line: bytes) -> dict | None:
 
 def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
     """Every event in order; a partial or corrupt line (from a killed writer) is skipped, and so
-    is a line longer than MAX_LINE (read past in chunks, never held whole)."""
+    is a line longer than MAX_LINE (read past in chunks, never held whole). EventsTooLarge (at
+    the first event asked for) for a file larger than MAX_EVENTS."""
     try:
         f = open_regular(path)
     except OSError:  # missing, a directory, unreadable: no events (Run.problem says why)
         return
     with f:
+        check_size(path, os.fstat(f.fileno()).st_size)
         for _, block in _Lines(f).blocks():
             for line in block.splitlines():
                 event = _parse(line)
@@ -224,6 +242,51 @@ def read_events(path: Path, kinds: set[str] | None = None) -> Iterator[dict]:
 
 MAX_LINE = 1 << 20  # no event lab writes is longer (the longest: a 65,536-member eval, about 0.8 MB); a longer line is skipped
 CHUNK = 1 << 20  # bytes read at a time: with MAX_LINE, what a reader holds of a file at once
+# The most events a reader parses: the whole file for `read_events` (larger: EventsTooLarge), the
+# latest low-rate lines for `scan`, one read for `EventTail`. Parsing costs up to a microsecond per
+# 10 bytes (millions of tiny lines); `lab export` adds TensorBoard's writer, about 0.1 ms an event
+# (lab.tensorboard.EXPORT_LINE): 32 MiB keeps each reader within a minute on a slow, busy machine.
+# A run of lab's writes that much in an hour at the most (a hundred episode lines a second, all
+# the writer lets through); most write kilobytes to a few megabytes. LAB_MAX_EVENTS_MB changes it.
+
+
+def _megabytes(name: str, default: float) -> int:
+    """Bytes from a number of MiB in the environment; the default for a value that is not a positive number."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        value = default
+    return int((value if math.isfinite(value) and value > 0 else default) * 2**20)
+
+
+MAX_EVENTS = _megabytes("LAB_MAX_EVENTS_MB", 32)
+SCAN_READ = 32  # `scan` samples episodes in at most the last SCAN_READ x MAX_EVENTS bytes (1 GiB): a regex pass, no parsing
+
+
+class EventsTooLarge(BadInput):
+    """An events file larger than MAX_EVENTS, which `read_events` does not read."""
+
+
+def check_size(path: Path | str, size: int) -> None:
+    """EventsTooLarge for an events file of `size` bytes over MAX_EVENTS."""
+    if size > MAX_EVENTS:
+        raise EventsTooLarge(f"{path} is {human(size)} of events, more than lab reads whole (limit {human(MAX_EVENTS)}; "
+                             "LAB_MAX_EVENTS_MB raises it); `lab show` and the dashboard show its latest events")
+
+
+def count_lines(path: Path, stop: int) -> int:
+    """The lines in a file, counted a block at a time up to the first past `stop` (0 for what cannot be read)."""
+    try:
+        f = open_regular(path)
+    except OSError:
+        return 0
+    n = 0
+    with f:
+        while n <= stop and (chunk := f.read(CHUNK)):
+            n += chunk.count(b"\n")
+    return n
+
+
 SMALL_FILE = 4 << 20  # below this every line is parsed; above it, episodes are sampled
 SAMPLE_EPISODES = 4000
 _NOT_EPISODE = re.compile(rb'"kind":\s*"(?!episode")')
@@ -265,6 +328,47 @@ class _Lines:
             self.end, self.skipping = pos, True
 
 
+def _blocks_back(f, end: int, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes): the whole lines between `start` and `end`, the last first, in blocks of
+    about CHUNK bytes, each block ending in a newline. Bytes after the last newline (a partial
+    line), a line longer than MAX_LINE and a line cut by `start` are in no block."""
+    cur, head, skipping = end, b"", True  # skipping: up to the newline before (first: a partial last line)
+    while cur > start:
+        low = max(cur - CHUNK, start)
+        f.seek(low)
+        chunk = f.read(cur - low)
+        if not chunk:  # the file shrank under the reader
+            return
+        cur = low
+        if skipping:
+            newline = chunk.rfind(b"\n")
+            if newline < 0:
+                continue
+            chunk, head, skipping = chunk[:newline + 1], b"", False
+        data = chunk + head
+        first = 0 if cur == 0 else data.find(b"\n") + 1  # before it: a line that began in the bytes before
+        if first < len(data):
+            yield cur + first, data[first:]
+        head = data[:first]  # a line's end and its newline
+        if len(head) > MAX_LINE + 1:
+            head, skipping = b"", True
+
+
+def _end_of_lines(f, size: int) -> tuple[int, bool]:
+    """Where a reader that has read every whole line goes on, as `_Lines` leaves it: after the
+    last newline, or at the end when the bytes after it are a line too long to keep (skipping)."""
+    cur = size
+    while cur > 0 and size - cur <= MAX_LINE:
+        low = max(cur - CHUNK, 0)
+        f.seek(low)
+        newline = f.read(cur - low).rfind(b"\n")
+        if newline >= 0:
+            end = low + newline + 1
+            return (end, False) if size - end <= MAX_LINE else (size, True)
+        cur = low
+    return (0, False) if size <= MAX_LINE else (size, True)
+
+
 @dataclass
 class Scan:
     """What `scan` read: events in file order, and where to go on reading from."""
@@ -274,6 +378,18 @@ class Scan:
     episodes: int = 0  # single `episode` lines in the file (sampled or not)
     sampled: bool = False  # True when `events` holds a sample of the episode lines
     skipping: bool = False  # True when `offset` is inside a line too long to read (go on skipping it)
+    size: int = 0  # of the file
+    events_from: int = 0  # where the events other than episodes were read from (0: all of them)
+    episodes_from: int = 0  # where the episodes were counted and sampled from (0: all of them)
+
+    def note(self, name: str = "events.jsonl") -> str:
+        """One line saying what was left unread, or '' when nothing was."""
+        if not self.events_from and not self.episodes_from:
+            return ""
+        episodes = f"its last {human(self.size - self.episodes_from)}" if self.episodes_from else "all of it"
+        return (f"{name} is {human(self.size)}, more than lab reads ({human(MAX_EVENTS)} of events; LAB_MAX_EVENTS_MB "
+                f"raises it): lab read the events of its last {human(self.size - self.events_from)} and sampled the "
+                f"episodes of {episodes}")
 
 
 def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODES) -> Scan:
@@ -283,60 +399,69 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
     Episode lines are the only kind that can number in the millions (a per-episode file from
     lab 0.1); they are picked at evenly spaced byte offsets, which is even in episodes because
     their lines are alike in length. A plot of thousands of points shows the same curve. The
-    file is read once, a block at a time: low-rate lines are found by a regex over each block
-    and only they and the sampled lines are parsed."""
+    file is read once, a block at a time from its end: lines of the kinds asked for are found by
+    a regex over each block and only they and the sampled lines are parsed.
+
+    Bounded whatever the file holds: once MAX_EVENTS bytes of lines have been parsed, earlier
+    lines of other kinds than episodes are not (a file of millions of them keeps its latest), and
+    episodes are sampled in the last SCAN_READ x MAX_EVENTS bytes; `Scan.note()` says so."""
     try:
         f = open_regular(path)
     except OSError:
         return Scan()
     want = (lambda k: True) if kinds is None else kinds.__contains__
     with f:
-        lines = _Lines(f)
-        if os.fstat(f.fileno()).st_size <= SMALL_FILE:
+        size = os.fstat(f.fileno()).st_size
+        if size <= min(SMALL_FILE, MAX_EVENTS):
+            lines = _Lines(f)
             events = [_for_view(e) for _, block in lines.blocks() for e in map(_parse, block.splitlines())
                       if e is not None and want(e["kind"])]
-            return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events), skipping=lines.skipping)
-        f.seek(max(os.fstat(f.fileno()).st_size - CHUNK, 0))
-        tail = f.read(CHUNK)
-        end = f.tell() - len(tail) + tail.rfind(b"\n") + 1  # after the last whole line (near enough, if none is near the end)
-        targets = [i * end // sample for i in range(sample)]  # episode lines are picked at these offsets
+            return Scan(events, lines.end, sum(e["kind"] == "episode" for e in events), skipping=lines.skipping, size=size)
+        offset, skipping = _end_of_lines(f, size)
+        start = max(size - SCAN_READ * MAX_EVENTS, 0)
+        end = size if skipping else offset
+        targets = [start + i * (end - start) // sample for i in range(sample)]  # episode lines are picked at these offsets
+        others = kinds - {"episode"} if kinds is not None else None
+        low_rate = _NOT_EPISODE if others is None else re.compile(
+            rb'"kind":\s*"(?:' + b"|".join(re.escape(k.encode()) for k in sorted(others)) + rb')"') if others else None
         picked: dict[int, dict | None] = {}  # file offset -> its event, parsed as it is picked (None: none)
         every_episode: dict[int, dict | None] | None = {}  # while there are at most `sample`: all of them
         latest: tuple[int, bytes] | None = None  # the last episode line: the latest figures
+        parsed, events_from = 0, start  # bytes of low-rate lines parsed; where they were read from
 
-        def pick(into: dict, at: int, line: bytes) -> None:
-            if at not in into:
+        def pick(into: dict, at: int, line: bytes, episode: bool = False) -> None:
+            if at not in into:  # episode: keep an episode only (the regex picks the rest, within the budget)
                 e = _parse(line)
                 keep = e is not None and want(e["kind"]) and not (e["kind"] == "episode" and len(line) > EPISODE_LINE)
-                into[at] = _for_view(e) if keep else None
+                into[at] = _for_view(e) if keep and (e["kind"] == "episode" or not episode) else None
 
-        n_episodes, t = 0, 0
-        for pos, block in lines.blocks():
+        n_episodes = 0
+        for pos, block in _blocks_back(f, size, start):
             def line_at(i: int) -> tuple[int, bytes]:
-                start = block.rfind(b"\n", 0, i) + 1
-                return pos + start, block[start:block.index(b"\n", start)]
+                begin = block.rfind(b"\n", 0, i) + 1
+                return pos + begin, block[begin:block.index(b"\n", begin)]
 
-            for m in _NOT_EPISODE.finditer(block):  # low-rate lines: a regex scan, no parsing of the rest
-                pick(picked, *line_at(m.start()))
+            if low_rate is not None and parsed < MAX_EVENTS:  # low-rate lines: a regex scan, no parsing of the rest
+                for m in reversed(list(low_rate.finditer(block))):  # the latest first, up to the budget
+                    at, line = line_at(m.start())
+                    if at not in picked:
+                        parsed += len(line) + 1
+                        pick(picked, at, line)
+                        if parsed >= MAX_EVENTS:
+                            events_from = at
+                            break
             count = sum(block.count(key) for key in _EPISODE_KEYS)
+            n_episodes += count
             if count and want("episode"):
-                n_episodes += count
                 if every_episode is not None:
                     for m in _EPISODE.finditer(block):
                         pick(every_episode, *line_at(m.start()))
                     if n_episodes > sample:
                         every_episode = None
-                while t < len(targets) and targets[t] < pos + len(block):
-                    if targets[t] >= pos:
-                        pick(picked, *line_at(targets[t] - pos))
-                    t += 1
-                last = max(block.rfind(key) for key in _EPISODE_KEYS)
-                if last >= 0:
-                    latest = line_at(last)
-            else:
-                n_episodes += count
-                while t < len(targets) and targets[t] < pos + len(block):
-                    t += 1
+                for target in targets[bisect.bisect_left(targets, pos):bisect.bisect_left(targets, pos + len(block))]:
+                    pick(picked, *line_at(target - pos), episode=True)
+                if latest is None:
+                    latest = line_at(max(block.rfind(key) for key in _EPISODE_KEYS))
         sampled = n_episodes > sample
         if want("episode"):
             if sampled and latest is not None:
@@ -344,7 +469,7 @@ def scan(path: Path, kinds: set[str] | None = None, sample: int = SAMPLE_EPISODE
             elif every_episode:
                 picked.update(every_episode)
         events = [e for _, e in sorted(picked.items()) if e is not None]
-        return Scan(events, lines.end, n_episodes, sampled, lines.skipping)
+        return Scan(events, offset, n_episodes, sampled, skipping, size, events_from, start)
 
 
 VIEW_TEXT = 16 << 10  # characters of a message or traceback that `scan` keeps (a view shows fewer)
@@ -362,11 +487,14 @@ def _for_view(event: dict) -> dict:
 
 
 class EventTail:
-    """Reads the events appended since the last call: the way live views follow a run."""
+    """Reads the events appended since the last call: the way live views follow a run. Of more
+    than MAX_EVENTS bytes appended at once it reads the last MAX_EVENTS (from the first whole
+    line in them); `skipped` counts the bytes it passed over."""
 
     def __init__(self, path: Path, offset: int = 0, skipping: bool = False):
         self.path = Path(path)
         self.offset, self.skipping = offset, skipping
+        self.skipped = 0
 
     def read(self) -> list[dict]:
         try:
@@ -374,7 +502,18 @@ class EventTail:
         except OSError:
             return []
         with f:
+            size = os.fstat(f.fileno()).st_size
+            if size - self.offset > MAX_EVENTS:  # go on from the line after this point
+                self.skipped += size - MAX_EVENTS - self.offset
+                self.offset, self.skipping = size - MAX_EVENTS, True
             lines = _Lines(f, self.offset, self.skipping)
             events = [e for _, block in lines.blocks() for e in map(_parse, block.splitlines()) if e is not None]
         self.offset, self.skipping = lines.end, lines.skipping  # a partial last line is read next time
         return events
+
+    def note(self, skipped_before: int) -> str:
+        """One line for what was skipped since `skipped` was `skipped_before`, or ''."""
+        if self.skipped <= skipped_before:
+            return ""
+        return (f"{human(self.skipped - skipped_before)} of events came at once, more than lab reads ({human(MAX_EVENTS)}; "
+                "LAB_MAX_EVENTS_MB raises it): skipped to the latest")

@@ -20,6 +20,10 @@ from lab.store import Run
 from lab.watch import SeenRun
 
 SUMMARY_SECONDS = 1.0
+# The kinds a follower shows (`_apply`): a file of millions of lines of other kinds costs its first
+# scan a regex pass, not a parse of each line.
+KINDS = frozenset({"episode", "episodes", "eval", "checkpoint", "metric", "progress", "log", "status", "method",
+                   "comparison"})
 
 
 @dataclass
@@ -83,12 +87,17 @@ class RunFollower:
         notes = []
         sampled = None
         if self.tail is None:
-            first = scan(self._events_path)
+            first = scan(self._events_path, KINDS)
             sampled = first.sampled
             self.tail = EventTail(self._events_path, first.offset, first.skipping)
             events = first.events
+            if first.note():  # a file larger than lab reads: what was left out, in the log
+                notes.append(f"[lab] {first.note()}")
         else:
+            skipped = self.tail.skipped
             events = self.tail.read()
+            if self.tail.note(skipped):
+                notes.append(f"[lab] {self.tail.note(skipped)}")
         run = None
         now = time.monotonic()
         if events and any(e["kind"] == "status" for e in events) or now - self._summary_read >= SUMMARY_SECONDS:
@@ -100,10 +109,10 @@ class RunFollower:
         """Keep what a read found: the series half (memory only). True when events came."""
         if batch.sampled is not None:
             self.sampled = batch.sampled
-        for note in batch.notes:
-            self._log(note)
         for e in batch.events:
             self._apply(e)
+        for note in batch.notes:  # after the events: the log's last line
+            self._log(note)
         if batch.run is not None:
             self.run = batch.run
         return bool(batch.events)

@@ -43,12 +43,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import BadInput, one_line
-from lab.events import _AGGREGATE_FIELD, EventTail, read_events
+from lab import events as lab_events
+from lab.events import _AGGREGATE_FIELD, EventsTooLarge, EventTail, check_size, count_lines, read_events
 from lab.files import read_toml
+from lab.memory import human
+from lab.summary import RunState
 
 LIVE_FOLDER = "tensorboard"  # the live files: the run folder's artifacts/tensorboard
-from lab.summary import RunState
 LIVE_FLUSH_SECONDS = 2.0  # the live writer catches up with events.jsonl and flushes at most this often
+# TensorBoard's writer takes about 0.1 ms an event on a slow machine (protobuf, a pure-Python CRC,
+# a writer thread): `lab export` writes at most one event per EXPORT_LINE bytes of
+# lab.events.MAX_EVENTS (262,144 for 32 MiB; lab's lines are 80-200 bytes), about half a minute's work.
+EXPORT_LINE = 128
 MEMBER_TAGS = 64  # populations up to this size get one tag per member; larger ones their histogram only
 _EVENT_FILE = "events.out.tfevents."
 
@@ -217,10 +223,11 @@ def _is_export(folder: Path) -> bool:
 
 
 def check_export(runs: list, out: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
-    """Refuses (BadInput, before anything is written) a run that has no series to export, or a
-    DIR that cannot take them (`store.check_output`: not a folder, in a run or sweep folder, in
-    /proc or /dev); returns DIR, made if missing."""
-    from lab.store import check_output
+    """Refuses (BadInput, before anything is written) a run that has no series to export or more
+    events than lab exports (over lab.events.MAX_EVENTS bytes or MAX_EVENTS / EXPORT_LINE lines),
+    or a DIR that cannot take them (`store.check_output`: not a folder, in a run or sweep folder,
+    in /proc or /dev); returns DIR, made if missing."""
+    from lab.store import EVENTS, check_output
 
     out = check_output(out, "--tensorboard", "tb", folder=True, runs_dir=runs_dir)
     for run in runs:
@@ -230,6 +237,17 @@ def check_export(runs: list, out: str | os.PathLike, runs_dir: str | os.PathLike
         if kind != "rl":
             raise BadInput(f"{run.id}: is an {kind} run; `lab export --tensorboard` exports RL runs' series "
                            "(episode returns, evaluations, losses); `lab show` shows this one")
+        try:
+            check_size(EVENTS, os.stat(run.events_path).st_size)  # every point is read: not past the limit
+        except EventsTooLarge as e:
+            raise BadInput(f"{run.id}: cannot be exported: {e}") from None
+        except OSError:  # missing or unreadable: an export of no events, as read_events reads it
+            pass
+        most = lab_events.MAX_EVENTS // EXPORT_LINE
+        if count_lines(run.events_path, most) > most:
+            raise BadInput(f"{run.id}: cannot be exported: {EVENTS} holds more than {most:,} events, more than lab exports "
+                           f"in a minute (limit {human(lab_events.MAX_EVENTS)} / {EXPORT_LINE} bytes; LAB_MAX_EVENTS_MB raises it); "
+                           "`lab show` and the dashboard show its latest events")
         target = out / run.id
         if (target.exists() or target.is_symlink()) and not _is_export(target):
             raise BadInput(f"--tensorboard {out}: {target} exists and is not an earlier export (a folder of TensorBoard "
@@ -331,12 +349,16 @@ class LiveFiles:
 
     def catch_up(self) -> None:
         self._last = time.monotonic()
+        skipped = self.tail.skipped
         try:
             for event in self.tail.read():
                 self.files.add(event)
             self.files.flush()
         except Exception as e:  # the disk, or TensorBoard's writer thread: never the run's end
             self._fail(e)
+        if self.tail.note(skipped):  # a resumed run's events past lab.events.MAX_EVENTS: the latest go in
+            with contextlib.suppress(OSError):
+                self.ctx.log(f"TensorBoard files in {self.ctx.relpath(self.folder)}: {self.tail.note(skipped)}", "warning")
 
     def _fail(self, error: Exception) -> None:
         self.open = False

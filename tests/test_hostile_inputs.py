@@ -7,6 +7,7 @@ memory, nothing written and nothing lost."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -137,7 +138,10 @@ def test_a_yaml_bomb_in_an_rl_zoo_file_is_refused_fast_in_bounded_memory(tmp_pat
 
 # ---------------------------------------------------------------------------------- readers
 
-def test_a_huge_events_line_is_skipped_in_bounded_memory(tmp_path):
+def test_a_huge_events_line_is_skipped_in_bounded_memory(tmp_path, monkeypatch):
+    import lab.events
+
+    monkeypatch.setattr(lab.events, "MAX_EVENTS", 256 << 20)  # read_events reads the 128 MiB file whole (32 MiB by default)
     root = tmp_path / "runs"
     path = _summary_run(root, "20261124-000000-huge-line")
     size = 128 << 20
@@ -154,6 +158,124 @@ def test_a_huge_events_line_is_skipped_in_bounded_memory(tmp_path):
     assert peak < size // 2, peak  # 1.06 GB for a 256 MiB line before: the line was held, parsed and copied
     assert [e["step"] for e in Run.load(path).events({"episode"})] == [10, 20]
     assert _fingerprint(root) == before
+
+
+def _events_over_the_limit(path, evals: int = 60_000) -> int:
+    """A run's events.jsonl of more than 4 MiB (a large file for `scan`): episodes, then `evals`
+    tiny eval lines numbered by step, then an episode; its size."""
+    with open(path / "events.jsonl", "wb") as f:
+        f.write(b"".join(b'{"t":1,"kind":"episode","step":%d,"return":1.0,"length":1,"rolling_return":1.0}\n' % i
+                         for i in range(20_000)))
+        f.write(b"".join(b'{"t":1,"kind":"eval","step":%d,"mean":2.0,"std":0,"episodes":1}\n' % i for i in range(evals)))
+        f.write(b'{"t":1,"kind":"episode","step":99999999,"return":3.0,"length":1,"rolling_return":3.0}\n')
+    return (path / "events.jsonl").stat().st_size
+
+
+def test_lab_show_of_events_past_the_limit_reads_the_latest_and_says_what_it_left_out(tmp_path):
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-many-evals")
+    size = _events_over_the_limit(path)
+    assert size > 5 << 20
+    env = {**os.environ, "LAB_MAX_EVENTS_MB": "1"}
+    proc = subprocess.run([sys.executable, "-m", "lab", "show", path.name, "--runs-dir", str(root)], capture_output=True,
+                          text=True, timeout=120, cwd=REPO, env=env)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    note = [line for line in proc.stdout.splitlines() if "more than lab reads" in line]
+    assert len(note) == 1, proc.stdout
+    assert re.fullmatch(r"  events.jsonl is 5\.\d MiB, more than lab reads \(1\.0 MiB of events; LAB_MAX_EVENTS_MB raises it\): "
+                        r"lab read the events of its last 1\.\d MiB and sampled the episodes of all of it", note[0]), note[0]
+    assert "return: rolling mean" in proc.stdout  # the episodes at the start of the file are still drawn
+
+
+def test_scan_parses_at_most_the_limit_and_keeps_the_latest_events(tmp_path, monkeypatch):
+    import lab.events
+    from lab.events import scan
+
+    path = tmp_path / "run"
+    path.mkdir()
+    size = _events_over_the_limit(path)
+    whole = scan(path / "events.jsonl")
+    assert [e["step"] for e in whole.events if e["kind"] == "eval"] == list(range(60_000)) and not whole.note()
+    monkeypatch.setattr(lab.events, "MAX_EVENTS", 1 << 20)
+    s = scan(path / "events.jsonl")
+    steps = [e["step"] for e in s.events if e["kind"] == "eval"]
+    assert steps == list(range(steps[0], 60_000)) and 14_000 < len(steps) < 20_000  # the latest 1 MiB of 60-67-byte lines
+    assert s.offset == size and s.events_from > 0 and s.episodes_from == 0 and s.episodes == 20_001
+    assert [e["step"] for e in s.events if e["kind"] == "episode"][-1] == 99999999  # the latest episode, sampled
+    assert "lab read the events of its last 1.0 MiB" in s.note()
+    monkeypatch.setattr(lab.events, "SCAN_READ", 2)  # episodes in the last 2 MiB only: none but the last
+    s = scan(path / "events.jsonl")
+    assert s.episodes == 1 and s.episodes_from == size - (2 << 20) and "sampled the episodes of its last 2.0 MiB" in s.note()
+
+
+def test_a_burst_of_events_past_the_limit_is_skipped_to_its_latest(tmp_path, monkeypatch):
+    import lab.events
+    from lab.events import EventTail
+
+    monkeypatch.setattr(lab.events, "MAX_EVENTS", 100_000)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"t":1,"kind":"log","message":"first"}\n')
+    tail = EventTail(path)
+    assert [e["message"] for e in tail.read()] == ["first"] and tail.skipped == 0
+    with open(path, "ab") as f:
+        f.write(b"".join(b'{"t":1,"kind":"eval","step":%d,"mean":1}\n' % i for i in range(10_000)))
+    steps = [e["step"] for e in tail.read()]
+    assert steps == list(range(steps[0], 10_000)) and 2_000 < len(steps) < 3_000 and tail.skipped > 200_000
+    assert tail.read() == [] and tail.offset == path.stat().st_size  # and on from the end
+
+
+def test_reading_every_event_of_a_file_past_the_limit_is_refused_in_one_line(tmp_path, monkeypatch):
+    import lab.events
+    from lab.events import EventsTooLarge
+
+    root = tmp_path / "runs"
+    path = _summary_run(root, "20261124-000000-big")
+    path.joinpath("events.jsonl").write_bytes(b'{"t":1,"kind":"eval","step":1,"mean":1}\n' * 1000)
+    assert len(Run.load(path).series("eval", "mean")[0]) == 1000
+    monkeypatch.setattr(lab.events, "MAX_EVENTS", 10_000)
+    with pytest.raises(EventsTooLarge, match=r"events.jsonl is 39 KiB of events, more than lab reads whole "
+                                              r"\(limit 10 KiB; LAB_MAX_EVENTS_MB raises it\)"):
+        Run.load(path).series("eval", "mean")
+
+
+@pytest.mark.parametrize("lines,expected", [
+    (2_000, "events.jsonl is 123 KiB of events, more than lab reads whole (limit 102 KiB; LAB_MAX_EVENTS_MB raises it)"),
+    (900, "events.jsonl holds more than 819 events, more than lab exports in a minute (limit 102 KiB / 128 bytes; "
+          "LAB_MAX_EVENTS_MB raises it)"),
+], ids=["bytes", "lines"])
+def test_lab_export_of_events_past_the_limit_is_refused_before_anything_is_written(tmp_path, lines, expected):
+    root = tmp_path / "runs"
+    path = rl_run(root, "20261124-000000-cartpole-ppo-aaaa", "cartpole-ppo", 0)
+    path.joinpath("events.jsonl").write_bytes(b'{"kind":"eval","step":1,"mean":1.0,"x":"yyyyyyyyyyyyyyyyyyyy"}\n' * lines)
+    env = {**os.environ, "LAB_MAX_EVENTS_MB": "0.1"}
+    before = _fingerprint(root)
+    proc = subprocess.run([sys.executable, "-m", "lab", "export", path.name, "--tensorboard", str(tmp_path / "tb"),
+                           "--runs-dir", str(root)], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    _one_line_refusal(proc, f"lab: {path.name}: cannot be exported: {expected}")
+    assert not (tmp_path / "tb").exists() or not any((tmp_path / "tb").iterdir())
+    assert _fingerprint(root) == before
+
+
+def test_lab_show_of_a_sweep_of_thousands_of_trials_prints_the_best_hundred(tmp_path):
+    from lab.sweep.record import Job, SweepRecord, Trial
+
+    root = tmp_path / "runs"
+    path = root / "20260101-000000-hand-beef"
+    (path / "logs").mkdir(parents=True)
+    (path / "sweep.toml").write_text('name = "hand"\nkind = "sweep"\n[sweep]\nexperiment = "cartpole-ppo"\nseeds = [0]\n'
+                                     '[sweep.params]\n"agent.learning_rate" = [0.001, 0.003]\n')
+    trials = [Trial(i, {"agent.learning_rate": 0.001}, [Job(0, f"20260101-000001-cartpole-ppo-{i:04x}", "completed", float(i))],
+                    "complete", float(i), 0.0) for i in range(3000)]
+    record = SweepRecord(id=path.name, name="hand", experiment="cartpole-ppo", metric="final_eval_return_mean",
+                         direction="maximize", method="grid", backend="local", seeds=[0], state="completed", started=1.0,
+                         ended=2.0, total_trials=3000, trials=trials)
+    (path / "sweep.json").write_text(json.dumps(record.to_dict()))
+    proc = _lab("show", path.name, runs_dir=root)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    rows = [line.split()[0] for line in proc.stdout.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert rows == [str(i) for i in range(2999, 2899, -1)]  # the best hundred, best first
+    assert f"... and 2,900 more trials, ranked lower; every trial is in {path / 'sweep.json'}" in proc.stdout
+    assert len(proc.stdout) < 30_000 and "best: trial 2999" in proc.stdout
 
 
 def test_a_deeply_nested_summary_or_event_is_corrupt_not_a_traceback(tmp_path):
