@@ -83,27 +83,22 @@ def methods() -> str:
                    "runs by default", "parameters (`explain.params`)", "what it is"], rows)
 
 
-def _description(entry, index: int) -> str:
-    """A registry entry's description: a field of a record, or a tuple's `index`-th item."""
-    return getattr(entry, "description", None) or (entry[index] if isinstance(entry, tuple) else "")
-
-
 def datasets() -> str:
     """lab.xai.data.DATASETS: one row per dataset."""
     from lab.xai.data import DATASETS
 
-    return _table(["`data.dataset`", "what it is"], [[_code(n), _description(d, 1)] for n, d in DATASETS.items()])
+    rows = []
+    for name, d in DATASETS.items():
+        inputs = "images " + "x".join(map(str, d.image_shape)) if d.image_shape else "tabular"
+        rows.append([_code(name), inputs + (", from your file (`data.path`)" if d.from_file else ""), d.description])
+    return _table(["`data.dataset`", "inputs", "what it is"], rows)
 
 
 def architectures() -> str:
     """lab.xai.models.ARCHS: one row per classifier architecture."""
     from lab.xai.models import ARCHS
 
-    rows = []
-    for name, a in ARCHS.items():
-        images = getattr(a, "images", None)
-        images = a[1] if images is None and isinstance(a, tuple) else images
-        rows.append([_code(name), "images only" if images else "any", _description(a, 2)])
+    rows = [[_code(name), "images only" if a.images else "any", a.description] for name, a in ARCHS.items()]
     return _table(["`model.arch`", "inputs", "what it is"], rows)
 
 
