@@ -325,18 +325,22 @@ def lab_command_of(pid: int) -> str | None:
 
 
 def _holds_open(pid: int, path: str | os.PathLike) -> bool:
-    """Whether process `pid` has `path` (the file itself, not a name for it) open."""
+    """Whether process `pid` has `path` open by this very name: the same file (device, inode) at
+    the path it opened, so that a hard or symbolic link to another run's events.jsonl does not
+    make that run's process pass as this folder's."""
+    name = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
     try:
-        target = os.stat(path)
+        target = os.lstat(path)
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return False
     for fd in fds:
         try:
             st = os.stat(f"/proc/{pid}/fd/{fd}")
+            opened = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and opened == name:
             return True
     return False
 

@@ -314,6 +314,12 @@ def test_lab_stop_does_not_signal_another_lab_run_a_forged_summary_names(hostile
         line = one_line(hostile.lab("stop", hostile.run.name))
         assert line == (f"lab: not stopping {hostile.run.name}: process {other.pid} does not write events.jsonl of this "
                         "folder: it is not this run's")
+        # nor with this folder's events.jsonl a hard or symbolic link to the file that run writes
+        (theirs,) = lab.list_runs(hostile.tmp / "other")
+        for link in (os.link, os.symlink):
+            (hostile.run / "events.jsonl").unlink()
+            link(theirs.path / "events.jsonl", hostile.run / "events.jsonl")
+            assert one_line(hostile.lab("stop", hostile.run.name)) == line
         (real,) = lab.list_runs(hostile.tmp / "other")
         assert other.poll() is None and real.state == "running"
         out = hostile.lab("stop", real.path)  # its own folder: stopped, as ever
