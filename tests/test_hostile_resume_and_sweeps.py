@@ -401,6 +401,21 @@ def _another_study(path: Path):
     db.close()
 
 
+def _optuna_study(trials: int):
+    """study.db as Optuna lays one out (the tables lab reads), its study 'sweep' holding `trials`
+    trials numbered 0.., written with SQL inserts: 50,000 take a fraction of a second."""
+    def write(path: Path):
+        db = sqlite3.connect(path)
+        db.executescript("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT);"
+                         "CREATE TABLE version_info (version_info_id INTEGER, schema_version INTEGER);"
+                         "CREATE TABLE trials (trial_id INTEGER PRIMARY KEY, number INTEGER, study_id INTEGER, state TEXT);"
+                         "INSERT INTO studies VALUES (1, 'sweep');")
+        db.executemany("INSERT INTO trials VALUES (?, ?, 1, 'COMPLETE')", ((n + 1, n) for n in range(trials)))
+        db.commit()
+        db.close()
+    return write
+
+
 BROKEN_SWEEPS = {
     "value-not-a-number": (_trial_value, "trials[0].value: 'a lot' is not a finite number"),
     "absurd-trial-count": (_huge_total, "total_trials"),
@@ -415,6 +430,9 @@ BROKEN_SWEEPS = {
     "study-garbage": (_study(lambda p: p.write_bytes(os.urandom(4096))), "study.db: not an SQLite database"),
     "study-foreign-sqlite": (_study(_foreign_sqlite), "not an Optuna study"),
     "study-of-another-sweep": (_study(_another_study), "holds studies other than this sweep's"),
+    # Optuna loads every trial of a study it opens: 600,000 took minutes and GBs in `lab show`
+    "study-with-50k-trials": (_study(_optuna_study(50_000)),
+                              "study.db: holds 50,000 trials, more than sweep.json accounts for (at most 4: the 2 it asked"),
 }
 
 
@@ -471,7 +489,7 @@ def _params(params):
 FOREIGN_SETTINGS = {"not-a-choice": {"agent.learning_rate": 0.5},
                     "an-extra-setting": {"agent.learning_rate": 0.001, "env.id": "evil:Env"},
                     "another-setting": {"env.id": "evil:Env"}}
-SHOWN = ["value-not-a-number", "id-with-dotdot", "study-garbage"]
+SHOWN = ["value-not-a-number", "id-with-dotdot", "study-garbage", "study-with-50k-trials"]
 
 
 @pytest.fixture(scope="module")
@@ -521,6 +539,68 @@ def test_lab_show_of_a_broken_sweep_says_corrupt_and_why(sweep_commands, name):
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     assert "state corrupt: " in out.stdout and BROKEN_SWEEPS[name][1] in out.stdout
     assert after == before
+
+
+def _asked(n: int):
+    """sweep.json recording `n` Optuna trials asked (trials 0 and 1 named 0 and n - 1: reruns between)."""
+    def change(r):
+        r["trials"][0]["study_number"], r["trials"][1]["study_number"] = 0, n - 1
+        r["study_trials"] = n
+    return change
+
+
+@pytest.mark.parametrize("asked, held, ok", [(2, 2, True), (2, 4, True), (2, 5, False), (40, 42, True), (40, 43, False)])
+def test_a_study_may_hold_the_trials_sweep_json_asked_for_and_as_many_again_as_it_has_trials(tmp_path, asked, held, ok):
+    from lab.sweep.record import SweepCorrupt, SweepFolder
+
+    path = make_sweep(tmp_path / "runs", "x", _asked(asked))
+    _optuna_study(held)(path / "study.db")
+    if ok:
+        assert SweepFolder(path).read().study_limit() == asked + 2
+    else:
+        with pytest.raises(SweepCorrupt, match=f"study.db: holds {held} trials, more than sweep.json accounts for"):
+            SweepFolder(path).read()
+
+
+def test_a_resume_forgetting_its_trials_numbers_keeps_the_count_of_trials_asked(tmp_path):
+    from lab.sweep.record import SweepFolder
+
+    path = make_sweep(tmp_path / "runs", "x", _asked(6))
+    _optuna_study(6)(path / "study.db")
+    record = SweepFolder(path).read()
+    for trial in record.trials:  # what `lab sweep --resume` does to the trials it runs again
+        trial.study_number = None
+    assert record.to_dict()["study_trials"] == 6
+
+
+def test_a_resume_that_would_grow_the_study_past_its_limit_is_refused_and_changes_nothing(tmp_path):
+    from lab.sweep.record import MAX_STUDY_TRIALS
+
+    def at_the_limit(r):  # its stopped trial 1 would be asked for again
+        r["trials"][0]["study_number"], r["study_trials"] = 0, MAX_STUDY_TRIALS
+
+    path = make_sweep(tmp_path / "runs", "x", at_the_limit)
+    _optuna_study(2)(path / "study.db")
+    before = snapshot(tmp_path)
+    out = lab_cli("sweep", "--resume", path.name, runs_dir=path.parent)
+    assert_refused(out, f"Optuna trials in its study, more than the {MAX_STUDY_TRIALS:,} lab keeps")
+    assert snapshot(tmp_path) == before
+
+
+def test_importance_is_left_out_for_a_study_too_large_to_weigh_in_seconds(tmp_path, monkeypatch):
+    import lab.sweep.study
+    from lab.sweep.record import SweepFolder
+    from lab.sweep.report import IMPORTANCE_WORK, importance
+
+    opened = []
+    monkeypatch.setattr(lab.sweep.study, "open_study", lambda spec, folder: opened.append(folder) or
+                        type("Study", (), {"importance": lambda self: {"agent.learning_rate": 1.0}})())
+    path = make_sweep(tmp_path / "runs", "x")
+    _optuna_study(IMPORTANCE_WORK)(path / "study.db")  # one setting: trials x settings at the limit
+    assert importance(SweepFolder(path)) == {"agent.learning_rate": 1.0} and len(opened) == 1
+    with contextlib.closing(sqlite3.connect(path / "study.db")) as db, db:  # one more: Optuna is not asked to load them
+        db.execute("INSERT INTO trials (number, study_id, state) VALUES (?, 1, 'COMPLETE')", (IMPORTANCE_WORK,))
+    assert importance(SweepFolder(path)) == {} and len(opened) == 1
 
 
 # ------------------------------------------------------------------------------ sizes and time limits

@@ -39,6 +39,9 @@ SWEEP_STATES = (RunState.RUNNING, RunState.COMPLETED, RunState.STOPPED, RunState
 # an id or a name in sweep.json (the sweep's, its experiment's, its runs'): one plain path component,
 # as the ids and names lab makes are
 PLAIN_NAME = store.PLAIN_NAME
+# Optuna trials a sweep's study may hold, reruns included: lab reads a study.db only in work this
+# bounds (Optuna loads every trial of a study at each ask; a study of 100,000 takes tens of seconds)
+MAX_STUDY_TRIALS = MAX_RUNS
 # bytes of sweep.json lab reads: thousands of trials with their evaluations take a few MiB, and
 # parsing this much of the worst JSON (tiny objects) stays under 2 GB of memory
 JSON_LIMIT = 64 << 20
@@ -118,6 +121,20 @@ class SweepRecord:
     total_trials: int = 0
     trials: list[Trial] = field(default_factory=list)
     error: str | None = None
+    # Optuna trials asked of the study so far, reruns included (a rerun's old number is forgotten
+    # by its trial, not by the study): with total_trials, the most its study.db may hold
+    study_trials: int = 0
+
+    def asked(self) -> int:
+        """Optuna trials this sweep has asked for, as far as its record knows."""
+        return max(self.study_trials, 1 + max((t.study_number for t in self.trials if t.study_number is not None),
+                                              default=-1))
+
+    def study_limit(self) -> int:
+        """The most trials its study.db may hold: those asked, and as many again as it has trials
+        (a population sweep asks for all of them before it writes its record; a crash between
+        can leave them unrecorded)."""
+        return self.asked() + self.total_trials
 
     def best(self) -> Trial | None:
         done = [t for t in self.trials if t.state == COMPLETE and t.value is not None]
@@ -133,6 +150,7 @@ class SweepRecord:
         out["best"] = None if best is None else {"trial": best.number, "params": best.params, "value": best.value,
                                                  "std": best.std, "runs": best.runs}
         out["steps"] = sum(j.steps for t in self.trials for j in t.jobs)
+        out["study_trials"] = self.asked()
         return out
 
     def result_line(self) -> dict:
@@ -319,10 +337,13 @@ def parse_record(data) -> SweepRecord:
          "pid_start": _get(data, "pid_start", "", _text(optional=True, limit=64), None),
          "host": _get(data, "host", "", _text(optional=True, limit=255), None),
          "total_trials": _get(data, "total_trials", "", _count(0, MAX_RUNS), 0),
-         "error": _get(data, "error", "", _text(optional=True), None)}
+         "error": _get(data, "error", "", _text(optional=True), None),
+         "study_trials": _get(data, "study_trials", "", _count(0, MAX_STUDY_TRIALS), 0)}
     trials = _get(data, "trials", "", _list(r["total_trials"]), [])
     r["trials"] = [_parse_trial(t, i, len(r["seeds"])) for i, t in enumerate(trials)]
-    return SweepRecord(**r)
+    record = SweepRecord(**r)
+    record.study_trials = record.asked()  # kept when a resume makes its trials forget their numbers
+    return record
 
 
 def _parse_trial(data, i: int, seeds: int) -> Trial:
@@ -339,7 +360,7 @@ def _parse_trial(data, i: int, seeds: int) -> Trial:
         params=params, jobs=[_parse_job(j, f"{where}jobs[{k}].") for k, j in enumerate(jobs)],
         state=_get(data, "state", where, _choice(TRIAL_STATES), PENDING),
         value=_get(data, "value", where, _number(), None), std=_get(data, "std", where, _number(low=0), None),
-        study_number=_get(data, "study_number", where, _count(optional=True), None),
+        study_number=_get(data, "study_number", where, _count(0, MAX_STUDY_TRIALS - 1, optional=True), None),
         pruned_at=_get(data, "pruned_at", where, _count(optional=True), None),
         reported=_get(data, "reported", where, _count(), 0))
 
@@ -396,13 +417,37 @@ def check_fits(record: SweepRecord, spec) -> None:
                 raise SweepCorrupt(f"{where}: {_short(key)} = {_short(value)} is not among sweep.toml's choices for it")
 
 
-def check_study(path: Path, record: SweepRecord) -> None:
-    """study.db holds the Optuna study of this sweep, with every trial sweep.json names; else
-    SweepCorrupt saying why (missing, empty, not SQLite, damaged, another program's database,
-    another study). Read-only: nothing is created or changed. A study being written right now
-    (locked) is taken as it is."""
+def _read_only(path: Path):
+    """An sqlite3 connection that can only read `path` (no Optuna, no SQLAlchemy: nothing is
+    created, migrated or loaded whole)."""
     import sqlite3
     from urllib.parse import quote
+
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=2.0)
+
+
+def study_trial_count(path: Path) -> int | None:
+    """How many trials study.db holds (one SQL count); None when it cannot be read."""
+    import sqlite3
+
+    try:
+        db = _read_only(path)
+        try:
+            return db.execute("SELECT count(*) FROM trials").fetchone()[0]
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError):
+        return None
+
+
+def check_study(path: Path, record: SweepRecord) -> None:
+    """study.db holds the Optuna study of this sweep, with every trial sweep.json names and no
+    more trials than its record can have asked for (`SweepRecord.study_limit`); else SweepCorrupt
+    saying why (missing, empty, not SQLite, damaged, another program's database, another study,
+    too many trials). Read-only, without Optuna: nothing is created or changed, and the work is
+    bounded by sweep.json (the trials are counted before any is read). A study being written
+    right now (locked) is taken as it is."""
+    import sqlite3
 
     named = {t.study_number for t in record.trials if t.study_number is not None}
     try:
@@ -421,7 +466,7 @@ def check_study(path: Path, record: SweepRecord) -> None:
         if f.read(16) != b"SQLite format 3\x00":
             raise SweepCorrupt(f"{STUDY_DB}: not an SQLite database")
     try:
-        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=2.0)
+        db = _read_only(path)
     except sqlite3.Error as e:
         raise SweepCorrupt(f"{STUDY_DB}: cannot be opened ({e})") from None
     try:
@@ -434,6 +479,11 @@ def check_study(path: Path, record: SweepRecord) -> None:
         studies = [row[0] for row in db.execute("SELECT study_name FROM studies")]
         if any(name != "sweep" for name in studies):
             raise SweepCorrupt(f"{STUDY_DB}: holds studies other than this sweep's ({_short(studies)})")
+        (count,) = db.execute("SELECT count(*) FROM trials").fetchone()
+        if count > record.study_limit():
+            raise SweepCorrupt(f"{STUDY_DB}: holds {count:,} trials, more than {SWEEP_JSON} accounts for (at most "
+                               f"{record.study_limit():,}: the {record.asked():,} it asked for, and "
+                               f"{record.total_trials:,} more it may not have recorded yet)")
         numbers = {row[0] for row in db.execute(
             "SELECT number FROM trials JOIN studies USING (study_id) WHERE study_name = 'sweep'")}
     except sqlite3.OperationalError as e:

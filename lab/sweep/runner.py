@@ -31,7 +31,9 @@ from pathlib import Path
 from lab import store
 from lab.errors import BadInput
 from lab.events import EventTail
-from lab.sweep.record import UNFINISHED, Job, SweepFolder, SweepRecord, Trial, check_fits, finite
+from lab.summary import RunState
+from lab.sweep.record import (MAX_STUDY_TRIALS, PENDING, PRUNED, UNFINISHED, Job, SweepFolder, SweepRecord, Trial,
+                              check_fits, finite)
 from lab.sweep.spec import SweepSpec, load_sweep, overrides_for
 
 POLL_SECONDS = 0.25
@@ -117,7 +119,7 @@ class Driver:
         self.pruning: set[str] = set()  # runs asked to stop by the pruner
         self.stopping: str | None = None
         self._written = 0.0
-        self._closed = {t.number for t in record.trials if t.state not in ("pending", "running")}
+        self._closed = {t.number for t in record.trials if t.finished}
 
     @functools.cached_property
     def study(self):
@@ -145,7 +147,7 @@ class Driver:
                 raise
         _ = self.study  # opened now if never asked (stopped before starting): every sweep folder has its study
         r = self.record
-        r.state = "stopped" if self.stopping else "completed"
+        r.state = RunState.STOPPED if self.stopping else RunState.COMPLETED
         r.ended = time.time()
         self._write(force=True)
         self.executor.close()
@@ -183,20 +185,20 @@ class Driver:
         """The driver itself failed: stop the runs it started, record the sweep failed."""
         for h in self.handles.values():
             h.signal(signal.SIGINT)
-        self.record.state, self.record.error = "failed", f"{type(error).__name__}: {error}"
+        self.record.state, self.record.error = RunState.FAILED, f"{type(error).__name__}: {error}"
         self.record.ended = time.time()
         with contextlib.suppress(OSError):
             self.folder.write(self.record)
 
     def _has_work(self) -> bool:
-        return any(j.state == "pending" for t in self.record.trials for j in t.jobs) or self._can_ask()
+        return any(j.state == PENDING for t in self.record.trials for j in t.jobs) or self._can_ask()
 
     def _can_ask(self) -> bool:
         return len(self.record.trials) < self.record.total_trials
 
     def _fill(self) -> None:
         while len(self.handles) < self.workers:
-            found = next(((t, j) for t in self.record.trials for j in t.jobs if j.state == "pending"), None)
+            found = next(((t, j) for t in self.record.trials for j in t.jobs if j.state == PENDING), None)
             if found is None:
                 if not self._can_ask():
                     return
@@ -223,7 +225,7 @@ class Driver:
             args += ["--set", "threads=1"]
         self.handles[job.run] = self.executor.start(self.ref, args, self.runs_dir, self.folder.log(job.run))
         self.tails[job.run] = EventTail(store.runs_root(self.runs_dir) / job.run / store.EVENTS)
-        job.state, trial.state = "running", "running"
+        job.state, trial.state = RunState.RUNNING, RunState.RUNNING
         self._write(force=True)
 
     # --- following runs
@@ -233,10 +235,10 @@ class Driver:
             for job in trial.jobs:
                 if job.run in self.handles:
                     changed |= self._follow(job)
-            if trial.state == "running":
+            if trial.state == RunState.RUNNING:
                 changed |= self._prune(trial)
-            if trial.number not in self._closed and trial.state in ("running", "pruned") and not any(
-                    j.state in ("pending", "running") for j in trial.jobs):
+            if trial.number not in self._closed and trial.state in (RunState.RUNNING, PRUNED) and not any(
+                    j.state in (PENDING, RunState.RUNNING) for j in trial.jobs):
                 self._close(trial)
                 changed = True
         return changed
@@ -265,16 +267,16 @@ class Driver:
         path = store.runs_root(self.runs_dir) / job.run
         if not (path / store.SUMMARY).exists():  # never started: stopped while starting, bad input, an import error
             if self.stopping:
-                job.state = "stopped"
+                job.state = RunState.STOPPED
                 return
-            job.state = "failed"
+            job.state = RunState.FAILED
             self._log(f"run {job.run} did not start (exit {rc}); its output: {self.folder.log(job.run)}")
             return
         run = store.Run.load(path)
         state = run.state
-        if state == "running":  # its process is gone without recording an end
-            state = "crashed"
-        job.state = "pruned" if (state == "stopped" and job.run in self.pruning) else state
+        if state == RunState.RUNNING:  # its process is gone without recording an end
+            state = RunState.CRASHED
+        job.state = PRUNED if (state == RunState.STOPPED and job.run in self.pruning) else state
         job.value = finite(run.results.get(self.spec.sweep.metric))
         job.steps = run.results.total_steps or run.summary.progress.step or job.steps
         job.fraction = run.summary.progress.fraction or job.fraction
@@ -287,24 +289,24 @@ class Driver:
         each index); prune it when the study says so."""
         if self.spec.sweep.pruner == "none" or self.stopping:
             return False
-        started = [j for j in trial.jobs if j.state != "pending"]
+        started = [j for j in trial.jobs if j.state != PENDING]
         changed = False
         while started:
             k = trial.reported + 1
             have = [j.evals[k - 1] for j in started if len(j.evals) >= k]
-            waiting = [j for j in started if len(j.evals) < k and j.state == "running"]
+            waiting = [j for j in started if len(j.evals) < k and j.state == RunState.RUNNING]
             if waiting or not have:
                 break
             trial.reported = k
             changed = True
             if self.study.report(trial.study_number, k, sum(have) / len(have)):
-                trial.state, trial.pruned_at = "pruned", k
+                trial.state, trial.pruned_at = PRUNED, k
                 self._log(f"trial {trial.number} pruned at evaluation {k} ({sum(have) / len(have):.4g})")
                 from lab.launch import PRUNE_SIGNAL
 
                 for j in trial.jobs:
-                    if j.state == "pending":
-                        j.state = "pruned"
+                    if j.state == PENDING:
+                        j.state = PRUNED
                     elif j.run in self.handles:
                         self.pruning.add(j.run)
                         self.handles[j.run].signal(PRUNE_SIGNAL)
@@ -360,15 +362,15 @@ class PopulationDriver(Driver):
                 for _ in range(r.total_trials):
                     number, params = self.study.ask()
                     r.trials.append(Trial(len(r.trials), params, [], study_number=number))
-        pending = [j for t in r.trials for j in t.jobs if j.state == "pending"]
+        pending = [j for t in r.trials for j in t.jobs if j.state == PENDING]
         if self.handles or (r.trials[0].jobs and not pending):
             return
         run_id = store.new_run_id(r.experiment)
         n = len(r.trials) * len(s.seeds)
         for i, t in enumerate(r.trials):
             first = s.seeds[0] + i * len(s.seeds)
-            t.jobs = [Job(first + j, run_id, state="running") for j in range(len(s.seeds))]
-            t.state = "running"
+            t.jobs = [Job(first + j, run_id, state=RunState.RUNNING) for j in range(len(s.seeds))]
+            t.state = RunState.RUNNING
         args = ["--set", f"population={n}", "--seed", str(s.seeds[0]), "--run-id", run_id, "--sweep", r.id]
         from lab.display import inline_toml
 
@@ -393,7 +395,7 @@ class PopulationDriver(Driver):
         self._write(force=True)
 
     def _has_work(self) -> bool:
-        return any(j.state == "pending" for t in self.record.trials for j in t.jobs)
+        return any(j.state == PENDING for t in self.record.trials for j in t.jobs)
 
     def _poll(self) -> bool:
         if not self.handles:
@@ -416,9 +418,9 @@ class PopulationDriver(Driver):
         path = store.runs_root(self.runs_dir) / run_id
         run = store.Run.load(path) if (path / store.SUMMARY).exists() else None
         if run is None:  # it never started: stopped while starting (as in Driver._ended), bad input, an import error
-            state = "stopped" if self.stopping else "failed"
+            state = RunState.STOPPED if self.stopping else RunState.FAILED
         else:
-            state = "crashed" if run.state == "running" else run.state
+            state = RunState.CRASHED if run.state == RunState.RUNNING else run.state
         members = (run.results.members or []) if run is not None else []
         metric = self.spec.sweep.metric
         for m, j in enumerate(jobs):
@@ -546,10 +548,15 @@ def _resume(ref, runs_dir, workers, address, on_change, on_log, early) -> SweepR
     folder = resolve_sweep(ref, runs_dir)
     with _writer_lock(folder):  # taken before reading: a second --resume of it is refused here
         record = folder.read()  # sweep.json and study.db checked: a broken one is refused in one line
-        if record.live_state == "running":
+        if record.live_state == RunState.RUNNING:
             raise BadInput(f"sweep {folder.id} is still running (pid {record.pid}); stop it first (Ctrl-C in its terminal)")
         spec = load_sweep(folder.toml_path)
         check_fits(record, spec)
+        asks = record.asked() + sum(t.state in UNFINISHED for t in record.trials) + max(
+            record.total_trials - len(record.trials), 0)
+        if asks > MAX_STUDY_TRIALS:  # a study lab would then call corrupt (lab.sweep.record.check_study)
+            raise BadInput(f"sweep {folder.id}: resuming it would make {asks:,} Optuna trials in its study, more than "
+                           f"the {MAX_STUDY_TRIALS:,} lab keeps in one; start a new sweep instead")
         backend = record.backend
         spec, backend, workers, address = _resolved(spec, backend, workers, address)
         check_backend(backend)
@@ -562,13 +569,13 @@ def _resume(ref, runs_dir, workers, address, on_change, on_log, early) -> SweepR
                 continue
             again += 1
             if trial.study_number is not None:
-                study.tell(trial.study_number, None, "failed")
-            trial.study_number, trial.state, trial.value, trial.std, trial.reported = None, "pending", None, None, 0
+                study.tell(trial.study_number, None, RunState.FAILED)
+            trial.study_number, trial.state, trial.value, trial.std, trial.reported = None, PENDING, None, None, 0
             for job in trial.jobs:
-                if job.state != "completed" or backend == "population":
+                if job.state != RunState.COMPLETED or backend == "population":
                     job.run, job.state, job.value, job.evals, job.steps, job.fraction = (
-                        store.new_run_id(record.experiment), "pending", None, [], 0, 0.0)
-        record.state, record.ended, record.error = "running", None, None
+                        store.new_run_id(record.experiment), PENDING, None, [], 0, 0.0)
+        record.state, record.ended, record.error = RunState.RUNNING, None, None
         record.__dict__.update(store.process_identity())
         folder.write(record)
         if on_log is not None:
@@ -605,13 +612,13 @@ def _drive(spec, folder, record, runs_dir, backend, workers, address, on_change,
     try:
         executor = executor_for(backend, spec, folder, workers, address)
     except BaseException as e:  # Ray would not start or join
-        if not any(j.state != "pending" for t in record.trials for j in t.jobs) and record.state == "running" \
+        if not any(j.state != PENDING for t in record.trials for j in t.jobs) and record.state == RunState.RUNNING \
                 and not record.trials:
             import shutil
 
             shutil.rmtree(folder.path, ignore_errors=True)  # a new sweep that never started: no folder stays
         else:  # a resumed sweep keeps its folder, and says why it could not go on
-            record.state, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", time.time()
+            record.state, record.error, record.ended = RunState.FAILED, f"{type(e).__name__}: {e}", time.time()
             folder.write(record)
         raise
     cls = PopulationDriver if backend == "population" else Driver

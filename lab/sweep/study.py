@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.store import STUDY_DB
+from lab.sweep.record import COMPLETE, PRUNED
 from lab.sweep.spec import Range, SweepSpec
 
 
@@ -87,10 +88,10 @@ class Study:
         trial.report(value, index)
         return trial.should_prune()
 
-    def tell(self, number: int, value: float | None = None, state: str = "complete") -> None:
+    def tell(self, number: int, value: float | None = None, state: str = COMPLETE) -> None:
         """A trial's end: its value (complete), or pruned / failed (a crash, a stop)."""
         TrialState = self.optuna.trial.TrialState
-        st = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(state, TrialState.FAIL)
+        st = {COMPLETE: TrialState.COMPLETE, PRUNED: TrialState.PRUNED}.get(state, TrialState.FAIL)
         if st == TrialState.COMPLETE and value is None:
             st = TrialState.FAIL
         frozen = self.study._storage.get_trial(self.study._storage.get_trial_id_from_study_id_trial_number(
@@ -104,7 +105,7 @@ class Study:
         when there are too few, or one setting only."""
         import warnings
 
-        completed = [t for t in self.study.trials if t.state == self.optuna.trial.TrialState.COMPLETE]
+        completed = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,))
         if len(completed) < 3 or len(self.space) < 1:
             return {}
         if len(self.space) == 1:
