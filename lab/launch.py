@@ -335,6 +335,8 @@ def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
         reached = _drop_events_after(run.events_path, step, spec.agent.total_steps)
     except OSError as e:
         raise BadInput(f"cannot resume {run.id}: {e.strerror}") from None
+    except ValueError as e:
+        raise BadInput(f"cannot resume {run.id}: {run.relpath(run.events_path)}: {e}; the run is left as it was") from None
     segments = [dict(s) for s in old.segments]
     if not segments:  # the run's first stretch, recorded now
         segments = [{"started": old.started, "ended": None, "from_step": 0, "to_step": None, "state": None}]
@@ -359,37 +361,85 @@ def _resume(run: store.Run, spec, plan, saved: dict, on_event) -> store.Run:
     return _execute(ctx, lambda: _job(spec.kind).run(spec, ctx, resume=saved), started, earlier)
 
 
+# How far back from its end a resume reads events.jsonl for the place its checkpoint was written:
+# the events of one checkpoint interval fit many times over; a file whose last RESUME_SCAN bytes
+# hold no event at or before the checkpoint's step is not that run's record.
+RESUME_SCAN = 64 << 20
+
+
 def _drop_events_after(path: Path, step: int, total: int) -> int:
     """Rewrite events.jsonl (atomically) without a partial last line and without the events of
     steps after `step`; events without a step (logs, status) are history and stay. Returns the
-    last step the file had reached (of the steps within 0 .. `total`). Streamed, a line at a time:
-    a line longer than any event (events.MAX_LINE) is dropped, never held."""
+    last step the file had reached (of the steps within 0 .. `total`). The file up to its last
+    event at or before `step` is copied as it is, found by reading back from the end (at most
+    RESUME_SCAN bytes, whatever the file's size); only the lines after it are parsed. A line longer
+    than any event (events.MAX_LINE) there is dropped. ValueError: no such event in that stretch."""
     import json
+    import shutil
 
     from lab.events import MAX_LINE
     from lab.files import open_regular
 
-    reached = 0
-    with store.atomic_target(path) as tmp:
-        with open_regular(path) as f, open(tmp, "wb") as out:
-            while line := f.readline(MAX_LINE + 1):
-                if not line.endswith(b"\n"):
-                    if len(line) <= MAX_LINE:
-                        break  # a partial last line
-                    while (rest := f.readline(MAX_LINE + 1)) and not rest.endswith(b"\n"):
-                        pass  # read past a line too long to be an event
+    def step_of(line: bytes):
+        try:
+            value = json.loads(line).get("step")
+        except (ValueError, AttributeError, RecursionError):
+            return None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        start = max(size - RESUME_SCAN, 0)
+        f.seek(start)
+        lines = f.read(size - start).split(b"\n")
+        lines.pop()  # after the last newline: empty, or a partial last line
+        if start > 0 and lines:
+            start += len(lines.pop(0)) + 1  # the stretch began inside a line
+        offsets, at = [], start
+        for line in lines:
+            offsets.append(at)
+            at += len(line) + 1
+        keep_from = 0 if start == 0 else None  # the index of the first line after the cut
+        steps = [None] * len(lines)
+        for i in range(len(lines) - 1, -1, -1):
+            if len(lines[i]) > MAX_LINE:
+                continue
+            steps[i] = step_of(lines[i])
+            if steps[i] is not None and steps[i] <= step:
+                keep_from = i + 1
+                break
+        if keep_from is None:
+            raise ValueError(f"its last {RESUME_SCAN >> 20} MiB hold no event at or before step {step:,}: "
+                             "not this run's record")
+        head = offsets[keep_from] if keep_from < len(lines) else at
+        reached = max((int(v) for v in steps if v is not None and 0 <= v <= total), default=0)
+        with store.atomic_target(path) as tmp, open(tmp, "wb") as out:
+            f.seek(0)
+            shutil.copyfileobj(_Limited(f, head), out, 1 << 20)
+            for line, value in zip(lines[keep_from:], steps[keep_from:]):
+                if len(line) > MAX_LINE:
                     continue
-                try:
-                    event_step = json.loads(line).get("step")
-                except (ValueError, AttributeError, RecursionError):
-                    event_step = None
-                if isinstance(event_step, (int, float)) and not isinstance(event_step, bool):
-                    if 0 <= event_step <= total:
-                        reached = max(reached, int(event_step))
-                    if not event_step <= step:  # after the checkpoint (or not a number at all: NaN)
-                        continue
-                out.write(line)
+                if value is None:
+                    value = step_of(line)
+                if value is not None and 0 <= value <= total:
+                    reached = max(reached, int(value))
+                if value is not None and not value <= step:  # after the checkpoint (or NaN)
+                    continue
+                out.write(line + b"\n")
     return reached
+
+
+class _Limited:
+    """The first `n` bytes of a binary file, for shutil.copyfileobj."""
+
+    def __init__(self, f, n: int):
+        self.f, self.left = f, n
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.f.read(size) if size > 0 else b""
+        self.left -= len(data)
+        return data
 
 
 # How long a run whose summary cannot be written (disk full) keeps trying before it gives up;

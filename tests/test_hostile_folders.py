@@ -494,6 +494,21 @@ def test_a_resume_whose_best_policy_does_not_fit_is_refused_and_the_run_stays_as
     assert snapshot(hostile.tmp) == before and lab.open_run(hostile.run).state == "stopped"
 
 
+def test_a_resume_reads_events_jsonl_from_its_end_only_and_refuses_a_tail_that_is_not_the_runs(hostile):
+    """200 GB of zeros after the events (a sparse file) took a resume past any time limit, read
+    line by line; it now reads back at most launch.RESUME_SCAN bytes to the checkpoint's events."""
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    hostile.edit_summary(state="stopped")
+    with open(hostile.run / "events.jsonl", "r+b") as f:
+        f.truncate(f.seek(0, 2) + (200 << 30))
+    before = snapshot(hostile.tmp)
+    start = time.monotonic()
+    line = one_line(hostile.lab("resume", hostile.run.name))
+    assert time.monotonic() - start < 30
+    assert "events.jsonl: its last 64 MiB hold no event at or before step" in line and "left as it was" in line
+    assert snapshot(hostile.tmp) == before and lab.open_run(hostile.run).state == "stopped"
+
+
 def test_explain_of_a_summary_forged_as_attribution_over_a_policy_spec_is_one_line(tiny_run, tmp_path):
     h = Hostile(tiny_run, tmp_path)
     h.edit_summary(kind="attribution")
