@@ -8,6 +8,7 @@ import errno
 import json
 import math
 import os
+import re
 import stat
 from typing import BinaryIO
 
@@ -53,6 +54,10 @@ MAX_TOML_BYTES = 16 << 20  # an experiment, spec.toml or sweep file is a few KB
 MAX_TOML_KEY_DEPTH = 64  # lab's keys have two or three parts (agent.policy.net_arch)
 
 
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DEEP_KEY = re.compile(rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART}){{{MAX_TOML_KEY_DEPTH},}}")
+
+
 def toml_data(text: str) -> dict:
     """TOML from a file someone else made: tomllib.TOMLDecodeError (a ValueError), never
     RecursionError, for arrays or inline tables nested too deeply for tomllib's recursive parser,
@@ -61,8 +66,9 @@ def toml_data(text: str) -> dict:
     import tomllib
 
     for number, line in enumerate(text.splitlines(), 1):
-        key = line if line.lstrip().startswith("[") else line.partition("=")[0]
-        if key.count(".") >= MAX_TOML_KEY_DEPTH:  # counted before tomllib builds the tables
+        # counted before tomllib builds the tables: a chain of key parts anywhere on the line (a
+        # quoted part may hold '=', an inline table's keys follow one)
+        if line.count(".") >= MAX_TOML_KEY_DEPTH and _DEEP_KEY.search(line):
             raise tomllib.TOMLDecodeError(f"line {number}: a dotted key of more than {MAX_TOML_KEY_DEPTH} parts")
     try:
         return tomllib.loads(text)

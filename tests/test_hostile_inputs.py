@@ -491,6 +491,12 @@ def test_deep_dotted_keys_and_deep_sweep_settings_are_refused_before_they_are_bu
     with pytest.raises(tomllib.TOMLDecodeError, match="line 2: a dotted key of more than 64 parts"):
         toml_data('name = "x"\n' + ".".join(["a"] * 50_000) + " = 1\n")
     assert time.monotonic() - start < 5  # 6 GB and minutes in tomllib before
+    deep = ".".join(["a"] * 40_000)
+    for text in (f'"=".{deep} = 1', f"'='.{deep} = 1", f"x = {{{deep} = 1}}"):  # a quoted '=' in the key; an inline table's
+        with pytest.raises(tomllib.TOMLDecodeError, match="line 1: a dotted key of more than 64 parts"):
+            toml_data(text)
+    assert time.monotonic() - start < 5
+    assert toml_data("v = [" + ", ".join(["0.1"] * 5000) + "]")["v"][-1] == 0.1  # many dots, no deep key
     assert toml_data('a.b.c = "x.y.z"\n[env.kwargs]\nis_slippery = false\n')["a"]["b"]["c"] == "x.y.z"
     trial = {"number": 0, "params": {"agent.net_arch": [64, 64], "env.kwargs": {"is_slippery": False}}, "jobs": []}
     assert _parse_trial(trial, 0, 1).params["agent.net_arch"] == [64, 64]
