@@ -493,18 +493,26 @@ def inside(folder: str | os.PathLike, rel, what: str) -> Path:
 LINK_SCAN_LIMIT = 100_000  # entries looked at; a run folder of lab's holds a few dozen
 
 
-def first_link(folder: str | os.PathLike) -> str | None:
-    """The first symbolic link in a folder's tree (links are not followed), as a path relative to
-    it; None when there is none. lab makes no links in run and sweep folders, and writes into an
-    existing one (lab resume, lab sweep --resume) only when it has none: a `checkpoints/` that
-    links to another run's must not let a resume delete or write that run's files."""
+def first_stranger(folder: str | os.PathLike) -> tuple[str, str] | None:
+    """The first entry in a folder's tree that lab does not make (links are not followed): a
+    symbolic link, or a named pipe, socket or device, as (path relative to it, what it is); None
+    when there is none. lab makes only files and folders in run and sweep folders, and writes into
+    an existing one (lab resume, lab sweep --resume) only when it has nothing else: a `checkpoints/`
+    that links to another run's must not let a resume delete or write that run's files, and a
+    named pipe where sweep.log belongs must not leave the resume waiting for a reader forever."""
     seen = 0
     for top, dirs, files in os.walk(folder, followlinks=False):
         for name in dirs + files:
             seen += 1
             path = os.path.join(top, name)
-            if os.path.islink(path):
-                return os.path.relpath(path, folder)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode):
+                return os.path.relpath(path, folder), "a symbolic link"
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return os.path.relpath(path, folder), kind_of(mode)
         if seen > LINK_SCAN_LIMIT:
             return None
     return None
@@ -514,10 +522,13 @@ def write_refusal(folder: str | os.PathLike, what: str) -> str | None:
     """Why lab must not write into an existing run or sweep folder (one line; None: it may)."""
     if os.path.islink(folder):
         return f"{what}: the folder is a symbolic link; lab writes into no folder through a link"
-    link = first_link(folder)
-    if link is not None:
-        return (f"{what}: {link} is a symbolic link, and lab never writes through a link in a run or sweep folder (it "
+    found = first_stranger(folder)
+    if found is not None and found[1] == "a symbolic link":
+        return (f"{what}: {found[0]} is a symbolic link, and lab never writes through a link in a run or sweep folder (it "
                 "makes none); remove it, or put a copy of what it points to in its place")
+    if found is not None:
+        return (f"{what}: {found[0]} is {found[1]}, not a file lab wrote (lab makes only files and folders in a run "
+                "or sweep folder); remove it")
     return None
 
 

@@ -354,6 +354,17 @@ def _hostile_sweep(h: Hostile) -> Path:
     return path
 
 
+@pytest.mark.parametrize("where", ["sweep.log", "logs/x.log"])
+def test_a_named_pipe_in_a_sweep_folder_is_refused_by_its_resume_not_waited_on(hostile, where):
+    hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
+    sweep = _hostile_sweep(hostile)
+    os.mkfifo(sweep / where)
+    before = snapshot(hostile.tmp)
+    line = one_line(hostile.lab("sweep", "--resume", sweep.name, timeout=60))
+    assert f"{where} is a named pipe, not a file lab wrote" in line
+    assert snapshot(hostile.tmp) == before
+
+
 def test_a_module_a_sweep_folder_names_is_not_imported_by_its_resume_or_lab_show(hostile):
     sweep = _hostile_sweep(hostile)
     before = snapshot(hostile.tmp)
