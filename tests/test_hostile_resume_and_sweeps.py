@@ -360,6 +360,11 @@ def _huge_total(r):
     r["total_trials"] = 10**18
 
 
+def _too_many_runs(r):
+    """3,000 trials x 1,000 seeds, each count within its own limit: 3 million runs to parse."""
+    r["seeds"], r["total_trials"] = list(range(1000)), 3000
+
+
 def _id_path(r):
     r["id"] = "../../outside"
 
@@ -419,6 +424,7 @@ def _optuna_study(trials: int):
 BROKEN_SWEEPS = {
     "value-not-a-number": (_trial_value, "trials[0].value: 'a lot' is not a finite number"),
     "absurd-trial-count": (_huge_total, "total_trials"),
+    "trials-x-seeds-past-the-runs-limit": (_too_many_runs, "total_trials x seeds: 3,000 x 1,000 runs, more than the 100,000"),
     "id-with-dotdot": (_id_path, "id: '../../outside' is not a plain id"),
     "run-id-with-dotdot": (_run_id_path, "trials[1].jobs[0].run"),
     "experiment-with-dotdot": (_experiment_path, "experiment: '../escape' is not a plain id"),

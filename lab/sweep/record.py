@@ -339,6 +339,9 @@ def parse_record(data) -> SweepRecord:
          "total_trials": _get(data, "total_trials", "", _count(0, MAX_RUNS), 0),
          "error": _get(data, "error", "", _text(optional=True), None),
          "study_trials": _get(data, "study_trials", "", _count(0, MAX_STUDY_TRIALS), 0)}
+    if r["total_trials"] * len(r["seeds"]) > MAX_RUNS:  # a product of lengths, as sweep.toml's is checked
+        raise SweepCorrupt(f"{SWEEP_JSON}: total_trials x seeds: {r['total_trials']:,} x {len(r['seeds']):,} runs, more "
+                           f"than the {MAX_RUNS:,} a sweep starts")
     trials = _get(data, "trials", "", _list(r["total_trials"]), [])
     r["trials"] = [_parse_trial(t, i, len(r["seeds"])) for i, t in enumerate(trials)]
     record = SweepRecord(**r)
