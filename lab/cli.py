@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM ends a command as Ctrl-C does (exit 130, not 143); `lab run` handles both itself
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.command in ("run", "resume", "sweep"):
+        sys.stdout = _ReaderGone(sys.stdout)
     try:
         return COMMANDS[args.command](args)
     except BadInput as e:
@@ -230,6 +232,42 @@ def main(argv: list[str] | None = None) -> int:
         import gc
 
         gc.freeze()
+
+
+class _ReaderGone:
+    """stdout for commands that train: when what reads it goes away (`lab run X | head`), the
+    output goes to /dev/null and the command stops as on Ctrl-C, its run checkpointed and
+    `stopped` (resumable), instead of the BrokenPipeError failing the run mid-step."""
+
+    def __init__(self, stream):
+        self._stream, self._gone = stream, False
+
+    def _closed(self) -> None:
+        import os
+        import signal
+
+        if not self._gone:
+            self._gone = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+            signal.raise_signal(signal.SIGTERM)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 # ------------------------------------------------------------------------------ lab list

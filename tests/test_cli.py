@@ -83,6 +83,18 @@ def test_sigint_sigterm_and_sighup_stop_with_a_final_checkpoint(runs_dir, sig):
     assert json.loads(out.splitlines()[-1])["state"] == "stopped"
 
 
+def test_a_run_whose_reader_goes_away_stops_checkpointed_not_failed(runs_dir):
+    """`lab run X --json | head -3`: the pipe closes under the run, which stops as on Ctrl-C."""
+    proc = _start(runs_dir)
+    _wait_for_progress(proc)
+    proc.stdout.close()  # the reader is gone: the run's next line meets a broken pipe
+    assert proc.wait(timeout=60) == 130
+    (run,) = lab.list_runs(runs_dir)
+    assert run.state == "stopped" and run.summary.stop_reason == "SIGTERM" and run.summary.error is None
+    assert (run.path / "checkpoints" / "last.zip").is_file()
+    assert "Traceback" not in proc.stderr.read()
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
