@@ -75,13 +75,14 @@ class SettingsChecked(Message, bubble=False):
     """The checks `lab run` (or `lab sweep`) makes before it starts, made on experiment `name`
     with `overrides`: `error` is None when they pass, else what they said (and the key at fault).
     `then_launch`: the user asked for a launch that waited for this check. `number`: the check's,
-    in the order they were asked for (an answer older than one already shown is stale)."""
+    in the order they were asked for (an answer older than one already shown is stale).
+    `sweep_size`: a sweep file's (trials, seeds, backend), when it got that far."""
 
     def __init__(self, name: str, overrides: dict[str, str], error: str | None, bad_key: str | None = None,
-                 then_launch: bool = False, number: int = 0):
+                 then_launch: bool = False, number: int = 0, sweep_size: tuple[int, int, str] | None = None):
         super().__init__()
         self.name, self.overrides, self.error, self.bad_key, self.then_launch = name, overrides, error, bad_key, then_launch
-        self.number = number
+        self.number, self.sweep_size = number, sweep_size
 
 
 # --- a run's live view and the compare screen (their run reader) --------------------------------

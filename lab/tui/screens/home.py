@@ -303,11 +303,12 @@ class HomeScreen(Screen):
     def check(self, name: str, overrides: dict[str, str]):
         """The checks `lab run` makes before a folder exists: the spec, then what needs the
         machine (the device, memory, the run to explain); for a sweep, those of `lab sweep`.
-        The BadInput, or None."""
+        (The BadInput or None, and a sweep's size: trials, seeds, backend.) Reads files: a worker's."""
         from lab.errors import BadInput
         from lab.launch import prepare
         from lab.spec import load_experiment
 
+        size = None
         try:
             if is_sweep(self.raw[name]):
                 from lab.sweep.runner import check_backend
@@ -315,12 +316,12 @@ class HomeScreen(Screen):
 
                 spec = load_sweep(self.experiments[name])
                 check_backend(spec.sweep.backend)
-                self.sweep_sizes[name] = (spec.trial_count(), len(spec.sweep.seeds), spec.sweep.backend)
+                size = (spec.trial_count(), len(spec.sweep.seeds), spec.sweep.backend)
             else:
                 prepare(load_experiment(name, overrides), self.runs_dir)
         except BadInput as e:
-            return e
-        return None
+            return e, size
+        return None, size
 
     def validate_settings(self, name: str, overrides: dict[str, str], then_launch: bool = False) -> None:
         """Check the form in a worker; `SettingsChecked` brings the answer (a newer check cancels an older one)."""
@@ -329,9 +330,9 @@ class HomeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="validate")
     def _check_settings(self, name: str, overrides: dict[str, str], then_launch: bool, number: int) -> None:
-        error = self.check(name, overrides)
+        error, size = self.check(name, overrides)
         message, bad_key = (None, None) if error is None else (str(error), error.key)
-        self.post_message(SettingsChecked(name, overrides, message, bad_key, then_launch, number))
+        self.post_message(SettingsChecked(name, overrides, message, bad_key, then_launch, number, size))
 
     @property
     def checking(self) -> bool:
@@ -345,6 +346,8 @@ class HomeScreen(Screen):
             return
         self._checks_answered = checked.number
         name, overrides, message = checked.name, checked.overrides, checked.error
+        if checked.sweep_size is not None:
+            self.sweep_sizes[name] = checked.sweep_size
         if name != self.current:
             return
         self.valid = message is None
