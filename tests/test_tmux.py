@@ -69,7 +69,7 @@ def test_launch_watch_and_quit_in_tmux(tmp_path):
         keys(session, "s")
         wait_for_screen(session, lambda s: "Stop run" in s)  # it asks first
         keys(session, "y")
-        wait_for_screen(session, lambda s: "stopped" in s)
+        wait_for_screen(session, lambda s: "cartpole-ppo  stopped" in s)  # the header (the confirmation says 'stopped' too)
         time.sleep(0.5)
         keys(session, "q")  # not Escape first: tmux would read Escape + q as Alt+q
         deadline = time.monotonic() + 15
