@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Before torch is imported, here and in every `lab` subprocess a test starts (they inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 EXPERIMENTS = REPO / "experiments"
 
@@ -17,6 +20,39 @@ def lab_cli(*args, runs_dir=None, timeout=300, **kw) -> subprocess.CompletedProc
     if runs_dir is not None:
         cmd += ["--runs-dir", str(runs_dir)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def lab_main(*args, runs_dir=None) -> subprocess.CompletedProcess:
+    """`lab ARGS` through lab's command line (`lab.cli.main`, what `lab` runs) in this process, for
+    tests of what a command does rather than of the process: no interpreter to start, no torch to
+    import again. As from a process: the exit status (1 and the traceback for an exception that
+    escapes, argparse's status for a usage error), stdout and stderr. The signal handlers main()
+    leaves for its own exit are put back; keep `lab_cli` where the process itself is the point."""
+    import contextlib
+    import gc
+    import io
+    import signal
+    import traceback
+
+    from lab.cli import main
+
+    argv = [*map(str, args), *(["--runs-dir", str(runs_dir)] if runs_dir is not None else [])]
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(argv)
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except Exception:
+                rc = 1
+                traceback.print_exc()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        gc.unfreeze()  # main() freezes what it made for a fast exit; this process goes on
+    return subprocess.CompletedProcess(["lab", *argv], rc, out.getvalue(), err.getvalue())
 
 
 def run_until_resume_checkpoint(experiment, sets, runs_dir, timeout=60):
@@ -38,6 +74,87 @@ def run_until_resume_checkpoint(experiment, sets, runs_dir, timeout=60):
     return run
 
 
+# ------------------------------------------------------------------ xdist: groups and order
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is registered later)
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a module-scoped fixture (a trained model, a sweep made once) form one
+    xdist_group, so that `--dist loadgroup` runs them on one worker and the fixture is made once;
+    the module's other tests spread over the workers one by one. Under xdist the slow tests that
+    share nothing go first, so that none of them is the last thing a worker does."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        names = [f"{item.nodeid.split('::')[0]}::{name}" for name, defs in (info.name2fixturedefs.items() if info else ())
+                 if defs[-1].scope == "module"]
+        if names:
+            shared[item] = names
+            for name in names[1:]:
+                parent[find(name)] = find(names[0])
+    for item, names in shared.items():
+        item.add_marker(pytest.mark.xdist_group(find(names[0])))
+    if config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item in shared or item.get_closest_marker("slow") is None)
+
+
+# ------------------------------------------------------------------ runs trained once per session
+
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """The run folder `make(root)` trains into an empty runs root, made once per test session
+    however many xdist workers ask: the first makes it under a lock in the folder the workers'
+    temporary folders share, the others wait for it and reuse it. Never write into it: copy it
+    (`copy_run`) into a runs root of the test's own."""
+    import shutil
+
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once"
+    shared.mkdir(exist_ok=True)
+    root, made = shared / name, shared / f"{name}.made"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not made.exists():  # (a worker whose make failed left no mark: the next one tries again)
+            shutil.rmtree(root, ignore_errors=True)
+            folder = make(root)
+            made.write_text(folder.name)
+        return root / made.read_text()
+
+
+def copy_run(folder: Path, root: Path):
+    """A copy of a run folder (one made once, say) in `root`, as a `Run`."""
+    import shutil
+
+    from lab.store import Run
+
+    return Run.load(shutil.copytree(folder, Path(root) / folder.name))
+
+
+# cartpole-ppo, short: its policy barely learned (short episodes: cheap to play and record), with a
+# best checkpoint from its evaluation at step 1,024 and its final one at 2,048
+CARTPOLE_PPO = {"agent.total_steps": 2048, "eval.every": 1024}
+
+
+@pytest.fixture(scope="session")
+def cartpole_ppo_folder(tmp_path_factory) -> Path:
+    """A finished cartpole-ppo run (CARTPOLE_PPO), trained once per session for every module that
+    needs one (the CLI's, playing, the dashboard's play pane, policy attributions, training)."""
+    def make(root):
+        import lab
+
+        run = lab.run(lab.load_experiment("cartpole-ppo", CARTPOLE_PPO), runs_dir=root)
+        assert run.state == "completed", run.summary.error
+        return run.path
+
+    return made_once(tmp_path_factory, "cartpole-ppo", make)
+
+
 @pytest.fixture
 def runs_dir(tmp_path):
     return tmp_path / "runs"
@@ -49,7 +166,10 @@ def _own_preferences(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_CONFIG_DIR", str(tmp_path / "config"))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    # Tests share two cores; each run sets its own thread count from its spec (1).
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    """One torch thread per test process (xdist runs one per core: two threads each would fight
+    over the cores); each run sets its own thread count from its spec (1)."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,4 +1,5 @@
-"""The `lab` command line as a user drives it: a real process, real signals."""
+"""The `lab` command line as a user drives it: a real process and real signals where the process is
+the point (exit codes, stderr, signals); what a command computes, through lab.cli.main in-process."""
 
 import json
 import signal
@@ -11,7 +12,7 @@ import pytest
 import lab
 from lab.store import Run
 
-from .conftest import lab_cli
+from .conftest import copy_run, lab_cli, lab_main
 
 
 def test_help_answers_fast_without_heavy_imports():
@@ -96,11 +97,9 @@ def test_a_run_whose_reader_goes_away_stops_checkpointed_not_failed(runs_dir):
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, cartpole_ppo_folder):
     root = tmp_path_factory.mktemp("runs")
-    proc = lab_cli("run", "cartpole-ppo", "--set", "agent.total_steps=6000", "--set", "eval.every=3000", runs_dir=root)
-    assert proc.returncode == 0, proc.stderr
-    return root, lab.open_run("cartpole-ppo", root)
+    return root, copy_run(cartpole_ppo_folder, root)
 
 
 def test_plain_output_has_one_line_per_evaluation_and_a_result(finished_run):
@@ -121,10 +120,10 @@ def test_eval_of_a_saved_run_repeats_its_recorded_evaluation(finished_run):
     root, run = finished_run
     results = run.results
     same_seed = run.summary.seed + 20_000  # the seed of the recorded final evaluation
-    proc = lab_cli("eval", run.path.name, "--episodes", 20, "--seed", same_seed, "--json", runs_dir=root)
+    proc = lab_main("eval", run.path.name, "--episodes", 20, "--seed", same_seed, "--json", runs_dir=root)
     out = json.loads(proc.stdout)
     assert out["return_mean"] == pytest.approx(results["final_eval_return_mean"], abs=1e-3)
-    fresh = json.loads(lab_cli("eval", run.path.name, "--episodes", 50, "--json", runs_dir=root).stdout)
+    fresh = json.loads(lab_main("eval", run.path.name, "--episodes", 50, "--json", runs_dir=root).stdout)
     noise = 3 * ((fresh["return_std"] ** 2 / 50 + results["final_eval_return_std"] ** 2 / 20) ** 0.5) + 1.0
     assert abs(fresh["return_mean"] - results["final_eval_return_mean"]) <= noise, (fresh, results)
 
@@ -238,11 +237,11 @@ def test_no_command_unpickles_a_doctored_checkpoint(finished_run, tmp_path):
     PPO.load(copy / "checkpoints" / "best.zip", device="cpu")  # SB3's own loader does run it...
     assert mark.exists()
     mark.unlink()
-    evaluated = lab_cli("eval", run.path.name, "--episodes", 5, "--json", runs_dir=copy.parent)  # ...lab does not
+    evaluated = lab_main("eval", run.path.name, "--episodes", 5, "--json", runs_dir=copy.parent)  # ...lab does not
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["return_mean"] == pytest.approx(
-        json.loads(lab_cli("eval", run.path.name, "--episodes", 5, "--json", runs_dir=root).stdout)["return_mean"])
-    explained = lab_cli("explain", run.path.name, "--methods", "saliency", "--samples", 3, runs_dir=copy.parent)
+        json.loads(lab_main("eval", run.path.name, "--episodes", 5, "--json", runs_dir=root).stdout)["return_mean"])
+    explained = lab_main("explain", run.path.name, "--methods", "saliency", "--samples", 3, runs_dir=copy.parent)
     assert explained.returncode == 0, explained.stderr
     for command in (("show", run.path.name), ("runs",)):
         assert lab_cli(*command, runs_dir=copy.parent).returncode == 0

@@ -11,15 +11,16 @@ import lab
 from lab.tui.app import LabApp
 from lab.tui.widgets.play_pane import PlayPane
 
+from .conftest import copy_run
 from .pilot import wait_for
 from .seeded_runs import seeded_root
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, cartpole_ppo_folder):
     """A finished cartpole-ppo run with best checkpoints, and a run of an env that cannot draw itself."""
     root = tmp_path_factory.mktemp("runs")
-    cartpole = lab.run(lab.load_experiment("cartpole-ppo", {"agent.total_steps": 2048, "eval.every": 1024}), runs_dir=root)
+    cartpole = copy_run(cartpole_ppo_folder, root)
     exploding = lab.run(lab.load_experiment({"name": "exploding", "env": {"id": "tests.exploding_env:Exploding-v0"},
                                              "agent": {"algo": "ppo", "total_steps": 64, "n_steps": 64}}), runs_dir=root)
     return root, cartpole.path, exploding.path

@@ -19,6 +19,8 @@ import pytest
 import lab
 from lab.store import _process_start
 
+from .conftest import made_once
+
 MODULE = "hostile_mod"  # leaves a mark when imported
 
 
@@ -55,13 +57,13 @@ def snapshot(folder: Path) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A completed Taxi Q-learning run (a couple of seconds), with a resume point and a policy."""
-    root = tmp_path_factory.mktemp("made") / "runs"
+    """A completed Taxi Q-learning run (a couple of seconds), with a resume point and a policy; made
+    once per session (every test copies it)."""
     spec = lab.load_experiment("taxi-qlearning", {"agent.total_steps": 2000, "eval.every": 1000,
                                                   "eval.checkpoint_every": 1000})
-    return lab.run(spec, runs_dir=root).path
+    return made_once(tmp_path_factory, "taxi-qlearning-tiny", lambda root: lab.run(spec, runs_dir=root).path)
 
 
 class Hostile:

@@ -25,7 +25,7 @@ from lab.store import Run, writer_lock
 from lab.summary import Summary
 from lab.sweep.record import SweepRecord, Trial, Job
 
-from .conftest import lab_cli, run_until_resume_checkpoint
+from .conftest import lab_cli, made_once, run_until_resume_checkpoint
 
 TINY_RUN = ["agent.total_steps=8192", "env.n_envs=8", "eval.checkpoint_every=512", "eval.every=4096", "eval.episodes=2"]
 
@@ -82,13 +82,16 @@ def lab_batch(commands: list[list]) -> list[subprocess.CompletedProcess]:
 
 # ------------------------------------------------------------------------------ resume
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def crashed_template(tmp_path_factory) -> Path:
-    """A crashed run (SIGKILLed after its first resume point, step 512), made once and copied per test."""
-    runs = tmp_path_factory.mktemp("template") / "runs"
-    run = run_until_resume_checkpoint("cartpole-ppo-torch", TINY_RUN, runs)
-    assert run.state == "crashed" and json.loads(run.checkpoint("resume.json").read_text())["step"] == 512
-    return run.path
+    """A crashed run (SIGKILLed after its first resume point, step 512), made once per session and
+    copied per test."""
+    def make(runs):
+        run = run_until_resume_checkpoint("cartpole-ppo-torch", TINY_RUN, runs)
+        assert run.state == "crashed" and json.loads(run.checkpoint("resume.json").read_text())["step"] == 512
+        return run.path
+
+    return made_once(tmp_path_factory, "crashed-cartpole-ppo-torch", make)
 
 
 @pytest.fixture

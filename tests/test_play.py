@@ -9,12 +9,12 @@ from lab.rl.evaluate import evaluate
 from lab.rl.play import UPPER_HALF, fit, half_blocks, play, write_gif
 from lab.rl.train import load_delivered_policy
 
+from .conftest import CARTPOLE_PPO, copy_run
+
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    spec = lab.load_experiment("cartpole-ppo", {"agent.total_steps": 2048, "eval.every": 1024})
-    return lab.run(spec, runs_dir=root), spec
+def run(tmp_path_factory, cartpole_ppo_folder):
+    return copy_run(cartpole_ppo_folder, tmp_path_factory.mktemp("runs")), lab.load_experiment("cartpole-ppo", CARTPOLE_PPO)
 
 
 def test_play_is_one_episode_of_the_delivered_policy(run):
