@@ -1,4 +1,5 @@
-"""Large hostile files, built once under /tmp/redteam/assets and hard-linked into cases."""
+"""Large hostile files, built once under ROOT/assets ($LAB_REDTEAM_DIR, default /tmp/redteam) and
+hard-linked into cases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-ASSETS = Path("/tmp/redteam/assets")
+ASSETS = Path(os.environ.get("LAB_REDTEAM_DIR", "/tmp/redteam")) / "assets"
 ASSETS.mkdir(parents=True, exist_ok=True)
 
 

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import assets as A
-from harness import HOSTILE, IDS, LAB, PY, FILES, Result, case, run_cmd
+from harness import BASE, HOSTILE, IDS, LAB, PY, FILES, Result, case, run_cmd
 
 ALL_SWEEP_RUNS = ("POPRUN", "LOCRUN1", "LOCRUN2", "MIDRUN")
 
@@ -386,7 +386,7 @@ case("resume-dqn-buffer-npz-bomb", "resume", lab("resume", rid("SDQN")), setup=b
 def sb3_bomb(ctx):
     d = json.loads(resume_state_path(ctx, "SDQN").read_text())
     src = ctx.run("SDQN") / d["files"]["model"]
-    A.link("sb3-bomb.zip", A.sb3_zip_bomb_from(Path(f"/tmp/redteam/base/runs/{IDS['SDQN']}") / d["files"]["model"]),
+    A.link("sb3-bomb.zip", A.sb3_zip_bomb_from(BASE / IDS['SDQN'] / d["files"]["model"]),
            src)
 
 
@@ -403,7 +403,7 @@ case("resume-qlearning-npz-bomb", "resume", lab("resume", rid("STAXI")), setup=t
 
 def torch_bomb(ctx, key="SPPO"):
     path = ckpt(ctx, key)
-    base = Path("/tmp/redteam/base/runs") / ctx.id(key) / path.relative_to(ctx.run(key))
+    base = BASE / ctx.id(key) / path.relative_to(ctx.run(key))
     A.link(f"torch-bomb-{key}.pt", A.torch_bomb_from(base), path)
 
 
@@ -1048,9 +1048,9 @@ for label, (key, rel, fn) in CHECKPOINTS.items():
         elif fn == "policy-pickle":
             sb3_data_pickle(ctx, p, "policy.pth")
         elif fn == "bomb":
-            A.link("sb3-bomb-best.zip", A.sb3_zip_bomb_from(Path("/tmp/redteam/base/runs") / ctx.id(key) / rel), p)
+            A.link("sb3-bomb-best.zip", A.sb3_zip_bomb_from(BASE / ctx.id(key) / rel), p)
         elif fn == "torch-bomb":
-            A.link(f"torch-bomb-{key}-{p.name}", A.torch_bomb_from(Path("/tmp/redteam/base/runs") / ctx.id(key) / rel), p)
+            A.link(f"torch-bomb-{key}-{p.name}", A.torch_bomb_from(BASE / ctx.id(key) / rel), p)
         elif isinstance(fn, str):
             npy_edit(fn)(ctx, p)
         else:

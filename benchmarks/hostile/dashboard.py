@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Dashboard cases (tmux): the dashboard over a runs root full of hostile folders.
 
-    python3 /tmp/redteam/dashboard.py [--heavy]
+    python3 benchmarks/hostile/dashboard.py [--heavy]
 
-Builds /tmp/redteam/cases/dashboard/runs (the base runs + ~30 corrupt or hostile folders), opens
-`lab --runs-dir` in tmux (160x48), and checks: it starts and lists the good runs; corrupt ones are
-shown 'corrupt'; no marker file (no code ran); no traceback; the pane title is not set by a folder;
+Builds ROOT/cases/dashboard/runs (ROOT: $LAB_REDTEAM_DIR, default /tmp/redteam; the base runs
++ ~30 corrupt or hostile folders), opens `lab --runs-dir` in tmux (160x48), and checks: it starts
+and lists the good runs; corrupt ones are shown 'corrupt'; no marker file (no code ran); no traceback; the pane title is not set by a folder;
 opening every row (enter, then a, m, p in a run's screen, escape) does not end the dashboard;
 idle CPU over 20 s; q quits with exit 0; nothing in the runs root changed. --heavy adds a 400 MB
 events file of tiny lines and 300 MB artifacts to the root.
@@ -265,7 +265,7 @@ def main():
     print("PASS" if not problems else "FAIL", name)
     for p in problems:
         print("   -", p[:2000])
-    res = Path("/tmp/redteam/results-dashboard.json")
+    res = H.RT / "results-dashboard.json"
     old = json.loads(res.read_text()) if res.exists() else {}
     old[name] = {"ok": not problems, "problems": problems}
     res.write_text(json.dumps(old, indent=1))

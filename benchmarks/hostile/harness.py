@@ -2,15 +2,18 @@
 """Red-team harness for lab (issue 24: nothing in a run folder, a sweep folder or a command can
 run code, ruin a run or take the machine).
 
-Usage:
-    python3 /tmp/redteam/harness.py                 # every case
-    python3 /tmp/redteam/harness.py -k summary      # cases whose name contains 'summary'
-    python3 /tmp/redteam/harness.py --list          # names and classes
-    python3 /tmp/redteam/harness.py --keep          # keep each case's folder (/tmp/redteam/cases/NAME)
+Usage (ROOT is $LAB_REDTEAM_DIR, default /tmp/redteam):
+    python3 benchmarks/hostile/build_base.py        # once: ROOT/files and the base runs root ROOT/base/runs
+    python3 benchmarks/hostile/build_assets.py      # once: the large files, 3.8 GB under ROOT/assets (else
+                                                    # each is built the first time a case needs it)
+    python3 benchmarks/hostile/harness.py                 # every case
+    python3 benchmarks/hostile/harness.py -k summary      # cases whose name contains 'summary'
+    python3 benchmarks/hostile/harness.py --list          # names and classes
+    python3 benchmarks/hostile/harness.py --keep          # keep each case's folder (ROOT/cases/NAME)
 
-Each case: a fresh copy of the base runs root (/tmp/redteam/base/runs: tiny completed, stopped,
-attribution runs and three sweeps) in /tmp/redteam/cases/NAME/runs, a mutation, one lab command
-(`timeout 90`, under /usr/bin/time -v), then checks:
+Each case: a fresh copy of the base runs root (ROOT/base/runs: tiny completed, stopped,
+attribution runs and three sweeps, built by build_base.py) in ROOT/cases/NAME/runs, a mutation,
+one lab command (`timeout 90`, under /usr/bin/time -v), then checks:
   exit code in the case's set; on a non-zero exit, stderr is one line starting 'lab';
   no 'Traceback (most recent call last)'; no raw ESC / C1 / bidi control bytes in the output;
   output under 256 KB; no marker file written by an imported module (modules named by folders on
@@ -20,7 +23,7 @@ attribution runs and three sweeps) in /tmp/redteam/cases/NAME/runs, a mutation, 
   every good run and sweep still listed by `lab runs`, with its state;
   wall time < 60 s; max RSS (GNU time) < 4 GB, and the summed RSS of the process tree < 4 GB
   (sampled every 0.1 s; the tree is killed at 6 GB).
-Results: /tmp/redteam/results.json and a table on stdout.
+Results: ROOT/results.json (--out) and a table on stdout.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-RT = Path("/tmp/redteam")
+RT = Path(os.environ.get("LAB_REDTEAM_DIR", "/tmp/redteam"))
 BASE = RT / "base" / "runs"
 ASSETS = RT / "assets"
 CASES_DIR = RT / "cases"
@@ -56,21 +59,45 @@ HOSTILE = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\u202eevil\x9b31m"
 # ------------------------------------------------------------------------------ base runs
 
 def base_ids() -> dict[str, str]:
-    names = sorted(os.listdir(BASE))
+    """The base runs the cases name, by what they are: the experiment or sweep name in the id
+    (YYYYMMDD-HHMMSS-NAME-XXXX) and the state in its summary.json or sweep.json. Where two
+    runs fit (the local sweep's two), they come in the sweep's trial order."""
+    if not BASE.is_dir():
+        sys.exit(f"harness: no base runs root at {BASE}: python3 benchmarks/hostile/build_base.py builds it "
+                 f"(LAB_REDTEAM_DIR picks the root)")
+    found: dict[tuple[str, str], list[str]] = {}
+    records: dict[str, dict] = {}
+    for rid in sorted(os.listdir(BASE)):
+        m = re.fullmatch(r"\d{8}-\d{6}-(.+)-[0-9a-f]{4}", rid)
+        if m is None:
+            continue
+        for record in ("summary.json", "sweep.json"):
+            if (BASE / rid / record).is_file():
+                records[rid] = json.loads((BASE / rid / record).read_text())
+                found.setdefault((m.group(1), records[rid].get("state")), []).append(rid)
+                break
 
-    def one(pattern, nth=0):
-        found = [n for n in names if re.search(pattern, n)]
-        return found[nth]
+    def one(name, state, nth=0, total=1):
+        ids = found.get((name, state), [])
+        if len(ids) != total:
+            sys.exit(f"harness: {BASE} holds {len(ids)} {state} {name} (wanted {total}): "
+                     f"python3 benchmarks/hostile/build_base.py --force rebuilds it")
+        return ids[nth]
 
-    return {
-        "PPO": one(r"-2328\d\d-cartpole-ppo-torch-"), "DQN": one(r"-2328\d\d-cartpole-dqn-"),
-        "FL": one(r"frozenlake-qlearning"), "TAXI": one(r"-2328\d\d-taxi-qlearning"),
-        "WINE": one(r"wine-linear-attributions"), "REINF": one(r"cartpole-reinforce"),
-        "SPPO": one(r"-2330\d\d-cartpole-ppo-torch-"), "SDQN": one(r"-2330\d\d-cartpole-dqn-"),
-        "STAXI": one(r"-2330\d\d-taxi-qlearning"), "POPSW": one(r"tiny-pop-sweep"), "POPRUN": one(r"tiny-ppo-torch"),
-        "LOCSW": one(r"tiny-local-sweep"), "LOCRUN1": one(r"tiny-taxi", 0), "LOCRUN2": one(r"tiny-taxi", 1),
-        "STOPSW": one(r"stop-sweep"), "MIDRUN": one(r"mid-taxi"),
+    ids = {
+        "PPO": one("cartpole-ppo-torch", "completed"), "DQN": one("cartpole-dqn", "completed"),
+        "FL": one("frozenlake-qlearning", "completed"), "TAXI": one("taxi-qlearning", "completed"),
+        "WINE": one("wine-linear-attributions", "completed"), "REINF": one("cartpole-reinforce", "completed"),
+        "SPPO": one("cartpole-ppo-torch", "stopped"), "SDQN": one("cartpole-dqn", "stopped"),
+        "STAXI": one("taxi-qlearning", "stopped"), "POPSW": one("tiny-pop-sweep", "completed"),
+        "POPRUN": one("tiny-ppo-torch", "completed"), "LOCSW": one("tiny-local-sweep", "completed"),
+        "LOCRUN1": one("tiny-taxi", "completed", 0, 2), "LOCRUN2": one("tiny-taxi", "completed", 1, 2),
+        "STOPSW": one("stop-sweep", "stopped"), "MIDRUN": one("mid-taxi", "stopped"),
     }
+    trial_runs = [j["run"] for t in records[ids["LOCSW"]].get("trials", []) for j in t.get("jobs", [])]
+    if sorted(trial_runs) == sorted([ids["LOCRUN1"], ids["LOCRUN2"]]):
+        ids["LOCRUN1"], ids["LOCRUN2"] = trial_runs
+    return ids
 
 
 IDS = base_ids()
