@@ -678,6 +678,16 @@ case("size-sb3-net-arch-huge", "size", lab("run", "cartpole-ppo", "--set", "agen
 case("size-torch-net-arch-huge", "size", lab("run", "cartpole-ppo-torch", "--set", "agent.net_arch=[65536, 65536]"))
 case("size-reinforce-net-arch-huge", "size", lab("run", "cartpole-reinforce", "--set", "agent.net_arch=[100000, 100000]"))
 case("size-sac-net-arch-huge", "size", lab("run", "pendulum-sac", "--set", "agent.net_arch=[50000, 50000]"))
+def huge_frozenlake(ctx):
+    """A FrozenLake map of 1500 x 1500 cells: gymnasium builds a 4.5 GB transition table from it."""
+    n = 1500
+    desc = ["S" + "F" * (n - 1)] + ["F" * n] * (n - 2) + ["F" * (n - 1) + "G"]
+    text = (Path(__file__).resolve().parents[2] / "experiments" / "frozenlake-qlearning.toml").read_text()
+    (ctx.dir / "fl.toml").write_text(text.replace("kwargs = { is_slippery = true }",
+                                                  "kwargs = { is_slippery = true, desc = " + json.dumps(desc) + " }"))
+
+
+case("size-qlearning-table-huge-env", "size", lambda c: c.lab("run", str(c.dir / "fl.toml")), setup=huge_frozenlake)
 case("size-gym-n-envs-huge", "size", lab("run", "cartpole-ppo", "--set", "env.n_envs=1000000"))
 case("size-attribution-mlp-huge", "size", lab("run", "wine-linear-attributions", "--set", 'model.arch="mlp"',
                                               "--set", "model.hidden=[100000, 100000]"))
