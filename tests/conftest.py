@@ -34,8 +34,10 @@ def lab_main(*args, runs_dir=None) -> subprocess.CompletedProcess:
     import signal
     import traceback
 
+    from lab import plugins
     from lab.cli import main
 
+    allowed = set(plugins._allowed)  # what --allow-module grants is for the rest of a process: this call's only
     argv = [*map(str, args), *(["--runs-dir", str(runs_dir)] if runs_dir is not None else [])]
     out, err = io.StringIO(), io.StringIO()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -52,6 +54,8 @@ def lab_main(*args, runs_dir=None) -> subprocess.CompletedProcess:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         gc.unfreeze()  # main() freezes what it made for a fast exit; this process goes on
+        plugins._allowed.clear()
+        plugins._allowed.update(allowed)
     return subprocess.CompletedProcess(["lab", *argv], rc, out.getvalue(), err.getvalue())
 
 
@@ -107,10 +111,11 @@ def pytest_collection_modifyitems(config, items):
 # ------------------------------------------------------------------ runs trained once per session
 
 def made_once(tmp_path_factory, name: str, make) -> Path:
-    """The run folder `make(root)` trains into an empty runs root, made once per test session
-    however many xdist workers ask: the first makes it under a lock in the folder the workers'
-    temporary folders share, the others wait for it and reuse it. Never write into it: copy it
-    (`copy_run`) into a runs root of the test's own."""
+    """What `make(root)` makes in the folder `root` (not there yet) and returns (the run folder it
+    trains there, or `root` itself), made once per test session however many xdist workers ask:
+    the first makes it under a lock in the folder the workers' temporary folders share, the others
+    wait for it and reuse it. Never write into it: copy it (`copy_run`) into a folder of the test's
+    own."""
     import shutil
 
     from filelock import FileLock
@@ -122,9 +127,8 @@ def made_once(tmp_path_factory, name: str, make) -> Path:
     with FileLock(str(shared / f"{name}.lock")):
         if not made.exists():  # (a worker whose make failed left no mark: the next one tries again)
             shutil.rmtree(root, ignore_errors=True)
-            folder = make(root)
-            made.write_text(folder.name)
-        return root / made.read_text()
+            made.write_text(str(Path(make(root)).relative_to(shared)))
+        return shared / made.read_text()
 
 
 def copy_run(folder: Path, root: Path):
@@ -137,8 +141,8 @@ def copy_run(folder: Path, root: Path):
 
 
 # cartpole-ppo, short: its policy barely learned (short episodes: cheap to play and record), with a
-# best checkpoint from its evaluation at step 1,024 and its final one at 2,048
-CARTPOLE_PPO = {"agent.total_steps": 2048, "eval.every": 1024}
+# best checkpoint from its evaluation at step 1,024 (3 episodes) and its final one (20) at 2,048
+CARTPOLE_PPO = {"agent.total_steps": 2048, "eval.every": 1024, "eval.episodes": 3}
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +157,36 @@ def cartpole_ppo_folder(tmp_path_factory) -> Path:
         return run.path
 
     return made_once(tmp_path_factory, "cartpole-ppo", make)
+
+
+# 2 learning rates x 2 seeds of a short cartpole-ppo, two runs at a time (after `name` and `kind`)
+TINY_SWEEP = """
+[sweep]
+experiment = "cartpole-ppo"
+seeds = [0, 1]
+method = "grid"
+workers = 2
+[sweep.params]
+"agent.learning_rate" = [1e-3, 3e-3]
+"agent.total_steps" = [2048]
+"eval.every" = [512]
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory) -> Path:
+    """A finished `lab sweep` of TINY_SWEEP, made once per session for test_sweeps and
+    test_dashboard_sweeps: a folder holding tiny.toml, the runs root `runs` (the sweep's folder and
+    its four runs) and `result.json` (what `lab sweep --json` printed last)."""
+    def make(root):
+        root.mkdir()
+        (root / "tiny.toml").write_text('name = "tiny"\nkind = "sweep"\n' + TINY_SWEEP)
+        proc = lab_cli("sweep", root / "tiny.toml", "--json", runs_dir=root / "runs", timeout=240, cwd=REPO)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        (root / "result.json").write_text(proc.stdout.strip().splitlines()[-1])
+        return root
+
+    return made_once(tmp_path_factory, "tiny-sweep", make)
 
 
 @pytest.fixture

@@ -191,9 +191,10 @@ def test_digits_cnn_heatmaps_for_every_image_method(tmp_path):
     assert (result.path / "artifacts" / "sample_000.png").is_file()
 
 
-def test_policy_of_an_rl_run_is_explained_on_its_own_states(tmp_path):
-    rl = lab.run(lab.load_experiment("cartpole-ppo", {"agent.total_steps": 4000, "eval.every": 2000, "eval.episodes": 2}),
-                 runs_dir=tmp_path)
+def test_policy_of_an_rl_run_is_explained_on_its_own_states(tmp_path, cartpole_ppo_folder):
+    from .conftest import copy_run
+
+    rl = copy_run(cartpole_ppo_folder, tmp_path)
     spec = lab.load_experiment("cartpole-policy-attributions", {"explain.samples": 5, "explain.sensitivity_samples": 1,
                                                                  "model.rollout_episodes": 1,
                                                                  "explain.methods": ["integrated_gradients", "shap_kernel", "lime"]})
@@ -208,10 +209,10 @@ def test_policy_of_an_rl_run_is_explained_on_its_own_states(tmp_path):
 
 
 def test_lab_explain_reexplains_without_retraining(cancer_run):
-    from .conftest import lab_cli
+    from .conftest import lab_cli, lab_main
 
     root = cancer_run.path.parent
-    proc = lab_cli("explain", cancer_run.path.name, "--methods", "saliency", "deeplift", "--samples", 3, runs_dir=root)
+    proc = lab_main("explain", cancer_run.path.name, "--methods", "saliency", "deeplift", "--samples", 3, runs_dir=root)
     assert proc.returncode == 0, proc.stderr
     new = max(lab.list_runs(root), key=lambda r: r.summary.started)
     assert new.path != cancer_run.path and new.state == "completed"

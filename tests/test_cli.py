@@ -53,6 +53,7 @@ def _wait_for_progress(proc) -> None:
         assert time.time() < deadline
 
 
+@pytest.mark.slow
 def test_sigkilled_run_is_listed_as_crashed_and_stays_readable(runs_dir):
     proc = _start(runs_dir)
     _wait_for_progress(proc)
@@ -68,6 +69,7 @@ def test_sigkilled_run_is_listed_as_crashed_and_stays_readable(runs_dir):
     assert shown.returncode == 0 and "state crashed" in shown.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_sigint_sigterm_and_sighup_stop_with_a_final_checkpoint(runs_dir, sig):
     proc = _start(runs_dir)
@@ -84,6 +86,7 @@ def test_sigint_sigterm_and_sighup_stop_with_a_final_checkpoint(runs_dir, sig):
     assert json.loads(out.splitlines()[-1])["state"] == "stopped"
 
 
+@pytest.mark.slow
 def test_a_run_whose_reader_goes_away_stops_checkpointed_not_failed(runs_dir):
     """`lab run X --json | head -3`: the pipe closes under the run, which stops as on Ctrl-C."""
     proc = _start(runs_dir)
@@ -158,6 +161,7 @@ def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
     assert "Traceback" in errors[0]["traceback"] and "[nan, nan]" in errors[0]["traceback"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_prerequisites_training_stops_both_runs_and_shows_its_progress(runs_dir):
     """cartpole-policy-attributions on an empty runs root trains cartpole-ppo first, inside itself."""
     proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-policy-attributions", "--json",
@@ -183,6 +187,7 @@ def test_ctrl_c_during_a_prerequisites_training_stops_both_runs_and_shows_its_pr
     assert inner.summary.progress.step > 0  # the step it reached, not 0
 
 
+@pytest.mark.slow
 def test_lab_stop_stops_a_running_run_and_refuses_a_finished_one(runs_dir):
     proc = _start(runs_dir)
     _wait_for_progress(proc)
@@ -248,6 +253,7 @@ def test_no_command_unpickles_a_doctored_checkpoint(finished_run, tmp_path):
     assert not mark.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, gap", [(signal.SIGINT, 0.005), (signal.SIGTERM, 0.2)], ids=["sigint-5ms", "sigterm-200ms"])
 def test_a_second_signal_soon_after_the_first_is_absorbed_and_the_run_checkpoints(runs_dir, sig, gap):
     proc = _start(runs_dir)
@@ -262,6 +268,7 @@ def test_a_second_signal_soon_after_the_first_is_absorbed_and_the_run_checkpoint
     assert run.summary.progress.step > 0 and run.summary.progress.step == run.results.total_steps
 
 
+@pytest.mark.slow
 def test_a_third_signal_stops_at_once_and_the_run_ends_recorded(runs_dir):
     proc = _start(runs_dir)
     _wait_for_progress(proc)

@@ -12,7 +12,7 @@ from lab.events import read_events
 from lab.rl.algos import ALGOS
 from lab.spec import load_experiment
 
-from .conftest import EXPERIMENTS, lab_cli
+from .conftest import EXPERIMENTS, lab_cli, lab_main
 
 # A few hundred steps on 100-step episodes: enough for updates, an evaluation and a metric dump
 # (SB3's off-policy algorithms dump their losses every 4 episodes)
@@ -29,7 +29,7 @@ def short_runs(tmp_path_factory):
     """SAC through the Python API, TD3 through `lab run` (RL Zoo's normal action noise kept)."""
     root = tmp_path_factory.mktemp("runs")
     sac = lab.run(load_experiment("pendulum-sac", SHORT), runs_dir=root)
-    proc = lab_cli("run", "pendulum-td3", *_cli_overrides(SHORT), "--json", runs_dir=root)
+    proc = lab_main("run", "pendulum-td3", *_cli_overrides(SHORT), "--json", runs_dir=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     td3 = lab.open_run(json.loads(proc.stdout.splitlines()[-1])["id"], root)
     return root, {"sac": sac, "td3": td3}
@@ -72,7 +72,7 @@ def test_sac_and_td3_checkpoints_load_in_sb3_itself(short_runs, algo):
 def test_lab_eval_repeats_the_recorded_final_evaluation(short_runs):
     root, runs = short_runs
     run = runs["td3"]
-    proc = lab_cli("eval", run.path.name, "--episodes", 20, "--seed", run.summary.seed + 20_000, "--json", runs_dir=root)
+    proc = lab_main("eval", run.path.name, "--episodes", 20, "--seed", run.summary.seed + 20_000, "--json", runs_dir=root)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["policy"] == "checkpoints/best.zip"

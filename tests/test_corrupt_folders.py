@@ -13,7 +13,7 @@ from lab.store import list_runs
 from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
-from .conftest import lab_cli
+from .conftest import lab_cli, lab_main
 from .pilot import wait_for
 
 GOOD_EVENT = '{"t":1.0,"kind":"status","state":"running"}\n'
@@ -89,9 +89,9 @@ def test_show_eval_and_explain_of_the_good_run_work_beside_broken_ones(mixed_roo
     root, good = mixed_root
     shown = lab_cli("show", good.id, runs_dir=root)
     assert shown.returncode == 0 and "state completed" in shown.stdout
-    evaluated = lab_cli("eval", good.id, "--episodes", 3, runs_dir=root)
+    evaluated = lab_main("eval", good.id, "--episodes", 3, runs_dir=root)
     assert evaluated.returncode == 0, evaluated.stderr
-    explained = lab_cli("explain", good.id, "--methods", "saliency", "--samples", 2, runs_dir=root)
+    explained = lab_main("explain", good.id, "--methods", "saliency", "--samples", 2, runs_dir=root)
     assert explained.returncode == 0, explained.stderr
 
 

@@ -67,6 +67,7 @@ async def test_bad_setting_shows_the_cli_message_and_does_not_launch(tmp_path):
         assert "valid" in str(app.screen.query_one("#settings-status").render())
 
 
+@pytest.mark.slow
 async def test_launch_watch_and_stop_a_real_run(tmp_path):
     app = LabApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -21,7 +21,7 @@ from lab.sweep.report import value_text
 from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
-from .conftest import EXPERIMENTS, lab_cli
+from .conftest import EXPERIMENTS
 from .pilot import runs_shown, settled, wait_for
 
 SIZE = (160, 48)
@@ -40,13 +40,10 @@ workers = 2
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """A runs root holding one finished sweep of 2 settings x 2 seeds (4 runs), made by `lab sweep`."""
-    base = tmp_path_factory.mktemp("swept")
-    (base / "tiny.toml").write_text(TINY.format(steps=2048))
-    proc = lab_cli("sweep", base / "tiny.toml", "--json", runs_dir=base / "runs", timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return base / "runs"
+def swept(tmp_path_factory, tiny_sweep):
+    """A runs root holding one finished sweep of 2 settings x 2 seeds (4 runs), made by `lab sweep`
+    (a copy of the session's tiny_sweep)."""
+    return shutil.copytree(tiny_sweep / "runs", tmp_path_factory.mktemp("swept") / "runs")
 
 
 def sweep_folder(root) -> SweepFolder:
@@ -170,6 +167,7 @@ async def test_a_sweep_updates_as_its_sweep_json_changes_and_s_stops_it(swept, t
         proc.wait()
 
 
+@pytest.mark.slow
 async def test_a_sweep_file_launches_from_the_experiment_list_and_s_stops_every_run(tmp_path, monkeypatch):
     experiments = tmp_path / "experiments"
     experiments.mkdir()

@@ -13,6 +13,7 @@ from lab.errors import BadInput
 from lab.events import read_events
 
 
+@pytest.mark.slow
 def test_cartpole_ppo_torch_solves_cartpole(tmp_path):
     spec = lab.load_experiment("cartpole-ppo-torch", {"agent.total_steps": 81_920, "eval.target_return": 475})
     run = lab.run(spec, runs_dir=tmp_path)
@@ -34,6 +35,7 @@ def test_cartpole_ppo_torch_solves_cartpole(tmp_path):
     assert isinstance(weights, dict) and all(isinstance(v, torch.Tensor) for v in weights.values())
 
 
+@pytest.mark.slow
 def test_a2c_on_the_torch_engine_solves_cartpole(tmp_path):
     spec = lab.load_experiment("cartpole-a2c", {"engine": "torch", "agent.total_steps": 150_000,
                                                 "eval.every": 10_000, "eval.target_return": 475})

@@ -15,7 +15,7 @@ import lab
 from lab.errors import BadInput
 from lab.events import read_events
 
-from .conftest import REPO, lab_cli, run_until_resume_checkpoint
+from .conftest import REPO, lab_cli, lab_main, run_until_resume_checkpoint
 
 GRIDWORLD = {"id": "tests.gridworld_env:GridWorld", "n_envs": 8}
 # PPO for a small discrete task, as docs/gridworld-ppo.toml trains it: short rollouts, four epochs of large steps
@@ -57,6 +57,7 @@ def test_the_docs_page_quotes_its_grid_world_and_experiment_whole():
     assert f"```toml\n{(REPO / 'docs' / 'gridworld-ppo.toml').read_text()}```" in page
 
 
+@pytest.mark.slow
 def test_a_user_torch_env_trains_with_engine_ppo_and_learns(runs):
     from tests.gridworld_env import GridWorld
 
@@ -211,11 +212,12 @@ def test_an_env_without_draw_is_refused_in_one_line(runs_dir):
 
 def test_lab_eval_feeds_a_gymnasium_runs_policy_the_observations_it_trained_on(runs):
     root, _, lake = runs
-    out = lab_cli("eval", lake.path, "--episodes", "5", "--json", runs_dir=root)
+    out = lab_main("eval", lake.path, "--episodes", "5", "--json", runs_dir=root)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["return_mean"] == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env, path", [
     (GRIDWORLD, "user torch env tests.gridworld_env:GridWorld"),
     ({"id": "FrozenLake-v1", "n_envs": 8, "kwargs": {"is_slippery": False}}, GYMNASIUM_PATH),

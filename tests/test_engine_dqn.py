@@ -3,6 +3,7 @@ its replay buffer keeps SB3's timeout handling, checkpoints are plain state dict
 learns from exactly the episodes that finished since its last update."""
 
 import numpy as np
+import pytest
 import torch
 
 import lab
@@ -12,6 +13,7 @@ from lab.events import read_events
 from lab.rl.train import load_delivered_policy
 
 
+@pytest.mark.slow
 def test_dqn_on_the_torch_engine_learns_cartpole(tmp_path):
     # within the experiment's 40k steps on seeds 0-4 (at 15k-35k), and it stops there
     spec = lab.load_experiment("cartpole-dqn-torch", {"eval.target_return": 475})
@@ -51,6 +53,7 @@ def test_a_transition_cut_by_the_time_limit_is_stored_with_its_last_observation_
     assert torch.equal(buffer.obs[0], obs) and buffer.actions[0].tolist() == [1, 1, 1]
 
 
+@pytest.mark.slow
 def test_reinforce_on_the_torch_engine_learns_from_each_batch_of_finished_episodes(tmp_path):
     spec = lab.load_experiment("cartpole-reinforce", {"engine": "torch", "agent.total_steps": 30_000, "eval.every": 10_000})
     run = lab.run(spec, runs_dir=tmp_path)

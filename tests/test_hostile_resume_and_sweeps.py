@@ -233,6 +233,7 @@ def test_a_damaged_resume_point_is_refused_and_the_run_left_as_it_was(refused_re
     assert Run.load(run.path).state == "crashed"
 
 
+@pytest.mark.slow
 def test_a_run_refused_for_a_damaged_file_resumes_once_the_file_is_restored(crashed, tmp_path):
     agent, spec = _agent_file(crashed), crashed.spec_path.read_text()
     good = agent.read_bytes()
@@ -255,6 +256,7 @@ def test_a_resume_while_another_process_writes_the_run_is_refused(crashed, tmp_p
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(crashed):
     with crashed.events_path.open("ab") as f:  # and events the resume must read past, not hold or trust
         f.write(b'{"t": 1, "kind": "log", "step": Infinity}\n{"t": 1, "kind": "progress", "step": 99999999999}\n')
@@ -665,6 +667,7 @@ def loopback_listener(kind: str):
             conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
 @pytest.mark.parametrize("kind, says", [("silent", "something accepts connections there but sent nothing within 3 s"),
                                         ("garbage", "what answers there is not a Ray cluster (it does not speak gRPC)"),
@@ -686,6 +689,7 @@ def test_ray_at_an_address_that_is_not_a_ray_cluster_fails_in_seconds_in_one_lin
     assert not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
 def test_ray_at_a_closed_address_fails_in_seconds_naming_it(tmp_path):
     path = tmp_path / "tiny.toml"

@@ -9,7 +9,7 @@ from lab.rl.evaluate import evaluate
 from lab.rl.play import UPPER_HALF, fit, half_blocks, play, write_gif
 from lab.rl.train import load_delivered_policy
 
-from .conftest import CARTPOLE_PPO, copy_run
+from .conftest import CARTPOLE_PPO, copy_run, lab_main
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def _lab(*args):
 def test_lab_record_writes_a_gif_and_refuses_bad_input_in_one_line(run, tmp_path):
     r, _ = run
     root = str(r.path.parent)
-    out = _lab("record", r.id, "--runs-dir", root, "--out", str(tmp_path / "ep.gif"))
+    out = lab_main("record", r.id, "--runs-dir", root, "--out", str(tmp_path / "ep.gif"))  # what it writes
     assert out.returncode == 0 and (tmp_path / "ep.gif").stat().st_size > 0 and "frames" in out.stdout
     for args, message in ((["--out", str(tmp_path / "ep.png")], "must end in .gif"),
                           (["--out", str(tmp_path / "no" / "ep.gif")], "does not exist"),

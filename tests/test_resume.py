@@ -34,6 +34,7 @@ def _steps_in_order(run: Run) -> list[int]:
             and e["kind"] != "checkpoint"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["cartpole-ppo", "cartpole-dqn"])
 def test_sigkilled_run_resumes_to_completion_on_one_step_axis(runs_dir, experiment):
     crashed = _run_until_checkpoint(runs_dir, experiment)
@@ -60,6 +61,7 @@ def test_sigkilled_run_resumes_to_completion_on_one_step_axis(runs_dir, experime
     assert second == {**second, "state": "completed", "from_step": saved["step"], "to_step": total}
 
 
+@pytest.mark.slow
 def test_stopped_run_resumes_from_where_it_stopped(runs_dir):
     sets = [a for s in SHORT["cartpole-ppo"] for a in ("--set", s)]
     proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-ppo", *sets, "--json", "--runs-dir", str(runs_dir)],
@@ -114,6 +116,7 @@ def test_what_cannot_resume_is_refused_in_one_line(runs_dir, state, kind, algo, 
     assert (path / "summary.json").read_bytes() == before  # nothing changed
 
 
+@pytest.mark.slow
 def test_a_checkpoint_whose_model_file_is_truncated_is_refused_and_the_run_left_as_it_was(runs_dir):
     crashed = _run_until_checkpoint(runs_dir, "cartpole-ppo")
     saved = json.loads(crashed.checkpoint("resume.json").read_text())

@@ -83,6 +83,7 @@ def _weights(path) -> dict:
     return torch.load(path, weights_only=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, interrupt", [("ppo", "kill"), ("ppo-population", "stop"), ("dqn", "kill"),
                                              ("qlearning", "kill")])
 def test_a_run_interrupted_and_resumed_is_the_uninterrupted_run(tmp_path, case, interrupt):

@@ -188,6 +188,7 @@ def _normalize_stats(zip_path) -> dict:
         return json.loads(z.read("vecnormalize.json"))
 
 
+@pytest.mark.slow
 def test_normalized_run_is_killed_and_resumes_with_its_statistics(tmp_path, runs_dir):
     """An imported entry with normalize = true (a2c Acrobot-v1), SIGKILLed after its first
     checkpoint: `lab resume` goes on from the saved statistics, and the delivered policy (what

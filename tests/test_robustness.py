@@ -9,7 +9,7 @@ import torch
 import lab
 from lab.xai import robustness as rb
 
-from .conftest import lab_cli
+from .conftest import lab_cli, lab_main
 
 
 class _Sink:
@@ -120,6 +120,7 @@ def test_fgsm_on_a_linear_model_moves_by_epsilon_times_the_sign_of_the_weight_di
     assert torch.allclose(toward - x, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_adversarial_training_raises_accuracy_under_pgd_at_the_training_epsilon(digits_plain):
     net, ds = digits_plain
     hardened, _ = _trained("digits", "cnn", epochs=6, seed=1, adversarial={"epsilon": 2.0, "steps": 3, "warmup_epochs": 2})
@@ -250,7 +251,7 @@ def test_policy_return_falls_under_large_observation_attacks(cartpole_run):
 
 def test_lab_eval_attack_prints_one_point_and_rejects_bad_input(cartpole_run):
     root = cartpole_run.path.parent
-    proc = lab_cli("eval", cartpole_run.path.name, "--episodes", 3, "--attack", "fgsm", "--epsilon", 0.05, "--json", runs_dir=root)
+    proc = lab_main("eval", cartpole_run.path.name, "--episodes", 3, "--attack", "fgsm", "--epsilon", 0.05, "--json", runs_dir=root)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["attack"] == "fgsm" and out["epsilon"] == 0.05 and out["episodes"] == 3
@@ -258,6 +259,7 @@ def test_lab_eval_attack_prints_one_point_and_rejects_bad_input(cartpole_run):
     assert bad.returncode == 2 and "--epsilon" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_fgsm_on_the_observations_of_a_torch_engine_policy(tmp_path):
     from lab.xai.policy_robustness import return_under_attack
     from lab.rl.train import load_delivered_policy

@@ -19,6 +19,8 @@ from lab.store import Run
 from lab.sweep.record import SweepFolder, list_sweeps
 from lab.sweep.spec import load_sweep
 
+from .conftest import TINY_SWEEP
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -36,17 +38,7 @@ def sweep_file(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-TINY = """
-[sweep]
-experiment = "cartpole-ppo"
-seeds = [0, 1]
-method = "grid"
-workers = 2
-[sweep.params]
-"agent.learning_rate" = [1e-3, 3e-3]
-"agent.total_steps" = [2048]
-"eval.every" = [512]
-"""
+TINY = TINY_SWEEP  # the sweep the session fixture tiny_sweep made
 
 
 # ------------------------------------------------------------------------------ bad sweep files
@@ -102,11 +94,10 @@ def test_running_a_sweep_file_as_an_experiment_says_to_use_lab_sweep(tmp_path):
 # ------------------------------------------------------------------------------ local backend, end to end
 
 @pytest.fixture(scope="module")
-def local_sweep(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("local")
-    path = sweep_file(tmp, "tiny", TINY)
-    out = lab("sweep", str(path), "--json", runs=tmp / "runs")
-    return tmp / "runs", json.loads(out.stdout.strip().splitlines()[-1])
+def local_sweep(tmp_path_factory, tiny_sweep):
+    """`lab sweep` of TINY (a copy of what it made) and what it printed."""
+    runs = shutil.copytree(tiny_sweep / "runs", tmp_path_factory.mktemp("local") / "runs")
+    return runs, json.loads((tiny_sweep / "result.json").read_text())
 
 
 def test_local_sweep_runs_every_setting_and_seed_as_ordinary_runs(local_sweep):
@@ -148,6 +139,7 @@ def test_lab_show_and_lab_runs_read_a_sweep(local_sweep):
 
 # ------------------------------------------------------------------------------ pruning
 
+@pytest.mark.slow
 def test_median_pruning_stops_a_trial_that_falls_behind(tmp_path):
     """Four good learning rates, then one that cannot learn: it is pruned at its first evaluation,
     its run stops as a stopped run does (checkpoint written) and is marked pruned."""
@@ -207,6 +199,7 @@ workers = 2
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_crashed_the_others_complete_and_resume_reruns_only_it(tmp_path):
     runs = tmp_path / "runs"
     path = sweep_file(tmp_path, "crash", SLOW)
@@ -228,6 +221,7 @@ def test_a_killed_run_is_crashed_the_others_complete_and_resume_reruns_only_it(t
     assert len({p.name for p in runs.glob("*-cartpole-ppo-torch-*")}) == 3  # two first, one rerun
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
 def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
     runs = tmp_path / "runs"
@@ -245,6 +239,7 @@ def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
         assert run.state == "stopped" and (run.path / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_lab_stop_stops_a_sweep_started_as_the_dashboard_starts_it_and_every_run_of_it(tmp_path):
     """The core's one spawn and one stop, for sweeps as for runs: `lab stop SWEEP` and `lab.stop`."""
     from lab import stop as api_stop
@@ -271,6 +266,7 @@ def test_lab_stop_stops_a_sweep_started_as_the_dashboard_starts_it_and_every_run
         api_stop(sweep.id, runs_dir=runs)
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_outright_stops_its_runs_with_their_checkpoints(tmp_path):
     """SIGKILL of `lab sweep` itself: its runs (each in a session of its own) are not left going."""
     runs = tmp_path / "runs"
@@ -290,6 +286,7 @@ def test_a_sweep_killed_outright_stops_its_runs_with_their_checkpoints(tmp_path)
 
 # ------------------------------------------------------------------------------ population backend
 
+@pytest.mark.slow
 def test_population_backend_trains_every_setting_and_seed_as_one_run(tmp_path):
     path = sweep_file(tmp_path, "pop", """
 [sweep]
@@ -361,6 +358,7 @@ def _shape(result: dict) -> tuple:
     return (sorted(result), sorted(result["trials"][0]), sorted(result["best"]))
 
 
+@pytest.mark.slow
 def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, local_sweep):
     path = sweep_file(tmp_path, "tiny", TINY)
     proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--backend", "ray", "--json",
@@ -381,6 +379,7 @@ def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path
     assert (tmp_path / "runs" / result["sweep"] / "tune").is_dir()  # Tune's own record, inside the sweep folder
 
 
+@pytest.mark.slow
 def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_sweep):
     env = _ray_env(tmp_path)
     ray = str(Path(sys.executable).with_name("ray"))

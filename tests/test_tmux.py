@@ -13,7 +13,8 @@ import pytest
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed: the real-terminal test needs it")
+pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed: the real-terminal test needs it"),
+              pytest.mark.slow]
 
 
 def screen(session: str) -> str:

@@ -9,8 +9,10 @@ import torch
 import lab
 from lab.events import read_events
 
+from .conftest import CARTPOLE_PPO, copy_run
+
 SHORT = {
-    "ppo": ("cartpole-ppo", {"agent.total_steps": 3000, "eval.every": 1500, "eval.episodes": 3}),
+    "ppo": ("cartpole-ppo", CARTPOLE_PPO),  # the session's cartpole_ppo_folder
     "a2c": ("cartpole-a2c", {"agent.total_steps": 3000, "eval.every": 1500, "eval.episodes": 3}),
     "dqn": ("cartpole-dqn", {"agent.total_steps": 3000, "agent.learning_starts": 500, "eval.every": 1500, "eval.episodes": 3}),
     "reinforce": ("cartpole-reinforce", {"agent.total_steps": 3000, "eval.every": 1500, "eval.episodes": 3}),
@@ -21,9 +23,10 @@ RESULT_KEYS = {"final_eval_return_mean", "final_eval_return_std", "best_eval_ret
 
 
 @pytest.fixture(scope="module")
-def short_runs(tmp_path_factory):
+def short_runs(tmp_path_factory, cartpole_ppo_folder):
     root = tmp_path_factory.mktemp("runs")
-    return {algo: lab.run(lab.load_experiment(name, overrides), runs_dir=root) for algo, (name, overrides) in SHORT.items()}
+    return {algo: copy_run(cartpole_ppo_folder, root) if algo == "ppo" else lab.run(lab.load_experiment(name, overrides), runs_dir=root)
+            for algo, (name, overrides) in SHORT.items()}
 
 
 @pytest.mark.parametrize("algo", list(SHORT))
@@ -108,6 +111,7 @@ def test_series_come_back_from_the_api(short_runs):
     assert run.series("episode", "return") == (steps, returns)
 
 
+@pytest.mark.slow
 def test_reinforce_learns_cartpole(tmp_path):
     """A random policy scores about 22 on CartPole; REINFORCE is far above it within 40k steps."""
     spec = lab.load_experiment("cartpole-reinforce", {"agent.total_steps": 40_000, "eval.every": 10_000})
