@@ -1,5 +1,6 @@
 import json
 import os
+from collections import Counter
 import subprocess
 import sys
 import time
@@ -78,14 +79,22 @@ def run_until_resume_checkpoint(experiment, sets, runs_dir, timeout=60):
     return run
 
 
-# ------------------------------------------------------------------ xdist: groups and order
+# ------------------------------------------------------------------ xdist: workers, groups and order
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker more than this process may use cores. The
+    dashboard's tests wait on the app's own timers and many tests wait on a `lab` process, which
+    leaves a core idle a third of the time with one worker per core (2 cores: 3 workers)."""
+    return len(os.sched_getaffinity(0)) + 1
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook is registered later)
 def pytest_collection_modifyitems(config, items):
     """Tests that share a module-scoped fixture (a trained model, a sweep made once) form one
     xdist_group, so that `--dist loadgroup` runs them on one worker and the fixture is made once;
     the module's other tests spread over the workers one by one. Under xdist the slow tests that
-    share nothing go first, so that none of them is the last thing a worker does."""
+    share nothing go first, so that none of them is the last thing a worker does, and the other
+    tests take turns by module (the first of each module, then the second...), so that the two
+    workers seldom both drive the dashboard (which waits on itself) at once."""
     parent: dict[str, str] = {}
 
     def find(key: str) -> str:
@@ -105,7 +114,11 @@ def pytest_collection_modifyitems(config, items):
     for item, names in shared.items():
         item.add_marker(pytest.mark.xdist_group(find(names[0])))
     if config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: item in shared or item.get_closest_marker("slow") is None)
+        turn, seen = {}, Counter()
+        for item in items:
+            module = item.nodeid.split("::")[0]
+            turn[item], seen[module] = seen[module], seen[module] + 1
+        items.sort(key=lambda item: (0, 0) if item in shared or item.get_closest_marker("slow") else (1, turn[item]))
 
 
 # ------------------------------------------------------------------ runs trained once per session

@@ -55,6 +55,7 @@ def row_text(table, key) -> str:
     return " ".join(map(str, table.get_row(key)))
 
 
+@pytest.mark.slow
 async def test_a_sweep_is_one_row_with_its_runs_under_it_and_opens_to_its_trials(swept):
     folder = sweep_folder(swept)
     record = folder.read()
@@ -119,6 +120,7 @@ def _helper(tmp_path):
     return proc, flag
 
 
+@pytest.mark.slow
 async def test_a_sweep_updates_as_its_sweep_json_changes_and_s_stops_it(swept, tmp_path):
     root = tmp_path / "runs"
     folder = SweepFolder(root / sweep_folder(swept).id)

@@ -331,6 +331,7 @@ def _running(tmp_path, **identity):
     return Run.load(path)
 
 
+@pytest.mark.slow
 def test_stop_signals_a_run_of_this_machine_whose_identity_matches(tmp_path):
     """A real lab run: its pid, start time and host match, its command line is `lab run` and it
     writes that run's events.jsonl, so stop signals it, and it ends stopped."""

@@ -10,7 +10,7 @@ import pytest
 import lab
 from lab.store import Run
 
-from .conftest import lab_cli, run_until_resume_checkpoint
+from .conftest import lab_cli, lab_main, run_until_resume_checkpoint
 
 SHORT = {
     "cartpole-ppo": ["agent.total_steps=8192", "eval.checkpoint_every=2048", "eval.every=2048", "eval.episodes=3"],
@@ -42,7 +42,7 @@ def test_sigkilled_run_resumes_to_completion_on_one_step_axis(runs_dir, experime
     if experiment == "cartpole-dqn":
         assert "buffer" in saved["files"] and saved["agent"]["buffer_pos"] > 0
 
-    proc = lab_cli("resume", crashed.id, "--json", runs_dir=runs_dir)
+    proc = lab_main("resume", crashed.id, "--json", runs_dir=runs_dir)  # (the kill was a real process's)
     assert proc.returncode == 0, proc.stderr
     run = Run.load(crashed.path)
     total = int(SHORT[experiment][0].split("=")[1])
@@ -77,7 +77,7 @@ def test_stopped_run_resumes_from_where_it_stopped(runs_dir):
     saved = json.loads(run.checkpoint("resume.json").read_text())
     assert saved["step"] == run.summary.progress.step  # the stop wrote a checkpoint at the step it reached
 
-    assert lab_cli("resume", run.id, runs_dir=runs_dir).returncode == 0
+    assert lab_main("resume", run.id, runs_dir=runs_dir).returncode == 0
     run = Run.load(run.path)
     assert run.state == "completed" and run.summary.progress.step == 8192
     assert [s["state"] for s in run.summary.segments] == ["stopped", "completed"]

@@ -15,7 +15,7 @@ from lab.zoo import hyperparams_dir, import_entry
 from lab.spec import load_experiment
 from lab.store import Run
 
-from .conftest import lab_cli, run_until_resume_checkpoint
+from .conftest import lab_cli, lab_main, run_until_resume_checkpoint
 
 ZOO = hyperparams_dir()
 if ZOO is None:  # not skipped: these tests are the proof that RL Zoo's real files import
@@ -215,7 +215,7 @@ def test_normalized_run_is_killed_and_resumes_with_its_statistics(tmp_path, runs
     assert rms.count == saved["count"] and rms.mean.tolist() == saved["mean"] and rms.var.tolist() == saved["var"]
     assert agent.vec_normalize.training
 
-    proc = lab_cli("resume", crashed.id, runs_dir=runs_dir)
+    proc = lab_main("resume", crashed.id, runs_dir=runs_dir)  # (the kill was a real process's)
     assert proc.returncode == 0, proc.stderr
     run = Run.load(crashed.path)
     assert run.state == "completed" and run.results.total_steps == total

@@ -100,6 +100,7 @@ def local_sweep(tmp_path_factory, tiny_sweep):
     return runs, json.loads((tiny_sweep / "result.json").read_text())
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_every_setting_and_seed_as_ordinary_runs(local_sweep):
     runs, result = local_sweep
     assert result["state"] == "completed"
@@ -115,6 +116,7 @@ def test_local_sweep_runs_every_setting_and_seed_as_ordinary_runs(local_sweep):
     assert result["best"] == {"params": best["params"], "value": best["value"]}
 
 
+@pytest.mark.slow
 def test_sweep_folder_holds_the_file_the_record_the_study_and_the_best_settings(local_sweep):
     runs, result = local_sweep
     folder = SweepFolder(runs / result["sweep"])
@@ -128,6 +130,7 @@ def test_sweep_folder_holds_the_file_the_record_the_study_and_the_best_settings(
     assert best.agent.total_steps == 2048
 
 
+@pytest.mark.slow
 def test_lab_show_and_lab_runs_read_a_sweep(local_sweep):
     runs, result = local_sweep
     shown = lab("show", result["sweep"], runs=runs).stdout

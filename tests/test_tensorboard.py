@@ -137,6 +137,7 @@ def test_live_files_hold_what_the_export_holds(live_run, tmp_path):
     assert hparams(live)[0] == hparams(exported)[0]
 
 
+@pytest.mark.slow
 def test_live_files_are_closed_when_the_run_stops_or_fails(tmp_path):
     root = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-ppo", "--set", "tensorboard=true",
