@@ -21,7 +21,7 @@ async def settled(app, timeout=60.0):
     deadline = time.monotonic() + timeout
     home = getattr(app, "home", None)
     while (any(w.group not in READERS and not w.is_finished for w in app.workers)  # (a newer check cancels an older one)
-           or home is not None and home.checking):
+           or home is not None and (home.checking or home.form_pending)):
         assert time.monotonic() < deadline, "timed out waiting for the dashboard's workers"
         await asyncio.sleep(0.05)
 

@@ -98,7 +98,7 @@ def test_show_eval_and_explain_of_the_good_run_work_beside_broken_ones(mixed_roo
 @pytest.mark.parametrize("suffix", list(BROKEN))
 def test_show_of_a_broken_run_says_what_it_can_without_a_traceback(mixed_root, suffix):
     root, _ = mixed_root
-    proc = lab_cli("show", f"20261124-000000-broken-{suffix}", runs_dir=root)
+    proc = lab_main("show", f"20261124-000000-broken-{suffix}", runs_dir=root)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     problem = BROKEN[suffix][2]
     assert problem is None or problem in proc.stdout
@@ -151,7 +151,7 @@ def test_eval_and_explain_of_a_run_with_a_broken_checkpoint_exit_2_and_leave_no_
             checkpoint.unlink()
     expected = "no policy checkpoint" if damage == "missing" else "cannot be loaded (not a checkpoint of weights"
     for command in (("eval", good.id, "--episodes", 2), ("explain", good.id, "--methods", "saliency", "--samples", 2)):
-        proc = lab_cli(*command, runs_dir=root)
+        proc = lab_main(*command, runs_dir=root)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert expected in proc.stderr and "weights_only" not in proc.stderr, proc.stderr
         assert [p.name for p in root.iterdir()] == [good.id]  # no attribution run folder was made

@@ -36,7 +36,8 @@ async def test_filter_as_you_type_and_pick_an_experiment(tmp_path):
         home = app.screen
         assert home.current == "mountaincar-dqn"
         assert "MountainCar-v0" in str(home.query_one("#experiment-detail").render())
-        assert home.defaults["agent.total_steps"] == "120000"
+        await settled(app)  # (the form is built once the highlight rests)
+        assert home.form_for == "mountaincar-dqn" and home.defaults["agent.total_steps"] == "120000"
 
 
 async def _pick(pilot, app, name):

@@ -13,7 +13,7 @@ import pytest
 import lab
 from lab import events, store
 
-from .conftest import lab_cli
+from .conftest import lab_cli, lab_main
 
 SPEC = {"agent.total_steps": 200_000, "eval.every": 100_000}
 
@@ -98,7 +98,7 @@ def test_a_full_runs_root_refuses_to_start_without_leaving_a_folder(small_disk):
                 f.flush()
         except OSError:
             pass
-    proc = lab_cli("run", "cartpole-reinforce", runs_dir=root)
+    proc = lab_main("run", "cartpole-reinforce", runs_dir=root)
     assert proc.returncode == 2 and proc.stderr.startswith(f"lab: cannot start a run in {root}: ")
     assert "No space left on device" in proc.stderr and proc.stderr.count("\n") == 1
     assert list(root.iterdir()) == []

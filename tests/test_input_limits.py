@@ -10,7 +10,7 @@ import pytest
 import lab
 from lab.errors import BadInput
 
-from .conftest import lab_cli
+from .conftest import lab_cli, lab_main
 
 
 def _refused(proc, runs_dir, *expected):
@@ -43,7 +43,7 @@ def test_an_env_module_that_raises_or_exits_on_import_is_one_line(tmp_path, runs
     ("breast-cancer-attributions", "model.hidden=[2000000000]", "model.hidden: the classifier"),
 ])
 def test_sizes_that_cannot_fit_in_memory_are_refused_before_a_folder(runs_dir, experiment, override, expected):
-    proc = lab_cli("run", experiment, "--set", override, runs_dir=runs_dir)
+    proc = lab_main("run", experiment, "--set", override, runs_dir=runs_dir)
     _refused(proc, runs_dir, expected, "this machine has", "GiB of memory free")
 
 
@@ -56,7 +56,7 @@ def test_kernel_shap_on_ten_thousand_columns_is_refused_before_it_allocates(tmp_
     spec = tmp_path / "wide.toml"
     spec.write_text('name = "wide"\nkind = "attribution"\n[data]\ndataset = "csv"\npath = "wide.csv"\ntarget = "label"\n'
                     '[model]\narch = "logistic"\n[explain]\nmethods = ["saliency", "shap_kernel"]\n')
-    proc = lab_cli("run", spec, runs_dir=runs_dir, cwd=tmp_path)
+    proc = lab_main("run", spec, runs_dir=runs_dir)
     _refused(proc, runs_dir, "explain.background: shap_kernel's samples", "10,000 features", "drop shap_kernel")
 
 
@@ -94,7 +94,7 @@ def test_a_csv_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     ("model.weight_decay=1e300", "model.weight_decay (set by override): must be less than or equal to 10"),
 ])
 def test_zero_counts_and_non_finite_numbers_are_refused(runs_dir, override, expected):
-    _refused(lab_cli("run", "breast-cancer-attributions", "--set", override, runs_dir=runs_dir), runs_dir, expected)
+    _refused(lab_main("run", "breast-cancer-attributions", "--set", override, runs_dir=runs_dir), runs_dir, expected)
 
 
 def test_zero_for_a_library_default_stays_allowed():

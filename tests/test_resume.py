@@ -110,7 +110,7 @@ def _folder(runs_dir, name, state, kind="rl", algo="ppo", resume_json=True, spec
 def test_what_cannot_resume_is_refused_in_one_line(runs_dir, state, kind, algo, resume_json, says):
     path = _folder(runs_dir, f"x-{state}-{kind}-{algo}", state, kind, algo, resume_json)
     before = (path / "summary.json").read_bytes()
-    proc = lab_cli("resume", path.name, runs_dir=runs_dir)
+    proc = lab_main("resume", path.name, runs_dir=runs_dir)
     assert proc.returncode == 2
     assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1 and says in proc.stderr, proc.stderr
     assert (path / "summary.json").read_bytes() == before  # nothing changed

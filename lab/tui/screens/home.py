@@ -23,6 +23,7 @@ from lab.tui.messages import FolderDeleted, LaunchResolved, ReadFailed, RunsChan
 from lab.tui.widgets.run_table import LEGEND, LaunchRow, RunTable
 
 SKIP_KEYS = {"name", "kind", "description"}
+FORM_DELAY = 0.12  # seconds the highlight rests on an experiment before its form is built
 
 
 def flatten(raw: dict, prefix: str = "") -> dict[str, object]:
@@ -96,10 +97,14 @@ class HomeScreen(Screen):
         self.current: str | None = None
         self.defaults: dict[str, str] = {}  # key -> the form's starting text (the file's value, else the default)
         self.fields: dict = {}  # key -> lab.spec.Setting
+        self.inputs: dict[str, Input] = {}  # key -> the form's field for it, in the form's order
+        self.form_for: str | None = None  # the experiment whose form is built (the highlight may be ahead of it)
+        self._form_timer = None  # the build of the highlighted experiment's form, once the highlight rests
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
         self.sweep_sizes: dict[str, tuple[int, int, str]] = {}  # a checked sweep -> (trials, seeds, backend)
+        self._last_asked: tuple | None = None  # (experiment, overrides) of the last check asked for
         self._checks_asked = self._checks_answered = 0  # the numbers of the last check asked for and answered
 
     def compose(self) -> ComposeResult:
@@ -204,8 +209,9 @@ class HomeScreen(Screen):
         return Option(Text.assemble(name, (" sweep", "dim")) if is_sweep(self.raw[name]) else name, id=name)
 
     @on(Input.Submitted, "#filter")
-    def filter_done(self) -> None:
+    async def filter_done(self) -> None:
         self.query_one("#experiment-list").focus()
+        await self.build_pending_form()
 
     @on(OptionList.OptionHighlighted, "#experiment-list")
     async def show_experiment(self, event: OptionList.OptionHighlighted) -> None:
@@ -224,17 +230,35 @@ class HomeScreen(Screen):
                           f"{sweep.get('backend', 'local')} backend", style="cyan")
         detail.append("\n" + " ".join(raw.get("description", "").split()), style="dim")
         self.query_one("#experiment-detail", Static).update(detail)
-        if self.runs_listed:
-            await self.build_form(name)
-        # else: the runs table paints first (its first look is what a user waits for); on_runs_changed builds it
+        if self.runs_listed:  # (else the runs table paints first: its first look is what a user waits for)
+            # a form is 20-50 widgets: it is built once the highlight rests, so keys held or typed in the
+            # filter move the highlight at once; Enter, the form's key and a launch build it at once
+            if self._form_timer is not None:
+                self._form_timer.stop()
+            self._form_timer = self.set_timer(FORM_DELAY, self.build_pending_form)
+
+    @property
+    def form_pending(self) -> bool:
+        """The highlighted experiment's form is not built yet (the highlight has not rested)."""
+        return self.runs_listed and self.current is not None and self.form_for != self.current
+
+    async def build_pending_form(self) -> None:
+        """Build the highlighted experiment's form now if it is not (a no-op when it is)."""
+        if self._form_timer is not None:
+            self._form_timer.stop()
+            self._form_timer = None
+        if self.form_pending:
+            await self.build_form(self.current)
 
     async def build_form(self, name: str) -> None:
         """The settings form of experiment `name`: one row per setting of its schema."""
         if name != self.current:  # (a deferred build for an experiment the user has left)
             return
         raw = self.raw[name]
+        self.form_for = name
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
+        self.inputs = {}
         if is_sweep(raw):
             await self.build_sweep_form(name, raw, settings)
             return
@@ -250,6 +274,7 @@ class HomeScreen(Screen):
             inp = Input(self.defaults[key], placeholder=placeholder, id="set-" + key.replace(".", "--"),
                         classes="setting" + ("" if field.in_file else " -default"))
             inp.tooltip = field.description
+            self.inputs[key] = inp
             rows.append(Horizontal(label, inp, classes="setting-row"))
         await settings.mount_all(rows)
         self.valid, self.validated_for = False, None
@@ -288,17 +313,14 @@ class HomeScreen(Screen):
         help_line.update("")
 
     def overrides(self) -> dict[str, str]:
-        out = {}
-        for inp in self.query(".setting").results(Input):
-            key = inp.id[4:].replace("--", ".")
-            if inp.value.strip() != self.defaults.get(key):
-                out[key] = inp.value.strip()
-        return out
+        return {key: inp.value.strip() for key, inp in self.inputs.items() if inp.value.strip() != self.defaults.get(key)}
 
     @on(Input.Changed, ".setting")
     def setting_changed(self) -> None:
-        if self.runs_listed:  # (fields fire Changed as they mount; the first check waits for the first paint)
-            self.validate_settings(self.current, self.overrides())
+        if self.runs_listed:  # (the first check waits for the first paint)
+            overrides = self.overrides()
+            if (self.current, overrides) != self._last_asked:  # (fields fire Changed as they mount, unchanged)
+                self.validate_settings(self.current, overrides)
 
     def check(self, name: str, overrides: dict[str, str]):
         """The checks `lab run` makes before a folder exists: the spec, then what needs the
@@ -326,6 +348,7 @@ class HomeScreen(Screen):
     def validate_settings(self, name: str, overrides: dict[str, str], then_launch: bool = False) -> None:
         """Check the form in a worker; `SettingsChecked` brings the answer (a newer check cancels an older one)."""
         self._checks_asked += 1
+        self._last_asked = (name, overrides)
         self._check_settings(name, overrides, then_launch, self._checks_asked)
 
     @work(thread=True, exclusive=True, group="validate")
@@ -353,8 +376,8 @@ class HomeScreen(Screen):
         self.valid = message is None
         self.validated_for = overrides
         status = self.query_one("#settings-status", Static)
-        for inp in self.query(".setting").results(Input):
-            inp.set_class(checked.bad_key is not None and inp.id[4:].replace("--", ".") == checked.bad_key, "-invalid")
+        for key, inp in self.inputs.items():
+            inp.set_class(key == checked.bad_key, "-invalid")
         if checked.then_launch:  # a launch that waited for this check
             if message is not None:
                 status.update(Text(message, style="bold red"))
@@ -376,15 +399,15 @@ class HomeScreen(Screen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_focus_pane(self, which: str) -> None:
+    async def action_focus_pane(self, which: str) -> None:
         """One key per pane; the form's key goes to its first field."""
         pane = self.query_one("#experiments-pane")
         if which != "runs" and pane.display is False:
             pane.display = True
         if which == "settings":
-            fields = list(self.query(".setting").results(Input))
-            if fields:
-                fields[0].focus()
+            await self.build_pending_form()
+            if self.inputs:
+                self.set_focus(next(iter(self.inputs.values())))
             return
         self.query_one(f"#{which}").focus()
 
@@ -412,10 +435,11 @@ class HomeScreen(Screen):
             self.query_one("#experiment-list").focus()
 
     def action_field(self, step: int) -> None:
-        """Up and down move between the form's fields."""
-        fields = list(self.query(".setting").results(Input))
+        """Up and down move between the form's fields. The focus moves now, not after this key's
+        turn, so that the next key, however soon, moves on from the field this one reached."""
+        fields = list(self.inputs.values())
         if self.focused in fields:
-            fields[max(0, min(len(fields) - 1, fields.index(self.focused) + step))].focus()
+            self.set_focus(fields[max(0, min(len(fields) - 1, fields.index(self.focused) + step))])
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The footer shows only keys that work where the focus is: '/' and 'v' type into a field."""
@@ -425,9 +449,10 @@ class HomeScreen(Screen):
             return False
         return True
 
-    def action_launch(self) -> None:
+    async def action_launch(self) -> None:
         if self.current is None:
             return
+        await self.build_pending_form()  # (a launch right after a move: the form of what is highlighted)
         if is_sweep(self.raw[self.current]):
             self.launch_sweep(self.current)
             return
