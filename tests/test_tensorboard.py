@@ -21,6 +21,7 @@ from lab.store import process_identity, resolve_run
 from .seeded_runs import attribution_run
 
 LIVE_STEPS = 24_576  # about 6 s of training here: the live file (flushed every 2 s) grows two or three times
+FINISHED_STEPS = 6144  # three evaluations, a dozen progress points
 
 
 def read_back(folder: Path) -> EventAccumulator:
@@ -83,12 +84,23 @@ def live_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A short real run with tensorboard = true, trained in this process (what the export tests read)."""
+    root = tmp_path_factory.mktemp("runs")
+    spec = lab.load_experiment("cartpole-ppo", {"agent.total_steps": FINISHED_STEPS, "eval.every": 2048, "tensorboard": True})
+    run = lab.run(spec, runs_dir=root)
+    assert run.state == "completed", run.summary.error
+    return run
+
+
+@pytest.fixture(scope="module")
 def population_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     spec = lab.load_experiment("cartpole-ppo-torch", {"population": 3, "agent.total_steps": 8192, "eval.every": 2048})
     return lab.run(spec, runs_dir=root), root
 
 
+@pytest.mark.slow  # a real run of 6 s in a process of its own, watched as it trains
 def test_live_event_file_grows_while_the_run_trains(live_run):
     run, sizes = live_run
     assert run.state == "completed"
@@ -97,8 +109,8 @@ def test_live_event_file_grows_while_the_run_trains(live_run):
     assert [e["path"] for e in run.events({"artifact"})] == ["artifacts/tensorboard"]
 
 
-def test_export_holds_the_runs_series_point_for_point(live_run, tmp_path):
-    run = live_run[0]
+def test_export_holds_the_runs_series_point_for_point(finished_run, tmp_path):
+    run = finished_run
     acc = read_back(export(run.id, out=tmp_path / "tb", runs_dir=run.path.parent) / run.id)
     events = list(run.events())
     periodic = [e for e in events if e["kind"] != "eval" or not e.get("final")]
@@ -117,18 +129,18 @@ def test_export_holds_the_runs_series_point_for_point(live_run, tmp_path):
         {f"train/{name}" for e in events if e["kind"] == "metric" for name, v in e["values"].items() if v is not None}
 
 
-def test_export_carries_the_settings_as_hyperparameters(live_run, tmp_path):
-    run = live_run[0]
+def test_export_carries_the_settings_as_hyperparameters(finished_run, tmp_path):
+    run = finished_run
     acc = read_back(export(run.id, out=tmp_path / "tb", runs_dir=run.path.parent) / run.id)
     start, end = hparams(acc)
-    assert start["agent.total_steps"].number_value == LIVE_STEPS
+    assert start["agent.total_steps"].number_value == FINISHED_STEPS
     assert start["env.id"].string_value == "CartPole-v1" and start["agent.learning_rate"].string_value == "lin_0.001"
     assert start["tensorboard"].bool_value is True and "description" not in start
     assert api_pb2.Status.Name(end.status) == "STATUS_SUCCESS"
 
 
-def test_live_files_hold_what_the_export_holds(live_run, tmp_path):
-    run = live_run[0]
+def test_live_files_hold_what_the_export_holds(finished_run, tmp_path):
+    run = finished_run
     exported = read_back(export(run.id, out=tmp_path / "tb", runs_dir=run.path.parent) / run.id)
     live = read_back(run.artifact("tensorboard"))
     assert sorted(live.Tags()["scalars"]) == sorted(exported.Tags()["scalars"])
@@ -174,8 +186,8 @@ def test_population_members_and_aggregated_episodes_are_exported(population_run,
     assert [h.histogram_value.num for h in histograms] == [3] * len(evals)
 
 
-def test_running_and_crashed_runs_export_what_they_wrote(live_run, tmp_path):
-    run = live_run[0]
+def test_running_and_crashed_runs_export_what_they_wrote(finished_run, tmp_path):
+    run = finished_run
     for state, identity in (("running", process_identity()), ("crashed", {"pid": 2**22 + 1})):
         copy = tmp_path / "runs" / f"{run.id[:-4]}{state}"
         copy.mkdir(parents=True)
@@ -192,8 +204,8 @@ def test_running_and_crashed_runs_export_what_they_wrote(live_run, tmp_path):
         assert (end is None) if state == "running" else api_pb2.Status.Name(end.status) == "STATUS_FAILURE"
 
 
-def test_a_second_export_replaces_the_first(live_run, tmp_path):
-    run = live_run[0]
+def test_a_second_export_replaces_the_first(finished_run, tmp_path):
+    run = finished_run
     out = tmp_path / "tb"
     export(run.id, out=out, runs_dir=run.path.parent)
     once = len(read_back(out / run.id).Scalars("episode/return"))
@@ -203,8 +215,8 @@ def test_a_second_export_replaces_the_first(live_run, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["attribution run", "missing run", "DIR is a file", "DIR under a file", "DIR/<id> is not an export"])
-def test_bad_input_is_one_line_and_exit_2(live_run, tmp_path, capsys, case):
-    run = live_run[0]
+def test_bad_input_is_one_line_and_exit_2(finished_run, tmp_path, capsys, case):
+    run = finished_run
     root, ref, out = run.path.parent, run.id, tmp_path / "tb"
     if case == "attribution run":
         root = tmp_path / "runs"
@@ -233,8 +245,8 @@ def test_bad_input_is_one_line_and_exit_2(live_run, tmp_path, capsys, case):
         assert not out.exists()  # nothing written
 
 
-def test_the_command_line_exports_in_a_subprocess(live_run, tmp_path):
-    run = live_run[0]
+def test_the_command_line_exports_in_a_subprocess(finished_run, tmp_path):
+    run = finished_run
     proc = subprocess.run([sys.executable, "-m", "lab", "export", run.id, "--tensorboard", str(tmp_path / "tb"),
                            "--runs-dir", str(run.path.parent)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
