@@ -7,7 +7,7 @@ The Python API (the CLI and the dashboard use the same functions and the same ru
     run = lab.run(spec, runs_dir="runs", on_event=print)    # a lab.Run, like open_run and list_runs give
     run.state, run.results.final_eval_return_mean, run.summary.seed
     steps, returns = run.series("episode", "return")
-    lab.list_runs("runs"); lab.open_run("cartpole-ppo")   # latest run of that experiment
+    lab.list_runs("runs"); lab.open_run("cartpole-ppo")   # its latest completed run (not a sweep's trial)
     lab.stop(lab.open_run("cartpole-ppo"))                 # a running run: it checkpoints, ends 'stopped'
     lab.stop("SWEEP_ID", runs_dir="runs")                  # a running sweep: its runs stop, then it ends 'stopped'
 
@@ -51,7 +51,9 @@ def run(spec, runs_dir=None, on_event=None):
 
 
 def open_run(ref, runs_dir=None):
-    """A run folder by id, unique id prefix, path, or experiment name (its latest run)."""
+    """A run folder by id, unique id prefix, id tail or path (whatever its state, a sweep's trial
+    too), or by experiment name: the latest completed run of that experiment that is not a sweep's
+    trial. Raises lab.BadInput, saying what the experiment's runs are doing, when it has none."""
     from lab.store import resolve_run
 
     return resolve_run(ref, runs_dir)
@@ -66,16 +68,18 @@ def list_runs(runs_dir=None):
 
 def stop(target, runs_dir=None):
     """Ask a running run or sweep to stop: a lab.Run, a sweep's folder, or a reference (a run's or
-    a sweep's id, unique id prefix, path, or experiment or sweep name: its latest). A run
-    checkpoints and ends 'stopped'; a sweep stops each of its runs so, then ends 'stopped'.
+    a sweep's id, unique id prefix, path, or a sweep's name: its latest; an experiment's name: its
+    latest running run that is not a sweep's trial). A run checkpoints and ends 'stopped'; a sweep
+    stops each of its runs so, then ends 'stopped'.
     Returns what it did, in a line. Raises BadInput, saying why, for one lab may not signal (not
     running, or not a process of this machine that lab can identify)."""
     from lab.launch import stop as stop_process
-    from lab.store import Run
+    from lab.store import Run, resolve_run
+    from lab.summary import RunState
     from lab.sweep.record import SweepFolder, find_sweep
 
     if not isinstance(target, (Run, SweepFolder)):
-        target = find_sweep(str(target), runs_dir) or open_run(target, runs_dir)
+        target = find_sweep(str(target), runs_dir) or resolve_run(target, runs_dir, states=(RunState.RUNNING,))
     return stop_process(target.read() if isinstance(target, SweepFolder) else target)  # a sweep: its sweep.json now
 
 

@@ -53,6 +53,10 @@ def number(kind: type, low: float, high: float):
 SEED = number(int, 0, SEED_MAX)
 
 
+# what a RUN argument may be (lab.store.resolve_run; docs/run-folders.md, "Which run a name calls")
+RUN_HELP = "run id, unique id prefix or tail, path, or experiment name (its latest completed run, not a sweep's trial)"
+
+
 def _parser() -> argparse.ArgumentParser:
     from lab.rl.seeds import PLAY_SEED_OFFSET
 
@@ -114,24 +118,25 @@ def _parser() -> argparse.ArgumentParser:
                                     "go on exactly as the uninterrupted run would). "
                                     "Exit 0 completed, 1 failed, 2 bad input (a completed, running, failed or attribution "
                                     "run, or no checkpoint), 130 stopped.")
-    rs.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    rs.add_argument("run", metavar="RUN", help="run id, unique id prefix or tail, path, or experiment name (its latest stopped or "
+                    "crashed run, not a sweep's trial)")
     rs.add_argument("--json", action="store_true", help="print events as JSON lines")
 
     sub.add_parser("runs", parents=[runs_dir], help="list runs (and sweeps) with their state and results")
 
     st = sub.add_parser("stop", parents=[runs_dir], help="stop a running run (it checkpoints, then ends 'stopped') or sweep "
                         "(each of its runs does, then the sweep ends 'stopped')")
-    st.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
-                    "name (its latest)")
+    st.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, sweep name (its latest), or "
+                    "experiment name (its latest running run, not a sweep's trial)")
 
     s = sub.add_parser("show", parents=[runs_dir, allow], help="a run's summary and return curve, or a sweep's table")
-    s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, or experiment or sweep "
-                   "name (its latest)")
+    s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, sweep name (its latest), or "
+                   "experiment name (its latest completed run, not a sweep's trial)")
 
     x = sub.add_parser("explain", parents=[runs_dir, allow], help="explain a finished run's model again (no retraining)",
                        description="Explain the model of a finished attribution run, or the policy of an RL run, "
                                    "with other methods or more inputs. Makes a new run folder.")
-    x.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    x.add_argument("run", metavar="RUN", help=RUN_HELP)
     x.add_argument("--methods", nargs="+", metavar="METHOD", help="attribution methods (default: every one that applies)")
     x.add_argument("--samples", type=number(int, 1, 10_000), help="inputs to explain")
     x.add_argument("--json", action="store_true", help="print events as JSON lines")
@@ -142,11 +147,11 @@ def _parser() -> argparse.ArgumentParser:
                                     "hyperparameters. A running run gives what it has written so far; a second export "
                                     "of a run replaces the first. Open them with `tensorboard --logdir DIR`. "
                                     "Exit 0 written, 2 bad input.")
-    ex.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    ex.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP)
     ex.add_argument("--tensorboard", metavar="DIR", required=True, help="folder to write into (made if missing)")
 
     e = sub.add_parser("eval", parents=[runs_dir, allow], help="evaluate a run's delivered policy again")
-    e.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    e.add_argument("run", metavar="RUN", help=RUN_HELP)
     e.add_argument("--episodes", type=number(int, 1, 10_000), default=20, help="episodes to run (default 20)")
     e.add_argument("--seed", type=SEED, help=f"seed of the first episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     e.add_argument("--attack", choices=["noise", "fgsm"], help="perturb every observation before the policy sees it: "
@@ -156,13 +161,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the result as JSON")
 
     pl = sub.add_parser("play", parents=[runs_dir, allow], help="watch a run's delivered policy play, drawn in the terminal")
-    pl.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    pl.add_argument("run", metavar="RUN", help=RUN_HELP)
     pl.add_argument("--episodes", type=number(int, 1, 1000), default=1, help="episodes to play (default 1)")
     pl.add_argument("--seed", type=SEED, help=f"seed of the first episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     pl.add_argument("--fps", type=number(float, 0.1, 100), default=30.0, help="frames per second at most (default 30)")
 
     rc = sub.add_parser("record", parents=[runs_dir, allow], help="write one episode of a run's delivered policy as a GIF")
-    rc.add_argument("run", metavar="RUN", help="run id, unique id prefix, path, or experiment name (its latest run)")
+    rc.add_argument("run", metavar="RUN", help=RUN_HELP)
     rc.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
     rc.add_argument("--seed", type=SEED, help=f"seed of the episode (default: the run's seed + {PLAY_SEED_OFFSET})")
     rc.add_argument("--fps", type=number(float, 0.1, 100), default=30.0, help="frames per second of the GIF (default 30)")
@@ -364,9 +369,9 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     from lab import launch
-    from lab.store import resolve_run
+    from lab.summary import RunState
 
-    target = resolve_run(args.run, args.runs_dir)
+    target = _named_run(args, "resume", states=(RunState.STOPPED, RunState.CRASHED))
     spec, _ = launch.resumable(target)  # a refusal before anything is printed
     return _run_and_report(spec, args, lambda spec, runs_dir, on_event=None: launch.resume(target, on_event))
 
@@ -556,16 +561,32 @@ def _columns(header, rows, right: set[int], state_col: int, color: bool) -> str:
 def cmd_stop(args) -> int:
     import lab
     from lab.display import printable
+    from lab.summary import RunState
+    from lab.sweep.record import find_sweep
 
-    print(printable(lab.stop(args.run, args.runs_dir)))
+    target = find_sweep(args.run, args.runs_dir) or _named_run(args, "stop", states=(RunState.RUNNING,))
+    print(printable(lab.stop(target, args.runs_dir)))
     return EXIT_OK
+
+
+def _named_run(args, command: str, ref: str | None = None, states=None):
+    """The run a command's RUN names (`lab.store.resolve_run`: by id, or the run called NAME,
+    the latest of that experiment in `states`, completed by default, never a sweep's trial); a
+    newer run of the name passed over is noted on stderr."""
+    from lab.display import printable
+    from lab.store import COMPLETED_ONLY, resolve_run
+
+    def note(line: str) -> None:
+        print(f"lab: {printable(line)}", file=sys.stderr, flush=True)
+
+    return resolve_run(args.run if ref is None else ref, args.runs_dir, states=states or COMPLETED_ONLY,
+                       use=f"lab {command}", note=note)
 
 
 def cmd_show(args) -> int:
     from lab.display import duration
     from lab.display import printable as p  # every text below but lab's own came from the folder
     from lab.events import series
-    from lab.store import resolve_run
     from lab.summary import RunState
     from lab.termplot import line_chart
 
@@ -591,7 +612,7 @@ def cmd_show(args) -> int:
                 best = None
         _print_sweep(sweep, record, best if best is not None and best.exists() else None)
         return EXIT_OK
-    run = resolve_run(args.run, args.runs_dir)
+    run = _named_run(args, "show")
     s = run.summary
     print(f"{p(run.id)}  ({p(run.path)})")
     if run.problem:
@@ -731,9 +752,8 @@ def cmd_explain(args) -> int:
     from lab.errors import BadInput
     from lab.spec import validate
     from lab.summary import RunState
-    from lab.store import resolve_run
 
-    run = resolve_run(args.run, args.runs_dir)
+    run = _named_run(args, "explain")
     if run.state != RunState.COMPLETED:
         raise BadInput(f"{run.id}: is {run.state}; `lab explain` needs a completed run")
     kind = run.kind
@@ -772,9 +792,8 @@ def cmd_explain(args) -> int:
 def cmd_eval(args) -> int:
     from lab.errors import BadInput
     from lab.spec import load_experiment
-    from lab.store import resolve_run
 
-    run = resolve_run(args.run, args.runs_dir)
+    run = _named_run(args, "eval")
     spec = load_experiment(run.spec_path)
     if spec.kind != "rl":
         raise BadInput(f"{run.path.name}: is an {spec.kind} run, not an RL run; `lab eval` evaluates RL policies (try `lab show` or `lab explain`)")
@@ -853,10 +872,9 @@ def _check_attack(args, spec) -> None:
 
 def cmd_export(args) -> int:
     from lab.display import printable
-    from lab.store import resolve_run
     from lab.tensorboard import check_export, export_run
 
-    runs = list({run.path.resolve(): run for run in (resolve_run(ref, args.runs_dir) for ref in args.runs)}.values())
+    runs = list({run.path.resolve(): run for run in (_named_run(args, "export", ref) for ref in args.runs)}.values())
     out = check_export(runs, args.tensorboard, args.runs_dir)
     for run in runs:
         done = export_run(run, out)
@@ -874,10 +892,9 @@ def _rl_run_for_playing(args, what: str):
     from lab.errors import BadInput
     from lab.rl.seeds import PLAY_SEED_OFFSET
     from lab.spec import load_experiment
-    from lab.store import resolve_run
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off screen; no display is needed
-    run = resolve_run(args.run, args.runs_dir)
+    run = _named_run(args, what)
     if run.kind != "rl":
         raise BadInput(f"{run.id}: is an {run.kind} run, not an RL run; `lab {what}` plays RL policies")
     spec = load_experiment(run.spec_path)

@@ -663,8 +663,25 @@ def policy_robustness(run_id: str, runs_dir=None) -> tuple[str, dict] | None:
     return None
 
 
-def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
-    """A run by id, unique id prefix, path, or experiment name (its latest run)."""
+# The states a command works on when it takes an experiment's name for a run (`resolve_run`):
+# everything that reads what a run delivered or recorded wants a completed run
+COMPLETED_ONLY = (RunState.COMPLETED,)
+_STATE_WORDS = {RunState.RUNNING: "is still running", RunState.COMPLETED: "completed", RunState.FAILED: "failed",
+                RunState.STOPPED: "was stopped", RunState.CRASHED: "crashed", RunState.CORRUPT: "is corrupt"}
+
+
+def state_words(run: Run) -> str:
+    """'is still running', 'failed', 'was pruned by its sweep'...: a run's state in a sentence."""
+    if run.state == RunState.STOPPED and run.summary.stop_reason == "pruned":
+        return "was pruned by its sweep"
+    return _STATE_WORDS.get(run.state, f"is {run.state}")
+
+
+def run_by_id(ref: str | os.PathLike, runs: list[Run], runs_dir=None) -> Run | None:
+    """The run `ref` names by itself, whatever its state and whether or not a sweep made it: its
+    folder's path, its id, a unique prefix of its id, or the random tail its id ends with ('6c5a',
+    as sweep tables show it) when one run has it. None when it names none of them (an experiment's
+    name, say); BadInput for a prefix several ids start with."""
     from lab.display import printable
 
     text = str(ref)
@@ -674,9 +691,6 @@ def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = Non
             return Run.load(path)
     except (OSError, ValueError):  # a name too long for a path, a NUL: not a run folder; an id, maybe
         pass
-    shown = printable(text, limit=200)  # the ref as typed, escaped and cut: a 100 KB one was a traceback
-    runs = list_runs(runs_dir)
-    root = runs_root(runs_dir)
     exact = [r for r in runs if r.path.name == text]
     if exact:
         return exact[0]
@@ -685,10 +699,88 @@ def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = Non
         return prefixed[0]
     if len(prefixed) > 1:
         names = ", ".join(r.path.name for r in prefixed[:5])
-        raise BadInput(f"run '{shown}' is ambiguous in {root}: {len(prefixed)} runs start with it ({names}); give more of the id")
-    by_name = [r for r in runs if r.experiment == text]
-    if by_name:
-        return by_name[-1]
+        raise BadInput(f"run '{printable(text, limit=200)}' is ambiguous in {runs_root(runs_dir)}: {len(prefixed)} runs "
+                       f"start with it ({names}); give more of the id")
+    if any(r.experiment == text for r in runs):
+        return None  # an experiment's name: the rule for names decides
+    tailed = [r for r in runs if r.path.name.rsplit("-", 1)[-1] == text]
+    if len(tailed) > 1:
+        names = ", ".join(r.path.name for r in tailed[:5])
+        raise BadInput(f"run '{printable(text, limit=200)}' is ambiguous in {runs_root(runs_dir)}: {len(tailed)} run ids "
+                       f"end with it ({names}); give the whole id")
+    return tailed[0] if tailed else None
+
+
+def run_called(name: str, runs: list[Run], states=COMPLETED_ONLY) -> Run | None:
+    """The run called `name`: the latest run of experiment `name` in one of `states` that is not a
+    sweep's trial (a trial is named by its id). `runs`: oldest first, as `list_runs` gives them."""
+    return next((r for r in reversed(runs) if r.experiment == name and not r.summary.sweep and r.state in states), None)
+
+
+def none_called(name: str, runs: list[Run], states=COMPLETED_ONLY, use: str | None = None) -> str | None:
+    """Why no run is called `name` in `states` although `name` is an experiment with runs: what its
+    latest run of its own is doing, which of its runs are sweep trials, and the command that names
+    one by its id (`use`: 'lab eval'). None when `name` has no run at all."""
+    same = [r for r in runs if r.experiment == name]
+    if not same:
+        return None
+    wanted = " or ".join(states)
+    parts = []
+    own = [r for r in same if not r.summary.sweep]
+    if own:
+        latest = own[-1]
+        # a command that reads a run may take one in another state, by its id; a stop or a resume may not
+        anyway = f" (to use it anyway: `{use} {latest.id}`)" if use and tuple(states) == COMPLETED_ONLY else ""
+        parts.append(f"its latest run, {latest.id}, {state_words(latest)}{anyway}")
+    trials = [r for r in same if r.summary.sweep]
+    if trials:
+        usable = [r for r in trials if r.state in states]
+        sweeps = list(dict.fromkeys(r.summary.sweep for r in trials))
+        which = f"sweep {sweeps[0]}" if len(sweeps) == 1 else f"{len(sweeps)} sweeps"
+        lead = "its" if not own else "and its"
+        if usable:
+            latest = usable[-1]
+            give = f"`{use} {latest.id}`" if use else latest.id
+            parts.append(f"{lead} {len(usable)} {wanted} run{'s are' if len(usable) > 1 else ' is a'} trial{'s' * (len(usable) > 1)} "
+                         f"of {which}, which a name never picks: give a trial's run id, e.g. {give} (the latest; "
+                         f"`lab show {latest.summary.sweep}` lists its trials)")
+        else:
+            parts.append(f"{lead} other {len(trials)} run(s) are trials of {which}, none {wanted}")
+    return f"no {wanted} {name} run{' of its own' if trials and not own else ''}: " + "; ".join(parts)
+
+
+def resolve_run(ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, *, states=COMPLETED_ONLY,
+                use: str | None = None, note=None) -> Run:
+    """The run `ref` names: by its folder's path, its id, a unique prefix of its id or its id's
+    random tail (`run_by_id`), whatever its state, a sweep's trial too; or by an experiment's name:
+    the run called NAME, the latest run of that experiment in one of `states` that is not a sweep's
+    trial (`run_called`; completed by default: what every command that reads a run's results,
+    policy or model needs; `lab stop` asks for a running run, `lab resume` a stopped or crashed one).
+
+    BadInput, one line, when it names nothing, or a name has no such run: what the experiment's
+    latest run is doing, or that its runs are sweep trials, and `use` (the command, 'lab eval')
+    with the id to give instead. `note(line)` hears of a newer run of the name that was passed over
+    (one still running, say)."""
+    from lab.display import printable
+
+    text = str(ref)
+    shown = printable(text, limit=200)  # the ref as typed, escaped and cut: a 100 KB one was a traceback
+    runs = list_runs(runs_dir)
+    root = runs_root(runs_dir)
+    found = run_by_id(text, runs, runs_dir)
+    if found is not None:
+        return found
+    named = run_called(text, runs, states)
+    if named is not None:
+        newer = [r for r in runs if r.experiment == text and not r.summary.sweep
+                 and (r.summary.started or 0) > (named.summary.started or 0)]
+        if newer and note is not None:
+            note(f"{shown}: {named.id}, its latest {' or '.join(states)} run; a newer one, {newer[-1].id}, "
+                 f"{state_words(newer[-1])}")
+        return named
+    why = none_called(text, runs, states, use)
+    if why is not None:
+        raise BadInput(f"{printable(why, limit=4000)} (in {root})")
     known = [r.path.name for r in runs] + sorted({r.experiment for r in runs})
     hint = did_you_mean(text, known)
     where = f"{root}" if runs else f"{root} (no runs there yet)"

@@ -154,7 +154,7 @@ def test_failed_run_exits_1_and_keeps_its_traceback(runs_dir, tmp_path):
     proc = lab_cli("run", spec, runs_dir=runs_dir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "failed" in proc.stdout and "RuntimeError: the env blew up on purpose" in proc.stdout
-    run = lab.open_run("exploding", runs_dir)
+    (run,) = [r for r in lab.list_runs(runs_dir) if r.experiment == "exploding"]  # (a name calls a completed run)
     assert run.state == "failed" and run.summary.error == "RuntimeError: the env blew up on purpose"
     errors = [e for e in run.events({"log"}) if e["level"] == "error"]
     assert [e["message"] for e in errors] == [run.summary.error]  # one line, no tensor dump

@@ -107,7 +107,7 @@ async def test_launch_watch_and_stop_a_real_run(tmp_path):
             await wait_for(pilot, lambda: screen.follower.state == "stopped", timeout=60)
             await pilot.pause(0.5)
             assert "stopped" in str(screen.query_one("#run-header").render())
-            run = lab.open_run("cartpole-ppo", tmp_path)
+            (run,) = lab.list_runs(tmp_path)
             assert (run.path / "checkpoints" / "last.zip").is_file()
         finally:
             try:

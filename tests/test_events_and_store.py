@@ -109,7 +109,7 @@ def test_resolve_run_by_id_prefix_path_and_experiment_name(tmp_path):
     assert [r.path for r in list_runs(root)] == [old, new, other]
     assert resolve_run(old.name, root).path == old
     assert resolve_run(str(other), root).path == other
-    assert resolve_run("cartpole-ppo", root).path == new  # the latest run of an experiment
+    assert resolve_run("cartpole-ppo", root).path == new  # the latest completed run of an experiment
     assert resolve_run(other.name[:-2], root).path == other
     with pytest.raises(BadInput, match="ambiguous"):
         resolve_run(old.name[:8], root)

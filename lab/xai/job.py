@@ -59,28 +59,32 @@ def _candidates(spec) -> list[str]:
 
 
 def find_source_run(spec, runs_dir):
-    """The run whose model is explained: by id/path, or the latest completed run of the named
-    experiments. None when none has completed yet but the first name is a built-in RL
-    experiment (the job then trains it first)."""
-    completed = []
+    """The run whose model is explained: one named by id or path (completed), or the run called
+    by one of the names (`lab.store.run_called`: the latest completed run of the experiment that is
+    not a sweep's trial; of several names, the latest of those). None when none has completed yet
+    but the first name is a built-in RL experiment (the job then trains it first)."""
+    runs = store.list_runs(runs_dir)
+    named = []
     for ref in _candidates(spec):
         try:
-            run = store.resolve_run(ref, runs_dir)
-        except BadInput:
-            continue
-        if run.path.name == ref or Path(ref).resolve() == run.path.resolve():  # an id or a path ('x/' too)
+            run = store.run_by_id(ref, runs, runs_dir)
+        except BadInput as e:
+            raise BadInput(f"{spec.source}: model.from_run: {e}") from None
+        if run is not None:
             if run.state != RunState.COMPLETED:
                 raise BadInput(f"{spec.source}: model.from_run: run {run.path.name} is {run.state}, not completed")
             return run
-        same = [r for r in store.list_runs(runs_dir) if r.experiment == ref and r.state == RunState.COMPLETED]
-        completed += same
-    if completed:
-        return max(completed, key=lambda r: r.summary.started or 0)
+        called = store.run_called(ref, runs)
+        if called is not None:
+            named.append(called)
+    if named:
+        return max(named, key=lambda r: r.summary.started or 0)
     first = _candidates(spec)[0]
     if spec.is_builtin(first):
         return None
-    raise BadInput(f"{spec.source}: model.from_run: no completed run of {' or '.join(map(repr, _candidates(spec)))} in "
-                   f"{store.runs_root(runs_dir)}; run one first (`lab run NAME`) or give a run id")
+    why = "; ".join(filter(None, (store.none_called(ref, runs) for ref in _candidates(spec))))
+    raise BadInput(f"{spec.source}: model.from_run: {why or 'no completed run of ' + ' or '.join(map(repr, _candidates(spec)))} "
+                   f"in {store.runs_root(runs_dir)}; run one first (`lab run NAME`) or give a run id")
 
 
 def prepare(spec, runs_dir):
@@ -157,7 +161,8 @@ def classifier_source(spec, run):
         if run_spec.model.from_run is None or run.path.name in seen:
             raise BadInput(f"{run.path.name}: no trained classifier behind this run")
         seen.add(run.path.name)
-        parent = store.resolve_run(_candidates(run_spec)[0], run.path.parent)
+        # the run it explained, as it recorded it: its name may call another run by now
+        parent = store.resolve_run(run.results.source_run or _candidates(run_spec)[0], run.path.parent)
         if weights.is_file():  # a re-explained run keeps a copy of the weights
             src_spec, _ = classifier_source(spec, parent)
             return src_spec, weights

@@ -27,7 +27,7 @@ class AdversarialTraining(_Strict):
 
 class ModelSpec(_Strict):
     arch: str | None = Field(None, description="logistic, mlp or cnn (digits); not with from_run")
-    from_run: str | Annotated[list[str], Field(min_length=1)] | None = Field(None, description="explain a trained model instead: an RL run (its policy) or an attribution run (its classifier), by id or experiment name; a list takes the latest completed run among them")
+    from_run: str | Annotated[list[str], Field(min_length=1)] | None = Field(None, description="explain a trained model instead: an RL run (its policy) or an attribution run (its classifier), by id or experiment name (its latest completed run, not a sweep's trial); a list takes the latest of those")
     hidden: list[Annotated[int, Field(gt=0)]] = Field([64, 64], min_length=1, max_length=6, description="mlp: hidden layer sizes")
     epochs: int = Field(200, ge=1, le=100_000, description="most epochs to train")
     patience: int = Field(20, ge=1, description="epochs without validation improvement before stopping")
