@@ -105,8 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("sweep", metavar="NAME|FILE", nargs="?", help="built-in sweep name or sweep .toml file")
     sw.add_argument("--resume", metavar="SWEEP", help="continue a stopped sweep (id, id prefix, folder or name): "
                     "only what did not finish runs again")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change a key of the sweep file for this sweep, the value read as TOML, e.g. --set "
+                         "sweep.method=random or --set 'sweep.params.\"agent.gamma\"=[0.9, 0.99]' (a parameter's "
+                         "choices or { low, high } range); repeatable; its folder's sweep.toml keeps the sweep as changed")
+    sw.add_argument("--trials", metavar="N", help="settings to try (random and tpe): --set sweep.trials=N")
+    sw.add_argument("--seeds", metavar="S,S,...", help="the seeds each setting runs with, e.g. --seeds 0,1 (a list, not a "
+                    "count: --seeds 3 is seed 3 alone): --set sweep.seeds=[S, ...]")
     sw.add_argument("--backend", choices=["local", "population", "ray"], help="where the runs go (default: the file's)")
-    sw.add_argument("--workers", type=number(int, 1, 256), help="runs at a time (default: the file's)")
+    sw.add_argument("--workers", type=number(int, 1, 256), help="runs at a time (default: the file's): "
+                    "--set sweep.workers=N")
     sw.add_argument("--address", help="ray backend: the Ray cluster to join, e.g. 127.0.0.1:6379")
     sw.add_argument("--json", action="store_true", help="print one JSON line at the end: the best and every trial")
 
@@ -278,7 +286,7 @@ class _ReaderGone:
 # ------------------------------------------------------------------------------ lab list
 
 def _list_params(ref: str) -> int:
-    """Every setting of an experiment, as the dashboard's form shows them."""
+    """Every setting of an experiment (or every key of a sweep file), as the dashboard's form shows them."""
     import tomllib
 
     from rich.console import Console
@@ -298,7 +306,10 @@ def _list_params(ref: str) -> int:
                   "(bold: set in the file; --set KEY=VALUE changes one)", title_justify="left")
     for col in ("key", "value", "default", "type", "description"):
         table.add_column(col, overflow="fold")
-    for s in settings(raw):
+    from lab.sweep.spec import is_sweep_file
+    from lab.sweep.spec import settings as sweep_settings
+
+    for s in (sweep_settings if is_sweep_file(raw) else settings)(raw):
         default = "(required)" if s.required else inline_toml(s.default) if s.default is not None else "-"
         value = inline_toml(s.value) if s.in_file else default
         table.add_row(s.key, f"[bold]{value}[/]" if s.in_file else f"[dim]{value}[/]", f"[dim]{default}[/]", s.type,
@@ -967,6 +978,10 @@ def cmd_sweep(args) -> int:
     if (args.sweep is None) == (args.resume is None):
         raise BadInput("give a sweep to run (lab sweep NAME|FILE) or one to continue (lab sweep --resume SWEEP), not both"
                        if args.sweep else "give a sweep to run: lab sweep NAME|FILE (`lab list` shows the built-in ones)")
+    shape = _sweep_shape(args)
+    if args.resume and shape:
+        raise BadInput("--set, --trials, --seeds: a resumed sweep keeps the shape its sweep.toml holds; remove them, or "
+                       "start a new sweep from it: lab sweep RUNS/SWEEP/sweep.toml --set KEY=VALUE")
     live = _SweepView(args.json)
     kwargs = dict(workers=args.workers, address=args.address, on_change=live.changed, on_log=live.log)
     with live:
@@ -980,7 +995,8 @@ def cmd_sweep(args) -> int:
         else:
             from lab.sweep.spec import load_sweep
 
-            record = runner.start(load_sweep(args.sweep), args.runs_dir, backend=args.backend, **kwargs)
+            spec = load_sweep(args.sweep, {**shape, **({"sweep.workers": args.workers} if args.workers else {})})
+            record = runner.start(spec, args.runs_dir, backend=args.backend, **kwargs)
     folder = resumed if args.resume else SweepFolder(_sweep_path(record, args.runs_dir))
     from lab.sweep.report import write_best
 
@@ -992,6 +1008,23 @@ def cmd_sweep(args) -> int:
     if record.state == RunState.COMPLETED and any(t.state in (RunState.CRASHED, RunState.FAILED) for t in record.trials):
         return EXIT_FAILED  # it went on, and finished; `lab sweep --resume` reruns what crashed
     return exit_code(record.state)
+
+
+def _sweep_shape(args) -> dict:
+    """--set, then --trials and --seeds (shorthands for --set sweep.trials=N and sweep.seeds=[...])."""
+    from lab.errors import BadInput
+    from lab.sweep.spec import parse_overrides
+
+    shape = parse_overrides(args.overrides)
+    if args.trials is not None:
+        shape["sweep.trials"] = args.trials  # a string: read as TOML, checked with the file ("many" is one line)
+    if args.seeds is not None:
+        seeds = [s.strip() for s in args.seeds.strip().removeprefix("[").removesuffix("]").split(",")]
+        if not all(s.isascii() and s.isdigit() for s in seeds):
+            raise BadInput(f"--seeds {args.seeds}: expected seeds separated by commas, e.g. --seeds 0,1,2 (whole "
+                           "numbers >= 0)")
+        shape["sweep.seeds"] = [int(s) for s in seeds]
+    return shape
 
 
 def _sweep_path(record, runs_dir):

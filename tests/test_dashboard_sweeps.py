@@ -18,6 +18,7 @@ import lab.spec
 from lab.store import _process_start, write_atomic
 from lab.sweep.record import SweepFolder, list_sweeps
 from lab.sweep.report import value_text
+from lab.sweep.spec import load_sweep
 from lab.tui.app import LabApp
 from lab.tui.widgets.run_table import RunTable
 
@@ -185,7 +186,7 @@ async def test_a_sweep_file_launches_from_the_experiment_list_and_s_stops_every_
             await pilot.press("slash", *"tiny", "enter")
             await settled(app)
             home = app.screen
-            assert home.current == "tiny" and home.valid and not home.fields  # a sweep's settings are read-only
+            assert home.current == "tiny" and home.valid
             assert 'sweep.params."agent.learning_rate"' in [str(label.render()) for label in home.query(".setting-key")]
             assert "2 trial(s) x 2 seed(s) = 4 runs" in str(home.query_one("#settings-status").render())
             await pilot.press("ctrl+l")
@@ -229,3 +230,104 @@ async def test_a_sweep_json_lab_did_not_write_is_a_corrupt_row_and_its_screen_sa
         screen = app.screen
         await wait_for(pilot, lambda: screen.ready)
         assert why in str(screen.query_one("#sweep-header").render())
+
+
+def _sweep_beside_cartpole_ppo(tmp_path, monkeypatch, body: str) -> None:
+    """The experiment list holds cartpole-ppo and the sweep `tiny` over it."""
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    shutil.copy(EXPERIMENTS / "cartpole-ppo.toml", experiments)
+    (experiments / "tiny.toml").write_text(body)
+    monkeypatch.setattr(lab.spec, "EXPERIMENTS_DIR", experiments)
+    monkeypatch.setenv("LAB_EXPERIMENTS_DIR", str(experiments))
+
+
+def status_text(home) -> str:
+    return str(home.query_one("#settings-status").render())
+
+
+async def _shape_tiny(pilot, app):
+    """Pick the sweep `tiny`, and in its form (fields like an experiment's: ctrl+f, up/down, typed
+    over, checked as typed) make it one seed, one worker and one learning rate."""
+    await pilot.press("slash", *"tiny", "enter")
+    await settled(app)
+    home = app.screen
+    assert home.current == "tiny" and home.valid
+    assert list(home.inputs)[:3] == ["sweep.experiment", "sweep.seeds", "sweep.metric"]
+    assert 'sweep.params."agent.learning_rate"' in home.inputs
+    assert all(inp.has_class("setting") for inp in home.inputs.values())
+    assert home.inputs["sweep.seeds"].value == "[0, 1]" and home.inputs["sweep.pruner"].has_class("-default")
+    assert "2 trial(s) x 2 seed(s) = 4 runs" in status_text(home)
+    await pilot.press("ctrl+f", "down")
+    assert home.focused is home.inputs["sweep.seeds"]
+    assert "seeds each setting runs with" in str(home.query_one("#setting-help").render())
+    await pilot.press(*"[5]")
+    await settled(app)
+    assert "valid (sweep.seeds=[5]) · 2 trial(s) x 1 seed(s) = 2 runs" in status_text(home)
+    keys = list(home.inputs)
+    await pilot.press(*["down"] * (keys.index("sweep.workers") - 1))
+    assert home.focused is home.inputs["sweep.workers"]
+    await pilot.press(*"1")
+    lr = 'sweep.params."agent.learning_rate"'
+    await pilot.press(*["down"] * (keys.index(lr) - keys.index("sweep.workers")))
+    assert home.focused is home.inputs[lr]
+    await pilot.press(*"[1e-3, -1]")
+    await settled(app)
+    assert not home.valid and home.inputs[lr].has_class("-invalid")
+    assert 'sweep.params."agent.learning_rate"[1] (set by override): must be greater than 0' in status_text(home)
+    await pilot.press("ctrl+l")  # refused: the form does not check out
+    await settled(app)
+    assert not home.query_one(RunTable).launches
+    await pilot.press("end", "ctrl+u", *"[3e-3]")  # the field's text, typed over
+    await settled(app)
+    assert home.valid and not home.inputs[lr].has_class("-invalid")
+    assert "1 trial(s) x 1 seed(s) = 1 runs" in status_text(home)
+    await pilot.press("escape")
+    assert home.focused.id == "experiment-list"
+    return home
+
+
+async def test_a_sweeps_settings_are_a_form_checked_as_you_type(tmp_path, monkeypatch):
+    _sweep_beside_cartpole_ppo(tmp_path, monkeypatch, TINY.format(steps=2048))
+    app = LabApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        home = await _shape_tiny(pilot, app)
+        trials = home.inputs["sweep.trials"]  # a grid runs its combinations, not a number of trials
+        trials.value = "2"
+        await settled(app)
+        assert "sweep.trials (set by override): a grid runs every combination" in status_text(home)
+        assert trials.has_class("-invalid")
+
+
+@pytest.mark.slow
+async def test_a_sweep_shaped_in_the_form_launches_as_shaped_and_r_runs_that_shape_again(tmp_path, monkeypatch):
+    _sweep_beside_cartpole_ppo(tmp_path, monkeypatch, TINY.format(steps=2048))
+    root = tmp_path / "runs"
+    app = LabApp(root)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            home = await _shape_tiny(pilot, app)
+            await pilot.press("ctrl+l")
+            table = home.query_one(RunTable)
+            await wait_for(pilot, lambda: table.selected_sweep is not None, timeout=60)
+            first = table.selected_sweep.id
+            await wait_for(pilot, lambda: table.sweeps[first].state == "completed", timeout=120)
+            shaped = load_sweep(table.sweeps[first].folder.toml_path).sweep  # what --resume and r read
+            assert (shaped.seeds, shaped.workers, shaped.params["agent.learning_rate"]) == ([5], 1, [3e-3])
+            await pilot.press("r")  # the sweep under the cursor, again, from its sweep.toml
+            await wait_for(pilot, lambda: len(table.sweeps) == 2 and all(s.state == "completed" for s in table.sweeps.values()),
+                           timeout=120)
+            for sweep in table.sweeps.values():
+                record = sweep.record
+                assert record.seeds == [5] and record.total_trials == 1
+                assert [t.params for t in record.trials] == [{"agent.total_steps": 2048, "eval.every": 512,
+                                                               "agent.learning_rate": 3e-3}]
+            assert sorted(r.summary.seed for r in table.runs.values()) == [5, 5]
+    finally:
+        for pid in app.launched:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

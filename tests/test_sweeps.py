@@ -91,6 +91,102 @@ def test_running_a_sweep_file_as_an_experiment_says_to_use_lab_sweep(tmp_path):
     assert out.returncode == 2 and "is a sweep" in out.stderr and "lab sweep" in out.stderr
 
 
+# ------------------------------------------------------------------------------ shaping a sweep: --set, --trials, --seeds
+
+BAD_SHAPES = [  # (sweep, arguments, the line's key and what follows it)
+    ("cartpole-ppo-tpe", ["--set", "sweep.trails=3"], "sweep.trails (set by override): unknown key in sweep; did you mean 'trials'?"),
+    ("cartpole-ppo-lr", ["--set", 'sweep.params."agent.lerning_rate"=[1e-3]'],
+     'sweep.params."agent.lerning_rate" (set by override): cartpole-ppo has no setting \'agent.lerning_rate\'; '
+     "did you mean 'agent.learning_rate'?"),
+    ("cartpole-ppo-lr", ["--set", "sweep.params.agent.gamma=[0.9, 1.5]"],  # a bare dotted key, as in the file
+     'sweep.params."agent.gamma"[1] (set by override): must be less than or equal to 1'),
+    ("cartpole-ppo-tpe", ["--set", 'sweep.params."agent.gamma"={ low = 0.99, high = 0.9 }'],
+     'sweep.params."agent.gamma" (set by override): low (0.99) is greater than high (0.9); swap them'),
+    ("cartpole-ppo-lr", ["--set", 'sweep.backend="popul"'], "sweep.backend (set by override): must be 'local', "
+                                                           "'population' or 'ray' (got 'popul'); did you mean 'population'?"),
+    ("cartpole-ppo-lr", ["--set", "sweep.workers=0"], "sweep.workers (set by override): must be greater than or equal to 1"),
+    ("cartpole-ppo-lr", ["--set", "sweep.pruner=asha", "--set", 'sweep.metric="final_eval_return_std"'],
+     "sweep.pruner (set by override): pruning compares evaluation returns"),
+    ("cartpole-ppo-lr", ["--set", "agent.learning_rate=1e-3"],
+     'agent.learning_rate (set by override): not a key of a sweep file (allowed: description, name, sweep.KEY); '
+     'to give every trial one agent.learning_rate, make it one choice: --set \'sweep.params."agent.learning_rate"=[0.001]\''),
+    ("cartpole-ppo-lr", ["--set", "sweep.trials"], "--set sweep.trials: expected KEY=VALUE"),
+    ("cartpole-ppo-lr", ["--set", "sweep.params.=1"], "--set sweep.params.=1: expected KEY=VALUE"),
+    ("cartpole-ppo-tpe", ["--trials", "0"], "sweep.trials (set by override): must be greater than or equal to 1 (got 0)"),
+    ("cartpole-ppo-tpe", ["--trials", "many"], "sweep.trials (set by override): must be a valid integer"),
+    ("cartpole-ppo-lr", ["--trials", "2"], "sweep.trials (set by override): a grid runs every combination of its "
+                                           "choices (3 here), not a number of trials"),
+    ("cartpole-ppo-lr", ["--seeds", "0,0"], "sweep.seeds (set by override): must be distinct seeds >= 0"),
+    ("cartpole-ppo-lr", ["--seeds", "0-3"], "--seeds 0-3: expected seeds separated by commas"),
+    ("cartpole-ppo-lr", ["--seeds", ""], "--seeds : expected seeds separated by commas"),
+]
+
+
+@pytest.mark.parametrize("sweep,args,message", BAD_SHAPES, ids=[" ".join(a) for _, a, _ in BAD_SHAPES])
+def test_a_bad_shape_is_one_line_like_a_bad_experiment_override_and_starts_nothing(tmp_path, sweep, args, message):
+    from .conftest import lab_main
+
+    out = lab_main("sweep", sweep, *args, runs_dir=tmp_path / "runs")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    if not message.startswith("--"):
+        assert out.stderr.startswith(f"lab: experiments/{sweep}.toml: ")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_resumed_sweep_keeps_its_shape(tmp_path):
+    from .conftest import lab_main
+
+    for args in (["--set", "sweep.workers=1"], ["--trials", "2"], ["--seeds", "0"]):
+        out = lab_main("sweep", "--resume", "cartpole-ppo-lr", *args, runs_dir=tmp_path / "runs")
+        assert out.returncode == 2 and "a resumed sweep keeps the shape its sweep.toml holds" in out.stderr, out.stderr
+
+
+def test_shaping_a_sweep_is_setting_its_files_keys():
+    """--trials N and --seeds S,S are --set sweep.trials=N and --set sweep.seeds=[S, S]; a parameter's
+    choices or range is its key in [sweep.params], quoted or bare, as in the file."""
+    spec = load_sweep("cartpole-ppo-tpe", {"sweep.trials": "3", "sweep.seeds": "[4]", "sweep.workers": 1,
+                                           'sweep.params."agent.gamma"': "[0.95, 0.99]",
+                                           "sweep.params.agent.n_steps": {"low": 64, "high": 128, "int": True}})
+    s = spec.sweep
+    assert (s.trials, s.seeds, s.workers) == (3, [4], 1)
+    assert s.params["agent.gamma"] == [0.95, 0.99] and s.params["agent.n_steps"].high == 128
+    assert list(s.params) == ["agent.learning_rate", "agent.gamma", "agent.n_epochs", "agent.n_steps"]
+    assert load_sweep("cartpole-ppo-tpe").sweep.trials == 16  # the file is as it was
+
+
+def test_lab_list_params_of_a_sweep_lists_the_keys_set_changes():
+    from .conftest import lab_main
+
+    out = lab_main("list", "--params", "cartpole-ppo-tpe")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:] if line.strip()}
+    assert "16" in rows["sweep.trials"] and "[0, 1]" in rows["sweep.seeds"] and "runs at a time" in rows["sweep.workers"]
+    assert "low = 1e-05" in rows['sweep.params."agent.learning_rate"']
+    assert "agent.learning_rate" not in rows and "env.id" not in rows  # not an experiment's settings
+
+
+@pytest.mark.slow
+def test_a_sweep_shaped_on_the_command_line_runs_as_shaped_and_its_folder_keeps_the_shape(tmp_path):
+    path = sweep_file(tmp_path, "shaped", TINY.replace('method = "grid"', 'method = "random"\ntrials = 4')
+                      .replace('"agent.learning_rate" = [1e-3, 3e-3]', '"agent.learning_rate" = [1e-3, 3e-3, 1e-2]'))
+    runs = tmp_path / "runs"
+    out = lab("sweep", str(path), "--trials", "1", "--seeds", "3", "--workers", "1", "--json",
+              "--set", 'sweep.params."agent.learning_rate"={ low = 2e-3, high = 4e-3 }', runs=runs)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    [trial] = result["trials"]
+    assert len(trial["runs"]) == 1 and 2e-3 <= trial["params"]["agent.learning_rate"] <= 4e-3
+    run = Run.load(runs / trial["runs"][0])
+    assert run.state == "completed" and run.summary.seed == 3
+    # what `lab sweep --resume` and the dashboard's 'r' read back: the sweep as shaped, not the file
+    [folder] = list_sweeps(runs)
+    shaped = load_sweep(folder.toml_path).sweep
+    assert (shaped.trials, shaped.seeds, shaped.workers) == (1, [3], 1)
+    assert shaped.params["agent.learning_rate"].low == 2e-3
+    record = json.loads(folder.json_path.read_text())
+    assert record["total_trials"] == 1 and record["seeds"] == [3]
+
+
 # ------------------------------------------------------------------------------ local backend, end to end
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ produce, a grid over a range, a backend that cannot train these settings.
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import re
 import tomllib
 from typing import Any, Literal
 
@@ -53,7 +55,7 @@ class SweepSettings(_Strict):
     experiment: str = Field(description="an experiment name or .toml file: what every trial runs")
     seeds: list[int] = Field([0], min_length=1, max_length=MAX_SEEDS, description="seeds each setting runs with")
     metric: str = Field("final_eval_return_mean", description="a numeric key of the runs' results, averaged over seeds")
-    direction: Literal["maximize", "minimize"] = "maximize"
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="whether a higher or a lower metric is better")
     method: Literal["grid", "random", "tpe"] = Field("grid", description="grid: every combination of the choices; "
                                                      "random and tpe (Optuna's Bayesian search): `trials` settings")
     trials: int = Field(16, ge=1, le=10_000, description="settings to try (random and tpe)")
@@ -123,12 +125,17 @@ def _flatten(params: Any, prefix: str = "") -> Any:
     return out
 
 
-def load_sweep_raw(raw: dict, source: str) -> SweepSpec:
-    """A sweep table -> a validated SweepSpec, or BadInput naming the source and key."""
+def load_sweep_raw(raw: dict, source: str, overridden: set[str] = frozenset()) -> SweepSpec:
+    """A sweep table -> a validated SweepSpec, or BadInput naming the source and key.
+    overridden: the keys `apply_overrides` set (as `override_key` writes them): a message about
+    one of them says "(set by override)", as an experiment's does."""
     from lab import spec as experiment_spec
 
     def fail(msg: str):
-        raise BadInput(f"{source}: {msg}", key=msg.split(":", 1)[0])
+        key = msg.split(":", 1)[0]
+        note = " (set by override)" if any(key == o or key.startswith((o + ".", o + "[")) or o.startswith(key + ".")
+                                          for o in overridden) else ""
+        raise BadInput(f"{source}: {msg.replace(key + ':', key + note + ':', 1)}", key=key)
 
     raw = dict(raw)
     if isinstance(raw.get("sweep"), dict):
@@ -138,11 +145,120 @@ def load_sweep_raw(raw: dict, source: str) -> SweepSpec:
     except ValidationError as e:
         err = experiment_spec._first(e.errors())
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("list[any]", "Range")))
-        err = {**err, "loc": loc}
-        msg = experiment_spec._message(err, SweepSpec)
-        fail(msg.replace("sweep.params.", "sweep.params.", 1))
+        if loc[:2] == ("sweep", "params") and len(loc) > 2 and isinstance(loc[2], str):
+            loc = ("sweep", f'params."{loc[2]}"', *loc[3:])  # a parameter's dotted name is one key
+        fail(experiment_spec._message({**err, "loc": loc}, SweepSpec))
+    if "sweep.trials" in overridden and spec.sweep.method == "grid":  # (a file's trials on a grid is its default's twin)
+        fail(f"sweep.trials: a grid runs every combination of its choices ({spec.grid_size():,} here), not a number of "
+             "trials; give fewer choices (--set 'sweep.params.\"KEY\"=[...]'), or set sweep.method = \"random\" or \"tpe\"")
     _check(spec, fail)
     return spec
+
+
+# ------------------------------------------------------------------------------ overrides: shaping a sweep
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_parts(key: str) -> list[str] | None:
+    """A dotted TOML key as the file's own syntax reads it (bare or quoted parts), or None."""
+    from lab.files import toml_data
+
+    if not key.strip() or any(c in key for c in "\n\r="):
+        return None
+    try:
+        data = toml_data(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    parts = []
+    while isinstance(data, dict) and len(data) == 1:
+        (part, data), = data.items()
+        parts.append(part)
+    return parts if data == 0 else None
+
+
+def override_key(key: str) -> str | None:
+    """A sweep file's key as lab names it: sweep.trials; sweep.params."agent.gamma" (a parameter is
+    one key, given quoted or as bare dotted parts, as in the file); None for what TOML cannot read."""
+    parts = _key_parts(key)
+    if not parts:
+        return None
+    if parts[:2] == ["sweep", "params"] and len(parts) > 2:
+        return _param_key(".".join(parts[2:]))
+    return ".".join(p if _BARE_KEY.fullmatch(p) else json.dumps(p) for p in parts)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`lab sweep --set` arguments -> {key: value}: ['sweep.trials=8', 'sweep.params."agent.gamma"=[0.9]']
+    -> {'sweep.trials': 8, 'sweep.params."agent.gamma"': [0.9]} (values read as TOML, as `lab run --set`)."""
+    from lab.spec import parse_value
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        text, sep, value = pair.partition("=")
+        key = override_key(text) if sep else None
+        if key is None:  # (the first '=' ends the key: a quoted part holding one is no key of a sweep)
+            raise BadInput(f"--set {pair}: expected KEY=VALUE with a key of the sweep file, e.g. --set sweep.trials=8 "
+                           "or --set 'sweep.params.\"agent.gamma\"=[0.9, 0.99]'")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any], source: str) -> tuple[dict, set[str]]:
+    """A sweep file's table with `overrides` set (a copy; [sweep.params] flattened first, so a
+    parameter given either way replaces the file's) and the keys set, as `override_key` names them."""
+    from lab import spec as experiment_spec
+    from lab.display import inline_toml
+    from lab.spec import parse_value
+
+    raw = experiment_spec._deepcopy(raw)
+    if isinstance(raw.get("sweep"), dict) and isinstance(raw["sweep"].get("params"), dict):
+        raw["sweep"]["params"] = _flatten(raw["sweep"]["params"])
+    keys = set()
+    for given, value in overrides.items():
+        key = override_key(given)
+        if key is None:
+            raise BadInput(f"{source}: override {given!r}: not a TOML key (e.g. sweep.trials, sweep.params.\"agent.gamma\")")
+        keys.add(key)
+        value = parse_value(value) if isinstance(value, str) else value
+        parts = _key_parts(key)
+        if parts[0] not in SweepSpec.model_fields or parts[0] == "source":
+            allowed = ("description", "name", "sweep")
+            hint = did_you_mean(parts[0], allowed) or (
+                f"; to give every trial one {key}, make it one choice: --set 'sweep.params.\"{key}\"="
+                f"[{inline_toml(value)}]'")
+            raise BadInput(f"{source}: {key} (set by override): not a key of a sweep file (allowed: description, name, "
+                           f"sweep.KEY){hint}", key=key)
+        if parts[:2] == ["sweep", "params"] and len(parts) > 2:
+            parts = ["sweep", "params", ".".join(parts[2:])]
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise BadInput(f"{source}: override {key}: '{'.'.join(parts[:i + 1])}' is a value, not a table", key=key)
+            node = child
+        node[parts[-1]] = value
+    return raw, keys
+
+
+def settings(raw: dict) -> list:
+    """Every key of a sweep file's [sweep] table, then each of its parameters, as `lab.spec.Setting`s:
+    what the dashboard's form and `lab list --params` show, and `--set` changes."""
+    from lab.spec import _MISSING, Setting, _type_name
+
+    table = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
+    out = []
+    for name, field in SweepSettings.model_fields.items():
+        if name == "params":
+            continue
+        default = _MISSING if field.is_required() else field.get_default(call_default_factory=True)
+        out.append(Setting(f"sweep.{name}", default, table.get(name, _MISSING), field.description or "",
+                           _type_name(field.annotation)))
+    params = _flatten(table["params"]) if isinstance(table.get("params"), dict) else {}
+    for key, value in params.items():
+        out.append(Setting(_param_key(key), _MISSING, value, f"the values of {key} to search: a list of choices, or a "
+                           "range { low, high, log, int } (random and tpe)", "list | range"))
+    return out
 
 
 def _param_key(key: str) -> str:
@@ -179,6 +295,7 @@ def _check(spec: SweepSpec, fail) -> None:
     except BadInput as e:
         fail(f"sweep.experiment: {e}")
     kind = base.kind
+    _try(raw, path, "seed", max(s.seeds), "sweep.seeds", fail)  # each run's seed is the experiment's to allow
     metrics = METRICS.get(kind, ())
     if s.metric not in metrics:
         fail(f"sweep.metric: {kind} runs do not produce {s.metric!r}{did_you_mean(s.metric, metrics)} "
@@ -272,8 +389,10 @@ def is_sweep_file(raw: dict) -> bool:
     return isinstance(raw, dict) and raw.get("kind") == "sweep"
 
 
-def load_sweep(name_or_path) -> SweepSpec:
-    """A sweep by built-in name or file path (or the sweep.toml of a sweep folder)."""
+def load_sweep(name_or_path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """A sweep by built-in name or file path (or the sweep.toml of a sweep folder), shaped by
+    `overrides`: {"sweep.trials": 4, 'sweep.params."agent.gamma"': [0.9, 0.99]} (keys as in the
+    file, `apply_overrides`; values may be strings as on the command line, read as TOML)."""
     from lab import spec as experiment_spec
     from lab.files import read_toml
 
@@ -295,12 +414,15 @@ def load_sweep(name_or_path) -> SweepSpec:
     if not is_sweep_file(raw):
         raise BadInput(f"{source}: is an experiment (kind {raw.get('kind', 'rl')!r}), not a sweep; "
                        f"`lab run {name_or_path}` runs it, and a sweep file has kind = \"sweep\"")
+    overridden: set[str] = set()
+    if overrides:
+        raw, overridden = apply_overrides(raw, overrides, source)
     if experiment_spec.is_folder_file(path):  # a sweep folder's sweep.toml: what it names is data
         from lab.plugins import folder_data
 
         with folder_data():
-            return load_sweep_raw(raw, source)
-    return load_sweep_raw(raw, source)
+            return load_sweep_raw(raw, source, overridden)
+    return load_sweep_raw(raw, source, overridden)
 
 
 def overrides_for(params: dict[str, Any]) -> list[str]:

@@ -186,8 +186,9 @@ class LabApp(App):
         self.look_now()
         return key
 
-    def launch_sweep(self, ref: str, name: str) -> str | None:
-        """Start `lab sweep REF` detached. The launch's key (its row: 'starting', then the sweep's), or None."""
+    def launch_sweep(self, ref: str, name: str, args: list[str] = ()) -> str | None:
+        """Start `lab sweep REF ARGS` detached (ARGS: the form's `--set KEY=VALUE`s). The launch's
+        key (its row: 'starting', then the sweep's), or None."""
         import tempfile
 
         from lab.errors import BadInput
@@ -198,7 +199,7 @@ class LabApp(App):
             logs.mkdir(parents=True, exist_ok=True)
             fd, log = tempfile.mkstemp(dir=logs, prefix=f"sweep-{name}-", suffix=".log")
             os.close(fd)
-            proc = spawn(ref, runs_dir=self.runs_dir, log_path=log, json=False, command="sweep")
+            proc = spawn(ref, args, runs_dir=self.runs_dir, log_path=log, json=False, command="sweep")
         except (BadInput, OSError) as e:
             message = str(e) if isinstance(e, BadInput) else f"cannot start a sweep in {self.runs_dir}: {e.strerror}"
             self.notify(f"not launched: {message}", severity="error", timeout=10)

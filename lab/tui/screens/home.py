@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 
@@ -62,15 +63,9 @@ def is_sweep(raw: dict) -> bool:
     return raw.get("kind") == "sweep"
 
 
-def sweep_rows(raw: dict) -> dict[str, str]:
-    """A sweep file's settings as the form shows them (read-only): key -> TOML text."""
-    from lab.sweep.spec import _flatten  # [sweep.params]' dotted keys, as the sweep's checks name them
-
-    table = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
-    out = {f"sweep.{k}": inline_toml(v) for k, v in table.items() if k != "params"}
-    params = _flatten(table.get("params")) if isinstance(table.get("params"), dict) else {}
-    out.update({f'sweep.params."{k}"': inline_toml(v) for k, v in params.items()})
-    return out
+def field_id(key: str) -> str:
+    """The form's field for a setting: set-agent--gamma; a sweep's parameter, set-sweep--params---agent--gamma-."""
+    return "set-" + re.sub(r"[^A-Za-z0-9_-]", "-", key.replace(".", "--"))
 
 
 class HomeScreen(Screen):
@@ -103,7 +98,6 @@ class HomeScreen(Screen):
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
-        self.sweep_sizes: dict[str, tuple[int, int, str]] = {}  # a checked sweep -> (trials, seeds, backend)
         self._last_asked: tuple | None = None  # (experiment, overrides) of the last check asked for
         self._checks_asked = self._checks_answered = 0  # the numbers of the last check asked for and answered
 
@@ -259,10 +253,12 @@ class HomeScreen(Screen):
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
         self.inputs = {}
-        if is_sweep(raw):
-            await self.build_sweep_form(name, raw, settings)
-            return
-        self.fields = {s.key: s for s in spec_settings(raw) if s.key != "agent.algo"}  # the algo picks the schema
+        if is_sweep(raw):  # its [sweep] keys and its parameters' choices: `lab sweep --set`'s keys
+            from lab.sweep.spec import settings as sweep_settings
+
+            self.fields = {s.key: s for s in sweep_settings(raw)}
+        else:
+            self.fields = {s.key: s for s in spec_settings(raw) if s.key != "agent.algo"}  # the algo picks the schema
         self.defaults = {k: "" if s.current is None or s.required and not s.in_file else inline_toml(s.current)
                          for k, s in self.fields.items()}
         label_width = max(map(len, self.fields), default=10) + 1
@@ -271,7 +267,7 @@ class HomeScreen(Screen):
             label = Label(key, classes="setting-key")
             label.styles.width = label_width
             placeholder = "(required)" if field.required else "None" if field.current is None else ""
-            inp = Input(self.defaults[key], placeholder=placeholder, id="set-" + key.replace(".", "--"),
+            inp = Input(self.defaults[key], placeholder=placeholder, id=field_id(key),
                         classes="setting" + ("" if field.in_file else " -default"))
             inp.tooltip = field.description
             self.inputs[key] = inp
@@ -281,28 +277,12 @@ class HomeScreen(Screen):
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
         self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
 
-    async def build_sweep_form(self, name: str, raw: dict, settings: VerticalScroll) -> None:
-        """A sweep's settings, read-only (`lab sweep` runs the file as it is; edit the file, or
-        copy it, to change them); then the checks `lab sweep` makes before it starts."""
-        self.fields, self.defaults = {}, {}
-        rows = sweep_rows(raw)
-        label_width = max(map(len, rows), default=10) + 1
-        widgets = []
-        for key, value in rows.items():
-            label = Label(key, classes="setting-key")
-            label.styles.width = label_width
-            widgets.append(Horizontal(label, Label(value, classes="sweep-setting"), classes="setting-row"))
-        await settings.mount_all(widgets)
-        self.valid, self.validated_for = False, None
-        self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
-        self.validate_settings(name, {})
-
     def on_descendant_focus(self, event) -> None:
         """The focused field's description, type and default, under the form."""
         widget = event.widget
         help_line = self.query_one("#setting-help", Static)
         if isinstance(widget, Input) and widget.has_class("setting"):
-            field = self.fields.get(widget.id[4:].replace("--", "."))
+            field = next((self.fields.get(k) for k, inp in self.inputs.items() if inp is widget), None)
             if field is not None:
                 default = "required" if field.required else f"default {inline_toml(field.default) if field.default is not None else 'None'}"
                 text = Text(field.key, style="bold")
@@ -332,11 +312,11 @@ class HomeScreen(Screen):
 
         size = None
         try:
-            if is_sweep(self.raw[name]):
+            if is_sweep(self.raw[name]):  # shaped by the form as `lab sweep --set KEY=VALUE` shapes it
                 from lab.sweep.runner import check_backend
                 from lab.sweep.spec import load_sweep
 
-                spec = load_sweep(self.experiments[name])
+                spec = load_sweep(self.experiments[name], overrides)
                 check_backend(spec.sweep.backend)
                 size = (spec.trial_count(), len(spec.sweep.seeds), spec.sweep.backend)
             else:
@@ -369,32 +349,31 @@ class HomeScreen(Screen):
             return
         self._checks_answered = checked.number
         name, overrides, message = checked.name, checked.overrides, checked.error
-        if checked.sweep_size is not None:
-            self.sweep_sizes[name] = checked.sweep_size
         if name != self.current:
             return
         self.valid = message is None
         self.validated_for = overrides
         status = self.query_one("#settings-status", Static)
-        for key, inp in self.inputs.items():
-            inp.set_class(key == checked.bad_key, "-invalid")
+        bad = checked.bad_key or ""
+        for key, inp in self.inputs.items():  # (a list's item or a range's end marks its field)
+            inp.set_class(bad == key or bad.startswith((key + "[", key + ".")), "-invalid")
         if checked.then_launch:  # a launch that waited for this check
             if message is not None:
                 status.update(Text(message, style="bold red"))
                 self.notify("not launched: " + ("the sweep file does not check out" if is_sweep(self.raw[name])
                                                 else "fix the setting first"), severity="error")
-            elif is_sweep(self.raw[name]) or overrides == self.overrides():  # (not when the form changed meanwhile)
+            elif overrides == self.overrides():  # (not when the form changed meanwhile)
                 self.action_launch()
+        changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
         if message:
             status.update(Text(message, style="bold red"))
-        elif name in self.sweep_sizes:
-            trials, seeds, backend = self.sweep_sizes[name]
+        elif checked.sweep_size is not None:
+            trials, seeds, backend = checked.sweep_size
             runs = f"{trials * seeds} members of one population run" if backend == "population" else f"{trials * seeds} runs"
-            status.update(Text(f"valid · {trials} trial(s) x {seeds} seed(s) = {runs} · ctrl+l launches the sweep",
-                               style="green"))
+            status.update(Text(f"valid{f' ({changed})' if changed else ''} · {trials} trial(s) x {seeds} seed(s) = {runs}"
+                               " · ctrl+l launches the sweep", style="green"))
         else:
-            changed = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
-            status.update(Text(f"valid ({changed}) · ctrl+l launches", style="green"))
+            status.update(Text(f"valid ({changed or 'defaults'}) · ctrl+l launches", style="green"))
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -470,14 +449,16 @@ class HomeScreen(Screen):
             self.notify(f"launched {self.current}" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
     def launch_sweep(self, name: str) -> None:
-        if not self.valid:  # the check has not answered yet, or said no: ask it again, the launch waits for it
+        """`lab sweep NAME --set KEY=VALUE ...` with the form's changes: the sweep as shaped here."""
+        overrides = self.overrides()
+        if not (self.valid and self.validated_for == overrides):  # the check has not answered these values, or said no
             self.query_one("#settings-status", Static).update(Text("checking before the launch…", style="dim"))
-            self.validate_settings(name, {}, then_launch=True)
+            self.validate_settings(name, overrides, then_launch=True)
             return
-        key = self.app.launch_sweep(name, name)
+        key = self.app.launch_sweep(name, name, [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")])
         if key is not None:
             self._show_launch(key, f"{name} sweep", None)
-            self.notify(f"launched sweep {name}")
+            self.notify(f"launched sweep {name}" + (f" with {len(overrides)} change(s)" if overrides else ""))
 
     # --- runs: actions on the run under the table's cursor (its bindings live on the table) ---
     def _selected(self):
