@@ -60,6 +60,33 @@ def inline_toml(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def run_labels(runs, sweeps: dict | None = None) -> dict[str, str]:
+    """A short label for each run (id -> label), for legends, no two alike: a sweep's trial by its
+    sweep's name, its trial's number and its seed ('tiny #2 s0'; `sweeps`: sweep id -> its record,
+    as the caller has them), any other run by its experiment, seed and the random tail of its id
+    ('cartpole-ppo s0 7f4e'). Where two would still read the same (two sweeps of one name), the
+    id's tail is added, then the whole id. Printable: names come from folders."""
+    from collections import Counter
+
+    sweeps = sweeps or {}
+    labels, tails = {}, {}
+    for run in runs:
+        s = run.summary
+        tails[run.id] = run.id.rsplit("-", 1)[-1]
+        seed = "" if s.seed is None else f" s{s.seed}"
+        record = sweeps.get(s.sweep) if s.sweep else None
+        trial = next((t for t in record.trials if run.id in t.runs), None) if record is not None else None
+        if trial is not None and len(set(trial.runs)) == len(trial.runs):  # (a population's run is every trial's)
+            labels[run.id] = f"{printable(record.name, limit=40)} #{trial.number}{seed}"
+        else:
+            labels[run.id] = f"{printable(s.experiment, limit=40)}{seed} {printable(tails[run.id], limit=20)}"
+    for extra in (lambda rid: printable(tails[rid], limit=20), lambda rid: printable(rid, limit=200)):
+        counts = Counter(labels.values())
+        labels = {rid: f"{label} {extra(rid)}" if counts[label] > 1 and not label.endswith(" " + extra(rid)) else label
+                  for rid, label in labels.items()}
+    return labels
+
+
 def duration(seconds: float | None) -> str:
     """0:42, 12:05, 3h07; '-' when unknown."""
     if seconds is None:

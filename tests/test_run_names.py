@@ -130,3 +130,80 @@ def test_a_policy_built_in_with_only_trials_trains_its_own_run_first(tmp_path):
     root = tmp_path / "runs"
     fake_run(root, "cartpole-ppo", "completed", 2.0, sweep="20261207-000000-tiny-0001")
     assert find_source_run(lab.load_experiment("cartpole-policy-attributions"), root) is None  # None: train cartpole-ppo
+
+
+# ------------------------------------------------------------------------------ the dashboard
+
+@pytest.mark.slow
+async def test_v_right_after_a_launch_opens_the_run_just_launched_not_an_older_one(tmp_path):
+    import os
+    import signal
+
+    from lab.tui.app import LabApp
+
+    from .pilot import runs_shown, settled, wait_for
+    from .seeded_runs import rl_run
+
+    older = rl_run(tmp_path, "20261123-000100-cartpole-ppo-0001", "cartpole-ppo", 0)
+    app = LabApp(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await runs_shown(pilot, 1)
+        await pilot.press("slash", *"cartpole-ppo", "enter")
+        await settled(app)
+        app.screen.query_one("#set-agent--total_steps").value = "1000000"
+        await settled(app)
+        await pilot.press("ctrl+l", "v")  # at once: the launch has no run folder yet
+        (pid,) = app.launched
+        try:
+            await pilot.pause()
+            assert type(app.screen).__name__ == "HomeScreen"  # not the older run's view
+            assert any("starting" in n.message for n in app._notifications)
+            # once the launch has its folder, its view opens: the run just launched
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", timeout=90)
+            assert app.screen.path.name != older.name
+            await wait_for(pilot, lambda: app.screen.ready)
+            assert app.screen.follower.run.summary.pid == pid
+            await pilot.press("escape")
+            await pilot.press("v")  # now it has a folder: v opens it at once
+            await pilot.pause()
+            assert type(app.screen).__name__ == "RunScreen" and app.screen.follower.run.summary.pid == pid
+        finally:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+async def test_compare_labels_tell_every_run_apart_sweep_trials_by_their_trial(tiny_sweep, tmp_path):
+    from lab.sweep.record import list_sweeps
+    from lab.tui.app import LabApp
+    from lab.tui.widgets.run_table import RunTable
+
+    from .pilot import runs_shown, wait_for
+    from .seeded_runs import rl_run
+
+    root = shutil.copytree(tiny_sweep / "runs", tmp_path / "runs")
+    (folder,) = list_sweeps(root)
+    record = folder.read()
+    # two runs of the same experiment and seed, of no sweep
+    rl_run(root, "20261123-000100-cartpole-ppo-0001", "cartpole-ppo", 0)
+    rl_run(root, "20261123-000200-cartpole-ppo-0002", "cartpole-ppo", 0)
+    seed0 = [t.jobs[0].run for t in record.trials]  # each trial's seed-0 run: same experiment, same seed
+    marked = [*seed0, "20261123-000100-cartpole-ppo-0001", "20261123-000200-cartpole-ppo-0002"]
+    app = LabApp(root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = await runs_shown(pilot, 7)
+        table.focus()
+        for key in marked:
+            table.select(key)
+            await pilot.press("space")
+        await pilot.press("c")
+        screen = app.screen
+        assert type(screen).__name__ == "CompareScreen"
+        await wait_for(pilot, lambda: screen.ready)
+        await pilot.pause(0.3)
+        legend = [label for label, _ in screen.query_one("#compare-plot")._legend]
+        assert len(legend) == len(marked) and len(set(legend)) == len(marked), legend  # no two read the same
+        for t in record.trials:  # a trial by its sweep and number
+            assert any(f"#{t.number}" in label and record.name in label for label in legend), legend
+        assert any("0001" in label for label in legend) and any("0002" in label for label in legend)  # others: the id's tail

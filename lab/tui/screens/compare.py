@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from lab.display import duration, printable, result_text
+from lab.display import duration, printable, result_text, run_labels
 from lab.follow import RunFollower
 from lab.termplot import mean_band
 from lab.tui.messages import RunEventsArrived, RunsRead
@@ -38,9 +38,13 @@ class CompareScreen(Screen):
 
     SMOOTHING = (0.0, 0.6, 0.9, 0.99)
 
-    def __init__(self, paths):
+    def __init__(self, paths, sweeps: dict | None = None):
+        """`sweeps`: the records (sweep id -> SweepRecord) the caller has of the sweeps these runs
+        may be trials of: a trial is labelled by its sweep's name and trial number."""
         super().__init__()
         self.paths = [Path(p) for p in paths]
+        self.sweeps = sweeps or {}
+        self.labels: dict[str, str] = {}  # run id -> its legend label (lab.display.run_labels: no two alike)
         self.followers: list[RunFollower] = []  # handed over by the reader's first read (RunsRead)
         self.ready = False
         self._changed = False
@@ -71,6 +75,7 @@ class CompareScreen(Screen):
 
     def on_runs_read(self, message: RunsRead) -> None:
         self.followers = message.followers
+        self.labels = run_labels([f.run for f in self.followers], self.sweeps)
         self.ready = True
         self.update_view()
 
@@ -150,7 +155,7 @@ class CompareScreen(Screen):
                     markers[len(series)] = "◆"
                 series.append(self._xy(f))
                 styles.append(self.color(f))
-                legend.append((f"{f.run.experiment} s{f.run.summary.seed}", self.color(f)))
+                legend.append((self.labels.get(f.run.id, f.run.id), self.color(f)))
             title = what
         plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps",
                   bands=bands, markers=markers if not self.smoothing else None)

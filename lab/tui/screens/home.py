@@ -98,6 +98,7 @@ class HomeScreen(Screen):
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
+        self.view_on_start: str | None = None  # the launch whose view `v` asked for before it had a folder
         self._last_asked: tuple | None = None  # (experiment, overrides) of the last check asked for
         self._checks_asked = self._checks_answered = 0  # the numbers of the last check asked for and answered
 
@@ -143,6 +144,9 @@ class HomeScreen(Screen):
         if row is None:
             return
         follow = None
+        view = self.view_on_start == message.key
+        if view:
+            self.view_on_start = None
         if message.run_id is not None:
             del launches[message.key]
             if table.selected_key == message.key:
@@ -153,6 +157,8 @@ class HomeScreen(Screen):
         table.set_launches(launches)
         if follow is not None:
             table.select(follow)
+        if view and message.run_id is not None and self.app.screen is self:  # `v` asked for it while it was starting
+            self._open(message.run_id)
 
     def on_folder_deleted(self, message: FolderDeleted) -> None:
         self.app.look_now()
@@ -478,13 +484,31 @@ class HomeScreen(Screen):
             self.app.open_run(run.path)
 
     def action_view_newest(self) -> None:
+        """The live view of what started last: a run (or a sweep), or a launch of this dashboard's
+        that has no folder yet, whose view then opens once it has one (never an older run's)."""
         table = self.query_one(RunTable)
-        if not table.runs:
+        started = [(row.started, key, row) for key, row in table.launches.items() if row.state == "starting"]
+        started += [(run.summary.started or 0, key, run) for key, run in table.runs.items()]
+        started += [(sweep.started or 0, key, sweep) for key, sweep in table.sweeps.items()]
+        if not started:
             self.notify("no runs yet: launch one with ctrl+l", severity="warning")
             return
-        newest = next(iter(table.runs.values()))  # newest first
-        table.select(newest.id)
-        self.app.open_run(newest.path)
+        _, key, newest = max(started, key=lambda e: (e[0], e[1]))
+        table.select(key)
+        if isinstance(newest, LaunchRow):
+            self.view_on_start = key
+            self.notify(f"{newest.experiment} is starting (no run folder yet): its view opens as soon as it has one",
+                        timeout=5)
+            return
+        self._open(key)
+
+    def _open(self, key: str) -> None:
+        """The view of run or sweep `key` of the table."""
+        table = self.query_one(RunTable)
+        if key in table.sweeps:
+            self.app.open_sweep(table.sweeps[key].path)
+        elif key in table.runs:
+            self.app.open_run(table.runs[key].path)
 
     def action_compare(self) -> None:
         table = self.query_one(RunTable)
@@ -500,7 +524,8 @@ class HomeScreen(Screen):
             return
         from lab.tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen([table.runs[n].path for n in reversed(names)]))
+        records = {key: sweep.record for key, sweep in table.sweeps.items() if sweep.record is not None}
+        self.app.push_screen(CompareScreen([table.runs[n].path for n in reversed(names)], records))
 
     def action_stop(self) -> None:
         sweep = self.query_one(RunTable).selected_sweep

@@ -457,7 +457,7 @@ class SweepScreen(Screen):
         else:
             from lab.tui.screens.compare import CompareScreen
 
-            screen = CompareScreen(runs)
+            screen = CompareScreen(runs, {r.id: r})
             screen.grouped, screen.evals = True, True
             self.app.push_screen(screen)
 
