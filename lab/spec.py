@@ -311,7 +311,7 @@ def _message(err: dict, model: type[BaseModel], prefix: tuple = ()) -> str:
     if kind == "missing":
         return f"{key}: missing (required)"
     msg = err["msg"].replace("Input should be", "must be").replace("String should", "must").replace("Value error, ", "")
-    msg = re.sub(r"List should have at least (\d+) items? after validation, not \d+", lambda m: f"must have at least {m[1]} item{'s' if m[1] != '1' else ''}", msg)
+    msg = re.sub(r"(?:List|Dictionary) should have at least (\d+) items? after validation, not \d+", lambda m: f"must have at least {m[1]} item{'s' if m[1] != '1' else ''}", msg)
     if kind == "literal_error":
         allowed = re.findall(r"'([^']+)'", msg)
         return f"{key}: {msg} (got {err['input']!r}){did_you_mean(err['input'], allowed)}"

@@ -110,6 +110,7 @@ BAD_SHAPES = [  # (sweep, arguments, the line's key and what follows it)
     ("cartpole-ppo-lr", ["--set", "agent.learning_rate=1e-3"],
      'agent.learning_rate (set by override): not a key of a sweep file (allowed: description, name, sweep.KEY); '
      'to give every trial one agent.learning_rate, make it one choice: --set \'sweep.params."agent.learning_rate"=[0.001]\''),
+    ("cartpole-ppo-lr", ["--set", "sweep.params={}"], "sweep.params (set by override): must have at least 1 item"),
     ("cartpole-ppo-lr", ["--set", "sweep.trials"], "--set sweep.trials: expected KEY=VALUE"),
     ("cartpole-ppo-lr", ["--set", "sweep.params.=1"], "--set sweep.params.=1: expected KEY=VALUE"),
     ("cartpole-ppo-tpe", ["--trials", "0"], "sweep.trials (set by override): must be greater than or equal to 1 (got 0)"),
