@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from lab.display import printable
 from lab.files import open_regular, read_json
 from lab.store import ATTRIBUTIONS, COMPARISON, ROBUSTNESS
 from lab.tui.widgets.attribution_view import AttributionBars, RobustnessPane, diverging, grey, heatmap
+from lab.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from lab.store import Run
@@ -78,7 +79,36 @@ class Attributions:
                    misclassified)
 
 
+class TablesPane(ScrollableContainer):
+    """The metric and agreement tables, scrolling as one; its top edge says what is out of sight
+    (the agreement matrix under the metrics at 24 lines) and how to reach it."""
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.update_hint)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.update_hint()
+
+    def watch_scroll_x(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_x(old_value, new_value)
+        self.update_hint()
+
+    def update_hint(self) -> None:
+        hidden = [arrow for arrow, more in (("↓ more below", self.scroll_y < self.max_scroll_y),
+                                             ("→ more right", self.scroll_x < self.max_scroll_x)) if more]
+        if not hidden:
+            self.border_title = None
+            return
+        keys = "tab here, then ↓ pgdn" if hidden[0].startswith("↓") else "tab here, then shift+→"
+        self.border_title = f"{', '.join(hidden)} ({keys}; f10 maximise)"
+
+
 class AttributionScreen(Screen):
+    TITLE = "attributions"
+    HELP = ("One input at a time: each method's attribution of every feature side by side (or, for "
+            "images, as heatmaps), with the model's prediction and the true label; below, how faithful "
+            "each method is and how much the methods agree; robustness, where the run measured it.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         # priority: a focused table would take the arrows to scroll; here they change the input (shift+arrows scroll)
@@ -89,6 +119,7 @@ class AttributionScreen(Screen):
         Binding("shift+right", "scroll_sideways(1)", "Scroll the focused table right", show=False),
         Binding("shift+left", "scroll_sideways(-1)", "Scroll the focused table left", show=False),
         Binding("r", "robustness", "Robustness"),
+        Binding("f10,ctrl+o", "cycle_maximize", "Maximise"),
     ]
 
     def __init__(self, attributions: Attributions):
@@ -110,7 +141,7 @@ class AttributionScreen(Screen):
             else:
                 yield AttributionBars({m: d[m] for m in self.methods}, d.get("inputs_original", d["inputs"]),
                                       list(d["feature_names"]), id="attr-bars")
-            with ScrollableContainer(id="attr-tables"):  # focused as one, to scroll both tables
+            with TablesPane(id="attr-tables"):  # focused as one, to scroll both tables
                 for table in (DataTable(id="attr-metrics", cursor_type="none", zebra_stripes=True),
                               DataTable(id="attr-agreement", cursor_type="none")):
                     table.can_focus = False
@@ -120,7 +151,7 @@ class AttributionScreen(Screen):
                     pane.styles.height = "1fr"
                     pane.display = False
                     yield RobustnessPane(self.robustness, id="attr-robustness")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         if self.is_image:
@@ -239,8 +270,21 @@ class AttributionScreen(Screen):
     def action_robustness(self) -> None:
         """The robustness pane in place of the metric tables, and back."""
         pane = self.query_one("#attr-robustness-scroll")
+        if self.maximized is not None:
+            self.minimize()
         pane.display = not pane.display
         self.query_one("#attr-tables").display = not pane.display
+
+    def action_cycle_maximize(self) -> None:
+        """Each pane in turn fills the screen (the attributions, the tables or the robustness
+        pane, whichever is shown), then none."""
+        panes = [self.query_one("#attr-panels-scroll" if self.is_image else "#attr-bars"),
+                 *(p for p in self.query("#attr-tables, #attr-robustness-scroll") if p.display)]
+        at = panes.index(self.maximized) + 1 if self.maximized in panes else 0
+        if at < len(panes):
+            self.maximized = panes[at]
+        else:
+            self.minimize()
 
     def action_scroll_sideways(self, step: int) -> None:
         focused = self.focused

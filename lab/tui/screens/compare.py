@@ -16,18 +16,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from lab.display import duration, printable, result_text, run_labels
 from lab.follow import RunFollower
 from lab.termplot import mean_band
 from lab.tui.messages import RunEventsArrived, RunsRead
+from lab.tui.widgets.key_footer import KeyFooter
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
 READ_SECONDS = 1.0
 
 
 class CompareScreen(Screen):
+    TITLE = "compare"
+    HELP = ("The marked runs' return curves on one chart, by environment steps or by wall time, "
+            "rolling returns or evaluations, smoothed or not; runs of one experiment that differ only "
+            "in their seed as their mean with a band from the lowest to the highest. The table: each "
+            "run's state and result.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("x", "toggle_x", "Steps/time"),
@@ -58,7 +64,7 @@ class CompareScreen(Screen):
         with Vertical(id="compare-view"):
             yield LinePlot("return", id="compare-plot")
             yield DataTable(id="compare-table", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

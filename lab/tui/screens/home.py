@@ -11,8 +11,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import Reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from lab.display import inline_toml
@@ -21,6 +23,8 @@ from lab.spec import builtin_experiments
 from lab.spec import settings as spec_settings
 from lab.summary import RunState
 from lab.tui.messages import FolderDeleted, LaunchResolved, ReadFailed, RunsChanged, SettingsChecked
+from lab.tui.widgets.key_footer import KeyFooter
+from lab.tui.widgets.clamped_text import ClampedText
 from lab.tui.widgets.run_table import LEGEND, LaunchRow, RunTable
 
 SKIP_KEYS = {"name", "kind", "description"}
@@ -69,6 +73,16 @@ def field_id(key: str) -> str:
 
 
 class HomeScreen(Screen):
+    TITLE = "home"
+    HELP = ("Experiments (left): pick one, change any setting in the form (checked as you type, with "
+            "`lab run`'s messages), ctrl+l launches (a sweep: `lab sweep`). Runs (right): every run and sweep in "
+            "the runs root, also ones started by `lab run` or `lab sweep` elsewhere; each is its own process "
+            "and keeps going if you quit.")
+    # Textual repaints the whole screen when the focus moves (a reactive with repaint): 160 widgets
+    # here, 30-50 ms a key between the form's fields. The widgets that gain and lose the focus
+    # repaint themselves, and so do the panes whose class says which has it.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [
         Binding("ctrl+e", "focus_pane('experiment-list')", "Experiments", priority=True),
         Binding("ctrl+f", "focus_pane('settings')", "Form", priority=True),
@@ -107,7 +121,7 @@ class HomeScreen(Screen):
             with Vertical(id="experiments-pane"):
                 yield Input(placeholder="filter experiments (/)", id="filter")
                 yield OptionList(*[self._option(n) for n in self.experiments], id="experiment-list")
-                yield Static(id="experiment-detail")
+                yield ClampedText(5, id="experiment-detail")  # (app.tcss: max-height 5)
                 yield VerticalScroll(id="settings")
                 yield Static(id="setting-help")
                 yield Static(id="settings-status")
@@ -115,7 +129,7 @@ class HomeScreen(Screen):
                 yield Static("Runs", classes="pane-title")
                 yield RunTable(id="runs")
                 yield Static(LEGEND, id="runs-hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         lst = self.query_one("#experiment-list", OptionList)
@@ -229,7 +243,7 @@ class HomeScreen(Screen):
             detail.append(f" · {sweep.get('method', 'grid')} over {sweep.get('experiment', '?')}, "
                           f"{sweep.get('backend', 'local')} backend", style="cyan")
         detail.append("\n" + " ".join(raw.get("description", "").split()), style="dim")
-        self.query_one("#experiment-detail", Static).update(detail)
+        self.query_one("#experiment-detail", ClampedText).show(detail)
         if self.runs_listed:  # (else the runs table paints first: its first look is what a user waits for)
             # a form is 20-50 widgets: it is built once the highlight rests, so keys held or typed in the
             # filter move the highlight at once; Enter, the form's key and a launch build it at once
@@ -284,8 +298,13 @@ class HomeScreen(Screen):
         self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
 
     def on_descendant_focus(self, event) -> None:
-        """The focused field's description, type and default, under the form."""
+        """The pane that has the focus marked (`-focused`); the focused field's description, type
+        and default, under the form."""
         widget = event.widget
+        for pane in self.query("#experiments-pane, #runs-pane"):
+            inside = pane in widget.ancestors
+            if pane.has_class("-focused") != inside:  # (a class change restyles the whole pane: only when it moves)
+                pane.set_class(inside, "-focused")
         help_line = self.query_one("#setting-help", Static)
         if isinstance(widget, Input) and widget.has_class("setting"):
             field = next((self.fields.get(k) for k, inp in self.inputs.items() if inp is widget), None)
@@ -294,9 +313,9 @@ class HomeScreen(Screen):
                 text = Text(field.key, style="bold")
                 text.append(f"  {field.type} · {default}" + ("" if field.in_file else " (not in the file)"), style="dim")
                 text.append("\n" + (field.description or ""))
-                help_line.update(text)
+                help_line.update(text, layout=False)  # (its height is fixed)
                 return
-        help_line.update("")
+        help_line.update("", layout=False)
 
     def overrides(self) -> dict[str, str]:
         return {key: inp.value.strip() for key, inp in self.inputs.items() if inp.value.strip() != self.defaults.get(key)}

@@ -10,18 +10,22 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.strip import Strip
+from textual.widgets import DataTable, Log, Static
 
-from lab.display import STATE_STYLE, duration, printable
+from lab.display import STATE_STYLE, duration, printable, shown_progress
 from lab.follow import RunFollower
 from lab.summary import RunState
 from lab.tui.messages import AttributionsRead, ReadFailed, RobustnessFound, RunEventsArrived, RunsRead
+from lab.tui.widgets.key_footer import KeyFooter
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
 POLL_SECONDS = 0.5  # the reader's look at the folder; key presses redraw at once
@@ -80,6 +84,25 @@ def follow_runs(screen: Screen, paths: list[Path], wake: threading.Event, second
                 return
 
 
+class RunLog(Log):
+    """The run's log, one event a line: a line longer than the pane ends in '…' where the pane
+    cuts it (and begins with one once scrolled right), so nothing is cut without saying so. Lines
+    are not wrapped: each keeps its step at its start, and a traceback does not push the newest
+    lines out of a short pane; the rest of a line is a scroll right (or f10) away."""
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        strip = super()._render_line(y, scroll_x, width)
+        if y >= len(self._lines) or width < 2:
+            return strip
+        length = cell_len(self._process_line(self._lines[y]))
+        mark = Strip([Segment("…", self.rich_style)], 1)
+        if length > scroll_x + width:
+            strip = Strip.join([strip.crop(0, width - 1), mark])
+        if scroll_x > 0 and length > 0:
+            strip = Strip.join([mark, strip.crop(1, width)])
+        return strip
+
+
 class MetricsPane(Vertical):
     """The metric charts: as many columns of small charts as fit, at least 38 cells wide each
     (its width changes with the screen's, and when the play pane comes or goes)."""
@@ -89,6 +112,11 @@ class MetricsPane(Vertical):
 
 
 class RunScreen(Screen):
+    TITLE = "run"
+    HELP = ("One run, live while it goes: its state, progress and result at the top, its return curve "
+            "and other metrics (or an attribution run's loss and methods) in the middle, its log below; "
+            "the agent can play its newest best policy beside the curves. The run is its own process: "
+            "leaving this view, or the dashboard, leaves it going.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("m", "next_metric(1)", "Metrics: next"),
@@ -116,8 +144,8 @@ class RunScreen(Screen):
         with Vertical(id="run-view"):
             yield Static(id="run-header")
             yield Horizontal(id="run-plots")  # the panes of the run's kind, after the first read
-            yield Log(max_lines=1000, id="run-log")
-        yield Footer()
+            yield RunLog(max_lines=1000, id="run-log")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#run-header", Static).update(Text(f"reading {printable(self.path.name)}…", style="dim"))
@@ -191,7 +219,7 @@ class RunScreen(Screen):
         self.update_header()
         lines = self.follower.take_new_logs()
         if lines:
-            self.query_one("#run-log", Log).write_lines([printable(line) for line in lines])
+            self.query_one("#run-log", RunLog).write_lines([printable(line) for line in lines])
         now = time.monotonic()
         if not (force or (self._pending and now - self._plotted >= PLOT_SECONDS)):
             return
@@ -213,13 +241,20 @@ class RunScreen(Screen):
         text.append(printable(f.run.id), style="dim")
         text.append(f"  device {printable(s.device or '?')}", style="dim")
         line = Text()
+        # how far it is and how long it has run: the rules the runs table and `lab show` use
+        # (lab.display.shown_progress over the newest progress event; Run.seconds from its start)
+        shown = shown_progress(state, p or s.progress)
+        elapsed = f"   elapsed {duration(f.run.seconds)}"
         if self.kind == "rl":
             step, total = p.get("step", s.progress.step), p.get("total") or s.progress.total
-            line.append(f"step {step:,}" + (f" / {total:,}" if total else ""))
+            step, total = (v if isinstance(v, int) and not isinstance(v, bool) else None for v in (step, total))
+            line.append(f"step {step or 0:,}" + (f" / {total:,}" if total else ""))
+            if shown.early:
+                line.append(f" ({shown.early})", style="green")
             line.append(f"   {p.get('steps_per_second') or 0:,.0f} steps/s")
             if state == RunState.RUNNING:  # an ETA only while it runs
                 line.append(f"   ETA {duration(p.get('eta_seconds'))}")
-            line.append(f"   elapsed {duration(p.get('elapsed'))}")
+            line.append(elapsed)
             for name in ("epsilon", "entropy"):
                 series = f.metrics.get(name)
                 if series and series.values:
@@ -229,17 +264,17 @@ class RunScreen(Screen):
             if len(f.member_evals) > 1:
                 line.append(f" (mean of {len(f.member_evals)} members, lowest {f.eval_low.values[-1]:.1f})")
         elif state == RunState.RUNNING:
-            phase = p.get("phase", "")
-            line.append(printable(f"{phase} {p.get('method', '')}".strip() or "starting"))
-            if p.get("fraction") is not None:
-                line.append(f"   {p['fraction']:.0%}")
+            line.append(shown.label or "starting")
+            if shown.fraction is not None:
+                line.append(f"   {shown.percent}")
+            line.append(elapsed)
         else:  # what the run produced, not a phase it has left
             r = s.results
             if r.test_accuracy is not None:
                 line.append(f"test accuracy {r.test_accuracy:.3f}")
             if r.most_faithful_method:
                 line.append(f"   most faithful (deletion AUC): {printable(r.most_faithful_method)}")
-            line.append(f"   elapsed {duration(f.run.seconds)}")
+            line.append(elapsed)
         if s.error:
             line.append(f"\n{printable(s.error)}", style="bold red")
         if f.run.problem:

@@ -22,19 +22,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
-from lab.display import STATE_STYLE, duration, printable
+from lab.display import STATE_STYLE, duration, printable, short_value
 from lab.files import read_toml
 from lab.store import EVENTS, SUMMARY
 from lab.summary import RunState
 from lab.sweep.record import COMPLETE, PENDING, PRUNED, SweepFolder, SweepRecord, Trial
 from lab.sweep.report import ranked, value_text
-from lab.termplot import _fmt, mean_band
+from lab.termplot import mean_band
 from lab.tui.messages import ReadFailed, SweepRead
+from lab.tui.widgets.key_footer import KeyFooter
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 from lab.tui.widgets.run_table import progress_bar
 from lab.tui.widgets.scatter_plot import Points, ScatterPlot
+from lab.tui.widgets.fitted_table import Column, FittedTable
 from lab.watch import Sweep, file_stamp
 
 READ_SECONDS = 1.0  # sweep.json is rewritten about once a second while the sweep runs
@@ -163,9 +165,7 @@ def _short(key: str) -> str:
 
 
 def _params_text(params: dict, keys) -> str:
-    from lab.display import inline_toml
-
-    return ", ".join(f"{_short(k)}={inline_toml(params.get(k))}" for k in keys)
+    return ", ".join(f"{_short(k)}={short_value(params.get(k))}" for k in keys)
 
 
 def _is_number(v) -> bool:
@@ -173,6 +173,11 @@ def _is_number(v) -> bool:
 
 
 class SweepScreen(Screen):
+    TITLE = "sweep"
+    HELP = ("One sweep: its trials (one row per setting tried, its mean over seeds; enter opens a "
+            "trial's run, or its seeds' runs side by side), the evaluation returns of its best "
+            "settings (mean over seeds, shaded from the lowest to the highest), and its metric "
+            "against each setting it searches. The sweep is its own process: leaving this view leaves it going.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("s", "stop", "Stop sweep"),
@@ -190,17 +195,15 @@ class SweepScreen(Screen):
         self.ready = False  # the first SweepRead has been drawn
         self.started: frozenset[str] = frozenset()  # the runs of its trials that have a folder
         self._wake = threading.Event()
-        self._columns: list[str] = []
-        self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sweep-view"):
             yield Static(id="sweep-header")
-            yield DataTable(id="sweep-trials", cursor_type="row", zebra_stripes=True)
+            yield FittedTable(id="sweep-trials")
             with Horizontal(id="sweep-plots"):
                 yield LinePlot("evaluation return", id="sweep-curves")
                 yield VerticalScroll(id="sweep-scatters")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#sweep-header", Static).update(Text(f"reading {self.path.name}…", style="dim"))
@@ -257,8 +260,6 @@ class SweepScreen(Screen):
         return {k: v[0] for k, v in self.params.items() if isinstance(v, list) and len(v) == 1}
 
     def update_header(self) -> None:
-        from lab.display import inline_toml
-
         sweep, r = self.sweep, self.record
         state = sweep.state
         # every text from the sweep's folder with its control characters escaped (printable)
@@ -284,7 +285,7 @@ class SweepScreen(Screen):
             third.append("no trial complete yet", style="dim")
         fixed = self.fixed()
         if fixed:
-            third.append("   fixed: " + printable(", ".join(f"{k}={inline_toml(v)}" for k, v in fixed.items())), style="dim")
+            third.append("   fixed: " + printable(", ".join(f"{k}={short_value(v)}" for k, v in fixed.items())), style="dim")
         lines = [head, line, third]
         if r.error:
             lines.append(Text(printable(r.error), style="bold red"))
@@ -294,14 +295,12 @@ class SweepScreen(Screen):
         self.query_one("#sweep-header", Static).update(Text("\n").join(lines))
 
     def _trial_cells(self, trial: Trial, best: Trial | None) -> dict:
-        from lab.display import inline_toml
-
         state = trial.state
         state_text = Text(printable(state + (f" @eval {trial.pruned_at}" if state == PRUNED and trial.pruned_at else ""), limit=40),
                           style=TRIAL_STYLE.get(state, ""))
         number = Text(str(trial.number), style=f"bold {BEST_STYLE}") + Text(" ★", style=BEST_STYLE) \
             if best is not None and trial.number == best.number else Text(str(trial.number))
-        seeds = Text(" ").join(Text("-", style="dim") if v is None else Text(f"{v:.4g}") for v in trial.values)
+        seeds = Text(" ").join(Text("-", style="dim") if v is None else Text(short_value(v)) for v in trial.values)
         running = [j for j in trial.jobs if j.state == RunState.RUNNING]
         if running:
             progress = progress_bar(statistics.fmean(j.fraction for j in trial.jobs if j.state != PENDING))
@@ -310,39 +309,24 @@ class SweepScreen(Screen):
             progress = Text("-" if state == PENDING else f"{completed}/{len(trial.jobs)} completed", style="dim")
         cells = {"#": number, "value": value_text(trial), "state": state_text, "seeds": seeds, "progress": progress}
         for key in self.swept():
-            cells["p:" + key] = Text(printable(inline_toml(trial.params.get(key)), limit=60)) if key in trial.params else "-"
+            cells["p:" + key] = Text(printable(short_value(trial.params.get(key)), limit=60)) if key in trial.params else "-"
         return cells
 
     def update_table(self) -> None:
-        table = self.query_one("#sweep-trials", DataTable)
+        """The trials as rows (in order, or best first), sized to the table's width (FittedTable)."""
         r = self.record
         if r is None:
             return
-        columns = ["#", *("p:" + k for k in self.swept()), "value", "state", "seeds", "progress"]
-        if columns != self._columns:
-            table.clear(columns=True)
-            metric = r.metric.replace("_", " ")
-            for col in columns:
-                table.add_column(Text(printable(_short(col[2:]) if col.startswith("p:") else metric if col == "value" else col,
-                                                limit=60)), key=col)
-            self._columns, self._order = columns, []
+        metric = r.metric.replace("_", " ")
+        columns = [Column("#", "#", "never")]
+        for key in self.swept():
+            numbers = all(_is_number(t.params.get(key)) for t in r.trials if key in t.params)
+            columns.append(Column("p:" + key, printable(_short(key), limit=60), "never" if numbers else "end"))
+        columns += [Column("value", printable(metric, limit=60), "never"), Column("state", "state"),
+                    Column("seeds", "seeds", "words"), Column("progress", "progress")]
         best = r.best()
         trials = ranked(r) if self.by_value else r.trials
-        order = [str(t.number) for t in trials]
-        if order != self._order:  # new trials, or a new order: the rows again, the cursor on its trial
-            selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value if table.row_count else None
-            table.clear()
-            for t in trials:
-                cells = self._trial_cells(t, best)
-                table.add_row(*(cells[c] for c in columns), key=str(t.number))
-            self._order = order
-            if selected in table.rows:
-                table.move_cursor(row=table.get_row_index(selected), animate=False)
-            return
-        for t in trials:
-            cells = self._trial_cells(t, best)
-            for col in columns:
-                table.update_cell(str(t.number), col, cells[col], update_width=True)
+        self.query_one("#sweep-trials", FittedTable).show(columns, [(str(t.number), self._trial_cells(t, best)) for t in trials])
 
     def update_curves(self) -> None:
         r = self.record
@@ -405,7 +389,7 @@ class SweepScreen(Screen):
 
         spec = self.params.get(key)
         values = [t.params.get(key) for t in self.record.trials if key in t.params]
-        choices = list(spec) if isinstance(spec, list) else list(dict.fromkeys(map(inline_toml, values)))
+        choices = list(spec) if isinstance(spec, list) else list({inline_toml(v): v for v in values}.values())
         if isinstance(spec, dict):
             numbers = [spec.get("low"), spec.get("high")]
         else:
@@ -418,12 +402,15 @@ class SweepScreen(Screen):
                 lambda v: float(v) if _is_number(v) else None)
             marks = sorted(set(spec)) if isinstance(spec, list) and len(spec) <= 12 else [lo, (lo * hi) ** 0.5 if log else (lo + hi) / 2, hi]
             pad = (f(hi) - f(lo)) * 0.04 or 1.0
-            return {"x": f, "range": (f(lo) - pad, f(hi) + pad), "ticks": [(f(v), _fmt(v)) for v in marks],
+            return {"x": f, "range": (f(lo) - pad, f(hi) + pad), "ticks": [(f(v), short_value(v)) for v in marks],
                     "title": "log scale" if log else ""}
-        index = {c: i for i, c in enumerate(inline_toml(c) for c in choices)}
+        index: dict[str, int] = {}
+        for c in choices:
+            index.setdefault(inline_toml(c), len(index))
+        labels = {inline_toml(c): short_value(c) for c in choices}
         n = max(len(index), 1)
         return {"x": lambda v: index.get(inline_toml(v)), "range": (-0.5, n - 0.5),
-                "ticks": [(i, c) for c, i in index.items()], "title": ""}
+                "ticks": [(i, labels[c]) for c, i in index.items()], "title": ""}
 
     # --- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
