@@ -1074,7 +1074,7 @@ def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
     from rich.console import Console
 
-    from lab.display import printable
+    from lab.display import printable, short_value
     from lab.sweep.report import importance, table, value_text
 
     console = Console(width=max(Console().width, 100) if sys.stdout.isatty() else 160, highlight=False)
@@ -1088,7 +1088,7 @@ def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     best = record.best()
     if best is not None:
         console.print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
-                                + ", ".join(f"{k}={v}" for k, v in best.params.items())), markup=False)
+                                + ", ".join(f"{k}={short_value(v)}" for k, v in best.params.items())), markup=False)
     imp = importance(folder)
     if imp:
         console.print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())), markup=False)

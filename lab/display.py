@@ -3,6 +3,7 @@ and text from folders made printable."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from lab.summary import RunState
@@ -58,6 +59,30 @@ def inline_toml(value) -> str:
 
         return json.dumps(value)
     return repr(value) if isinstance(value, float) else str(value)
+
+
+SIGNIFICANT = 4  # digits of a value lab made (a sampled setting, a mean); a short one (typed, say) keeps up to 5
+
+
+def short_value(value) -> str:
+    """A setting's or a metric's value as the CLI and the dashboard both show it, short (a number
+    in at most 12 characters): a float whole where 5 significant digits say it exactly (0.0003,
+    0.99999, 2.5e-05: not a discount of 0.99999 shown as 1), else to 4 (0.000443, 9.241e-05,
+    -1.235e+04), its exponent always whole;
+    anything else as one line of TOML, its floats shortened alike ("relu", [64, 64], {lr = 0.000443});
+    '-' for None. Readers cut a column of these between values, never inside one."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+        exact = f"{value:.{SIGNIFICANT + 1}g}"
+        return exact if float(exact) == value else f"{value:.{SIGNIFICANT}g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {short_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(short_value(v) for v in value) + "]"
+    return inline_toml(value)
 
 
 def run_labels(runs, sweeps: dict | None = None) -> dict[str, str]:

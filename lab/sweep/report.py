@@ -21,16 +21,12 @@ def ranked(record: SweepRecord) -> list[Trial]:
 
 
 def value_text(t: Trial) -> str:
+    """A trial's value, its mean over seeds and their spread, as lab writes every value (lab.display.short_value)."""
+    from lab.display import short_value
+
     if t.value is None:
         return "-"
-    return f"{t.value:.4g} +/- {t.std:.3g}" if t.std else f"{t.value:.4g}"
-
-
-def setting_text(v) -> str:
-    """A setting for a table: floats to 4 significant digits, everything else as TOML."""
-    from lab.display import inline_toml
-
-    return f"{v:.4g}" if isinstance(v, float) else inline_toml(v)
+    return f"{short_value(t.value)} +/- {short_value(t.std)}" if t.std else short_value(t.value)
 
 
 def progress_text(t: Trial, width: int = 10) -> str:
@@ -48,7 +44,7 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
     from rich.table import Table
     from rich.text import Text
 
-    from lab.display import STATE_STYLE, printable
+    from lab.display import STATE_STYLE, printable, short_value
 
     keys = list(record.trials[0].params) if record.trials else []
     done = sum(t.finished for t in record.trials)
@@ -64,7 +60,7 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
         extra = progress_text(trial) if live and trial.state == RunState.RUNNING else ", ".join(
             j.run.split("-")[-1] for j in trial.jobs) if not live else ""
         style = STATE_STYLE.get({COMPLETE: RunState.COMPLETED, PRUNED: RunState.STOPPED}.get(trial.state, trial.state), "")
-        cells = [str(trial.number), *(setting_text(trial.params.get(k)) for k in keys), value_text(trial)]
+        cells = [str(trial.number), *(short_value(trial.params.get(k)) for k in keys), value_text(trial)]
         t.add_row(*(Text(printable(c, limit=200)) for c in cells), Text(printable(state, limit=40), style=style),
                   Text(printable(extra, limit=200)))  # Text: a "[64, 64]" is not markup
     return t

@@ -20,41 +20,82 @@ from lab.tui.messages import LaunchResolved, ReadFailed, RunningFound, RunsChang
 
 
 class LabCommands(Provider):
-    """lab's actions in the command palette (ctrl+p)."""
+    """lab's actions in the command palette (ctrl+p), each once: those of the screen it was opened
+    on (the home screen's by name, another screen's from its bindings), then the few that work on
+    every screen; runs, sweeps and experiments to open are found by searching."""
 
     def _commands(self):
-        app = self.app
+        """(title, callback, help, shown before anything is typed)."""
+        app, screen = self.app, self.screen
         home = app.home
-        yield "Launch the highlighted experiment", home.action_launch, "ctrl+l · start it with the settings in the form"
-        yield "Open the selected run", home.action_open_run, "enter · its live view (a sweep's: its trials)"
-        yield "View the newest run", home.action_view_newest, "v · the live view of the run started last"
-        yield "Compare marked runs", home.action_compare, "c · overlay the curves of the runs marked with space"
-        yield "Stop the selected run", home.action_stop, "s · it checkpoints, then ends 'stopped' (a sweep: every run of it)"
-        yield "Run the selected run again", home.action_rerun, "r · from its spec.toml"
-        yield "Delete the selected run", home.action_delete, "d · after naming it"
-        yield "Filter experiments", home.action_focus_filter, "/ · by name or setting"
-        yield "Hide or show the experiments pane", home.action_toggle_left, "ctrl+b"
-        yield "Maximise the focused pane", home.action_toggle_maximize, "f10 or ctrl+o · again, or escape, restores it"
-        yield "Toggle dark/light theme", app.action_toggle_theme, "ctrl+t · remembered for next time"
-        yield "Help", app.action_help, "? · the keys of this screen"
+        if screen is home:
+            yield "Launch the highlighted experiment", home.action_launch, "ctrl+l · start it with the settings in the form", True
+            yield "Open the selected run", home.action_open_run, "enter · its live view (a sweep's: its trials)", True
+            yield "View the newest run", home.action_view_newest, "v · the live view of the run started last", True
+            yield "Compare marked runs", home.action_compare, "c · overlay the curves of the runs marked with space", True
+            yield "Stop the selected run", home.action_stop, "s · it checkpoints, then ends 'stopped' (a sweep: every run of it)", True
+            yield "Run the selected run again", home.action_rerun, "r · from its spec.toml", True
+            yield "Delete the selected run", home.action_delete, "d · after naming it", True
+            yield "Filter experiments", home.action_focus_filter, "/ · by name or setting", True
+            yield "Hide or show the experiments pane", home.action_toggle_left, "ctrl+b", True
+        else:  # the screen's own keys, as its footer and help name them
+            for binding in _screen_bindings(screen):
+                yield binding.description, partial(screen.run_action, binding.action), f"{app.get_key_display(binding)}", True
+        yield "Maximise the focused pane", partial(_maximise, screen), "f10 or ctrl+o · again, or escape, restores it", True
+        yield "Toggle dark/light theme", app.action_toggle_theme, "ctrl+t · remembered for next time", True
+        yield "Help", app.action_help, "? · the keys of this screen", True
+        yield "Quit", app.action_quit_lab, "q or ctrl+q · with runs going, asks whether to stop them", True
         # the runs and sweeps as the watcher's last news left them: no I/O per keystroke
         for sweep in list(home.sweeps.values())[:20]:
-            yield f"Open sweep {sweep.id}", partial(app.open_sweep, sweep.path), f"its trials, {sweep.state}"
+            yield f"Open sweep {sweep.id}", partial(app.open_sweep, sweep.path), f"its trials, {sweep.state}", False
         for run in list(home.runs.values())[:20]:
-            yield f"Open run {run.path.name}", partial(app.open_run, run.path), f"{run.experiment}, {run.state}"
-        for name in home.experiments:
-            yield f"Pick experiment {name}", partial(home.pick_experiment, name), "show its settings"
+            yield f"Open run {run.path.name}", partial(app.open_run, run.path), f"{run.experiment}, {run.state}", False
+        if screen is home:
+            for name in home.experiments:
+                yield f"Pick experiment {name}", partial(home.pick_experiment, name), "show its settings", False
 
     async def discover(self):
-        for title, callback, help_text in list(self._commands())[:12]:
-            yield DiscoveryHit(title, callback, help=help_text)
+        for title, callback, help_text, shown in self._commands():
+            if shown:
+                yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str):
         matcher = self.matcher(query)
-        for title, callback, help_text in self._commands():
+        for title, callback, help_text, _ in self._commands():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+# lab's own maximise, help, theme and quit stand for these of Textual's in the palette (one of each)
+TEXTUAL_COMMANDS_LAB_HAS = {"Maximize", "Minimize", "Keys", "Theme", "Quit"}
+MAXIMISE_ACTIONS = {"cycle_maximize", "toggle_maximize"}
+
+
+def _screen_bindings(screen):
+    """A screen's own bindings with a description, enabled where it is now (its maximise apart:
+    the palette has one for every screen)."""
+    seen = set()
+    for binding in type(screen).BINDINGS:
+        if not isinstance(binding, Binding) or not binding.description or binding.action in MAXIMISE_ACTIONS:
+            continue
+        name, _, params = binding.action.partition("(")
+        if binding.action in seen or (not name.startswith("app.") and screen.check_action(name, ()) is False):
+            continue
+        seen.add(binding.action)
+        yield binding
+
+
+def _maximise(screen) -> None:
+    """The screen's own maximise (each pane in turn, on the views), else Textual's for the focused widget."""
+    for action in ("action_cycle_maximize", "action_toggle_maximize"):
+        if hasattr(screen, action):
+            getattr(screen, action)()
+            return
+    if screen.maximized is not None:
+        screen.minimize()
+    elif screen.focused is not None:
+        screen.maximize(screen.focused)
 
 
 class LabApp(App):
@@ -63,6 +104,8 @@ class LabApp(App):
     COMMANDS = App.COMMANDS | {LabCommands}
     BINDINGS = [
         Binding("q", "quit_lab", "Quit"),
+        # (Textual's ctrl+q would quit at once, leaving runs going without asking)
+        Binding("ctrl+q", "quit_lab", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
     ]
@@ -210,21 +253,40 @@ class LabApp(App):
         self.look_now()
         return key
 
-    def action_help(self) -> None:
-        """The keys that work here: the bindings of the focused widget, its screen and the app."""
-        from lab.tui.screens.dialogs import HelpScreen
+    def get_system_commands(self, screen):
+        """Textual's palette commands less those lab has its own of (maximise, help, theme, quit,
+        LabCommands): each action once, spelt one way."""
+        for command in super().get_system_commands(screen):
+            if command.title not in TEXTUAL_COMMANDS_LAB_HAS:
+                yield command
 
-        seen, keys = set(), []
+    def action_help(self) -> None:
+        """The keys that work here: the bindings of the focused widget, its screen and the app, each
+        action once with all its keys, said where it works as the screen names it; and the
+        screen's own paragraph (its HELP)."""
+        from lab.tui.screens.dialogs import HelpScreen, where
+
+        screen = self.screen
+        rows: dict[str, list] = {}  # action -> [rank, keys, what it does, where]
         for active in self.active_bindings.values():
             b = active.binding
-            if b.action in seen or not active.enabled or b.action in ("app.pop_screen",):
+            if not active.enabled:
                 continue
-            seen.add(b.action)
-            where = "app" if active.node is self else type(active.node).__name__
-            ours = type(active.node).__module__.startswith("lab.")
-            keys.append((0 if ours else 1 if active.node is self else 2, self.get_key_display(b), b.description or b.action, where))
-        keys.sort(key=lambda k: k[0])  # lab's own keys first, then the app's, then the widgets' navigation
-        self.push_screen(HelpScreen([k[1:] for k in keys], type(self.screen).__name__))
+            key = self.get_key_display(b)
+            if b.action in rows:
+                if key not in rows[b.action][1]:
+                    rows[b.action][1].append(key)
+                continue
+            node = active.node
+            ours = any(isinstance(o, Binding) and o.action == b.action for o in type(node).BINDINGS)  # not Textual's
+            rank = (0 if node is screen else 1 if node is self else 2) + (0 if ours else 3)
+            what = "Every action by name" if b.action.endswith("command_palette") else \
+                b.description or b.action.replace("_", " ")
+            rows[b.action] = [rank, [key], what, where(node, screen)]
+        # lab's keys first (the screen's, everywhere's, the focused pane's), then Textual's alike
+        keys = sorted(rows.values(), key=lambda r: r[0])
+        self.push_screen(HelpScreen([(", ".join(k), what, at) for _, k, what, at in keys], screen.title or "this",
+                                    type(screen).HELP or ""))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

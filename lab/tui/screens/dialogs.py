@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Input, Log, OptionList, Static
 
 from lab.display import printable
+from lab.tui.widgets.fitted_table import Column, FittedTable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -67,30 +70,51 @@ class QuitScreen(ModalScreen[str]):
         self.dismiss(value)
 
 
-ABOUT = ("Experiments (left): pick one, change any setting in the form (checked as you type, with "
-         "`lab run`'s messages), ctrl+l launches (a sweep: `lab sweep`). Runs (right): every run and sweep in "
-         "the runs root, also ones started by `lab run` or `lab sweep` elsewhere; each is its own process "
-         "and keeps going if you quit.")
+KINDS = ((DataTable, "table"), (OptionList, "list"), (Input, "field"), (Log, "log"))  # a widget as its user sees it
+
+
+def where(node, screen) -> str:
+    """Where a binding of `node` works, in the words the screen shows: everywhere (the app), this
+    screen, or the focused pane: named by the screen's key that focuses it (its footer's word, such
+    as Runs) where it has one, and by what it is (a table, a list)."""
+    if node is screen.app:
+        return "everywhere"
+    if node is screen:
+        return "this screen"
+    kind = next((word for cls, word in KINDS if isinstance(node, cls)), "pane")
+    names = {}
+    for binding in type(screen).BINDINGS:
+        m = re.fullmatch(r"focus_pane\('([\w-]+)'\)", getattr(binding, "action", ""))
+        if m and binding.description:
+            names[m.group(1)] = binding.description
+    for pane in node.ancestors_with_self:
+        if pane is screen:
+            break
+        if pane.id in names:
+            return f"{names[pane.id]} ({kind})"
+    return f"the focused {kind}"
 
 
 class HelpScreen(ModalScreen[None]):
-    """The keys that work where the focus was, built from the bindings (nothing typed twice)."""
+    """The keys that work where the focus was, built from the bindings (nothing typed twice), and
+    the paragraph of the screen it was opened on."""
 
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
 
-    def __init__(self, keys: list[tuple[str, str, str]], screen: str):
+    def __init__(self, keys: list[tuple[str, str, str]], title: str, about: str = ""):
         super().__init__()
-        self.keys, self.screen_name = keys, screen
+        self.keys, self.screen_title, self.about = keys, title, about
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import DataTable
-
         with Vertical(classes="dialog help"):
-            yield Static(f"[b]Keys on the {self.screen_name.replace('Screen', '').lower()} screen[/b], where the focus is"
-                         " · ctrl+p: every action by name · escape closes", classes="question")
-            table = DataTable(cursor_type="none", zebra_stripes=True, id="help-keys")
-            table.add_columns("key", "what it does", "from")
-            for key, description, where in self.keys:
-                table.add_row(key, description, where)
-            yield table
-            yield Static(ABOUT, classes="about")
+            yield Static(Text.assemble((f"Keys on the {self.screen_title} screen", "bold"),
+                                       ", where the focus is · ctrl+p: every action by name · escape closes"),
+                         classes="question")
+            yield FittedTable(cursor_type="none", id="help-keys")  # (a narrow terminal: descriptions end in '…')
+            if self.about:
+                yield Static(self.about, classes="about", markup=False)
+
+    def on_mount(self) -> None:
+        columns = [Column("key", "key", "never"), Column("what", "what it does"), Column("where", "where")]
+        self.query_one("#help-keys", FittedTable).show(
+            columns, [(str(i), {"key": key, "what": what, "where": at}) for i, (key, what, at) in enumerate(self.keys)])

@@ -24,6 +24,10 @@ def _style(text: str) -> Style:
     return Style.parse(text) if text else Style()
 
 
+def _ellipsised(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)].rstrip() + "…"
+
+
 class LinePlot(Widget):
     """Set its data with `plot(series, styles, legend)`; it redraws on the next frame only."""
 
@@ -79,10 +83,13 @@ class LinePlot(Widget):
         return [s.crop_extend(0, width, None) for s in strips]
 
     def _head(self, width: int) -> list[Strip]:
-        """The title, then the legend's entries, wrapped onto more lines where the width ends."""
-        lines = [[Segment(self.title, _style("bold"))]]
-        used = len(self.title)
+        """The title, then the legend's entries, wrapped onto more lines where the width ends; a
+        text longer than the width ends in '…' (never cut by the edge, next to a neighbour's axis)."""
+        title = _ellipsised(self.title, width)
+        lines = [[Segment(title, _style("bold"))]]
+        used = len(title)
         for label, style, *glyph in self._legend:
+            label = _ellipsised(label, width - 3)
             entry = [Segment(f"{glyph[0] if glyph else '━━'} ", _style(style)), Segment(label, _style("dim"))]
             size = 3 + len(label)
             if used and used + 3 + size > width:
