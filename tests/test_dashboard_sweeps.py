@@ -309,6 +309,7 @@ async def test_a_sweep_shaped_in_the_form_launches_as_shaped_and_r_runs_that_sha
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             home = await _shape_tiny(pilot, app)
+            home.inputs["sweep.pruner"].value = "none"  # the same pruner, as typed: a change the launch waits to check
             await pilot.press("ctrl+l")
             table = home.query_one(RunTable)
             await wait_for(pilot, lambda: table.selected_sweep is not None, timeout=60)

@@ -388,7 +388,7 @@ class HomeScreen(Screen):
                 self.notify("not launched: " + ("the sweep file does not check out" if is_sweep(self.raw[name])
                                                 else "fix the setting first"), severity="error")
             elif overrides == self.overrides():  # (not when the form changed meanwhile)
-                self.action_launch()
+                self.call_later(self.action_launch)  # (a coroutine: called bare, it would never run)
         changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
         if message:
             status.update(Text(message, style="bold red"))
