@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", metavar="S,S,...", help="the seeds each setting runs with, e.g. --seeds 0,1 (a list, not a "
                     "count: --seeds 3 is seed 3 alone): --set sweep.seeds=[S, ...]")
     sw.add_argument("--backend", choices=["local", "population", "ray"], help="where the runs go (default: the file's)")
-    sw.add_argument("--workers", type=number(int, 1, 256), help="runs at a time (default: the file's): "
+    sw.add_argument("--workers", type=number(int, 1, 256), metavar="N", help="runs at a time (default: the file's): "
                     "--set sweep.workers=N")
     sw.add_argument("--address", help="ray backend: the Ray cluster to join, e.g. 127.0.0.1:6379")
     sw.add_argument("--json", action="store_true", help="print one JSON line at the end: the best and every trial")
