@@ -945,7 +945,7 @@ def cmd_record(args) -> int:
 
     from lab.display import printable
     from lab.errors import BadInput
-    from lab.rl.play import play, write_gif
+    from lab.rl.play import gif_length, play, write_gif
     from lab.store import check_output
 
     out = check_output(args.out, "--out", "episode.gif", runs_dir=args.runs_dir)
@@ -957,7 +957,10 @@ def cmd_record(args) -> int:
         write_gif([f.image for f in frames], out, args.fps)
     except OSError as e:  # disk full, an I/O error: the temporary file is gone, nothing is at --out
         raise BadInput(f"--out {out}: {e.strerror or e}; nothing was written (free some space, or choose another folder)") from None
-    print(f"{out}: {len(frames)} frames, one episode of {printable(run.id)} (seed {seed}), return {frames[-1].reward:.2f}")
+    count, seconds = gif_length(out)  # what the file holds, read back
+    print(f"{out}: one episode of {printable(run.id)} (seed {seed}), return {frames[-1].reward:.2f}; {len(frames)} frames of "
+          f"the episode at {args.fps:g} a second: {count} GIF frames, {seconds:.2f} s (identical frames in a row are one "
+          f"frame, held for as long)")
     return EXIT_OK
 
 

@@ -56,6 +56,46 @@ def test_write_gif_holds_the_episode(run, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp file stays
 
 
+def gif_timing(path) -> tuple[int, list[int]]:
+    """(frames, each frame's delay in ms) of a GIF, read back with Pillow."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        delays = [frame.info["duration"] for frame in ImageSequence.Iterator(gif)]
+    return len(delays), delays
+
+
+@pytest.mark.parametrize("fps, every", [(30.0, 7), (24.0, 7), (7.0, 7), (0.5, 3), (100.0, 1), (60.0, 1), (30.0, 1)])
+def test_a_gif_plays_as_long_as_its_frames_at_their_rate(tmp_path, fps, every):
+    """GIF delays are whole hundredths of a second and viewers hold a delay under 0.02 s for 0.1 s:
+    the delays add up to frames / fps however they are rounded, identical frames merged or not."""
+    rng = np.random.default_rng(0)
+    frames, image = [], rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    for i in range(501):  # runs of `every` identical frames (a still cart), or a new picture each frame
+        if i % every == 0:
+            image = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+        frames.append(image)
+    path = write_gif(frames, tmp_path / "episode.gif", fps=fps)
+    count, delays = gif_timing(path)
+    assert abs(sum(delays) - 501 / fps * 1000) <= 10, (sum(delays), 501 / fps * 1000)
+    assert min(delays) >= 20 and all(d % 10 == 0 for d in delays)
+    assert count < 501 or every == 1 and fps <= 50  # identical frames were merged (their delays added)
+
+
+def test_lab_record_says_what_the_gif_holds(run, tmp_path):
+    import re
+
+    r, _ = run
+    out = lab_main("record", r.id, "--runs-dir", str(r.path.parent), "--out", str(tmp_path / "ep.gif"), "--fps", "30")
+    assert out.returncode == 0, out.stderr
+    count, delays = gif_timing(tmp_path / "ep.gif")
+    said = re.search(r"(\d+) GIF frames, ([\d.]+) s", out.stdout)
+    assert said, out.stdout
+    assert int(said.group(1)) == count and float(said.group(2)) == pytest.approx(sum(delays) / 1000, abs=0.005)
+    steps = int(re.search(r"(\d+) frames? of the episode", out.stdout).group(1))
+    assert abs(sum(delays) - steps / 30 * 1000) <= 10  # the episode's frames at 30 a second
+
+
 def _lab(*args):
     import subprocess
     import sys

@@ -91,8 +91,33 @@ def half_blocks(image: np.ndarray, columns: int, rows: int):
     return text
 
 
+# A GIF's delays are whole hundredths of a second, and browsers (and most viewers) hold a delay
+# under 0.02 s for 0.1 s instead
+GIF_TICKS_PER_SECOND = 100
+GIF_MIN_TICKS = 2
+
+
+def gif_schedule(count: int, fps: float) -> list[tuple[int, int]]:
+    """(frame index, delay in ms) of each frame a GIF of `count` frames at `fps` shows: frame i is
+    due at i / fps, shown from that time rounded to the GIF's hundredths until the next shown
+    frame's, so that the delays add up to count / fps (to 10 ms) however each one rounds (at 30
+    fps: 30, 40, 30 ms..., not 30 ms each, 10% fast). A frame due within 0.02 s of the one shown
+    before it is left out (above 50 fps), as a viewer would hold it for 0.1 s."""
+    ticks = [round(i * GIF_TICKS_PER_SECOND / fps) for i in range(count + 1)]  # ticks[count]: the end
+    shown = []
+    for i in range(count):
+        if not shown or ticks[i] - ticks[shown[-1]] >= GIF_MIN_TICKS:
+            shown.append(i)
+    if len(shown) > 1 and ticks[count] - ticks[shown[-1]] < GIF_MIN_TICKS:
+        shown.pop()  # too short a last delay: the frame before it holds to the end
+    ms = 1000 // GIF_TICKS_PER_SECOND
+    return [(i, (ticks[j] - ticks[i]) * ms) for i, j in zip(shown, shown[1:] + [count])]
+
+
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 30.0) -> Path:
-    """An animated GIF of the frames, written atomically (the whole file or nothing)."""
+    """An animated GIF of the frames at `fps` (`gif_schedule`: it plays len(frames) / fps seconds),
+    written atomically (the whole file or nothing). Identical frames in a row are one frame of
+    the file, held for their delays added together (Pillow merges them so)."""
     from PIL import Image
 
     from lab.store import atomic_target
@@ -100,8 +125,18 @@ def write_gif(frames: list[np.ndarray], path: str | Path, fps: float = 30.0) -> 
     path = Path(path)
     if not frames:
         raise ValueError("no frames to write")
-    images = [Image.fromarray(np.ascontiguousarray(f[..., :3])) for f in frames]
+    schedule = gif_schedule(len(frames), fps)
+    images = [Image.fromarray(np.ascontiguousarray(frames[i][..., :3])) for i, _ in schedule]
     with atomic_target(path) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0,
-                       optimize=False)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=[d for _, d in schedule],
+                       loop=0, optimize=False)
     return path
+
+
+def gif_length(path: str | Path) -> tuple[int, float]:
+    """(frames, seconds) a GIF file holds, read back: what `lab record` reports."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        delays = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(gif)]
+    return len(delays), sum(delays) / 1000
