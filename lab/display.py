@@ -61,28 +61,58 @@ def inline_toml(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-SIGNIFICANT = 4  # digits of a value lab made (a sampled setting, a mean); a short one (typed, say) keeps up to 5
+SIGNIFICANT = 4  # digits of a value lab shows (a sampled setting, a mean); a short fraction (typed, say) keeps 5
 
 
 def short_value(value) -> str:
     """A setting's or a metric's value as the CLI and the dashboard both show it, short (a number
-    in at most 12 characters): a float whole where 5 significant digits say it exactly (0.0003,
-    0.99999, 2.5e-05: not a discount of 0.99999 shown as 1), else to 4 (0.000443, 9.241e-05,
-    -1.235e+04), its exponent always whole;
-    anything else as one line of TOML, its floats shortened alike ("relu", [64, 64], {lr = 0.000443});
-    '-' for None. Readers cut a column of these between values, never inside one."""
+    in at most 12 characters): a float to 4 significant digits (0.000443, 9.241e-05, 123.5,
+    -1.235e+04), its exponent always whole; a fraction whole where 5 say it exactly (0.99999: not a
+    discount shown as 1); anything else as one line of TOML, its floats shortened alike ("relu",
+    [64, 64], {lr = 0.000443}); '-' for None. Readers cut a column of these between values, never
+    inside one."""
     if value is None:
         return "-"
     if isinstance(value, float):
         if not math.isfinite(value):
             return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
         exact = f"{value:.{SIGNIFICANT + 1}g}"
-        return exact if float(exact) == value else f"{value:.{SIGNIFICANT}g}"
+        return exact if abs(value) < 1 and float(exact) == value else f"{value:.{SIGNIFICANT}g}"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {short_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(short_value(v) for v in value) + "]"
     return inline_toml(value)
+
+
+def plain_table(table) -> str:
+    """A Rich Table as plain text, for a pipe or a file: its title on a line of its own, then its
+    header and one line per row, columns aligned (right-aligned where the column is), every cell
+    whole on its line: nothing wrapped, folded or cut at a guessed width, no line padded at its end."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    def plain(cell) -> str:
+        text = cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+        return " ".join(text.splitlines())
+
+    columns = table.columns
+    header = [plain(c.header) for c in columns]
+    rows = list(zip(*([plain(cell) for cell in c.cells] for c in columns))) if columns else []
+    widths = [max([cell_len(h), *(cell_len(row[i]) for row in rows)]) for i, h in enumerate(header)]
+
+    def line(cells) -> str:
+        out = []
+        for cell, width, column in zip(cells, widths, columns):
+            pad = " " * (width - cell_len(cell))
+            out.append(pad + cell if column.justify == "right" else cell + pad)
+        return "  ".join(out).rstrip()
+
+    lines = [plain(table.title)] if table.title else []
+    if table.show_header:
+        lines.append(line(header))
+    lines += [line(row) for row in rows]
+    return "\n".join(lines)
 
 
 def run_labels(runs, sweeps: dict | None = None) -> dict[str, str]:

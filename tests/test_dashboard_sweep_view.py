@@ -78,6 +78,7 @@ def test_a_value_is_written_one_way_short_and_whole():
     assert short_value(3e-4) == "0.0003" and short_value(1e-3) == "0.001"  # what a user typed, as typed
     assert short_value(0.99999) == "0.99999" and short_value(0.99) == "0.99"  # a discount is not rounded to 1
     assert short_value(1384) == "1384" and short_value(1384.0) == "1384" and short_value(-12345.678) == "-1.235e+04"
+    assert short_value(123.45) == f"{123.45:.4g}" == "123.5"  # a mean, as the CLI has always written it
     assert short_value(None) == "-" and short_value(True) == "true" and short_value("relu") == '"relu"'
     assert short_value([64, 64]) == "[64, 64]" and short_value({"lr": 0.00044303752452182633}) == "{lr = 0.000443}"
     assert short_value(math.nan) == "nan" and short_value(-math.inf) == "-inf"
