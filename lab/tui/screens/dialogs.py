@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Log, OptionList, Static
 
 from lab.display import printable
@@ -95,7 +95,7 @@ def where(node, screen) -> str:
     return f"the focused {kind}"
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Screen[None]):
     """The keys that work where the focus was, built from the bindings (nothing typed twice), and
     the paragraph of the screen it was opened on."""
 
