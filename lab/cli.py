@@ -18,7 +18,14 @@ def exit_code(state: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Every command-line error is one line, exit 2, as a bad experiment file's is."""
+    """Every command-line error is one line, exit 2, as a bad experiment file's is; help printed
+    into a pipe or a file is whole lines (argparse wraps at the terminal's width, 80 columns
+    when there is no terminal)."""
+
+    def _get_formatter(self):
+        if sys.stdout.isatty():
+            return super()._get_formatter()
+        return self.formatter_class(prog=self.prog, width=10_000)
 
     def error(self, message: str):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message.removeprefix('argument ')} (`{self.prog} --help` shows usage)\n")
@@ -289,7 +296,6 @@ def _list_params(ref: str) -> int:
     """Every setting of an experiment (or every key of a sweep file), as the dashboard's form shows them."""
     import tomllib
 
-    from rich.console import Console
     from rich.table import Table
 
     from lab.errors import BadInput
@@ -314,14 +320,13 @@ def _list_params(ref: str) -> int:
         value = inline_toml(s.value) if s.in_file else default
         table.add_row(s.key, f"[bold]{value}[/]" if s.in_file else f"[dim]{value}[/]", f"[dim]{default}[/]", s.type,
                       s.description, style=None)
-    Console(width=max(Console().width, 100) if sys.stdout.isatty() else 200, highlight=False).print(table)
+    _print_table(table)
     return EXIT_OK
 
 
 def cmd_list(args) -> int:
     import tomllib
 
-    from rich.console import Console
     from rich.table import Table
 
     if args.params:
@@ -340,8 +345,27 @@ def cmd_list(args) -> int:
             continue
         table.add_row(name, raw.get("kind", "rl"), str(raw.get("agent", {}).get("algo", "")),
                       str(raw.get("env", {}).get("id", "")), raw.get("description", "").strip())
-    Console(width=max(Console().width, 100) if sys.stdout.isatty() else 200).print(table)
+    _print_table(table)
     return EXIT_OK
+
+
+def _print_table(table) -> None:
+    """A Rich table on stdout: on a terminal, drawn at its width (100 columns at least), its title
+    on a line of its own; into a pipe or a file, plain aligned columns, every row one whole line
+    (lab.display.plain_table), never wrapped at a guessed width."""
+    if not sys.stdout.isatty():
+        from lab.display import plain_table
+
+        print(plain_table(table))
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(width=max(Console().width, 100), highlight=False)
+    if table.title:  # (a Table wraps its title to the table's own width, mid-phrase)
+        title, table.title = table.title, None
+        console.print(title if isinstance(title, Text) else Text.from_markup(title))
+    console.print(table)
 
 
 # ------------------------------------------------------------------------------ lab run
@@ -512,11 +536,13 @@ def cmd_runs(args) -> int:
     if not runs and not sweeps:
         print(f"no runs in {runs_root(args.runs_dir)} yet; start one with `lab run cartpole-ppo`")
         return EXIT_OK
+    of_sweep: dict[str, str] = {}  # run id -> what it is of its sweep ('tiny #2', 'pop, 6 members')
     if sweeps:
         rows, broken = [], []
         for folder in sweeps:
             try:
                 r = folder.read()
+                of_sweep.update(_sweep_parts(r))
                 best = r.best()
                 done = sum(t.finished for t in r.trials)
                 rows.append((r.id, r.name, r.live_state, r.backend, f"{done}/{r.total_trials}",
@@ -532,11 +558,15 @@ def cmd_runs(args) -> int:
             return EXIT_OK
         print()
     header = ("id", "experiment", "state", "progress", "best eval", "final eval", "duration")
+    in_sweeps = any(r.summary.sweep for r in runs)
+    if in_sweeps:  # a sweep's run says so: a name calls no sweep's run (`lab show ID` takes it)
+        header += ("sweep",)
     rows = []
     for r in runs:
         prog = r.summary.progress.fraction
         rows.append((r.id, r.experiment, r.state, "-" if prog is None else f"{prog:.0%}",
-                     number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds)))
+                     number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds))
+                    + ((of_sweep.get(r.id, r.summary.sweep or ""),) if in_sweeps else ()))
     print(_columns(header, rows, right={3, 4, 5, 6}, state_col=2, color=sys.stdout.isatty()))
     for r in runs:  # why a run is broken or failed, one line each under the table
         if r.problem:
@@ -544,6 +574,16 @@ def cmd_runs(args) -> int:
         elif r.state == RunState.FAILED and r.summary.error:
             print(f"{printable(r.id)}: failed: {printable(r.summary.error)}")
     return EXIT_OK
+
+
+def _sweep_parts(record) -> dict[str, str]:
+    """Each run of a sweep -> what it is of it, for `lab runs`: a trial's run 'tiny #2', a
+    population's one run 'pop, 6 members' (its trials' seeds are its members)."""
+    from lab.sweep.report import members, sweep_runs
+
+    if members(record):
+        return {run: f"{record.name}, {count} members" for run, count in sweep_runs(record).items()}
+    return {j.run: f"{record.name} #{t.number}" for t in record.trials for j in t.jobs}
 
 
 # ANSI colours of the display module's state styles; a thousand rows print in milliseconds
@@ -1075,28 +1115,29 @@ class _SweepView:
 
 def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
-    from rich.console import Console
-
     from lab.display import printable, short_value
-    from lab.sweep.report import importance, table, value_text
+    from lab.sweep.report import importance, members, sweep_runs, table, value_text
 
-    console = Console(width=max(Console().width, 100) if sys.stdout.isatty() else 160, highlight=False)
-    console.print(table(record, limit=shown))
+    # the table, then whole lines (a terminal wraps them at its own width; a pipe keeps them whole)
+    _print_table(table(record, limit=shown))
     if len(record.trials) > shown:
-        console.print(printable(f"... and {len(record.trials) - shown:,} more trials, ranked lower; every trial is in "
-                                f"{folder.json_path}"), markup=False, soft_wrap=True)
+        print(printable(f"... and {len(record.trials) - shown:,} more trials, ranked lower; every trial is in "
+                        f"{folder.json_path}"))
+    if members(record):  # a population: its trials are members of one run, named once
+        for run_id, count in sweep_runs(record).items():
+            print(printable(f"its trials' seeds are the {count} members of one population run: `lab show {run_id}` lists them"))
     steps = sum(j.steps for t in record.trials for j in t.jobs)
-    console.print(printable(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment "
-                            f"steps; folder {folder.path}", newlines=True), markup=False)
+    print(printable(f"\nsweep {record.id} {record.live_state}: {len(record.trials)} trials, {steps:,} environment "
+                    f"steps; folder {folder.path}", newlines=True))
     best = record.best()
     if best is not None:
-        console.print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
-                                + ", ".join(f"{k}={short_value(v)}" for k, v in best.params.items())), markup=False)
+        print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
+                        + ", ".join(f"{k}={short_value(v)}" for k, v in best.params.items())))
     imp = importance(folder)
     if imp:
-        console.print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())), markup=False)
+        print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())))
     if best_file is not None:
-        console.print(f"the best settings as an experiment: lab run {best_file}", markup=False)
+        print(printable(f"the best settings as an experiment: lab run {best_file}"))
 
 
 COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume, "show": cmd_show,

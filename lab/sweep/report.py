@@ -29,10 +29,34 @@ def value_text(t: Trial) -> str:
     return f"{short_value(t.value)} +/- {short_value(t.std)}" if t.std else short_value(t.value)
 
 
+def members(record: SweepRecord) -> dict[int, list[int]]:
+    """Each trial's members (trial number -> their numbers in the run they are members of), for a
+    population sweep, whose trials' seeds are members of one run: member m is the run's m-th job
+    in trial order (trial i, seed j: i x seeds + j), as the run numbers them. {} for other sweeps."""
+    if record.backend != "population":
+        return {}
+    seen: dict[str, int] = {}
+    out: dict[int, list[int]] = {}
+    for t in record.trials:
+        for j in t.jobs:
+            out.setdefault(t.number, []).append(seen.get(j.run, 0))
+            seen[j.run] = seen.get(j.run, 0) + 1
+    return out
+
+
+def sweep_runs(record: SweepRecord) -> dict[str, int]:
+    """Each distinct run of a sweep's trials -> how many jobs (seeds, or a population's members) it holds."""
+    out: dict[str, int] = {}
+    for t in record.trials:
+        for j in t.jobs:
+            out[j.run] = out.get(j.run, 0) + 1
+    return out
+
+
 def progress_text(t: Trial, width: int = 10) -> str:
-    """Each running seed's progress as a small bar."""
+    """Each running run's progress as a small bar (one for a population's members: they are one run)."""
     bars = []
-    for j in t.jobs:
+    for j in {j.run: j for j in t.jobs}.values():
         if j.state == RunState.RUNNING:
             filled = int(round(j.fraction * width))
             bars.append("█" * filled + "░" * (width - filled))
@@ -52,13 +76,20 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
              f"{record.backend} backend; {done}/{record.total_trials} trials done; {record.metric} ({record.direction})")
     # every text from sweep.json as Text (not markup), its control characters escaped
     t = Table(title=Text(printable(title)), title_justify="left", box=None, header_style="bold")
-    for col in ("#", *(k.split(".")[-1] for k in keys), record.metric.replace("_", " "), "state", "runs" if not live else "progress"):
+    # a population's trials are members of its one run (named under the table): their numbers, not its id again
+    member_numbers = members(record)
+    last = "progress" if live else "members" if member_numbers else "runs"
+    for col in ("#", *(k.split(".")[-1] for k in keys), record.metric.replace("_", " "), "state", last):
         t.add_column(Text(printable(col, limit=60)), overflow="fold")
     trials = record.trials if live else ranked(record)
     for trial in trials[:limit]:
         state = trial.state + (f" @eval {trial.pruned_at}" if trial.state == PRUNED and trial.pruned_at else "")
-        extra = progress_text(trial) if live and trial.state == RunState.RUNNING else ", ".join(
-            j.run.split("-")[-1] for j in trial.jobs) if not live else ""
+        if live:
+            extra = progress_text(trial) if trial.state == RunState.RUNNING else ""
+        elif member_numbers:
+            extra = ", ".join(map(str, member_numbers.get(trial.number, [])))
+        else:  # the tail of each seed's run id (`lab show TAIL` takes one)
+            extra = ", ".join(j.run.split("-")[-1] for j in trial.jobs)
         style = STATE_STYLE.get({COMPLETE: RunState.COMPLETED, PRUNED: RunState.STOPPED}.get(trial.state, trial.state), "")
         cells = [str(trial.number), *(short_value(trial.params.get(k)) for k in keys), value_text(trial)]
         t.add_row(*(Text(printable(c, limit=200)) for c in cells), Text(printable(state, limit=40), style=style),
