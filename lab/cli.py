@@ -524,7 +524,7 @@ def _run_with_bar(spec, runs_dir, run):
 # ------------------------------------------------------------------------------ lab runs / show / stop
 
 def cmd_runs(args) -> int:
-    from lab.display import duration, number, printable
+    from lab.display import duration, number, printable, shown_progress
     from lab.errors import BadInput
     from lab.store import list_runs, runs_root
     from lab.summary import RunState
@@ -563,8 +563,9 @@ def cmd_runs(args) -> int:
         header += ("sweep",)
     rows = []
     for r in runs:
-        prog = r.summary.progress.fraction
-        rows.append((r.id, r.experiment, r.state, "-" if prog is None else f"{prog:.0%}",
+        state = r.state
+        shown = shown_progress(state, r.summary.progress)  # as the dashboard's runs table says it
+        rows.append((r.id, r.experiment, state, f"{shown.percent} {shown.phase}".strip(),
                      number(r.results.best_eval_return_mean), number(r.results.final_eval_return_mean), duration(r.seconds))
                     + ((of_sweep.get(r.id, r.summary.sweep or ""),) if in_sweeps else ()))
     print(_columns(header, rows, right={3, 4, 5, 6}, state_col=2, color=sys.stdout.isatty()))
@@ -635,7 +636,7 @@ def _named_run(args, command: str, ref: str | None = None, states=None):
 
 
 def cmd_show(args) -> int:
-    from lab.display import duration
+    from lab.display import duration, shown_progress
     from lab.display import printable as p  # every text below but lab's own came from the folder
     from lab.events import series
     from lab.summary import RunState
@@ -673,8 +674,11 @@ def cmd_show(args) -> int:
     print(f"  experiment {p(s.experiment)}  kind {p(s.kind)}  algo {p(s.algo)}  env {p(s.env)}{through}  seed {s.seed}")
     print(f"  state {p(run.state)}  duration {duration(run.seconds)}  device {p(s.device)} ({p(s.device_reason)}), "
           f"{s.threads} thread(s)")
-    if s.progress.total:
-        print(f"  progress {s.progress.step:,} / {s.progress.total:,} steps")
+    shown = shown_progress(run.state, s.progress)  # as the dashboard's runs table and live view say it
+    if shown.label:
+        print(f"  progress {shown.label} {shown.percent}")
+    elif s.progress.total:
+        print(f"  progress {s.progress.step:,} / {s.progress.total:,} steps" + (f" ({shown.early})" if shown.early else ""))
     if s.prerequisites:
         print(f"  prerequisites {p(', '.join(s.prerequisites))}")
     results = s.results.model_dump(exclude_none=True)

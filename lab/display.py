@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from lab.summary import RunState
 
@@ -148,6 +149,58 @@ def duration(seconds: float | None) -> str:
         return "-"
     s = int(seconds)
     return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}"
+
+
+def started_text(started) -> str:
+    """When a run (a sweep, a launch) started, in local time: '2026-11-23 00:03'; '-' when unknown."""
+    if not isinstance(started, (int, float)) or isinstance(started, bool) or not 0 < started < 1e11:
+        return "-"
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
+
+
+@dataclass(frozen=True)
+class ShownProgress:
+    """How far a run is, as every view says it (`shown_progress`)."""
+
+    fraction: float | None  # 0..1 of the run, or of its current phase; None: not known
+    phase: str = ""  # what the fraction is of, for a job of phases ('compare'); '' for the whole run
+    method: str = ""  # what the phase works on ('shap_kernel')
+    early: str = ""  # why a run that completed before its total did: 'ended early: target return reached'
+
+    @property
+    def percent(self) -> str:
+        return "-" if self.fraction is None else f"{self.fraction:.0%}"
+
+    @property
+    def label(self) -> str:
+        """The phase and what it works on: 'compare shap_kernel' ('' for a run of one part)."""
+        return f"{self.phase} {self.method}".strip()
+
+
+def shown_progress(state: str, progress) -> ShownProgress:
+    """A run's progress, the one rule for the runs table, the live view, `lab runs`/`lab show`:
+    `progress` is its summary's (`Progress`) or its newest progress event (what the live view
+    has, a second fresher). While it runs, and where it stopped, failed or crashed: the fraction
+    of the run, or of the phase it is in; a completed run is complete (100%), and one that ended
+    before its total (RL training stops at its target return) says so."""
+    def get(key):
+        value = progress.get(key) if isinstance(progress, dict) else getattr(progress, key, None)
+        return None if isinstance(value, bool) else value
+
+    step, total, fraction = get("step"), get("total"), get("fraction")
+    step = step if isinstance(step, int) and step >= 0 else None
+    total = total if isinstance(total, int) and total > 0 else None
+    if not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        fraction = min(step / total, 1.0) if step is not None and total else None
+    phase, method = (printable(v, limit=60) if isinstance(v, str) else "" for v in (get("phase"), get("method")))
+    if state == RunState.COMPLETED:
+        early = ""
+        if not phase and step is not None and total and step < total:
+            early = "ended early: target return reached"
+        return ShownProgress(1.0, early=early)
+    return ShownProgress(fraction, phase, method)
 
 
 def result_text(summary) -> str:

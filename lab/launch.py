@@ -31,6 +31,7 @@ from lab.summary import Progress, RunState, Summary, check_known
 # kind -> job module, imported only when a run of that kind starts; each has prepare(spec,
 # runs_dir) -> lab.plan.Plan and run(spec, ctx)
 JOBS = {"rl": "lab.rl.train", "attribution": "lab.xai.job"}
+PROGRESS_WRITE_SECONDS = 2.0  # a job of phases writes its progress into its summary at least this often
 
 
 def _job(kind: str):
@@ -56,11 +57,20 @@ class RunContext:
         self.events = EventWriter(self.run.events_path, on_event)
 
     def emit(self, kind: str, **fields) -> dict:
-        if kind == "progress" and fields.get("phase") != "prerequisite" and isinstance(fields.get("step"), int):
+        if kind == "progress" and isinstance(fields.get("step"), int):
             # the summary's progress is the job's last progress event, in every write from now on
             # (a run stopped at once still records the step it reached)
-            total = fields.get("total")
-            self.summary.progress = Progress(step=fields["step"], total=total, fraction=fields.get("fraction"))
+            phase, method = fields.get("phase"), fields.get("method")
+            before = self.summary.progress
+            self.summary.progress = Progress(step=fields["step"], total=fields.get("total"), fraction=fields.get("fraction"),
+                                             phase=phase, method=method)
+            # A job of phases (attribution) writes its summary nowhere else while a phase runs: its
+            # progress goes there as each phase begins and every PROGRESS_WRITE_SECONDS, so that
+            # readers of the summary (the runs table, `lab runs`) see what the events say. (RL
+            # training writes its summary on its own clock.)
+            if phase is not None and ((before.phase, before.method) != (phase, method)
+                                      or time.monotonic() - self._written >= PROGRESS_WRITE_SECONDS):
+                self.update_summary()
         return self.events.emit(kind, **fields)
 
     def log(self, message: str, level: str = "info", **fields) -> None:
@@ -76,6 +86,7 @@ class RunContext:
                 fields[key] = {**data[key], **fields[key]}
         self.summary = Summary.model_validate({**data, **fields})
         store.write_atomic(self.run.summary_path, self.summary.to_json())
+        self._written = time.monotonic()
 
     def checkpoint(self, name: str) -> Path:
         return self.run.checkpoint(name)
@@ -512,6 +523,9 @@ def stop(target) -> str:
     host must all match, and the process must be a `lab run`, `lab resume` or `lab explain` that
     writes the run's events.jsonl, or a `lab sweep`."""
     if isinstance(target, store.Run):
+        # as the folder is now: a caller's copy (the dashboard's, read a second ago) may predate
+        # the run's end, and a run that ended is not stopped, nor said to be gone or crashed
+        target = store.Run.load(target.path)
         name, state, identity = target.id, target.state, target.summary
         writes, commands, record = target.events_path, RUN_COMMANDS, "summary"
         then = "it checkpoints, then ends 'stopped'"

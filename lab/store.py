@@ -436,23 +436,27 @@ class Run:
             return RunState.CORRUPT
         state = self.summary.state
         if state == RunState.RUNNING and not process_alive(self.summary):
+            # Its process is gone, but a run writes its end before it exits: the summary read
+            # before the check may be older than that end (a run that ended, or was stopped, in
+            # the moment between the two). The summary as it is now says which.
+            now = Run.load(self.path)
+            if now.problem is None and now.summary.state != RunState.RUNNING and now.summary.pid == self.summary.pid:
+                self.summary = now.summary
+                return now.summary.state
             return RunState.CRASHED
         return state
 
     @property
     def seconds(self) -> float | None:
-        """How long the run went: to its end, to now while it runs, or, for a crashed run, to the
-        last time it wrote its summary (every few seconds while alive)."""
-        start = self.summary.started
-        if not start:
-            return None
+        """How long the run went (`Summary.seconds_until`): to its end, to now while it runs, or,
+        for a crashed run, to the last time it wrote its summary (every few seconds while alive)."""
         end = self.summary.ended
         if end is None:
             end = time.time()
             if self.state == RunState.CRASHED:
                 with contextlib.suppress(OSError):
                     end = self.summary_path.stat().st_mtime
-        return max(end - start, 0.0)
+        return self.summary.seconds_until(end)
 
     # --- the events
     def events(self, kinds: set[str] | None = None):

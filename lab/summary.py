@@ -39,9 +39,15 @@ class _Record(BaseModel):
 
 
 class Progress(_Record):
+    """The run's last progress event (`RunContext.emit`): how far it is, for whoever reads the
+    summary rather than the events (the runs table, `lab runs`, the API)."""
+
     step: int = 0
     total: int | None = None
     fraction: float | None = None
+    phase: str | None = Field(None, description="the part of a job of several parts the fraction is of ('train', "
+                              "'explain', 'compare', 'robustness', 'prerequisite'); None for a run of one part (RL training)")
+    method: str | None = Field(None, description="what the phase works on: a method, or a prerequisite's experiment")
 
 
 class Results(_Record):
@@ -143,6 +149,24 @@ class Summary(_Record):
 
     def to_json(self) -> str:
         return json.dumps(finite(self.model_dump(mode="json")), indent=2, allow_nan=False) + "\n"
+
+    def seconds_until(self, end: float) -> float | None:
+        """How long the run has run by `end` (its `ended`, or now while it runs): from its start,
+        less the time a resumed run spent stopped between its segments; so for a finished run
+        its `duration_seconds`. The one definition of a run's elapsed time (`Run.seconds`)."""
+        if not _number(self.started):
+            return None
+        start, earlier = self.started, 0.0
+        segments = [s for s in self.segments if isinstance(s, dict) and _number(s.get("started"))]
+        if len(segments) > 1:
+            *before, last = segments
+            earlier = sum(max(s["ended"] - s["started"], 0.0) for s in before if _number(s.get("ended")))
+            start = max(last["started"], start)
+        return earlier + max(end - start, 0.0)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 class SummaryError(ValueError):

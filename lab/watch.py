@@ -64,9 +64,8 @@ class SeenRun(Run):
 
     @property
     def seconds(self) -> float | None:
-        start, end = self.summary.started, self.summary.ended
-        if self.seen_state == RunState.CRASHED and start and end is None and self.crashed_at is not None:
-            return max(self.crashed_at - start, 0.0)
+        if self.seen_state == RunState.CRASHED and self.summary.ended is None and self.crashed_at is not None:
+            return self.summary.seconds_until(self.crashed_at)
         return super().seconds  # (reads no file: only a crashed run's end does, and that one is above)
 
 

@@ -562,3 +562,46 @@ def test_lab_list_params_prints_every_setting_with_the_files_value_and_the_defau
     assert "agent.learning_rate" in rows and "0.0003" in rows["agent.learning_rate"]
     assert "200000" in rows["agent.total_steps"] and "(required)" in rows["agent.total_steps"]
     assert "parallel environments used for training" in rows["env.n_envs"]
+
+
+async def test_keys_pressed_faster_than_the_screen_redraws_each_count(tmp_path):
+    """Six Down keys arriving at once move six fields (the next field used to be counted from a
+    focus that had not moved yet: six presses, one field), and six in the experiment list move
+    the highlight six places while the form is built once, for where it rests."""
+    from textual import events
+
+    app = LabApp(seeded_root(tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_shown(pilot, 4)
+        await settled(app)
+        home = app.screen
+        await pilot.press("ctrl+f")
+        fields = list(home.query(".setting"))
+        assert home.focused is fields[0]
+        for _ in range(6):  # queued together, as a held key or a fast typist delivers them
+            app.post_message(events.Key("down", None))
+        await pilot.pause()
+        await pilot.pause()
+        assert home.focused is fields[6]
+        for _ in range(3):
+            app.post_message(events.Key("up", None))
+        await pilot.pause()
+        await pilot.pause()
+        assert home.focused is fields[3]
+
+        await pilot.press("ctrl+e")
+        lst = home.query_one("#experiment-list")
+        start, built = lst.highlighted, []
+        original = home.build_form
+
+        async def counted(name):
+            built.append(name)
+            await original(name)
+
+        home.build_form = counted
+        for _ in range(6):
+            app.post_message(events.Key("down", None))
+        await pilot.pause()
+        await settled(app)
+        assert lst.highlighted == start + 6 and home.current == lst.get_option_at_index(start + 6).id
+        assert built == [home.current]  # one form, for where the highlight rests

@@ -14,8 +14,15 @@ ATTRIBUTION = "20261123-000300-breast-cancer-attributions-0003"
 
 
 @pytest.fixture
-def seeded(tmp_path):
-    return seeded_root(tmp_path / "runs")
+def seeded(tmp_path, monkeypatch):
+    # the runs table shows when each run started in local time: the same picture in every zone
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield seeded_root(tmp_path / "runs")
+    monkeypatch.undo()
+    time.tzset()
 
 
 async def runs_listed(pilot):

@@ -19,12 +19,13 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.strip import Strip
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Log
 
 from lab.display import STATE_STYLE, duration, printable, shown_progress
 from lab.follow import RunFollower
 from lab.summary import RunState
 from lab.tui.messages import AttributionsRead, ReadFailed, RobustnessFound, RunEventsArrived, RunsRead
+from lab.tui.widgets.clamped_text import ClampedText
 from lab.tui.widgets.key_footer import KeyFooter
 from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
@@ -142,13 +143,13 @@ class RunScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-view"):
-            yield Static(id="run-header")
+            yield ClampedText(3, id="run-header")  # (app.tcss: height 3)
             yield Horizontal(id="run-plots")  # the panes of the run's kind, after the first read
             yield RunLog(max_lines=1000, id="run-log")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#run-header", Static).update(Text(f"reading {printable(self.path.name)}…", style="dim"))
+        self.query_one("#run-header", ClampedText).show(Text(f"reading {printable(self.path.name)}…", style="dim"))
         self.follow_run()
         self.set_interval(POLL_SECONDS, self.redraw)
 
@@ -281,7 +282,7 @@ class RunScreen(Screen):
             line.append(f"\n{printable(f.run.problem)}", style="bold red")
         if state == RunState.CRASHED:
             line.append("\nthe run's process died without saying so; its folder is intact", style="bold red")
-        self.query_one("#run-header", Static).update(Text("\n").join([text, line]))
+        self.query_one("#run-header", ClampedText).show(Text("\n").join([text, line]))
 
     def update_rl(self) -> None:
         f = self.follower
