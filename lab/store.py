@@ -745,11 +745,12 @@ def none_called(name: str, runs: list[Run], states=COMPLETED_ONLY, use: str | No
         if usable:
             latest = usable[-1]
             give = f"`{use} {latest.id}`" if use else latest.id
-            parts.append(f"{lead} {len(usable)} {wanted} run{'s are' if len(usable) > 1 else ' is a'} trial{'s' * (len(usable) > 1)} "
-                         f"of {which}, which a name never picks: give a trial's run id, e.g. {give} (the latest; "
-                         f"`lab show {latest.summary.sweep}` lists its trials)")
+            runs = f"{len(usable)} {wanted} runs belong" if len(usable) > 1 else f"{wanted} run belongs"
+            parts.append(f"{lead} {runs} to {which}, and a name never calls a sweep's run (a trial, or a population's): "
+                         f"give its run id, e.g. {give} (the latest; `lab show {latest.summary.sweep}` lists the sweep's runs)")
         else:
-            parts.append(f"{lead} other {len(trials)} run(s) are trials of {which}, none {wanted}")
+            runs = f"other {len(trials)} runs belong" if len(trials) > 1 else "other run belongs"
+            parts.append(f"{lead} {runs} to {which}, none {wanted}")
     return f"no {wanted} {name} run{' of its own' if trials and not own else ''}: " + "; ".join(parts)
 
 

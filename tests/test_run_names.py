@@ -68,7 +68,7 @@ def test_a_name_whose_runs_are_all_sweep_trials_is_refused_naming_one_to_give(tm
     with pytest.raises(BadInput) as e:
         resolve_run("cartpole-ppo", root, use="lab eval")
     message = str(e.value)
-    assert "no completed cartpole-ppo run" in message and "sweep" in message and "trial" in message
+    assert "no completed cartpole-ppo run of its own" in message and "belong to sweep 20261207-000000-tiny-0001" in message
     assert f"lab eval {latest.name}" in message  # the latest completed trial, by its id: the command to use
     out = lab_main("eval", "cartpole-ppo", runs_dir=root)
     assert f"lab eval {latest.name}" in one_line(out)
