@@ -447,6 +447,15 @@ class Run:
         return state
 
     @property
+    def progress(self):
+        """How far the run is, as the dashboard and the CLI say it (`lab.display.shown_progress`):
+        `.fraction` of the run or of the phase it is in, `.phase`, `.method`, and `.early` for a
+        run that completed before its total."""
+        from lab.display import shown_progress
+
+        return shown_progress(self.state, self.summary.progress)
+
+    @property
     def seconds(self) -> float | None:
         """How long the run went (`Summary.seconds_until`): to its end, to now while it runs, or,
         for a crashed run, to the last time it wrote its summary (every few seconds while alive)."""

@@ -137,6 +137,8 @@ async def test_an_attribution_runs_progress_reads_the_same_in_the_table_the_live
     runs = lab_main("runs", runs_dir=tmp_path).stdout
     assert re.search(r"running\s+75% compare", runs)
     assert "progress compare shap_kernel 75%" in lab_main("show", path.name, runs_dir=tmp_path).stdout
+    progress = lab.open_run(path.name, tmp_path).progress  # the API: the same rule
+    assert (progress.fraction, progress.phase, progress.method) == (0.75, "compare", "shap_kernel")
 
 
 async def test_a_run_that_completed_before_its_total_reads_complete_everywhere(tmp_path):
@@ -153,6 +155,8 @@ async def test_a_run_that_completed_before_its_total_reads_complete_everywhere(t
     assert re.search(r"completed\s+100%", runs) and "25%" not in runs
     shown = lab_main("show", path.name, runs_dir=tmp_path).stdout
     assert "progress 25,000 / 100,000 steps (ended early: target return reached)" in shown
+    progress = lab.open_run(path.name, tmp_path).progress
+    assert progress.fraction == 1.0 and progress.early == "ended early: target return reached"
 
 
 # ------------------------------------------------------------------------------ elapsed

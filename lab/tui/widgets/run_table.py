@@ -15,6 +15,7 @@ the mark column, which no width drops), keyed by the sweep's id.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.widgets import DataTable
 
-from lab.display import STATE_STYLE, ShownProgress, duration, printable, result_text, shown_progress, started_text
+from lab.display import STATE_STYLE, ShownProgress, duration, printable, result_text, started_text
 from lab.summary import RunState
 from lab.watch import Sweep
 
@@ -58,6 +59,7 @@ COLUMNS = [
 SHRINK = {"id": 12}  # '…ppo-1c21'
 # a column cut only once every column that may go has gone, to at least this width
 NARROWEST = {"experiment": 8}  # 'breast-…'
+WIDTH_ROWS = 400  # the rows whose cells set the columns' widths: the first few hundred shown
 LEGEND = "● marked for compare (space) · 123.4* best evaluation or rolling return so far, not yet the final evaluation"
 
 
@@ -68,6 +70,7 @@ def progress_bar(fraction: float | None, width: int = 7) -> Text:
     return Text("█" * filled, style="cyan") + Text("░" * (width - filled), style="dim") + Text(f" {fraction:>4.0%}")
 
 
+@functools.lru_cache(maxsize=1024)  # a thousand rows share a few dozen cells (never changed in place)
 def progress_cell(shown: ShownProgress) -> Text:
     """A run's progress (`lab.display.shown_progress`): its bar, and the phase a job of phases is in."""
     cell = progress_bar(shown.fraction)
@@ -207,7 +210,7 @@ class RunTable(DataTable):
         return {"mark": mark, "started": started_text(s.started), "experiment": Text(printable(s.experiment or "?", limit=200)),
                 "seed": "-" if s.seed is None else str(s.seed),
                 "state": Text(printable(state, limit=40), style=STATE_STYLE.get(state, "")),
-                "progress": progress_cell(shown_progress(state, s.progress)),
+                "progress": progress_cell(item.progress),  # (a SeenRun: its state as the watcher saw it)
                 "result": Text(printable(result_text(s), limit=60)), "sps": "-" if not sps else f"{sps:,.0f}",
                 "elapsed": duration(item.seconds), "id": Text(printable(key))}
 
@@ -230,10 +233,12 @@ class RunTable(DataTable):
                 "elapsed": "-" if end is None or not r.started else duration(max(end - r.started, 0.0))}
 
     # --- layout -----------------------------------------------------------------------
-    def _natural_widths(self, entries: list) -> dict[str, int]:
+    def _natural_widths(self, cells: list[dict]) -> dict[str, int]:
+        """Each column's width from its cells (those of the newest few hundred rows: older cells
+        are cut, with '…')."""
         widths = {key: len(self._header(key)) for key, *_ in COLUMNS}
-        for key, item in entries[:400]:  # the newest few hundred set the widths (older cells are cut, with '…')
-            for col, cell in self._cells(key, item).items():
+        for row in cells[:WIDTH_ROWS]:
+            for col, cell in row.items():
                 if col != "id":
                     widths[col] = max(widths[col], _cell_len(cell))
         for key, _, fixed, _ in COLUMNS:
@@ -278,7 +283,8 @@ class RunTable(DataTable):
 
     def on_resize(self) -> None:
         entries = list(self._entries())
-        if self._layout(self._room(len(entries)), self._natural_widths(entries)) != (self._shown, self._widths):
+        cells = [self._cells(key, item) for key, item in entries[:WIDTH_ROWS]]
+        if self._layout(self._room(len(entries)), self._natural_widths(cells)) != (self._shown, self._widths):
             self._rebuild(self.selected_key)
 
     def _fit(self, col: str, cell):
@@ -287,14 +293,16 @@ class RunTable(DataTable):
     def _rebuild(self, selected: str | None) -> None:
         self._branch = self._branches()
         entries = list(self._entries())
-        natural = self._natural_widths(entries)
+        cells = [self._cells(key, item) for key, item in entries]
+        natural = self._natural_widths(cells)
         self._shown, self._widths = self._layout(self._room(len(entries)), natural)
         self.clear(columns=True)
         for key in self._shown:
             self.add_column(self._header(key), key=key, width=self._widths[key])
-        for key, item in entries:
-            cells = self._cells(key, item)
-            self.add_row(*(self._fit(c, cells[c]) for c in self._shown), key=key)
+        cut = [c for c in self._shown if self._widths[c] < natural[c]]  # (the first rows' other cells fit: they set the widths)
+        for i, ((key, _), row) in enumerate(zip(entries, cells)):
+            fitted = {c: self._fit(c, row[c]) for c in (self._shown if i >= WIDTH_ROWS else cut)}
+            self.add_row(*(fitted.get(c, row[c]) for c in self._shown), key=key)
         if selected is not None and selected in self.rows:
             self.move_cursor(row=self.get_row_index(selected), animate=False)
 
