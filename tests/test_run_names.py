@@ -174,6 +174,7 @@ async def test_v_right_after_a_launch_opens_the_run_just_launched_not_an_older_o
                 pass
 
 
+@pytest.mark.slow  # the session's real tiny sweep (as every test of it)
 async def test_compare_labels_tell_every_run_apart_sweep_trials_by_their_trial(tiny_sweep, tmp_path):
     from lab.sweep.record import list_sweeps
     from lab.tui.app import LabApp
