@@ -40,6 +40,7 @@ def lines_with(text: str, phrase: str) -> list[str]:
     return [line for line in text.splitlines() if phrase in line]
 
 
+@pytest.mark.slow  # a real population sweep
 def test_a_sweeps_table_in_a_pipe_is_whole_lines(population):
     root, printed, record = population
     shown = lab_cli("show", record["id"], runs_dir=root)
@@ -55,6 +56,7 @@ def test_a_sweeps_table_in_a_pipe_is_whole_lines(population):
         assert all(line == line.rstrip() for line in out.splitlines())  # no padding to a guessed width
 
 
+@pytest.mark.slow  # a real population sweep
 def test_a_population_sweep_lists_its_one_run_once_and_its_members_as_members(population):
     root, printed, record = population
     (run_id,) = {run for trial in record["trials"] for run in trial["runs"]}

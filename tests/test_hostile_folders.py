@@ -109,6 +109,7 @@ COMMANDS = {
 }
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_module_a_run_folder_names_is_not_imported_and_the_refusal_says_how_to_allow_it(hostile, command):
     if command == "resume":
@@ -128,6 +129,7 @@ def test_lab_show_and_lab_runs_read_a_run_folder_without_importing_what_it_names
     assert not hostile.mark.exists()
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 @pytest.mark.parametrize("how", ["--allow-module", "LAB_ALLOW_MODULES", "settings file", "a package above it"])
 def test_a_module_the_user_allows_is_imported(hostile, how):
     args, env = ["eval", hostile.run.name, "--episodes", "2"], {}
@@ -186,6 +188,7 @@ async def test_the_dashboard_opens_such_a_run_and_its_play_pane_says_why_it_play
     assert not hostile.mark.exists() and MODULE not in sys.modules
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_users_own_experiment_file_still_imports_its_module_in_the_run_it_starts(hostile):
     """`lab run FILE` (their file) imports what it names, in the run's own process too; the run's
     folder, read back later, needs the allowance."""
@@ -206,6 +209,7 @@ def test_a_users_own_experiment_file_still_imports_its_module_in_the_run_it_star
 SHADOWS = ("lab", "numpy", "gymnasium", "json", "torch")  # a same-named file in the current directory
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_the_processes_lab_starts_import_nothing_from_the_current_directory(tiny_run, tmp_path, monkeypatch):
     """The dashboard's and a sweep's `lab run` children start with python -P: a lab.py or numpy.py
     where lab was started shadows nothing."""
@@ -242,6 +246,7 @@ def test_a_checkpoints_folder_linking_to_another_runs_is_not_resumed_and_that_ru
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 @pytest.mark.parametrize("policy", ["/etc/passwd", "../../outside.npy", "checkpoints/../../../outside.npy", "checkpoints/out.npy"])
 def test_a_summarys_policy_outside_the_run_folder_is_refused_not_followed(hostile, policy):
     hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
@@ -378,6 +383,7 @@ def test_a_module_a_sweep_folder_names_is_not_imported_by_its_resume_or_lab_show
     assert not hostile.mark.exists() and snapshot(hostile.tmp) == before
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_sweep_of_the_users_own_file_passes_its_module_to_its_runs(hostile):
     """`lab sweep FILE`'s trials get the sweep's settings as data (--spec-is-data) and the modules
     the user's own file names as their allowance: they run, and import it."""
@@ -496,6 +502,7 @@ def test_a_q_table_declaring_gigabytes_is_refused_from_its_header_before_its_dat
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10  # KiB: nothing like 6 GB read
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_resume_whose_best_policy_does_not_fit_is_refused_and_the_run_stays_as_it_was(hostile):
     hostile.edit_spec(f'id = "{MODULE}:Taxi-v4"', 'id = "Taxi-v4"')
     hostile.edit_summary(state="stopped")
@@ -508,6 +515,7 @@ def test_a_resume_whose_best_policy_does_not_fit_is_refused_and_the_run_stays_as
     assert snapshot(hostile.tmp) == before and lab.open_run(hostile.run).state == "stopped"
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_resume_reads_events_jsonl_from_its_end_only_and_refuses_a_tail_that_is_not_the_runs(hostile):
     """200 GB of zeros after the events (a sparse file) took a resume past any time limit, read
     line by line; it now reads back at most launch.RESUME_SCAN bytes to the checkpoint's events."""

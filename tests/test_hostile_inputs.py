@@ -79,6 +79,7 @@ def _summary_run(root, name, **fields):
     (["population=4096", "env.n_envs=1", "agent.n_steps=1", "agent.batch_size=2", "eval.final_episodes=10000"],
      "eval.final_episodes: the final evaluation's environments (4,096 members x 10,000 episodes)"),
 ], ids=["population-x-envs", "population-x-final-episodes"])
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_population_too_large_for_memory_is_refused_before_it_allocates(runs_dir, sets, expected):
     start = time.monotonic()
     proc, peak = _lab("run", "cartpole-ppo-torch", *(a for s in sets for a in ("--set", s)), "--set", 'device="cpu"',
@@ -103,6 +104,7 @@ def test_env_arguments_too_large_to_build_from_are_refused_before_the_env_is_bui
     assert not runs_dir.exists()
 
 
+@pytest.mark.slow  # lab processes started to see what a whole process does (each imports torch: 1.5 s of CPU)
 def test_a_population_sweep_too_large_for_memory_is_refused_before_its_folder_exists(tmp_path, runs_dir):
     rates = ", ".join(f"{0.001 + i / 1e6:.6f}" for i in range(1999))
     (tmp_path / "big.toml").write_text(f'kind = "sweep"\nname = "big"\n[sweep]\nexperiment = "cartpole-ppo-torch"\n'
