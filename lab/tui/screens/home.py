@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import tomllib
@@ -110,6 +111,7 @@ class HomeScreen(Screen):
         self.inputs: dict[str, Input] = {}  # key -> the form's field for it, in the form's order
         self.form_for: str | None = None  # the experiment whose form is built (the highlight may be ahead of it)
         self._form_timer = None  # the build of the highlighted experiment's form, once the highlight rests
+        self._form_lock = asyncio.Lock()
         self.valid = True
         self.validated_for: dict | None = None
         self.runs_listed = False  # set by the runs watcher's first news
@@ -256,7 +258,7 @@ class HomeScreen(Screen):
     @property
     def form_pending(self) -> bool:
         """The highlighted experiment's form is not built yet (the highlight has not rested)."""
-        return self.runs_listed and self.current is not None and self.form_for != self.current
+        return self.runs_listed and self.current is not None and (self.form_for != self.current or self._form_lock.locked())
 
     async def build_pending_form(self) -> None:
         """Build the highlighted experiment's form now if it is not (a no-op when it is)."""
@@ -267,11 +269,14 @@ class HomeScreen(Screen):
             await self.build_form(self.current)
 
     async def build_form(self, name: str) -> None:
-        """The settings form of experiment `name`: one row per setting of its schema."""
-        if name != self.current:  # (a deferred build for an experiment the user has left)
-            return
+        """The settings form of experiment `name`: one row per setting of its schema. Builds take
+        turns (one awaits its widgets' removal and mounting while a key asks for another)."""
+        async with self._form_lock:
+            if name == self.current and name != self.form_for:  # (not for an experiment the user has left)
+                await self._build_form(name)
+
+    async def _build_form(self, name: str) -> None:
         raw = self.raw[name]
-        self.form_for = name
         settings = self.query_one("#settings", VerticalScroll)
         await settings.remove_children()
         self.inputs = {}
@@ -295,6 +300,7 @@ class HomeScreen(Screen):
             self.inputs[key] = inp
             rows.append(Horizontal(label, inp, classes="setting-row"))
         await settings.mount_all(rows)
+        self.form_for = name
         self.valid, self.validated_for = False, None
         self.query_one("#settings-status", Static).update(Text("checking…", style="dim"))
         self.validate_settings(name, {})  # the file as it is, on this machine (a 'cuda' it lacks, say)
