@@ -19,7 +19,7 @@ from lab.store import Run
 from lab.sweep.record import SweepFolder, list_sweeps
 from lab.sweep.spec import load_sweep
 
-from .conftest import TINY_SWEEP
+from .conftest import TINY_SWEEP, lab_main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -520,3 +520,11 @@ def _started_by_ray_start(temp: Path, port: int) -> set[int]:
         except OSError:  # gone, or not ours to read
             continue
     return pids
+
+
+def test_an_address_for_a_sweep_that_is_not_on_ray_is_one_line_not_ignored(tmp_path):
+    """--address joins a Ray cluster; a local sweep used to run here as if it had not been given."""
+    out = lab_main("sweep", "cartpole-ppo-lr", "--address", "127.0.0.1:1", runs_dir=tmp_path / "runs")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "--address 127.0.0.1:1: only the ray backend joins a cluster" in out.stderr and "'local'" in out.stderr
+    assert not (tmp_path / "runs").exists()

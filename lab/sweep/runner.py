@@ -597,6 +597,9 @@ def _resolved(spec, backend, workers, address):
         spec = load_sweep_raw(raw, f"{spec.source} (--backend {backend})")
     if workers is not None and workers < 1:
         raise BadInput(f"--workers {workers}: must be at least 1")
+    if address is not None and backend != "ray":  # (not a sweep that ignores it: it would run here, not on the cluster)
+        raise BadInput(f"--address {address}: only the ray backend joins a cluster, and this sweep's backend is "
+                       f"{backend!r}; add --backend ray, or remove --address")
     return spec, backend, workers or s.workers, address or s.address
 
 
