@@ -340,6 +340,25 @@ def test_ctrl_c_stops_every_run_cleanly_and_exits_130(tmp_path, sig):
 
 
 @pytest.mark.slow
+def test_a_trial_stopped_before_all_its_seeds_started_reads_stopped_not_running(tmp_path):
+    """Two seeds, one worker: stopped while the first runs, the trial's second seed never starts."""
+    runs = tmp_path / "runs"
+    path = sweep_file(tmp_path, "half", SLOW.replace("seeds = [0]", "seeds = [0, 1]").replace("workers = 2", "workers = 1"))
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--runs-dir", str(runs), "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: len(_running_runs(runs)) == 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    [sweep] = list_sweeps(runs)
+    record = sweep.read()
+    assert record.state == "stopped" and [t.state for t in record.trials] == ["stopped"]  # (the second setting: never asked for)
+    assert [j.state for j in record.trials[0].jobs] == ["stopped", "pending"]  # the second seed: still to run
+    shown = lab("show", sweep.id, runs=runs).stdout
+    assert "running" not in shown, shown
+
+
+@pytest.mark.slow
 def test_lab_stop_stops_a_sweep_started_as_the_dashboard_starts_it_and_every_run_of_it(tmp_path):
     """The core's one spawn and one stop, for sweeps as for runs: `lab stop SWEEP` and `lab.stop`."""
     from lab import stop as api_stop

@@ -147,6 +147,10 @@ class Driver:
                 raise
         _ = self.study  # opened now if never asked (stopped before starting): every sweep folder has its study
         r = self.record
+        if self.stopping:
+            for trial in r.trials:  # a trial some of whose seeds never started: stopped with the sweep, not running
+                if trial.state == RunState.RUNNING and not any(j.state == RunState.RUNNING for j in trial.jobs):
+                    trial.state = RunState.STOPPED
         r.state = RunState.STOPPED if self.stopping else RunState.COMPLETED
         r.ended = time.time()
         self._write(force=True)
