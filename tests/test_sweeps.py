@@ -190,6 +190,12 @@ def test_a_sweep_shaped_on_the_command_line_runs_as_shaped_and_its_folder_keeps_
 
 # ------------------------------------------------------------------------------ local backend, end to end
 
+def local_result(tiny_sweep) -> dict:
+    """What `lab sweep TINY --json` printed (the session's sweep: a test that needs no more than this
+    takes no module fixture, so xdist need not run it on the worker of local_sweep's tests)."""
+    return json.loads((tiny_sweep / "result.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory, tiny_sweep):
     """`lab sweep` of TINY (a copy of what it made) and what it printed."""
@@ -478,7 +484,7 @@ def _shape(result: dict) -> tuple:
 
 
 @pytest.mark.slow
-def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, local_sweep):
+def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, tiny_sweep):
     path = sweep_file(tmp_path, "tiny", TINY)
     proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--backend", "ray", "--json",
                              "--runs-dir", str(tmp_path / "runs")], cwd=REPO, env=_ray_env(tmp_path),
@@ -493,13 +499,13 @@ def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path
     assert proc.returncode == 0, err[-3000:]
     assert checked >= 3  # Ray's processes were up, and checked, several times
     result = json.loads(out.strip().splitlines()[-1])
-    assert _shape(result) == _shape(local_sweep[1])
-    assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]  # same seeds, same runs
+    assert _shape(result) == _shape(local_result(tiny_sweep))
+    assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_result(tiny_sweep)["trials"]]  # same seeds, same runs
     assert (tmp_path / "runs" / result["sweep"] / "tune").is_dir()  # Tune's own record, inside the sweep folder
 
 
 @pytest.mark.slow
-def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_sweep):
+def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, tiny_sweep):
     env = _ray_env(tmp_path)
     ray = str(Path(sys.executable).with_name("ray"))
     temp = Path("/tmp") / f"lab-test-ray-{os.getpid()}"
@@ -514,8 +520,8 @@ def test_ray_backend_joins_a_cluster_started_with_ray_start(tmp_path, local_swee
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
         assert out.returncode == 0, out.stderr[-3000:]
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        assert _shape(result) == _shape(local_sweep[1])
-        assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_sweep[1]["trials"]]
+        assert _shape(result) == _shape(local_result(tiny_sweep))
+        assert [t["values"] for t in result["trials"]] == [t["values"] for t in local_result(tiny_sweep)["trials"]]
     finally:  # stop only what this test started (`ray stop` would stop every Ray of the user)
         for pid in _started_by_ray_start(temp, port):
             with contextlib.suppress(ProcessLookupError):
