@@ -346,7 +346,10 @@ def test_stop_signals_a_run_of_this_machine_whose_identity_matches(tmp_path):
                               "--set", "agent.total_steps=100000000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while not [r for r in list_runs(tmp_path) if r.state == "running" and r.summary.pid == child.pid]:
+        # training, not starting: a signal in the moment between its first summary and its stop
+        # handlers ends it crashed (a window noted in the closing note of issue 26, not fixed yet)
+        while not [r for r in list_runs(tmp_path) if r.state == "running" and r.summary.pid == child.pid
+                   and any(True for _ in r.events({"progress", "episode", "episodes"}))]:
             assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:] if child.poll() else ""
             time.sleep(0.2)
         (run,) = list_runs(tmp_path)
