@@ -15,11 +15,13 @@ from lab.rl.train import load_delivered_policy
 
 @pytest.mark.slow
 def test_dqn_on_the_torch_engine_learns_cartpole(tmp_path):
-    # within the experiment's 40k steps on seeds 0-4 (at 15k-35k), and it stops there
-    spec = lab.load_experiment("cartpole-dqn-torch", {"eval.target_return": 475})
+    # ten times a random policy's return, and it stops there: seed 0 reaches 200 at 5k steps of the
+    # experiment's 40k (and 475 at 37.5k, 18 s here: the solve itself is benchmarks/builtins.py's, see
+    # benchmarks/results-builtins.md)
+    spec = lab.load_experiment("cartpole-dqn-torch", {"eval.target_return": 200})
     run = lab.run(spec, runs_dir=tmp_path)
     s = run.summary
-    assert s.state == "completed" and s.results.best_eval_return_mean >= 475 and s.results.total_steps < 40_000
+    assert s.state == "completed" and s.results.best_eval_return_mean >= 200 and s.results.total_steps < 20_000
     events = list(read_events(run.events_path))
     # CartPole pays 1 per step: every episode's return is its length, counted on the device with masks
     episodes = [e for e in events if e["kind"] == "episode"]
