@@ -605,3 +605,36 @@ async def test_keys_pressed_faster_than_the_screen_redraws_each_count(tmp_path):
         await settled(app)
         assert lst.highlighted == start + 6 and home.current == lst.get_option_at_index(start + 6).id
         assert built == [home.current]  # one form, for where the highlight rests
+
+
+async def test_screens_opened_and_closed_leave_nothing_behind(tmp_path):
+    """Each screen closed used to leave its widgets' drawn lines alive in a Textual cache (up to
+    1,024 widgets' worth: Textualize/textual#6665), and each footer rebuilt its old keys
+    (Textualize/textual#6666); Python's full collections, walking them, paused the dashboard longer
+    and longer (80 ms after 30 screens here). Now nothing closed stays; start-up's objects are
+    frozen out of full collections."""
+    import gc
+
+    from textual._styles_cache import StylesCache
+
+    def caches() -> int:
+        gc.collect()
+        return sum(isinstance(o, StylesCache) for o in gc.get_objects())
+
+    app = LabApp(seeded_root(tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_shown(pilot, 4)
+        await settled(app)
+        home = app.screen
+        await wait_for(pilot, lambda: gc.get_freeze_count() > 0)  # start-up over: frozen
+        counts = []
+        for _ in range(4):
+            for key in ("question_mark", "enter", "v"):  # help, the selected run's live view, the newest run's
+                await pilot.press("ctrl+r" if key != "question_mark" else "ctrl+e", key)
+                await wait_for(pilot, lambda: app.screen is not home)
+                await pilot.pause()
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is home)
+            await pilot.pause(0.2)
+            counts.append(caches())
+        assert counts[-1] <= counts[1], counts  # (the first round may make what later rounds reuse)

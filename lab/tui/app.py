@@ -16,7 +16,11 @@ from textual.command import DiscoveryHit, Hit, Provider
 from lab.store import runs_root
 from lab.summary import RunState
 from lab.tui import preferences
+from lab.tui.textual_fixes import keep_no_dead_widgets
 from lab.tui.messages import LaunchResolved, ReadFailed, RunningFound, RunsChanged
+
+
+keep_no_dead_widgets()
 
 
 class LabCommands(Provider):

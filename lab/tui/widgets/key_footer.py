@@ -2,6 +2,8 @@
 
 from textual.widgets import Footer
 
+from lab.tui.textual_fixes import drop_watchers_of_removed
+
 
 class KeyFooter(Footer):
     """Textual's Footer rebuilds its 10-30 key widgets whenever the screen's bindings might have
@@ -19,3 +21,7 @@ class KeyFooter(Footer):
             return
         self._shown = shown
         super().bindings_changed(screen)
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        drop_watchers_of_removed(self)  # (the old keys' data bindings)
