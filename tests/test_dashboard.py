@@ -638,3 +638,76 @@ async def test_screens_opened_and_closed_leave_nothing_behind(tmp_path):
             await pilot.pause(0.2)
             counts.append(caches())
         assert counts[-1] <= counts[1], counts  # (the first round may make what later rounds reuse)
+
+
+async def test_the_form_waits_until_the_typing_in_the_filter_stops(tmp_path):
+    """Letters typed into the filter a fifth of a second apart: the form of the experiment they
+    highlight is built once, after the last (it was built mid-word, 0.6 s after the first letter
+    that moved the highlight, holding up the letter typed then: 100-150 ms at 1,000 runs)."""
+    from lab.tui.screens.home import TYPING_DELAY
+
+    app = LabApp(seeded_root(tmp_path / "runs"))
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_shown(pilot, 4)
+        await settled(app)
+        home = app.screen
+        built, original = [], home.build_form
+
+        async def counted(name):
+            built.append(name)
+            await original(name)
+
+        home.build_form = counted
+        await pilot.press("slash")
+        for letter in "cartpole-ppo":
+            await pilot.press(letter)
+            await pilot.pause(TYPING_DELAY / 3)
+        assert built == [], built  # nothing while typing
+        await wait_for(pilot, lambda: built)
+        await settled(app)
+        assert built == ["cartpole-ppo"] and home.form_for == "cartpole-ppo"
+
+
+async def test_garbage_is_collected_while_the_dashboard_is_idle_not_between_keys(tmp_path):
+    """Python's collector paused the dashboard 15-190 ms at whichever key came next (every key
+    above 100 ms at 1,000 runs was one); now it runs once no input came for a moment, and the
+    process's collector is as it was when the dashboard ends."""
+    import gc
+    import time
+
+    from lab.tui.idle_collect import IDLE_SECONDS, MIN_WAITING
+
+    collections = []
+
+    def seen(phase, info):
+        if phase == "start":
+            collections.append(time.monotonic())
+
+    enabled = gc.isenabled()
+    gc.callbacks.append(seen)
+    try:
+        app = LabApp(seeded_root(tmp_path / "runs"))
+        async with app.run_test(size=SIZE) as pilot:
+            await runs_shown(pilot, 4)
+            await settled(app)
+            await wait_for(pilot, lambda: gc.get_freeze_count() > 0)  # start-up over: its objects frozen
+            assert not gc.isenabled()
+            home = app.screen
+            await pilot.press("ctrl+r")
+            keys_from = time.monotonic()
+            for _ in range(3):  # screens opened and closed (their widgets: garbage in cycles), keys coming fast
+                await pilot.press("question_mark")
+                await wait_for(pilot, lambda: app.screen is not home)
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is home)
+                for _ in range(3):
+                    await pilot.press("down")
+                    await pilot.pause(IDLE_SECONDS / 3)
+            keys_until = time.monotonic()
+            assert gc.get_count()[0] > MIN_WAITING  # garbage waiting
+            assert not [t for t in collections if keys_from < t < keys_until], (collections, keys_from, keys_until)
+            await wait_for(pilot, lambda: [t for t in collections if t > keys_until])  # idle: collected
+            assert gc.get_count()[0] < MIN_WAITING
+        assert gc.isenabled() == enabled and gc.get_freeze_count() == 0
+    finally:
+        gc.callbacks.remove(seen)

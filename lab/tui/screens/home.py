@@ -222,6 +222,8 @@ class HomeScreen(Screen):
         lst.add_options([self._option(n) for n in shown])
         if shown:
             lst.highlighted = 0
+        if self._form_timer is not None:  # a form waiting for the typing to stop waits for this letter too
+            self._form_timer.reset()
 
     def _option(self, name: str) -> Option:
         """An experiment's row in the list; a sweep's says so."""
