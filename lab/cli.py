@@ -223,9 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab: --runs-dir {runs_dir}: not a directory; name a folder of runs (or one to create)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.command is None:  # the dashboard
-        from lab.tui.app import run_app
-
-        return run_app(args.dashboard_runs_dir)
+        return cmd_dashboard(argparse.Namespace(runs_dir=args.dashboard_runs_dir))
 
     # SIGTERM ends a command as Ctrl-C does (exit 130, not 143); `lab run` handles both itself
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -1009,6 +1007,9 @@ def cmd_record(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
+    import gc
+
+    gc.disable()  # from the first import: the dashboard collects when idle (lab.tui.idle_collect), not as it starts
     from lab.tui.app import run_app
 
     return run_app(args.runs_dir)

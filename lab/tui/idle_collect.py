@@ -30,13 +30,15 @@ class IdleCollector:
         self._frozen = False
 
     def begin(self) -> None:
-        """The app starts: no collections until `started_up`."""
-        self._was_enabled = gc.isenabled()
+        """The app starts: no collections until `started_up` (`lab`'s dashboard command turns them
+        off before its first import)."""
+        if self._was_enabled is None:
+            self._was_enabled = gc.isenabled()
         gc.disable()
 
     def started_up(self, app) -> None:
         """Start-up is over: what exists now lives as long as the app."""
-        if self._frozen or self._was_enabled is None:
+        if self._frozen or self._was_enabled is None:  # (frozen already, or not begun)
             return
         gc.freeze()
         self._frozen = True
