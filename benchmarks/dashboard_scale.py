@@ -120,10 +120,10 @@ def key_latencies(session: str, presses: int) -> dict[str, list[float]]:
     time.sleep(1)
     # a screen is open once its first frame shows: help's title (the home screen stays under it),
     # the home screen gone for the others; closed once the home screen is back alone
-    screens = {"help (?)": ("?", "Keys on the"), "live view (Enter)": ("Enter", None),
-               "compare (c, two runs marked)": ("c", None)}
+    screens = {"help": ("?", "Keys on the"), "live view": ("Enter", None), "compare": ("c", None)}
     for name, (key, marker) in screens.items():
-        out[f"open {name}"], out[f"close {name}"] = [], []
+        opening = f"open {name} ({key}{', two runs marked' if key == 'c' else ''})"
+        out[opening], out[f"close {name} (Escape)"] = [], []
         if key == "c":  # two RL runs marked (the rows alternate attribution and RL runs, newest first)
             for k in ("Down", "Space", "Down", "Down", "Space"):
                 subprocess.run(["tmux", "send-keys", "-t", session, k])
@@ -131,9 +131,9 @@ def key_latencies(session: str, presses: int) -> dict[str, list[float]]:
         opened = (lambda text: marker in text) if marker else (lambda text: HOME not in text)
         closed = lambda text: HOME in text and (marker is None or marker not in text)  # noqa: E731
         for _ in range(max(1, presses // 6)):
-            out[f"open {name}"].append(press(session, key, opened))
+            out[opening].append(press(session, key, opened))
             time.sleep(1.5)
-            out[f"close {name}"].append(press(session, "Escape", closed))
+            out[f"close {name} (Escape)"].append(press(session, "Escape", closed))
             time.sleep(1)
     return out
 

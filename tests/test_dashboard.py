@@ -631,11 +631,11 @@ async def test_screens_opened_and_closed_leave_nothing_behind(tmp_path):
         for _ in range(4):
             for key in ("question_mark", "enter", "v"):  # help, the selected run's live view, the newest run's
                 await pilot.press("ctrl+r" if key != "question_mark" else "ctrl+e", key)
-                await wait_for(pilot, lambda: app.screen is not home)
+                await wait_for(pilot, lambda: app.screen is not home and getattr(app.screen, "ready", True))
                 await pilot.pause()
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: app.screen is home)
-            await pilot.pause(0.2)
+            await settled(app)
             counts.append(caches())
         assert counts[-1] <= counts[1], counts  # (the first round may make what later rounds reuse)
 

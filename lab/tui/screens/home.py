@@ -151,7 +151,8 @@ class HomeScreen(Screen):
         if not self.runs_listed:
             self.runs_listed = True
             if self.current is not None:  # the form and its first check (it imports torch) after the first paint
-                self.call_after_refresh(self.build_form, self.current)
+                # (a timer: after a refresh the form's 20-50 widgets were mounted before the runs' rows were drawn)
+                self._form_timer = self.set_timer(FORM_DELAY, self.build_pending_form)
             else:
                 self.call_after_refresh(self.app.started_up)
 
