@@ -20,7 +20,7 @@ from lab.store import process_identity, resolve_run
 
 from .seeded_runs import attribution_run
 
-LIVE_STEPS = 24_576  # about 6 s of training here: the live file (flushed every 2 s) grows two or three times
+LIVE_STEPS = 16_384  # about 4 s of training here: the live file (flushed every 2 s) grows once or twice
 FINISHED_STEPS = 6144  # three evaluations, a dozen progress points
 
 
