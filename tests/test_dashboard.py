@@ -607,6 +607,7 @@ async def test_keys_pressed_faster_than_the_screen_redraws_each_count(tmp_path):
         assert built == [home.current]  # one form, for where the highlight rests
 
 
+@pytest.mark.slow
 async def test_screens_opened_and_closed_leave_nothing_behind(tmp_path):
     """Each screen closed used to leave its widgets' drawn lines alive in a Textual cache (up to
     1,024 widgets' worth: Textualize/textual#6665), and each footer rebuilt its old keys
@@ -668,6 +669,7 @@ async def test_the_form_waits_until_the_typing_in_the_filter_stops(tmp_path):
         assert built == ["cartpole-ppo"] and home.form_for == "cartpole-ppo"
 
 
+@pytest.mark.slow
 async def test_garbage_is_collected_while_the_dashboard_is_idle_not_between_keys(tmp_path):
     """Python's collector paused the dashboard 15-190 ms at whichever key came next (every key
     above 100 ms at 1,000 runs was one); now it runs once no input came for a moment, and the
