@@ -21,9 +21,6 @@ from lab.tui.messages import LaunchResolved, ReadFailed, RunningFound, RunsChang
 from lab.tui.textual_fixes import keep_no_dead_widgets
 
 
-keep_no_dead_widgets()
-
-
 class LabCommands(Provider):
     """lab's actions in the command palette (ctrl+p), each once: those of the screen it was opened
     on (the home screen's by name, another screen's from its bindings), then the few that work on
@@ -126,6 +123,7 @@ class LabApp(App):
 
     def __init__(self, runs_dir=None, driver_class=None):
         super().__init__(driver_class=driver_class)
+        keep_no_dead_widgets()  # (once per process: a second call finds Textual's method replaced)
         self.runs_dir = runs_root(runs_dir)
         self.launched: set[int] = set()  # pids of runs this dashboard started
         self._pending: dict[str, tuple] = {}  # launch row key -> (Popen, log path, 'run' or 'sweep'); read by the watcher thread

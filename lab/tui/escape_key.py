@@ -21,7 +21,7 @@ import time
 import types
 
 from textual import constants
-from textual.drivers.linux_driver import LinuxDriver
+from textual.drivers import linux_driver
 
 ESCAPE_DELAY_MS = 25
 SELECT_TICK_S = 0.01
@@ -47,13 +47,11 @@ _SELECTORS = types.ModuleType("selectors")
 vars(_SELECTORS).update(vars(selectors), SelectSelector=_SelectSelector)
 
 
-class QuickEscapeDriver(LinuxDriver):
+class QuickEscapeDriver(linux_driver.LinuxDriver):
     """Textual's Linux driver, reading a lone ESC as the Escape key after ESCAPE_DELAY_MS (or the
     user's ESCDELAY). If a later Textual builds its input loop otherwise, this driver is Textual's."""
 
     def run_input_thread(self) -> None:
-        import textual.drivers.linux_driver as linux_driver
-
         if "ESCDELAY" not in os.environ:
             constants.ESCAPE_DELAY = ESCAPE_DELAY_MS / 1000  # read by Textual's key parser at each ESC
         if getattr(linux_driver, "selectors", None) is selectors:
