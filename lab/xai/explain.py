@@ -20,7 +20,7 @@ import torch
 
 from lab.errors import BadInput, did_you_mean, one_of
 from lab.xai import metrics
-from lab.xai.methods import LIBRARY_MODULES, METHODS, ExplainContext, MethodUnavailable, default_methods, methods_for
+from lab.xai.methods import LIBRARY_MODULES, METHODS, Estimate, ExplainContext, MethodUnavailable, default_methods, methods_for
 
 
 # why attribution runs where 'auto' puts it: (on the CPU, on a GPU)
@@ -81,6 +81,7 @@ class Explanation:
     output: str
     seed: int
     probabilities: np.ndarray | None = None  # (n, classes): the model's softmax per input, whatever `output` explains
+    standard_errors: dict[str, np.ndarray] = field(default_factory=dict)  # of the methods that estimate their own error
     _ctx: ExplainContext = field(repr=False, default=None)
     _logit_model: torch.nn.Module = field(repr=False, default=None)
     _params: dict = field(repr=False, default_factory=dict)
@@ -107,6 +108,7 @@ class Explanation:
                      "deletion_auc": round(metrics.area(dele), 4), "insertion_auc": round(metrics.area(ins), 4),
                      "infidelity": _round(metrics.infidelity(ctx.model, x, t, attr, self.seed)),
                      "sensitivity_max": None, "completeness_error": None,
+                     "standard_error": _round(_relative_error(self.standard_errors.get(name), attr)),
                      "completeness_reference": method.reference_for(ctx.is_image),
                      "deletion_curve": _r(dele), "insertion_curve": _r(ins)}
             if entry["completeness_reference"] is not None:
@@ -116,7 +118,7 @@ class Explanation:
                 m = min(sensitivity_samples, len(x))
                 params = self._params.get(name, {})
                 entry["sensitivity_max"] = _round(metrics.sensitivity_max(
-                    lambda inputs, target: method.fn(ctx, inputs, target, **params), x[:m], t[:m]))
+                    lambda inputs, target: _values(method.fn(ctx, inputs, target, **params)), x[:m], t[:m]))
             report["methods"][name] = entry
             if on_method is not None:
                 on_method(name)
@@ -139,6 +141,20 @@ def _import_libraries(methods: list[str]) -> None:
     for library in {METHODS[m].library for m in methods}:
         for module in LIBRARY_MODULES[library]:
             importlib.import_module(module)
+
+
+def _relative_error(se: np.ndarray | None, attr: np.ndarray) -> float | None:
+    """The mean over inputs of the largest standard error relative to the range of the input's
+    attributions (what a method's `tolerance` bounds), None for methods that give none."""
+    if se is None:
+        return None
+    n = len(attr)
+    spread = np.ptp(attr.reshape(n, -1), axis=1)
+    return float(np.mean(se.reshape(n, -1).max(axis=1) / np.maximum(spread, 1e-12)))
+
+
+def _values(attr):
+    return attr.values if isinstance(attr, Estimate) else attr
 
 
 def _r(curve) -> list[float]:
@@ -187,7 +203,7 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(int(np.prod(x.shape[1:])))]
     ctx = ExplainContext(explained, base, bg, train, dev, seed, batch_size, names, is_image)
     _import_libraries(chosen)  # so that no method's time includes importing its library
-    attributions, seconds, skipped = {}, {}, {}
+    attributions, seconds, skipped, errors = {}, {}, {}, {}
     # seeded methods reseed torch's global RNG, and the libraries warn: keep both inside this call
     with torch.random.fork_rng(devices=[]), _quiet_libraries():
         for name in chosen:
@@ -204,10 +220,13 @@ def explain(model: torch.nn.Module, inputs, targets=None, methods: list[str] | N
             if dev == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - start
+            if isinstance(attr, Estimate):
+                errors[name] = np.asarray(attr.standard_errors, dtype=np.float32).reshape(x.shape)
+                attr = attr.values
             attributions[name] = np.asarray(attr, dtype=np.float32).reshape(x.shape)
             seconds[name] = round(elapsed / len(x), 6)
             if on_method is not None:
                 on_method(name, seconds[name])
     return Explanation(x.cpu().numpy(), t.cpu().numpy(), attributions, seconds, skipped, names, output, seed,
-                       probabilities=probabilities.float().cpu().numpy(), _ctx=ctx, _logit_model=logit_model,
+                       probabilities=probabilities.float().cpu().numpy(), standard_errors=errors, _ctx=ctx, _logit_model=logit_model,
                        _params=dict(params or {}))

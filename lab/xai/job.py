@@ -344,6 +344,8 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
         arrays["inputs_original"] = subject.display_inputs.astype(np.float32)  # before standardization
     for name, attr in ex.attributions.items():
         arrays[name] = attr
+    for name, se in ex.standard_errors.items():
+        arrays[f"{name}.se"] = se  # standard errors, shaped like the attributions (not a method: no identifier)
     np.savez_compressed(buf, **arrays)
     store.write_atomic(art / store.ATTRIBUTIONS, buf.getvalue())
     store.write_atomic(art / store.COMPARISON, json.dumps(comparison, indent=1, allow_nan=False, default=_json_default) + "\n")

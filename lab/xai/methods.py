@@ -2,7 +2,8 @@
 
     adapter(ctx: ExplainContext, inputs: Tensor, targets: Tensor, **params) -> np.ndarray
 
-returns float attributions shaped like `inputs`, for the output `ctx.model` gives for each
+returns float attributions shaped like `inputs` (or an `Estimate`: them and their standard
+errors), for the output `ctx.model` gives for each
 input's target class (its logit, or its probability when the spec says so). Perturbation
 methods send their perturbed inputs through the model in batches of `ctx.batch_size` on the
 chosen device; stochastic methods are seeded from `ctx.seed`, so the same seed repeats them.
@@ -15,11 +16,20 @@ import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from lab.memory import Need
+
+
+class Estimate(NamedTuple):
+    """What an adapter returns when its method knows its own error: the attributions and their
+    standard errors, both shaped like the inputs (0 where exact)."""
+
+    values: np.ndarray
+    standard_errors: np.ndarray
 
 
 class MethodUnavailable(Exception):
@@ -375,6 +385,40 @@ def _kernel_shap_memory(s: Sizing) -> Need:
                 "explain.params.kernel_shap.nsamples", "lower explain.params.kernel_shap.nsamples")
 
 
+def shapley(ctx, x, t, budget: int = 0, tolerance: float = 0.005, exact_features: int = 13, chunk_rows: int = 0):
+    """lab's Shapley values (lab/xai/shapley.py) of the game Kernel SHAP explains: exact (all 2^M
+    coalitions) where at most `exact_features` features vary or 2^M fits `budget`; elsewhere the
+    stratified, paired, cross-fitted estimator, sampling in rounds until every standard error is
+    under `tolerance` x (max - min attribution) or `budget` coalitions per input are spent (0:
+    512). On the training background (tabular) or on pixel patches against the baseline (images)."""
+    from lab.xai.shapley import shapley_values
+
+    rows = chunk_rows or ctx.chunk_rows(_row_bytes(x))
+    kw = dict(budget=budget, tolerance=tolerance, seed=ctx.seed, chunk_rows=rows, exact_features=exact_features)
+    if not ctx.is_image:
+        r = shapley_values(ctx.model, x, t, ctx.background, **kw)
+        return Estimate(r.values.reshape(x.shape), r.standard_errors.reshape(x.shape))
+    mask = ctx.feature_groups(tuple(x.shape[1:])).to(x.device)
+    groups = int(mask.max()) + 1
+    every = torch.ones((len(x), groups), dtype=torch.bool, device=x.device)
+    r = shapley_values(ctx.model, x, t, ctx.baseline, groups=mask.reshape(-1), vary=every, **kw)
+    pixels = mask.reshape(-1).cpu().numpy()
+    return Estimate(_spread(r.values[:, pixels].reshape(x.shape), mask, ctx),
+                    _spread(r.standard_errors[:, pixels].reshape(x.shape), mask, ctx))
+
+
+def _shapley_memory(s: Sizing) -> Need:
+    from lab.xai.shapley import DEFAULT_BUDGET
+
+    m = s.n_features if not s.is_image else s.n_features // 4  # 2x2 patches
+    exact = m <= s.settings["exact_features"]
+    coalitions = 2**m if exact else (s.settings["budget"] or DEFAULT_BUDGET)
+    # the coalitions (bool and float64) and their values per input
+    return Need(coalitions * (m * 9 + 8 * s.explain.samples), f"shapley's {'all ' if exact else ''}{coalitions:,} coalitions of"
+                f" {m:,} features", "explain.params.shapley.exact_features" if exact else "explain.params.shapley.budget",
+                "lower explain.params.shapley.exact_features" if exact else "lower explain.params.shapley.budget")
+
+
 def lime_batched(ctx, x, t, num_samples: int = 0, chunk_rows: int = 0):
     """lab's batched LIME (lab/xai/lime_batched.py): lime's tabular explainer's defaults
     (quartile bins from the training rows, 5,000 samples) or its image explainer's on pixel
@@ -445,6 +489,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("kernel_shap", "lab", kernel_shap, reference="background", image_reference="baseline", stochastic=True,
            note="batched Kernel SHAP: shap.KernelExplainer's estimator for all inputs at once",
            implementation="lab.xai.kernel_shap (batched, torch)", memory=_kernel_shap_memory),
+    Method("shapley", "lab", shapley, reference="background", image_reference="baseline", stochastic=True,
+           note="Shapley values: exact up to 13 features, else a stratified paired estimator with standard errors",
+           implementation="lab.xai.shapley (exact or estimated, batched, torch)", memory=_shapley_memory),
     Method("shap_kernel", "shap", shap_kernel, reference="background", image_reference="baseline", stochastic=True,
            note="shap.KernelExplainer per input (on images: pixel patches against the baseline)",
            implementation="shap.KernelExplainer", default=False, memory=_shap_kernel_memory),
@@ -459,7 +506,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 # the modules each library's methods import, imported before the first method is timed (lab.xai.explain)
 LIBRARY_MODULES: dict[str, tuple[str, ...]] = {
     "captum": ("captum.attr",), "shap": ("shap",), "lime": ("lime.lime_tabular", "lime.lime_image"),
-    "lab": ("lab.xai.kernel_shap", "lab.xai.lime_batched", "scipy.special"),
+    "lab": ("lab.xai.kernel_shap", "lab.xai.shapley", "lab.xai.lime_batched", "scipy.special"),
 }
 
 
