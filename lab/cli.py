@@ -773,7 +773,7 @@ def _print_comparison_table(run, c: dict) -> None:
     methods = c["methods"]
     print(f"\n  comparison over {p(c['samples'])} inputs ({p(c['output'])} of the target class); deletion: lower is more"
           " faithful, insertion: higher")
-    head = f"  {'method':<22} {'library':<7} {'ms/input':>9} {'deletion':>9} {'insertion':>9} {'infidelity':>10} {'sensitivity':>11} {'completeness':>12} {'spearman':>8}"
+    head = f"  {'method':<22} {'library':<7} {'ms/input':>9} {'deletion':>9} {'insertion':>9} {'infidelity':>10} {'sensitivity':>11} {'completeness':>12} {'std.err':>8} {'spearman':>8}"
     print(head)
     print("  " + "-" * (len(head) - 2))
     rho = c["pairs"]["spearman"]
@@ -787,10 +787,11 @@ def _print_comparison_table(run, c: dict) -> None:
         mean_rho = sum(others) / len(others) if others else None
         print(f"  {p(name):<22} {p(m['library']):<7} {m['seconds_per_sample'] * 1000:>9.2f} {m['deletion_auc']:>9.3f} "
               f"{m['insertion_auc']:>9.3f} {f(m['infidelity'], '>10.3g')} {f(m['sensitivity_max'], '>11.3g')} "
-              f"{f(m['completeness_error'], '>12.2%')} {f(mean_rho, '>8.2f')}")
+              f"{f(m['completeness_error'], '>12.2%')} {f(m.get('standard_error'), '>8.2%')} {f(mean_rho, '>8.2f')}")
     r = c["random"]
     print(f"  {'random order':<22} {'':<7} {'':>9} {r['deletion_auc']:>9.3f} {r['insertion_auc']:>9.3f}")
     print("  completeness: |sum of attributions - (f(x) - f(reference))| relative to the gap, for methods with that axiom;"
+          " std.err: the largest standard error relative to the attributions' range (methods that estimate it, 0 when exact);"
           " spearman: mean rank correlation with the other methods")
     for name, reason in c.get("skipped", {}).items():
         print(f"  {p(name)}: skipped ({p(reason)})")

@@ -57,7 +57,7 @@ def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attri
     """Breast-cancer-like attributions of 6 inputs: names that differ only at one end, predicted
     probabilities, and inputs 2 and 5 misclassified (their true label is not the prediction)."""
     rng = np.random.default_rng(0)
-    methods = ["integrated_gradients", "saliency", "shap_kernel", "lime"]
+    methods = ["integrated_gradients", "saliency", "shapley", "lime"]
     features = ["mean radius", "mean texture", "mean concave points", "worst concave points", "concavity error",
                 "concave points error", "mean fractal dimension", "worst fractal dimension", "worst smoothness", "worst texture"]
     n, f = 6, len(features)
@@ -74,6 +74,7 @@ def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attri
               "class_names": np.array(["malignant", "benign"]), "baseline": np.zeros(f, np.float32)}
     for k, m in enumerate(methods):
         arrays[m] = (x * w + rng.normal(0, 0.1 * k, size=x.shape)).astype(np.float32)
+    arrays["shapley.se"] = np.abs(0.08 * x * w).astype(np.float32)  # an estimate's standard errors: drawn as intervals
     events = [{"t": T0, "kind": "status", "state": "running"}]
     for epoch in range(1, 31):
         events.append({"t": T0 + epoch * 0.1, "kind": "metric", "step": epoch,
@@ -82,9 +83,10 @@ def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attri
     comparison = {"samples": n, "output": "logit", "top_k": 3, "methods": {}, "skipped": {},
                   "random": {"deletion_auc": 0.85, "insertion_auc": 0.9, "deletion_curve": [0.9] * 7, "insertion_curve": [0.9] * 7}}
     for k, m in enumerate(methods):
-        entry = {"library": "captum" if k < 2 else "shap" if k == 2 else "lime", "seconds_per_sample": 0.001 * (k + 1) ** 3,
+        entry = {"library": "captum" if k < 2 else "lab" if k == 2 else "lime", "seconds_per_sample": 0.001 * (k + 1) ** 3,
                  "deletion_auc": round(0.3 + 0.05 * k, 3), "insertion_auc": round(0.95 - 0.02 * k, 3), "infidelity": 0.02,
-                 "sensitivity_max": 0.01 * (k + 1), "completeness_error": 0.001 if m in ("integrated_gradients", "shap_kernel") else None,
+                 "sensitivity_max": 0.01 * (k + 1), "completeness_error": 0.001 if m in ("integrated_gradients", "shapley") else None,
+                 "standard_error": 0.012 if m == "shapley" else None,
                  "completeness_reference": None, "deletion_curve": [0.9, 0.5, 0.3, 0.2, 0.1, 0.1, 0.1],
                  "insertion_curve": [0.2, 0.8, 0.9, 0.95, 0.95, 0.95, 0.95]}
         comparison["methods"][m] = entry

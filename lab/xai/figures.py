@@ -39,8 +39,11 @@ def _normalized(a: np.ndarray) -> np.ndarray:
 
 
 def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], feature_names: list[str],
-                  title: str, image: bool, max_features: int = 12) -> None:
+                  title: str, image: bool, max_features: int = 12, errors: dict[str, np.ndarray] | None = None) -> None:
+    """Every method's attributions of one input side by side; `errors`: standard errors of the
+    methods that estimate them, drawn as 95% error bars (bar charts) or named in the title."""
     names = list(attrs)
+    errors = errors or {}
     if image:
         cols = min(len(names) + 1, 7)
         rows = int(np.ceil((len(names) + 1) / cols))
@@ -54,7 +57,9 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
             a = attrs[name].sum(axis=0)
             lim = np.abs(a).max() or 1.0
             ax.imshow(a, cmap="bwr", vmin=-lim, vmax=lim)
-            ax.set_title(name.replace("_", " "), fontsize=7)
+            se = errors.get(name)
+            ax.set_title(name.replace("_", " ") + (f"\n±{1.96 * se.sum(axis=0).max() / lim:.1%} (95%)" if se is not None and se.any() else ""),
+                         fontsize=7)
         for ax in axes[:len(names) + 1]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -70,7 +75,13 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
                 ax.axis("off")
                 continue
             v = stacked[k, order]
-            ax.barh(range(len(order)), v, color=np.where(v >= 0, "#d62728", "#1f77b4"))
+            se = errors.get(names[k])
+            bars = None
+            if se is not None and se.any():  # on the bar's scale: the same division as _normalized
+                scale = np.abs(attrs[names[k]]).max() or 1.0
+                bars = 1.96 * se.reshape(-1)[order] / scale
+            ax.barh(range(len(order)), v, color=np.where(v >= 0, "#d62728", "#1f77b4"), xerr=bars,
+                    error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "black"})
             ax.axvline(0, color="black", linewidth=0.6)
             ax.set_xlim(-1.05, 1.05)
             ax.set_title(names[k].replace("_", " "), fontsize=8)
@@ -78,7 +89,8 @@ def sample_figure(path: Path, x: np.ndarray, attrs: dict[str, np.ndarray], featu
             ax.set_yticklabels(labels, fontsize=7)
             ax.tick_params(axis="x", labelsize=6)
         axes.flat[0].invert_yaxis()  # most important first; the y axis is shared, so invert once
-    fig.suptitle(title + "   (red: for the target class, blue: against; each method scaled to its max |value|)", fontsize=9)
+    bars = "; black: 95% intervals of estimated values" if any(e is not None and e.any() for e in errors.values()) else ""
+    fig.suptitle(title + f"   (red: for the target class, blue: against; each method scaled to its max |value|{bars})", fontsize=9)
     fig.tight_layout()
     _save(fig, path)
 

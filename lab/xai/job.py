@@ -359,7 +359,8 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
         name = f"sample_{i:03d}.png"
         shown = subject.display_inputs[i] if subject.display_inputs is not None else ex.inputs[i]
         figures.sample_figure(art / name, shown, {m: a[i] for m, a in ex.attributions.items()},
-                              subject.feature_names, f"input {i}: explaining class '{target}'{label}", subject.is_image)
+                              subject.feature_names, f"input {i}: explaining class '{target}'{label}", subject.is_image,
+                              errors={m: e[i] for m, e in ex.standard_errors.items()})
         written.append(name)
     for name in written:
         ctx.emit("artifact", path=ctx.relpath(ctx.artifact(name)), description=_DESCRIPTIONS.get(name.split("_")[0], "figure"))

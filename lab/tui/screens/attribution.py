@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from lab.store import Run
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
-METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness")
+METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness", "± se")
 
 
 class NoAttributions(Exception):
@@ -140,7 +140,8 @@ class AttributionScreen(Screen):
                     yield Grid(id="attr-panels")
             else:
                 yield AttributionBars({m: d[m] for m in self.methods}, d.get("inputs_original", d["inputs"]),
-                                      list(d["feature_names"]), id="attr-bars")
+                                      list(d["feature_names"]), id="attr-bars",
+                                      errors={m: d[f"{m}.se"] for m in self.methods if f"{m}.se" in d})
             with TablesPane(id="attr-tables"):  # focused as one, to scroll both tables
                 for table in (DataTable(id="attr-metrics", cursor_type="none", zebra_stripes=True),
                               DataTable(id="attr-agreement", cursor_type="none")):
@@ -172,11 +173,12 @@ class AttributionScreen(Screen):
         rows = sorted(c["methods"].items(), key=lambda kv: kv[1]["deletion_auc"])
         cells = []
         for name, m in rows:
-            comp = m.get("completeness_error")
+            comp, se = m.get("completeness_error"), m.get("standard_error")
             cells.append((name, f"{m['seconds_per_sample'] * 1000:.2f}", f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}",
-                          _g(m.get("infidelity")), _g(m.get("sensitivity_max")), "-" if comp is None else f"{comp:.2%}"))
+                          _g(m.get("infidelity")), _g(m.get("sensitivity_max")), "-" if comp is None else f"{comp:.2%}",
+                          "-" if se is None else f"±{se:.2%}"))
         cells.append((Text("random order", style="dim"), "", f"{c['random']['deletion_auc']:.3f}",
-                      f"{c['random']['insertion_auc']:.3f}", "", "", ""))
+                      f"{c['random']['insertion_auc']:.3f}", "", "", "", ""))
         metrics.add_rows(cells)
         # the matrix in the metrics' order; its columns by number, so that it stays narrow
         agreement = self.query_one("#attr-agreement", DataTable)

@@ -112,10 +112,17 @@ def bar_columns(names: list[str], methods: list[str], value_width: int, availabl
     return columns(min(longest, room), 0, half_widths[-1])
 
 
-def bar_cell(v: float, top: float, half: int, width: int) -> Text:
+def bar_cell(v: float, top: float, half: int, width: int, error: float = 0.0) -> Text:
     """A signed bar in `width` cells, its zero line in the middle of a 2 * half + 1 cells bar
-    centred in the column: red right of it (for the class), blue left (against), in half cells."""
+    centred in the column: red right of it (for the class), blue left (against), in half cells.
+    `error`: the value's standard error; its 95% interval is drawn on the bar's side, shaded
+    (▒) from the interval's low end to the value and dashed (╌) from the value to its high end."""
     halves = int(round(min(abs(v) / top, 1.0) * 2 * half)) if top else 0
+    if error > 0 and top:
+        low = int(np.floor(min(max(abs(v) - 1.96 * error, 0) / top, 1.0) * half))
+        high = int(np.ceil(min((abs(v) + 1.96 * error) / top, 1.0) * half))
+        if high > low:
+            return _interval_cell(halves if v >= 0 else -halves, low, high, half, width)
     return _bar_cell(halves if v >= 0 else -halves, half, width)
 
 
@@ -133,6 +140,19 @@ def _bar_cell(halves: int, half: int, width: int) -> Text:
                          " " * (width - pad - half - 1 - len(right)), end="")
 
 
+@functools.lru_cache(maxsize=4096)
+def _interval_cell(halves: int, low: int, high: int, half: int, width: int) -> Text:
+    end = (abs(halves) + 1) // 2  # the bar's last cell
+    low = min(low, end)
+    style = _AGAINST if halves < 0 else _FOR
+    bar = [("█" * low, style), ("▒" * (end - low), style), ("╌" * max(high - end, 0), style + Style(dim=True))]
+    length = max(end, high)
+    pad = (width - (2 * half + 1)) // 2
+    if halves < 0:
+        return Text.assemble(" " * (pad + half - length), *reversed(bar), ("│", "dim"), " " * (width - pad - half - 1), end="")
+    return Text.assemble(" " * (pad + half), ("│", "dim"), *bar, " " * (width - pad - half - 1 - length), end="")
+
+
 class AttributionBars(DataTable):
     """One input's tabular attributions as one table: a row per feature (most important across
     methods first), its name and value on the left (fixed while the methods scroll sideways),
@@ -142,9 +162,12 @@ class AttributionBars(DataTable):
     GAP = "  "  # between two methods' columns, as between the table's cells
 
     def __init__(self, attributions: dict[str, np.ndarray], values: np.ndarray | None, feature_names: list[str],
-                 rows: int = 40, **kwargs):
+                 rows: int = 40, errors: dict[str, np.ndarray] | None = None, **kwargs):
         super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
         self.attributions = {m: a.reshape(len(a), -1) for m, a in attributions.items()}
+        # standard errors of the methods that estimate them, shaped like their attributions
+        self.errors = {m: e.reshape(len(e), -1) for m, e in (errors or {}).items()
+                       if m in self.attributions and e.size == self.attributions[m].size}
         self.values = None if values is None else values.reshape(len(values), -1)
         self.feature_names = list(feature_names)
         self.rows_shown = min(rows, len(self.feature_names))
@@ -188,8 +211,9 @@ class AttributionBars(DataTable):
             self.update_cell(row, "feature", Text(elide_middle(self.feature_names[f], fit.name)))
             if fit.value:
                 self.update_cell(row, "value", format_value(self.values[i, f]).rjust(fit.value))
-            self.update_cell(row, "bars", gap.join(bar_cell(float(a[f]), tops[m], fit.half, w)
-                                                   for (m, a), w in zip(flat.items(), fit.methods)))
+            self.update_cell(row, "bars", gap.join(
+                bar_cell(float(a[f]), tops[m], fit.half, w, float(self.errors[m][i, f]) if m in self.errors else 0.0)
+                for (m, a), w in zip(flat.items(), fit.methods)))
 
 
 class RobustnessPane(Vertical):
