@@ -1,6 +1,7 @@
 """Shapley value estimators: error against exact values, model evaluations and wall time.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/shapley_error.py [--inputs 10] [--seeds 3] [--out benchmarks/shapley_error.png]
+    .venv/bin/python benchmarks/shapley_error.py --device cuda --models digits     # on a GPU
 
 Two models, each with an exact reference by enumeration of all 2^16 coalitions:
 - a tabular MLP 16-64-64-2 on the first 16 breast-cancer features (standardized), trained here
@@ -86,13 +87,13 @@ class Game:
 
     def __init__(self, model, x, t, background, groups):
         self.model, self.x, self.t, self.bg = model, x, t, background
-        self.groups = groups if groups is not None else torch.arange(x.numel())
+        self.groups = groups if groups is not None else torch.arange(x.numel(), device=x.device)
         self.calls = 0
         with torch.no_grad():
             self.null = float(model(background)[:, t].mean())
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
-        z = torch.as_tensor(np.asarray(coalitions, dtype=bool)).reshape(-1, len(self.groups.unique()))
+        z = torch.as_tensor(np.asarray(coalitions, dtype=bool), device=self.x.device).reshape(-1, len(self.groups.unique()))
         self.calls += len(z)
         on = z[:, self.groups].float()  # (k, D)
         flat_x, flat_b = self.x.reshape(1, -1), self.bg.reshape(len(self.bg), -1)
@@ -103,7 +104,7 @@ class Game:
                 synth = flat_b[None] + o[:, None, :] * (flat_x - flat_b)[None]  # (k, N, D)
                 y = self.model(synth.reshape(-1, *self.x.shape))[:, self.t].reshape(len(o), len(self.bg)).mean(1)
                 out.append(y)
-        values = (torch.cat(out) - self.null).double().numpy()
+        values = (torch.cat(out) - self.null).double().cpu().numpy()
         return values if np.ndim(coalitions) > 1 else values[:1]
 
 
@@ -117,8 +118,10 @@ def run(model, xs, bg, groups, seeds, budgets):
     m = 16
     start = time.perf_counter()
     exact = exact_shapley(model, xs, t, bg, groups=groups)
+    if xs.is_cuda:
+        torch.cuda.synchronize()
     print(f"  exact reference: {(time.perf_counter() - start) / n * 1000:.0f} ms per input ({2 ** m:,} coalitions)", flush=True)
-    every = torch.ones((n, m), dtype=torch.bool) if groups is not None else None
+    every = torch.ones((n, m), dtype=torch.bool, device=xs.device) if groups is not None else None
 
     def error(phi):
         return float(np.mean(np.linalg.norm(phi - exact, axis=1) / np.linalg.norm(exact, axis=1)))
@@ -190,11 +193,11 @@ def _shap(model, xs, t, bg, groups, seed, budget, l1_default):
             nonlocal calls
             calls += len(a)
             with torch.no_grad():
-                return model(torch.as_tensor(a, dtype=torch.float32)).numpy()
-        explainer = shap.KernelExplainer(f, bg.numpy())
+                return model(torch.as_tensor(a, dtype=torch.float32, device=xs.device)).cpu().numpy()
+        explainer = shap.KernelExplainer(f, bg.cpu().numpy())
         for i in range(n):
             np.random.seed(seed * 1000 + i)
-            v = np.asarray(explainer.shap_values(xs[i:i + 1].numpy(), **kw))
+            v = np.asarray(explainer.shap_values(xs[i:i + 1].cpu().numpy(), **kw))
             phi[i] = v[0, :, int(t[i])]
         return phi, calls / len(bg) / n
     for i in range(n):
@@ -246,6 +249,7 @@ def main():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--models", nargs="+", default=["tabular", "digits"], choices=["tabular", "digits"])
     p.add_argument("--out", default="benchmarks/shapley_error.png")
+    p.add_argument("--device", default="cpu", help="cpu or cuda: where the models and lab's methods run")
     a = p.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
@@ -258,7 +262,9 @@ def main():
             "digits CNN (16 patches of 2x2 against the baseline)"
         print(label, flush=True)
         model, xs, bg, groups = tabular_model() if name == "tabular" else digits_model()
-        results[label] = run(model, xs[:a.inputs], bg, groups, a.seeds, BUDGETS)
+        model, xs, bg = model.to(a.device), xs[:a.inputs].to(a.device), bg.to(a.device)
+        groups = groups.to(a.device) if groups is not None else None
+        results[label] = run(model, xs, bg, groups, a.seeds, BUDGETS)
     for label, rows in results.items():
         print("\n" + table(label, rows))
     figure(a.out, results)

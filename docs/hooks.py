@@ -8,7 +8,8 @@ names. An unknown name fails the build.
 
 The hook also serves two kinds of repository files on the site, so that a page can link them as
 `../benchmarks/results-sweeps.md` or `../assets/home.svg` (the path that works on GitHub too):
-the benchmark results (`benchmarks/results-*.md`) and the dashboard's pictures (`assets/*.svg`).
+the benchmark results (`benchmarks/results-*.md` and their `*.png` figures) and the dashboard's
+pictures (`assets/*.svg`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- table:([a-z0-9-]+) -->$", re.M)
 # repository folders whose files are served on the site under the same path (see on_files)
-SERVED = {"benchmarks": "results-*.md", "assets": "*.svg"}
+SERVED = {"benchmarks": ("results-*.md", "*.png"), "assets": ("*.svg",)}
 
 
 # ------------------------------------------------------------------------------ Markdown
@@ -337,8 +338,8 @@ def on_files(files, config):
     """Serve the benchmark results and the dashboard's pictures beside the pages."""
     from mkdocs.structure.files import File
 
-    for folder, pattern in SERVED.items():
-        for path in sorted((REPO / folder).glob(pattern)):
+    for folder, patterns in SERVED.items():
+        for path in sorted(p for pattern in patterns for p in (REPO / folder).glob(pattern)):
             files.append(File(f"{folder}/{path.name}", str(REPO), config["site_dir"], config["use_directory_urls"]))
     return files
 

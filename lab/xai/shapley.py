@@ -262,8 +262,8 @@ def _estimate(values, m: int, gap: torch.Tensor, budget: int, tolerance: float, 
     used = np.zeros(n, dtype=np.int64)
     active = torch.arange(n, device=dev)  # the inputs still sampling
     known: dict[bytes, torch.Tensor] = {}  # unit z -> (n, 2): v(z) - v(empty), v(1 - z) - v(empty) per input
-    # the first round: every stratum sampled a little (a variance in each); then the budget doubles
-    round_budget = budget if tolerance <= 0 else min(budget, max(8 * m, 2 * MIN_UNITS * len(strata.sizes) + 2))
+    # the first round: half the budget (every stratum sampled, a variance in each); then all of it
+    round_budget = budget if tolerance <= 0 else min(budget, max(budget // 2, 2 * MIN_UNITS * len(strata.sizes) + 2))
     while True:
         take = strata.allocate(max(1, (round_budget - 2) // 2))
         units = [stream.first(h, int(k)) for h, k in enumerate(take)]
