@@ -166,7 +166,7 @@ class _Strata:
 
     m: int
     sizes: np.ndarray  # (H,) h
-    units: np.ndarray  # (H,) pairs in the stratum, N_h
+    units: np.ndarray  # (H,) pairs in the stratum, N_h (float)
     weights: np.ndarray  # (H,) its share W_h of the Shapley kernel's distribution
 
     @classmethod
@@ -175,7 +175,8 @@ class _Strata:
         kernel /= kernel.sum()
         sizes = np.arange(1, m // 2 + 1)
         halves = 2 * sizes == m
-        units = np.array([comb(m, h) // (2 if half else 1) for h, half in zip(sizes, halves)])
+        # float: C(300, 150) is no int64 (a stratum that large is only ever sampled)
+        units = np.array([float(comb(m, h) // (2 if half else 1)) for h, half in zip(sizes, halves)])
         weights = np.where(halves, kernel[sizes - 1], 2 * kernel[sizes - 1])
         return cls(m, sizes, units, weights)
 
@@ -189,7 +190,7 @@ class _Strata:
     def allocate(self, pairs: int) -> np.ndarray:
         """Units per stratum for `pairs` units in all: an even share per coalition size (a
         stratum h < m/2 holds two sizes, h = m/2 one), filled up to each stratum's size and the
-        rest passed on; a stratum sampled at all gets MIN_UNITS (or all it has)."""
+        rest passed on; every stratum gets MIN_UNITS (or all it has), whatever the budget."""
         share = np.where(2 * self.sizes == self.m, 0.5, 1.0)
         take = np.zeros(len(self.sizes), dtype=np.int64)
         open_ = np.ones(len(self.sizes), dtype=bool)
@@ -198,13 +199,13 @@ class _Strata:
             want = np.floor(left * share * open_ / share[open_].sum()).astype(np.int64)
             if want.sum() == 0:  # fewer units left than strata: one each, smallest strata first
                 want[np.flatnonzero(open_)[:left]] = 1
-            room = self.units - take
+            room = np.minimum(self.units - take, 2**62).astype(np.int64)
             add = np.minimum(want, room)
             take += add
             left -= int(add.sum())
             open_ &= take < self.units
-        sampled = (take > 0) & (take < self.units)
-        return np.where(sampled, np.maximum(take, np.minimum(MIN_UNITS, self.units)), take)
+        sampled = take < self.units  # every stratum is estimated: a budget below MIN_UNITS per stratum is raised to it
+        return np.where(sampled, np.maximum(take, np.minimum(MIN_UNITS, self.units)), take).astype(np.int64)
 
 
 class _UnitStream:
@@ -347,4 +348,6 @@ def _fit_control(strata: _Strata, z_all: list[torch.Tensor], fold: list[np.ndarr
         ys.append(torch.cat([table[h][:, pick, 0], table[h][:, pick, 1]], dim=1))
     x, w, y = torch.cat(xs), torch.cat(ws), torch.cat(ys, dim=1)
     gram = x.T @ (w[:, None] * x)
+    # a touch of ridge: with more features than coalitions in a fold g is underdetermined (it stays a valid control)
+    gram += 1e-8 * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype, device=dev)
     return torch.linalg.solve(gram, (w[:, None] * x).T @ y.T)
