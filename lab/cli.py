@@ -446,6 +446,10 @@ def _end_line(result) -> str:
             line += f": test accuracy {r.test_accuracy:.3f}"
         line += (f"; {len(r.methods)} methods, most faithful by deletion AUC: {r.most_faithful_method}"
                  f" ({r.deletion_auc[r.most_faithful_method]:.3f}, random order {r.random_deletion_auc:.3f})")
+        if r.best_ranked_method:
+            line += f"; first across the metrics: {r.best_ranked_method}"
+        if r.failing_sanity_check:
+            line += f"; failing the randomisation test: {', '.join(r.failing_sanity_check)}"
     if s.error:
         from lab.display import printable
 
@@ -795,7 +799,40 @@ def _print_comparison_table(run, c: dict) -> None:
           " spearman: mean rank correlation with the other methods")
     for name, reason in c.get("skipped", {}).items():
         print(f"  {p(name)}: skipped ({p(reason)})")
+    if isinstance(c.get("ranking"), dict):
+        _print_ranking(c)
     print(f"  figures: {run.artifact('*.png')}")
+
+
+def _print_ranking(c: dict) -> None:
+    """The ranking across metrics (lab.xai.ranking) with the metrics behind it and the sanity check."""
+    from lab.display import printable as p
+
+    ranking, methods = c["ranking"], {**c["methods"], "random": c["random"]}
+    agreement = ranking.get("metric_agreement")
+    print(f"\n  ranking across metrics (LATEC: median-standardised, averaged per category; metrics agree with one another at"
+          f" Spearman {agreement if agreement is not None else '-'}); random: a random attribution, the control")
+    head = (f"  {'rank':>4} {'method':<22} {'faith.':>6} {'robust.':>7} {'compl.':>6} {'sanity':>6} {'ranks':>7} "
+            f"{'PGI':>8} {'PGU':>8} {'RIS':>7} {'ROS':>7} {'sparse':>6} {'randomised':>10}")
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+
+    def f(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) else "-".rjust(int(fmt[1:].split(".")[0]))
+
+    for name, r in sorted(ranking["methods"].items(), key=lambda kv: kv[1]["rank"]):
+        m = methods.get(name, {})
+        cat = {k: v["rank"] for k, v in r["categories"].items()}
+        test = m.get("randomisation") if isinstance(m.get("randomisation"), dict) else {}
+        sanity = f(test.get("score"), ">6.2f") + (" fails" if test.get("fails") else "")
+        print(f"  {r['rank']:>4} {p(name):<22} {f(cat.get('faithfulness'), '>6')} {f(cat.get('robustness'), '>7')} "
+              f"{f(cat.get('complexity'), '>6')} {f(cat.get('sanity'), '>6')} {str(r['best_rank']) + '-' + str(r['worst_rank']):>7} "
+              f"{f(m.get('pgi'), '>8.3g')} {f(m.get('pgu'), '>8.3g')} {f(m.get('ris'), '>7.2f')} {f(m.get('ros'), '>7.2f')} "
+              f"{f(m.get('sparseness'), '>6.2f')} {sanity:>10}")
+    print("  faith./robust./compl./sanity: the rank in each category; ranks: best-worst over the single metrics; PGI higher and"
+          " PGU lower are more faithful (OpenXAI); RIS/ROS: log10 relative stability, lower is steadier; sparse: Gini of"
+          " |attributions|; randomised: Spearman of |attributions| before and after the weights are randomised"
+          f" ({p(c.get('randomisation', 'cascading'))}), 0.5 or more fails")
 
 
 # ------------------------------------------------------------------------------ lab explain

@@ -95,6 +95,8 @@ class Results(_Record):
                                                    "path or the reference package)")
     deletion_auc: dict[str, float | None] | None = None
     random_deletion_auc: float | None = None
+    best_ranked_method: str | None = Field(None, description="first across the metrics (LATEC's median-standardised aggregate)")
+    failing_sanity_check: list[str] | None = Field(None, description="methods whose maps stay alike when the model's weights are randomised")
     # attribution: [robustness] (artifacts/robustness.json has the curves)
     robustness_epsilon: float | None = Field(None, description="the largest epsilon of the robustness grid")
     robust_accuracy: dict[str, dict[str, float]] | None = Field(None, description="per model: clean accuracy and accuracy per attack at robustness_epsilon")

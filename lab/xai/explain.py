@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import warnings
@@ -86,44 +87,102 @@ class Explanation:
     _logit_model: torch.nn.Module = field(repr=False, default=None)
     _params: dict = field(repr=False, default_factory=dict)
 
-    def compare(self, top_k: int = 5, sensitivity_samples: int = 5, on_method: Callable[[str], None] | None = None) -> dict:
-        """Per method: time, deletion/insertion curves and areas, infidelity, sensitivity_max,
-        completeness error (methods with that axiom). Per pair: Spearman, top-k and sign agreement."""
+    def compare(self, top_k: int = 5, sensitivity_samples: int = 5, on_method: Callable[[str], None] | None = None,
+                randomisation: str = "cascading", randomisation_samples: int = 5) -> dict:
+        """Per method and for a random control: time, deletion/insertion curves and areas,
+        infidelity, PGI/PGU, sparseness and complexity, sensitivity_max and RIS/ROS (on
+        `sensitivity_samples` inputs), the model-parameter randomisation test (`randomisation`:
+        "cascading", "independent" or "off", on `randomisation_samples` inputs), completeness
+        error (methods with that axiom). Per pair: Spearman, top-k and sign agreement. Then one
+        ranking across the metrics (lab.xai.ranking)."""
         with torch.random.fork_rng(devices=[]), _quiet_libraries():
-            return self._compare(top_k, sensitivity_samples, on_method)
+            return self._compare(top_k, sensitivity_samples, on_method, randomisation, randomisation_samples)
 
-    def _compare(self, top_k, sensitivity_samples, on_method) -> dict:
+    def _explained_by(self, logit_model: torch.nn.Module) -> torch.nn.Module:
+        """What the methods explain of a logit model: its logits, or their softmax."""
+        return logit_model if self.output == "logit" else torch.nn.Sequential(logit_model, torch.nn.Softmax(dim=1)).eval()
+
+    def _compare(self, top_k, sensitivity_samples, on_method, randomisation, randomisation_samples) -> dict:
         ctx, dev = self._ctx, self._ctx.device
         x = torch.as_tensor(self.inputs, device=dev)
         t = torch.as_tensor(self.targets, device=dev)
         rand_del, rand_ins = metrics.random_curves(self._logit_model, x, t, ctx.baseline, self.seed)
+        rng = np.random.default_rng(self.seed)
+        control = rng.standard_normal(self.inputs.shape)  # the random attribution every method must beat
         report = {"samples": len(x), "output": self.output, "top_k": top_k, "methods": {}, "skipped": dict(self.skipped),
                   "random": {"deletion_auc": round(metrics.area(rand_del), 4), "insertion_auc": round(metrics.area(rand_ins), 4),
-                             "deletion_curve": _r(rand_del), "insertion_curve": _r(rand_ins)}}
+                             "deletion_curve": _r(rand_del), "insertion_curve": _r(rand_ins)},
+                  "randomisation": randomisation}
+
+        def random_fn(inputs, target):
+            return rng.standard_normal(tuple(inputs.shape))
+
+        report["random"].update(self._shared_metrics(control, random_fn, lambda model, inputs, target: random_fn(inputs, target),
+                                                     x, t, top_k, sensitivity_samples, randomisation, randomisation_samples))
         for name, attr in self.attributions.items():
             method = METHODS[name]
+            params = self._params.get(name, {})
             dele, ins = metrics.deletion_insertion(self._logit_model, x, t, attr, ctx.baseline)
             entry = {"library": method.library, "implementation": method.implementation or method.library,
                      "seconds_per_sample": self.seconds_per_sample[name],
                      "deletion_auc": round(metrics.area(dele), 4), "insertion_auc": round(metrics.area(ins), 4),
-                     "infidelity": _round(metrics.infidelity(ctx.model, x, t, attr, self.seed)),
-                     "sensitivity_max": None, "completeness_error": None,
+                     "completeness_error": None,
                      "standard_error": _round(_relative_error(self.standard_errors.get(name), attr)),
                      "completeness_reference": method.reference_for(ctx.is_image),
                      "deletion_curve": _r(dele), "insertion_curve": _r(ins)}
             if entry["completeness_reference"] is not None:
                 ref = ctx.baseline if entry["completeness_reference"] == "baseline" else ctx.background
                 entry["completeness_error"] = _round(metrics.completeness_error(ctx.model, x, t, attr, ref))
-            if sensitivity_samples:
-                m = min(sensitivity_samples, len(x))
-                params = self._params.get(name, {})
-                entry["sensitivity_max"] = _round(metrics.sensitivity_max(
-                    lambda inputs, target: _values(method.fn(ctx, inputs, target, **params)), x[:m], t[:m]))
+
+            def explain_fn(inputs, target, method=method, params=params):
+                return _values(method.fn(ctx, inputs, target, **params))
+
+            def explain_with(logit_model, inputs, target, method=method, params=params):
+                return _values(method.fn(dataclasses.replace(ctx, model=self._explained_by(logit_model), on_sample=None),
+                                         inputs, target, **params))
+
+            entry.update(self._shared_metrics(attr, explain_fn, explain_with, x, t, top_k, sensitivity_samples,
+                                              randomisation, randomisation_samples))
             report["methods"][name] = entry
             if on_method is not None:
                 on_method(name)
         report["pairs"] = metrics.pairwise(self.attributions, top_k)
+        from lab.xai.ranking import aggregate
+
+        rows = {name: _ranked(e) for name, e in report["methods"].items()}
+        rows["random"] = _ranked(report["random"])
+        report["ranking"] = aggregate(rows)
         return report
+
+    def _shared_metrics(self, attr, explain_fn, explain_with, x, t, top_k, sensitivity_samples, randomisation,
+                        randomisation_samples) -> dict:
+        """The metrics every method and the random control get alike."""
+        ctx = self._ctx
+        pgi, pgu = metrics.prediction_gaps(ctx.model, x, t, attr, top_k, self.seed)
+        out = {"infidelity": _round(metrics.infidelity(ctx.model, x, t, attr, self.seed)),
+               "pgi": _round(pgi), "pgu": _round(pgu),
+               "sparseness": _round(metrics.sparseness(attr)), "complexity": _round(metrics.complexity(attr)),
+               "sensitivity_max": None, "ris": None, "ros": None, "randomisation": None}
+        if sensitivity_samples:
+            m = min(sensitivity_samples, len(x))
+            out["sensitivity_max"] = _round(metrics.sensitivity_max(explain_fn, x[:m], t[:m]))
+            ris, ros = metrics.relative_stability(explain_fn, self._logit_model, x[:m], t[:m], attr[:m], self.seed)
+            out["ris"], out["ros"] = _round(ris), _round(ros)
+        if randomisation != "off" and randomisation_samples:
+            from lab.xai.sanity import randomisation_test
+
+            m = min(randomisation_samples, len(x))
+            out["randomisation"] = randomisation_test(explain_with, self._logit_model, x[:m], t[:m], attr[:m], self.seed,
+                                                      randomisation)
+        return out
+
+
+def _ranked(entry: dict) -> dict:
+    """A comparison entry's values as lab.xai.ranking takes them (the randomisation test by its score)."""
+    row = {k: v for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if isinstance(entry.get("randomisation"), dict):
+        row["randomisation"] = entry["randomisation"]["score"]
+    return row
 
 
 @contextlib.contextmanager

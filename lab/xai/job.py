@@ -293,7 +293,8 @@ def run(spec, ctx) -> None:
         ctx.emit("progress", phase="compare", method=name, step=len(compared), total=len(ex.attributions),
                  fraction=round(len(compared) / len(ex.attributions), 4))
 
-    comparison = ex.compare(ex_spec.top_k, ex_spec.sensitivity_samples, on_method=on_compared)
+    comparison = ex.compare(ex_spec.top_k, ex_spec.sensitivity_samples, on_method=on_compared,
+                            randomisation=ex_spec.randomisation, randomisation_samples=ex_spec.randomisation_samples)
     comparison.update(feature_names=subject.feature_names, class_names=subject.class_names)
     write_artifacts(ctx, subject, ex, comparison)
     summary = {name: {k: v for k, v in m.items() if not k.endswith("_curve")} for name, m in comparison["methods"].items()}
@@ -304,7 +305,9 @@ def run(spec, ctx) -> None:
                "seconds_per_sample": {m: v["seconds_per_sample"] for m, v in summary.items()},
                "implementations": {m: v["implementation"] for m, v in summary.items()},
                "deletion_auc": {m: v["deletion_auc"] for m, v in summary.items()},
-               "random_deletion_auc": comparison["random"]["deletion_auc"]}
+               "random_deletion_auc": comparison["random"]["deletion_auc"],
+               "best_ranked_method": _best_ranked(comparison["ranking"]),
+               "failing_sanity_check": sorted(m for m, v in summary.items() if (v.get("randomisation") or {}).get("fails"))}
     if subject.source_run:
         results["source_run"] = subject.source_run
     if spec.robustness is not None and not ctx.stop_requested:
@@ -317,6 +320,12 @@ def run(spec, ctx) -> None:
             spec, subject, device, model, inputs, targets, methods_done)))
     ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
     ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.run.artifacts_dir}")
+
+
+def _best_ranked(ranking: dict) -> str | None:
+    """The method (not the random control) ranked first across the metrics."""
+    ranked = {m: v["rank"] for m, v in ranking["methods"].items() if m != "random"}
+    return min(ranked, key=ranked.get) if ranked else None
 
 
 def _explain(spec, subject: Subject, device, model, inputs, targets, methods, **callbacks):

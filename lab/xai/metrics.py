@@ -21,6 +21,15 @@ def _prob(model, x: torch.Tensor, t: torch.Tensor, batch: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _output(model, x: torch.Tensor, t: torch.Tensor, batch: int) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            y = model(x[i:i + batch])
+            out.append(y[torch.arange(len(y)), t[i:i + batch]].double().cpu().numpy())
+    return np.concatenate(out)
+
+
 def deletion_insertion(logit_model, x: torch.Tensor, t: torch.Tensor, attr: np.ndarray, baseline: torch.Tensor,
                        batch: int = 4096, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean curves over inputs of the target's softmax probability as features, most positive
@@ -134,3 +143,80 @@ def pairwise(attrs: dict[str, np.ndarray], k: int) -> dict[str, dict[str, dict[s
             for metric, v in values.items():
                 out[metric][a][b] = out[metric][b][a] = round(v, 4)
     return out
+
+
+def prediction_gaps(model, x: torch.Tensor, t: torch.Tensor, attr: np.ndarray, k: int, seed: int,
+                    noise: float = 0.1, n_perturb: int = 50, batch: int = 4096) -> tuple[float, float]:
+    """OpenXAI's PGI and PGU (Agarwal et al., NeurIPS 2022): the mean |f(x) - f(x')| of the
+    explained output of the target (OpenXAI takes its probability; lab the output the methods
+    explain, the logit by default: a confident model's probability barely moves) when Gaussian
+    noise (std `noise`, in input units) is added to the k features of largest |attribution|
+    (PGI: higher is more faithful) or to all the others (PGU: lower is more faithful), over
+    `n_perturb` draws per input."""
+    n = len(x)
+    flat = x.reshape(n, -1)
+    d = flat.shape[1]
+    k = max(1, min(k, d - 1))
+    top = np.argsort(-np.abs(attr.reshape(n, -1)), axis=1, kind="stable")[:, :k]
+    important = torch.zeros((n, d), dtype=torch.bool, device=x.device)
+    important[torch.arange(n, device=x.device)[:, None], torch.as_tensor(top, device=x.device)] = True
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    eps = (torch.randn((n_perturb, n, d), generator=gen) * noise).to(x.device)
+    p = _output(model, x, t, batch)
+    tt = t.repeat(n_perturb)
+    gaps = []
+    for mask in (important, ~important):
+        moved = (flat[None] + eps * mask[None]).reshape(-1, *x.shape[1:])
+        q = _output(model, moved, tt, batch).reshape(n_perturb, n)
+        gaps.append(float(np.abs(q - p[None]).mean()))
+    return gaps[0], gaps[1]
+
+
+def sparseness(attr: np.ndarray) -> float:
+    """Gini index of |attributions| per input (Chalasani et al. 2020; Quantus' Sparseness), mean
+    over inputs: 1 when one feature holds everything, 0 when all hold the same."""
+    a = np.sort(np.abs(attr.reshape(len(attr), -1)), axis=1) + 1e-12
+    d = a.shape[1]
+    i = np.arange(1, d + 1)
+    return float(np.mean(np.sum((2 * i - d - 1) * a, axis=1) / (d * a.sum(axis=1))))
+
+
+def complexity(attr: np.ndarray) -> float:
+    """Entropy of each input's fractional contributions |a_i| / sum |a| (Bhatt et al. 2020;
+    Quantus' Complexity), mean over inputs: lower means fewer features explain the output."""
+    a = np.abs(attr.reshape(len(attr), -1)) + 1e-12
+    p = a / a.sum(axis=1, keepdims=True)
+    return float(np.mean(-(p * np.log(p)).sum(axis=1)))
+
+
+def relative_stability(explain_fn, logit_model, x: torch.Tensor, t: torch.Tensor, attr: np.ndarray, seed: int,
+                       noise: float = 0.05, n_perturb: int = 5) -> tuple[float | None, float | None]:
+    """OpenXAI's relative input and output stability, RIS and ROS (Agarwal et al. 2022): over
+    Gaussian perturbations x' (std `noise`) that keep the predicted class, the largest
+    ||(e_x - e_x') / e_x|| relative to ||(x - x') / x|| (RIS) or to ||(f(x) - f(x')) / f(x)|| of
+    the logits (ROS); log10, mean over inputs (lower is more stable). `attr`: e_x of `x`;
+    explain_fn(inputs, targets) explains the perturbed ones, all at once."""
+    n = len(x)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    eps = (torch.randn((n_perturb, *x.shape), generator=gen) * noise).to(x.device)
+    moved = (x[None] + eps).reshape(-1, *x.shape[1:])
+    tt = t.repeat(n_perturb)
+    with torch.no_grad():
+        fx, fm = logit_model(x), logit_model(moved)
+    same = (fm.argmax(1) == fx.argmax(1).repeat(n_perturb)).reshape(n_perturb, n).cpu().numpy()
+    if not same.any():
+        return None, None
+    e_moved = np.asarray(explain_fn(moved, tt), dtype=np.float64).reshape(n_perturb, n, -1)
+    e = attr.reshape(1, n, -1).astype(np.float64)
+    tiny = 1e-6  # OpenXAI's floor on a denominator: attributions, inputs or logits at 0
+    explanation = np.linalg.norm((e - e_moved) / np.where(np.abs(e) < tiny, tiny, e), axis=2)
+    xs = x.reshape(1, n, -1).cpu().numpy().astype(np.float64)
+    inputs = np.linalg.norm((xs - moved.reshape(n_perturb, n, -1).cpu().numpy()) / np.where(np.abs(xs) < tiny, tiny, xs), axis=2)
+    f0, f1 = fx.cpu().numpy().astype(np.float64)[None], fm.cpu().numpy().astype(np.float64).reshape(n_perturb, n, -1)
+    outputs = np.linalg.norm((f0 - f1) / np.where(np.abs(f0) < tiny, tiny, f0), axis=2)
+    scores = []
+    for denominator in (inputs, outputs):
+        ratio = np.where(same, explanation / np.maximum(denominator, tiny), -np.inf).max(axis=0)  # (n,)
+        ratio = ratio[np.isfinite(ratio)]
+        scores.append(float(np.mean(np.log10(np.maximum(ratio, tiny)))) if len(ratio) else None)
+    return scores[0], scores[1]

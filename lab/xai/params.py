@@ -46,7 +46,9 @@ class ExplainSpec(_Strict):
     background: int = Field(50, ge=1, le=10_000, description="training rows summarizing the data for SHAP and GradientShap")
     batch_size: int = Field(512, ge=1, description="model inputs per forward pass for perturbation methods")
     top_k: int = Field(5, ge=1, description="k of the top-k feature and sign agreement")
-    sensitivity_samples: int = Field(5, ge=0, description="inputs on which sensitivity_max re-explains (0: skip it)")
+    sensitivity_samples: int = Field(5, ge=0, description="inputs re-explained under small perturbations for sensitivity_max and OpenXAI's RIS/ROS (0: skip them)")
+    randomisation: Literal["cascading", "independent", "off"] = Field("cascading", description="the model-parameter randomisation test (Adebayo et al. 2018): layers re-initialised from the output down ('cascading') or one at a time ('independent'); a method whose maps stay alike is marked as failing")
+    randomisation_samples: int = Field(5, ge=1, le=10_000, description="inputs re-explained by each randomised model")
     figure_samples: int = Field(4, ge=0, le=50, description="inputs drawn with every method side by side")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method parameters, e.g. {integrated_gradients = {n_steps = 100}}")
 
