@@ -88,9 +88,16 @@ def attribution_run(root: Path, name: str = "20261123-000300-breast-cancer-attri
                  "sensitivity_max": 0.01 * (k + 1), "completeness_error": 0.001 if m in ("integrated_gradients", "shapley") else None,
                  "standard_error": 0.012 if m == "shapley" else None,
                  "completeness_reference": None, "deletion_curve": [0.9, 0.5, 0.3, 0.2, 0.1, 0.1, 0.1],
-                 "insertion_curve": [0.2, 0.8, 0.9, 0.95, 0.95, 0.95, 0.95]}
+                 "insertion_curve": [0.2, 0.8, 0.9, 0.95, 0.95, 0.95, 0.95],
+                 "randomisation": {"mode": "cascading", "layers": ["2", "0"], "similarity": [0.6, 0.1 + 0.2 * k],
+                                   "score": round(0.1 + 0.2 * k, 2), "fails": 0.1 + 0.2 * k >= 0.5}}
         comparison["methods"][m] = entry
         events.append({"t": T0 + 4 + k, "kind": "method", "name": m, "seconds_per_sample": entry["seconds_per_sample"]})
+    comparison["random"]["randomisation"] = {"mode": "cascading", "layers": ["2", "0"], "similarity": [0.0, -0.02],
+                                             "score": -0.02, "fails": False}
+    comparison["ranking"] = {"metrics": ["deletion_auc"], "metric_agreement": 0.4,
+                             "methods": {m: {"score": 1.0 - 0.3 * k, "rank": k + 1, "categories": {}, "best_rank": 1, "worst_rank": 5}
+                                         for k, m in enumerate([*methods, "random"])}}
     comparison["pairs"] = {t: {a: {b: (1.0 if a == b else round(0.9 - 0.1 * abs(i - j), 2)) for j, b in enumerate(methods)}
                                for i, a in enumerate(methods)} for t in ("spearman", "top_k_agreement", "sign_agreement")}
     events.append({"t": T0 + 9, "kind": "comparison", "methods": {m: {k: v for k, v in e.items() if not k.endswith("curve")}

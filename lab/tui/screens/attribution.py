@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from lab.store import Run
 
 NON_METHODS = {"inputs", "inputs_original", "targets", "feature_names", "class_names", "baseline", "labels", "probabilities"}
-METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infidelity ↓", "sensitivity ↓", "completeness", "± se")
+METRICS = ("method", "ms/input", "deletion ↓", "insertion ↑", "infid. ↓", "sens. ↓", "completeness", "± se",
+           "MPRT ↓")
 
 
 class NoAttributions(Exception):
@@ -108,7 +109,10 @@ class AttributionScreen(Screen):
     TITLE = "attributions"
     HELP = ("One input at a time: each method's attribution of every feature side by side (or, for "
             "images, as heatmaps), with the model's prediction and the true label; below, how faithful "
-            "each method is and how much the methods agree; robustness, where the run measured it.")
+            "each method is and how much the methods agree, the methods in the order of one ranking across "
+            "the metrics (lab show prints it whole) and a random attribution as the control; MPRT: how alike a "
+            "method's maps stay when the model's weights are randomised (✗: 0.5 or more, it fails that sanity "
+            "check); ± se: the standard error of methods that estimate it; robustness, where the run measured it.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         # priority: a focused table would take the arrows to scroll; here they change the input (shift+arrows scroll)
@@ -170,15 +174,25 @@ class AttributionScreen(Screen):
         c = self.comparison
         metrics = self.query_one("#attr-metrics", DataTable)
         metrics.add_columns(*METRICS)
-        rows = sorted(c["methods"].items(), key=lambda kv: kv[1]["deletion_auc"])
+        # in the order of the ranking across metrics (lab.xai.ranking), where the run has one
+        ranking = (c.get("ranking") or {}).get("methods", {})
+        rows = sorted(c["methods"].items(), key=lambda kv: (ranking.get(kv[0], {}).get("rank", float("inf")), kv[1]["deletion_auc"]))
         cells = []
+
+        def sanity(entry: dict) -> Text | str:
+            test = entry.get("randomisation")
+            if not isinstance(test, dict) or test.get("score") is None:
+                return "-"
+            return Text(f"{test['score']:.2f}✗", style="bold red") if test.get("fails") else f"{test['score']:.2f}"
+
         for name, m in rows:
             comp, se = m.get("completeness_error"), m.get("standard_error")
             cells.append((name, f"{m['seconds_per_sample'] * 1000:.2f}", f"{m['deletion_auc']:.3f}", f"{m['insertion_auc']:.3f}",
                           _g(m.get("infidelity")), _g(m.get("sensitivity_max")), "-" if comp is None else f"{comp:.2%}",
-                          "-" if se is None else f"±{se:.2%}"))
-        cells.append((Text("random order", style="dim"), "", f"{c['random']['deletion_auc']:.3f}",
-                      f"{c['random']['insertion_auc']:.3f}", "", "", "", ""))
+                          "-" if se is None else f"±{se:.2%}", sanity(m)))
+        r = c["random"]
+        cells.append((Text("random", style="dim"), "", f"{r['deletion_auc']:.3f}",
+                      f"{r['insertion_auc']:.3f}", _g(r.get("infidelity")), _g(r.get("sensitivity_max")), "", "", sanity(r)))
         metrics.add_rows(cells)
         # the matrix in the metrics' order; its columns by number, so that it stays narrow
         agreement = self.query_one("#attr-agreement", DataTable)
