@@ -799,9 +799,44 @@ def _print_comparison_table(run, c: dict) -> None:
           " spearman: mean rank correlation with the other methods")
     for name, reason in c.get("skipped", {}).items():
         print(f"  {p(name)}: skipped ({p(reason)})")
+    if isinstance(c.get("population"), dict) and c["population"].get("methods"):
+        _print_population(c["population"])
+    if isinstance(c.get("policy"), dict):
+        _print_policy_faithfulness(c["policy"])
     if isinstance(c.get("ranking"), dict):
         _print_ranking(c)
     print(f"  figures: {run.artifact('*.png')}")
+
+
+def _print_population(pop: dict) -> None:
+    """Do a population's members rely on the same features: agreement per method, features per member."""
+    from lab.display import printable as p
+
+    methods = pop["methods"]
+    first = next(iter(methods.values()))
+    names = list(first["feature_share"])
+    print(f"\n  do the {p(pop['members'])} members agree? each explained on the same {p(first['states'])} states (its own action;"
+          f" {pop.get('action_agreement', 0):.0%} of actions as member 0's)")
+    print(f"  {'method':<22} {'spearman':>8} {'top-' + str(first['k']):>6}  relied on by every member")
+    for name, r in methods.items():
+        print(f"  {p(name):<22} {r['spearman'] if r['spearman'] is not None else '-':>8} "
+              f"{r['top_k_agreement'] if r['top_k_agreement'] is not None else '-':>6}  {p(', '.join(r['relied_on_by_all']) or '-')}")
+    width = max(len(n) for n in names)
+    print(f"\n  share of members with the feature in their top {p(first['k'])} (and its mean share of |attribution|)")
+    print("  " + " " * width + "".join(f" {p(m)[:14]:>15}" for m in methods))
+    for f in names:
+        print(f"  {p(f):<{width}}" + "".join(f" {methods[m]['in_top_k'][f]:>6.0%} ({methods[m]['feature_share'][f]:>5.1%})" for m in methods))
+
+
+def _print_policy_faithfulness(policy: dict) -> None:
+    from lab.display import printable as p
+
+    print(f"\n  the policy without each method's top {p(policy['k'])} features (higher is more faithful): action flips on the"
+          f" explained states; return drop over {p(policy['episodes'])} episodes with them masked (return {p(policy['return'])} unmasked)")
+    print(f"  {'method':<22} {'action flips':>12} {'masked return':>13} {'return drop':>11}")
+    rows = {**policy.get("methods", {}), "random": policy.get("random", {})}
+    for name, m in sorted(rows.items(), key=lambda kv: -(kv[1].get("return_drop") or 0)):
+        print(f"  {p(name):<22} {m.get('action_flip_rate', 0):>12.1%} {m.get('masked_return', 0):>13.1f} {m.get('return_drop', 0):>11.1%}")
 
 
 def _print_ranking(c: dict) -> None:

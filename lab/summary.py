@@ -97,6 +97,8 @@ class Results(_Record):
     random_deletion_auc: float | None = None
     best_ranked_method: str | None = Field(None, description="first across the metrics (LATEC's median-standardised aggregate)")
     failing_sanity_check: list[str] | None = Field(None, description="methods whose maps stay alike when the model's weights are randomised")
+    population_agreement: dict[str, float | None] | None = Field(None, description="per method, Spearman between the members of a population explained on the same states")
+    relied_on_by_all_members: dict[str, list[str]] | None = Field(None, description="per method, the features in every member's top k")
     # attribution: [robustness] (artifacts/robustness.json has the curves)
     robustness_epsilon: float | None = Field(None, description="the largest epsilon of the robustness grid")
     robust_accuracy: dict[str, dict[str, float]] | None = Field(None, description="per model: clean accuracy and accuracy per attack at robustness_epsilon")

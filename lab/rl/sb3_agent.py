@@ -343,8 +343,8 @@ class SB3Agent:
                     super().__init__()
                     self.policy = policy
 
-                def forward(self, obs):
-                    return policy._predict(obs, deterministic=True)
+                def forward(self, obs):  # self.policy, not the closure's: a copy (deepcopy) must use its own
+                    return self.policy._predict(obs, deterministic=True)
 
             return ActorAction()
 
@@ -353,9 +353,9 @@ class SB3Agent:
                 super().__init__()
                 self.policy = policy
 
-            def forward(self, obs):
-                features = policy.extract_features(obs, policy.pi_features_extractor)
-                return policy.action_net(policy.mlp_extractor.forward_actor(features))
+            def forward(self, obs):  # self.policy, not the closure's: a copy (deepcopy) must use its own
+                features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
+                return self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
 
         return ActorLogits()
 

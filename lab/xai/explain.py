@@ -98,6 +98,10 @@ class Explanation:
         with torch.random.fork_rng(devices=[]), _quiet_libraries():
             return self._compare(top_k, sensitivity_samples, on_method, randomisation, randomisation_samples)
 
+    def random_control(self) -> np.ndarray:
+        """The random attribution of the comparison's control row: standard normal, seeded."""
+        return np.random.default_rng(self.seed).standard_normal(self.inputs.shape)
+
     def _explained_by(self, logit_model: torch.nn.Module) -> torch.nn.Module:
         """What the methods explain of a logit model: its logits, or their softmax."""
         return logit_model if self.output == "logit" else torch.nn.Sequential(logit_model, torch.nn.Softmax(dim=1)).eval()
@@ -107,8 +111,8 @@ class Explanation:
         x = torch.as_tensor(self.inputs, device=dev)
         t = torch.as_tensor(self.targets, device=dev)
         rand_del, rand_ins = metrics.random_curves(self._logit_model, x, t, ctx.baseline, self.seed)
-        rng = np.random.default_rng(self.seed)
-        control = rng.standard_normal(self.inputs.shape)  # the random attribution every method must beat
+        control = self.random_control()  # the random attribution every method must beat
+        rng = np.random.default_rng(self.seed + 1)  # the control's draws for perturbed inputs and randomised models
         report = {"samples": len(x), "output": self.output, "top_k": top_k, "methods": {}, "skipped": dict(self.skipped),
                   "random": {"deletion_auc": round(metrics.area(rand_del), 4), "insertion_auc": round(metrics.area(rand_ins), 4),
                              "deletion_curve": _r(rand_del), "insertion_curve": _r(rand_ins)},
@@ -147,11 +151,9 @@ class Explanation:
             if on_method is not None:
                 on_method(name)
         report["pairs"] = metrics.pairwise(self.attributions, top_k)
-        from lab.xai.ranking import aggregate
+        from lab.xai.ranking import rank_comparison
 
-        rows = {name: _ranked(e) for name, e in report["methods"].items()}
-        rows["random"] = _ranked(report["random"])
-        report["ranking"] = aggregate(rows)
+        report["ranking"] = rank_comparison(report)
         return report
 
     def _shared_metrics(self, attr, explain_fn, explain_with, x, t, top_k, sensitivity_samples, randomisation,
@@ -175,14 +177,6 @@ class Explanation:
             out["randomisation"] = randomisation_test(explain_with, self._logit_model, x[:m], t[:m], attr[:m], self.seed,
                                                       randomisation)
         return out
-
-
-def _ranked(entry: dict) -> dict:
-    """A comparison entry's values as lab.xai.ranking takes them (the randomisation test by its score)."""
-    row = {k: v for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    if isinstance(entry.get("randomisation"), dict):
-        row["randomisation"] = entry["randomisation"]["score"]
-    return row
 
 
 @contextlib.contextmanager

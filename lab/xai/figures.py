@@ -238,3 +238,35 @@ def adversarial_figure(path: Path, rows: list[dict], feature_names: list[str], i
     fig.suptitle(title + "\n(red: for the explained class, blue: against; each panel scaled to its own max |value|)", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def population_figure(path: Path, report: dict, feature_names: list[str]) -> None:
+    """Per method: every member's importance profile (share of |attribution| per feature) as a
+    heatmap, members sorted by their largest feature, and the share of members with each feature
+    in their top k."""
+    methods = list(report["methods"])
+    fig, axes = _subplots(2, len(methods), figsize=(max(3.2 * len(methods), 6), 6.2), squeeze=False,
+                          gridspec_kw={"height_ratios": [3, 1]})
+    for col, name in enumerate(methods):
+        r = report["methods"][name]
+        profiles = np.asarray(r["profiles"])
+        order = np.lexsort((-profiles.max(axis=1), profiles.argmax(axis=1)))
+        ax = axes[0, col]
+        ax.imshow(profiles[order], aspect="auto", cmap="viridis", vmin=0, vmax=max(float(profiles.max()), 1e-6),
+                  interpolation="nearest")
+        ax.set_title(f"{name.replace('_', ' ')}\nmembers agree: Spearman {r['spearman']}", fontsize=8)
+        ax.set_ylabel(f"member ({r['members']})", fontsize=7)
+        ax.set_xticks([])
+        ax.tick_params(axis="y", labelsize=6)
+        share = [r["in_top_k"][f] for f in feature_names]
+        bx = axes[1, col]
+        bx.bar(range(len(feature_names)), share, color=["#d62728" if v == 1 else "#7f7f7f" for v in share])
+        bx.set_ylim(0, 1.05)
+        bx.set_ylabel(f"in top {r['k']}", fontsize=7)
+        bx.set_xticks(range(len(feature_names)))
+        bx.set_xticklabels(feature_names, rotation=45, ha="right", fontsize=6)
+        bx.tick_params(axis="y", labelsize=6)
+    fig.suptitle(f"{report['members']} members explained on the same states: each one's share of |attribution| per feature"
+                 " (top), the share of members with the feature in their top k (bottom; red: every member)", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

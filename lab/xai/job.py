@@ -25,6 +25,7 @@ from lab.summary import RunState
 
 MODEL_WEIGHTS = "model.pt"  # in checkpoints/: a trained classifier's weights
 AGREEMENT_FIGURE, CURVES_FIGURE = "agreement.png", "deletion_curves.png"  # in artifacts/
+POPULATION_FIGURE = "population.png"  # in artifacts/, with model.members = "all"
 from lab.errors import BadInput, checkpoint_error
 
 
@@ -228,7 +229,7 @@ def _from_policy_run(spec, run, ctx, device) -> Subject:
                "policy_final_eval_return_mean": run.results.final_eval_return_mean}
     return Subject(module, states[pick], actions[pick], None, bg, states, states.mean(axis=0),
                    observation_names(rl_spec.env.id, states.shape[1]), env, False, results, run.path.name,
-                   policy={"agent": agent, "spec": rl_spec})
+                   policy={"agent": agent, "spec": rl_spec, "member": run.results.best_member or 0})
 
 
 def _env_actions(rl_spec) -> list[str]:
@@ -295,6 +296,13 @@ def run(spec, ctx) -> None:
 
     comparison = ex.compare(ex_spec.top_k, ex_spec.sensitivity_samples, on_method=on_compared,
                             randomisation=ex_spec.randomisation, randomisation_samples=ex_spec.randomisation_samples)
+    if subject.policy is not None and spec.model.members == "all" and not ctx.stop_requested:
+        comparison["population"] = _population(spec, ctx, subject, device, list(ex.attributions))
+    if subject.policy is not None and not ctx.stop_requested:
+        comparison["policy"] = _policy_faithfulness(spec, ctx, subject, ex)
+        from lab.xai.ranking import rank_comparison
+
+        comparison["ranking"] = rank_comparison(comparison)
     comparison.update(feature_names=subject.feature_names, class_names=subject.class_names)
     write_artifacts(ctx, subject, ex, comparison)
     summary = {name: {k: v for k, v in m.items() if not k.endswith("_curve")} for name, m in comparison["methods"].items()}
@@ -308,6 +316,10 @@ def run(spec, ctx) -> None:
                "random_deletion_auc": comparison["random"]["deletion_auc"],
                "best_ranked_method": _best_ranked(comparison["ranking"]),
                "failing_sanity_check": sorted(m for m, v in summary.items() if (v.get("randomisation") or {}).get("fails"))}
+    if comparison.get("population", {}).get("methods"):
+        pop = comparison["population"]["methods"]
+        results["population_agreement"] = {m: r["spearman"] for m, r in pop.items()}
+        results["relied_on_by_all_members"] = {m: r["relied_on_by_all"] for m, r in pop.items()}
     if subject.source_run:
         results["source_run"] = subject.source_run
     if spec.robustness is not None and not ctx.stop_requested:
@@ -320,6 +332,72 @@ def run(spec, ctx) -> None:
             spec, subject, device, model, inputs, targets, methods_done)))
     ctx.update_summary(results=results, progress={"step": len(methods), "total": len(methods), "fraction": 1.0})
     ctx.log(f"most faithful by deletion AUC: {results['most_faithful_method']}; artifacts in {ctx.run.artifacts_dir}")
+
+
+def _population(spec, ctx, subject: Subject, device, methods: list[str]) -> dict:
+    """Every member of a population run explained on the same states, each on its own greedy
+    action: per method, how far the members agree and which features they all rely on
+    (lab.xai.population)."""
+    from lab.xai.population import agreement
+
+    agent, rl_spec = subject.policy["agent"], subject.policy["spec"]
+    members = rl_spec.population
+    if members < 2:
+        ctx.log(f"model.members = 'all': run {subject.source_run} is no population (population = 1); one member explained", "warning")
+    per_method: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    targets = []
+    started = time.monotonic()
+    try:
+        for member in range(members):
+            if ctx.stop_requested:
+                break
+            if members > 1:
+                agent.use_member(member)
+            module = agent.scores_module().to(device).eval()
+            for p in module.parameters():
+                p.requires_grad_(False)
+            with torch.no_grad():
+                t = module(torch.as_tensor(subject.inputs, device=device)).argmax(1).cpu().numpy()
+            ex = _explain(spec, subject, device, module, subject.inputs, t, methods)
+            targets.append(t)
+            for m in methods:
+                if m in ex.attributions:
+                    per_method[m].append(ex.attributions[m])
+            ctx.emit("progress", phase="population", member=member + 1, members=members, step=member + 1, total=members,
+                     fraction=round((member + 1) / members, 4), elapsed=round(time.monotonic() - started, 2))
+    finally:
+        if members > 1:  # the delivered member again, for what follows
+            agent.use_member(subject.policy["member"])
+    out = {"members": len(targets), "methods": {}}
+    if targets:
+        actions = np.stack(targets)
+        out["action_agreement"] = round(float((actions == actions[0]).mean()), 4)  # with member 0, for scale
+        for m, attrs in per_method.items():
+            if len(attrs) == len(targets):
+                out["methods"][m] = agreement(np.stack(attrs), spec.explain.top_k, subject.feature_names)
+    for m, r in out["methods"].items():
+        ctx.log(f"population, {m}: members agree at Spearman {r['spearman']}, top-{r['k']} agreement {r['top_k_agreement']};"
+                f" relied on by all {len(targets)}: {', '.join(r['relied_on_by_all']) or 'no feature'}")
+    return out
+
+
+def _policy_faithfulness(spec, ctx, subject: Subject, ex) -> dict:
+    """Action flips and return drops of the policy when each method's top features are taken away."""
+    from lab.xai.policy_faithfulness import policy_faithfulness
+
+    done = []
+
+    def on_method(name):
+        done.append(name)
+        ctx.emit("progress", phase="policy faithfulness", method=name, step=len(done), total=len(ex.attributions),
+                 fraction=round(len(done) / len(ex.attributions), 4))
+
+    out = policy_faithfulness(subject.policy["agent"], subject.model, subject.policy["spec"], ex.inputs, ex.attributions,
+                              ex.random_control(), subject.background, np.asarray(subject.baseline, np.float32),
+                              spec.explain.top_k, spec.explain.policy_episodes, spec.seed, on_method)
+    ctx.log(f"policy faithfulness: masking {out['k']} features over {out['episodes']} episodes (return {out['return']:.1f} unmasked);"
+            f" random features: return drop {out['random']['return_drop']:.1%}, action flips {out['random']['action_flip_rate']:.1%}")
+    return out
 
 
 def _best_ranked(ranking: dict) -> str | None:
@@ -362,6 +440,9 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
     figures.agreement_figure(art / AGREEMENT_FIGURE, comparison["pairs"], comparison["top_k"])
     figures.curves_figure(art / CURVES_FIGURE, comparison)
     written += [AGREEMENT_FIGURE, CURVES_FIGURE]
+    if comparison.get("population", {}).get("methods"):
+        figures.population_figure(art / POPULATION_FIGURE, comparison["population"], subject.feature_names)
+        written.append(POPULATION_FIGURE)
     for i in range(min(ctx.spec.explain.figure_samples, len(ex.inputs))):
         target = subject.class_names[int(ex.targets[i])] if subject.class_names else str(ex.targets[i])
         label = "" if subject.true_labels is None else f", true class {subject.class_names[int(subject.true_labels[i])]}"
@@ -378,6 +459,7 @@ def write_artifacts(ctx, subject: Subject, ex, comparison: dict) -> None:
 _DESCRIPTIONS = {store.ATTRIBUTIONS: "inputs, targets, predicted probabilities, feature names and one attribution array per method",
                  store.COMPARISON: "per-method cost and faithfulness, pairwise agreement",
                  AGREEMENT_FIGURE: "agreement matrices between methods",
+                 POPULATION_FIGURE: "each member's feature importance per method, and the share of members relying on each feature",
                  "deletion": "deletion and insertion curves per method",
                  "sample": "every method's attributions for one input, side by side"}
 

@@ -35,6 +35,7 @@ class ModelSpec(_Strict):
     weight_decay: float = Field(0.0, ge=0, le=10, description="Adam weight decay (L2 penalty)")
     batch_size: int = Field(64, ge=1, description="minibatch size")
     rollout_episodes: int = Field(5, ge=1, le=1000, description="from_run with an RL policy: episodes rolled out to collect states")
+    members: Literal["best", "all"] = Field("best", description="from_run with a population run: explain the member it delivers (its best) or every member on the best one's states, to see whether they rely on the same features")
     adversarial_training: AdversarialTraining | None = Field(None, description="harden the classifier: train on PGD examples (Madry et al.), e.g. {epsilon = 2.0, steps = 7}")
 
 
@@ -49,6 +50,7 @@ class ExplainSpec(_Strict):
     sensitivity_samples: int = Field(5, ge=0, description="inputs re-explained under small perturbations for sensitivity_max and OpenXAI's RIS/ROS (0: skip them)")
     randomisation: Literal["cascading", "independent", "off"] = Field("cascading", description="the model-parameter randomisation test (Adebayo et al. 2018): layers re-initialised from the output down ('cascading') or one at a time ('independent'); a method whose maps stay alike is marked as failing")
     randomisation_samples: int = Field(5, ge=1, le=10_000, description="inputs re-explained by each randomised model")
+    policy_episodes: int = Field(5, ge=1, le=1000, description="policies: episodes per method with its top-k observation features masked (the return drop)")
     figure_samples: int = Field(4, ge=0, le=50, description="inputs drawn with every method side by side")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method parameters, e.g. {integrated_gradients = {n_steps = 100}}")
 

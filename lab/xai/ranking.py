@@ -14,7 +14,8 @@ import numpy as np
 
 # metric -> +1 when higher is better, -1 when lower is
 CATEGORIES: dict[str, dict[str, int]] = {
-    "faithfulness": {"deletion_auc": -1, "insertion_auc": +1, "infidelity": -1, "pgi": +1, "pgu": -1},
+    "faithfulness": {"deletion_auc": -1, "insertion_auc": +1, "infidelity": -1, "pgi": +1, "pgu": -1,
+                     "action_flip_rate": +1, "return_drop": +1},  # the last two: policies (lab.xai.policy_faithfulness)
     "robustness": {"sensitivity_max": -1, "ris": -1, "ros": -1},
     "complexity": {"sparseness": +1, "complexity": -1},
     "sanity": {"randomisation": -1},
@@ -85,3 +86,23 @@ def aggregate(rows: dict[str, dict]) -> dict:
     if pairs:
         out["metric_agreement"] = round(float(np.mean(pairs)), 4)
     return out
+
+
+def rank_comparison(report: dict) -> dict:
+    """`aggregate` over a comparison (lab.xai.explain): its methods and its random control, with
+    the randomisation test by its score and a policy's faithfulness where the report has one."""
+    policy = report.get("policy") or {}
+
+    def row(name: str, entry: dict) -> dict:
+        out = {k: v for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if isinstance(entry.get("randomisation"), dict):
+            out["randomisation"] = entry["randomisation"]["score"]
+        extra = policy.get("random") if name == "random" else policy.get("methods", {}).get(name)
+        for key in ("action_flip_rate", "return_drop"):
+            if extra and extra.get(key) is not None:
+                out[key] = extra[key]
+        return out
+
+    rows = {name: row(name, e) for name, e in report["methods"].items()}
+    rows["random"] = row("random", report["random"])
+    return aggregate(rows)

@@ -25,21 +25,40 @@ import torch
 FAILS_AT = 0.5
 
 
-def layers(model: torch.nn.Module) -> list[str]:
+def layers(model: torch.nn.Module, x: torch.Tensor | None = None) -> list[str]:
     """Names of the modules that hold parameters of their own and can re-initialise them, from
-    the input side to the output side (the order they are registered in)."""
-    return [name for name, m in model.named_modules()
-            if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    the input side to the output side (the order they are registered in). A model without any
+    (lab's engine stacks a population's layers in one module) has its weight tensors as its
+    layers instead: those not named bias, of 2 or more dimensions, that the output at `x` depends
+    on (a critic beside the actor is left alone)."""
+    named = [name for name, m in model.named_modules()
+             if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    if named or x is None:
+        return named
+    weights = {name: p for name, p in model.named_parameters() if p.dim() >= 2 and "bias" not in name}
+    probe = copy.deepcopy(model)
+    params = dict(probe.named_parameters())
+    for name in weights:
+        params[name].requires_grad_(True)
+    with torch.enable_grad():
+        grads = torch.autograd.grad(probe(x).sum(), [params[n] for n in weights], allow_unused=True)
+    return [name for name, g in zip(weights, grads) if g is not None and bool(g.abs().sum() > 0)]
 
 
 def randomised(model: torch.nn.Module, names: list[str], seed: int) -> torch.nn.Module:
-    """A copy of `model` with the named layers re-initialised (seeded; the original is untouched)."""
+    """A copy of `model` with the named layers re-initialised (seeded; the original is untouched):
+    by the module's own reset_parameters, or, for a weight tensor, redrawn from a normal
+    distribution with the tensor's own standard deviation."""
     out = copy.deepcopy(model)
-    modules = dict(out.named_modules())
-    with torch.random.fork_rng(devices=[]):
+    modules, params = dict(out.named_modules()), dict(out.named_parameters())
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
         for name in names:
-            modules[name].reset_parameters()
+            if name in modules:
+                modules[name].reset_parameters()
+            else:
+                p = params[name]
+                p.normal_(0.0, float(p.float().std(correction=0)) or 0.1)
     return out.eval()
 
 
@@ -58,7 +77,7 @@ def randomisation_test(explain_fn: Callable[[torch.nn.Module, torch.Tensor, torc
                        mode: str = "cascading") -> dict:
     """{"mode", "layers", "similarity" (per step), "score", "fails"}: `explain_fn(model, x, t)`
     explains x with a given (logit) model; `original`: its attributions with the trained one."""
-    names = layers(model)
+    names = layers(model, x)
     steps = []
     if mode == "cascading":
         for k in range(1, len(names) + 1):
