@@ -9,7 +9,8 @@
   the policy sees for whole episodes; the drop of the mean return against unmasked episodes on the
   same seeds, relative to the unmasked return. Higher is more faithful.
 
-The random control gets the same: its top-k are random features.
+The random control gets the same: its top-k are random features (for the return, a fresh draw
+of k features per episode).
 """
 
 from __future__ import annotations
@@ -71,9 +72,18 @@ def policy_faithfulness(agent, module, spec, states: np.ndarray, attributions: d
     clean = masked_returns(agent, spec, [], baseline, episodes, seed)
     base = float(clean.mean())
 
-    def measure(attr: np.ndarray) -> dict:
-        features = [int(i) for i in np.argsort(-np.abs(attr.reshape(len(attr), -1)).mean(axis=0), kind="stable")[:k]]
-        masked = masked_returns(agent, spec, features, baseline, episodes, seed)
+    def measure(attr: np.ndarray | None) -> dict:
+        """A method's top-k features masked in every episode; for the control (None), a random k
+        features drawn afresh for each episode, on the same episode seeds."""
+        if attr is None:
+            attr = control
+            rng = np.random.default_rng(seed)
+            draws = [sorted(int(i) for i in rng.choice(n_features, k, replace=False)) for _ in range(episodes)]
+            masked = np.concatenate([masked_returns(agent, spec, f, baseline, 1, seed + e) for e, f in enumerate(draws)])
+            features = draws
+        else:
+            features = [int(i) for i in np.argsort(-np.abs(attr.reshape(len(attr), -1)).mean(axis=0), kind="stable")[:k]]
+            masked = masked_returns(agent, spec, features, baseline, episodes, seed)
         return {"action_flip_rate": round(action_flip_rate(module, states, attr, k, background, seed), 4),
                 "masked_features": features, "masked_return": round(float(masked.mean()), 3),
                 "return_drop": round((base - float(masked.mean())) / max(abs(base), 1e-8), 4)}
@@ -83,5 +93,5 @@ def policy_faithfulness(agent, module, spec, states: np.ndarray, attributions: d
         out["methods"][name] = measure(attr)
         if on_method is not None:
             on_method(name)
-    out["random"] = measure(control)
+    out["random"] = measure(None)
     return out
