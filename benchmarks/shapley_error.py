@@ -14,8 +14,8 @@ Methods, at equal budgets of coalitions per input where they take one:
 - lab `shapley` (lab.xai.shapley) with tolerance 0 at each budget, and at its defaults (budget 512,
   tolerance 0.005);
 - lab `kernel_shap` (shap's estimator, batched);
-- shap.KernelExplainer at its defaults (nsamples 2 * 16 + 2048, l1_reg "num_features(10)") and with
-  l1_reg=False at each budget;
+- shap.KernelExplainer at its defaults (nsamples 2 * 16 + 2048, l1_reg "num_features(10)"), with its
+  default l1_reg at the smaller budgets, and with l1_reg=False at each budget;
 - shapiq 1.4 approximators at each budget: KernelSHAP (paired), UnbiasedKernelSHAP, kADDSHAP (k=2),
   PermutationSamplingSV, SVARM.
 Error: the mean over inputs of ||phi - phi_exact|| / ||phi_exact||, averaged over seeds. Time: wall
@@ -153,6 +153,8 @@ def run(model, xs, bg, groups, seeds, budgets):
         timed("lab kernel_shap (shap's estimator)", b,
               lambda seed, b=b: (kernel_shap(model, xs, t, bg, groups=groups, vary=every, nsamples=b, seed=seed), b))
     timed("shap KernelExplainer (defaults)", "default", lambda seed: _shap(model, xs, t, bg, groups, seed, None, True))
+    for b in budgets[:-1]:  # shap's default nsamples is 2 * 16 + 2048 = 2080, the row above
+        timed("shap KernelExplainer (default l1_reg)", b, lambda seed, b=b: _shap(model, xs, t, bg, groups, seed, b, True))
     for b in budgets:
         timed("shap KernelExplainer l1_reg=False", b, lambda seed, b=b: _shap(model, xs, t, bg, groups, seed, b, False))
     import shapiq
