@@ -20,7 +20,7 @@ def cancer_run(tmp_path_factory):
     """The built-in breast-cancer MLP experiment, explaining a few inputs."""
     root = tmp_path_factory.mktemp("runs")
     spec = lab.load_experiment("breast-cancer-attributions", {"explain.samples": 6, "explain.sensitivity_samples": 2,
-                                                              "explain.figure_samples": 1})
+                                                              "explain.randomisation_samples": 2, "explain.figure_samples": 1})
     return lab.run(spec, runs_dir=root)
 
 
@@ -177,7 +177,7 @@ def test_explain_api_on_a_users_model():
 
 def test_digits_cnn_heatmaps_for_every_image_method(tmp_path):
     spec = lab.load_experiment("digits-attributions", {"model.epochs": 3, "explain.samples": 2, "explain.sensitivity_samples": 1,
-                                                       "explain.figure_samples": 1,
+                                                       "explain.figure_samples": 1, "explain.randomisation": "off",
                                                        "explain.params": {"lime_batched": {"num_samples": 200}, "kernel_shap": {"nsamples": 200},
                                                                           "captum_kernel_shap": {"n_samples": 100}, "captum_lime": {"n_samples": 100}}})
     result = lab.run(spec, runs_dir=tmp_path)
@@ -196,7 +196,7 @@ def test_policy_of_an_rl_run_is_explained_on_its_own_states(tmp_path, cartpole_p
 
     rl = copy_run(cartpole_ppo_folder, tmp_path)
     spec = lab.load_experiment("cartpole-policy-attributions", {"explain.samples": 5, "explain.sensitivity_samples": 1,
-                                                                 "model.rollout_episodes": 1,
+                                                                 "model.rollout_episodes": 1, "explain.policy_episodes": 1,
                                                                  "explain.methods": ["integrated_gradients", "shap_kernel", "lime"]})
     result = lab.run(spec, runs_dir=tmp_path)
     assert result.state == "completed", result.summary.error

@@ -187,7 +187,7 @@ def policy_robustness_run(cartpole_run):
     spec = lab.load_experiment("cartpole-policy-robustness", {
         "explain.methods": ["saliency", "integrated_gradients"], "explain.samples": 3, "explain.sensitivity_samples": 1,
         "explain.figure_samples": 0, "model.rollout_episodes": 1, "robustness.epsilons": [0, 0.1, 0.5],
-        "robustness.policy_episodes": 2, "robustness.fragility_samples": 1})
+        "robustness.policy_episodes": 2, "robustness.fragility_samples": 1, "explain.policy_episodes": 1})
     run = lab.run(spec, runs_dir=cartpole_run.path.parent)
     assert run.state == "completed", run.summary.error
     return run
