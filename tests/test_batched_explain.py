@@ -1,5 +1,7 @@
 """lab's batched Kernel SHAP and LIME against the reference packages, on real trained models."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,10 @@ from lab.xai.explain import explain
 from lab.xai.methods import METHODS, default_methods
 
 
+@functools.lru_cache(maxsize=None)
 def _trained(experiment: str, steps: int):
-    """The experiment's dataset and architecture, trained full-batch with Adam (seeded)."""
+    """The experiment's dataset and architecture, trained full-batch with Adam (seeded); once per
+    process for every module that asks (the models are only read)."""
     from lab.xai.data import load_dataset
     from lab.xai.models import build_model
 

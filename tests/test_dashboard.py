@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import pytest
 from rich.text import Text
@@ -638,7 +639,13 @@ async def test_screens_opened_and_closed_leave_nothing_behind(tmp_path):
                 await wait_for(pilot, lambda: app.screen is home)
             await settled(app)
             counts.append(caches())
-        assert counts[2] <= counts[1], counts  # (the first round may make what later rounds reuse)
+        # (the first round may make what later rounds reuse); on a loaded machine a closed screen's
+        # last callbacks may still hold it for a moment: a leak never lets the count come down
+        deadline = time.monotonic() + 5
+        while counts[2] > counts[1] and time.monotonic() < deadline:
+            await pilot.pause(0.25)
+            counts[2] = caches()
+        assert counts[2] <= counts[1], counts
 
 
 async def test_the_form_waits_until_the_typing_in_the_filter_stops(tmp_path):
