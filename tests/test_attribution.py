@@ -19,7 +19,7 @@ DEFAULT_TABULAR = default_methods(is_image=False)  # what a run without explain.
 def cancer_run(tmp_path_factory):
     """The built-in breast-cancer MLP experiment, explaining a few inputs."""
     root = tmp_path_factory.mktemp("runs")
-    spec = lab.load_experiment("breast-cancer-attributions", {"explain.samples": 6, "explain.sensitivity_samples": 2,
+    spec = lab.load_experiment("breast-cancer-attributions", {"explain.samples": 6, "explain.sensitivity_samples": 1,
                                                               "explain.randomisation": "off", "explain.figure_samples": 1})
     return lab.run(spec, runs_dir=root)
 
@@ -53,6 +53,9 @@ def test_attribution_run_folder_is_complete(cancer_run):
         for name in DEFAULT_TABULAR:
             assert npz[name].shape == inputs.shape and npz[name].dtype == np.float32, name
             assert np.isfinite(npz[name]).all() and np.abs(npz[name]).sum() > 0, name
+        # the estimated Shapley values' standard errors beside them (30 features: estimated, not exact)
+        assert npz["shapley.se"].shape == inputs.shape and (npz["shapley.se"] > 0).any()
+        assert "shapley.se" not in DEFAULT_TABULAR
 
     comparison = json.loads((path / "artifacts" / "comparison.json").read_text())
     assert set(comparison["methods"]) == set(DEFAULT_TABULAR)
@@ -60,6 +63,11 @@ def test_attribution_run_folder_is_complete(cancer_run):
         assert m["seconds_per_sample"] > 0 and 0 <= m["deletion_auc"] <= 1 and 0 <= m["insertion_auc"] <= 1
         assert len(m["deletion_curve"]) == 31 and m["infidelity"] is not None and m["sensitivity_max"] is not None
         assert (m["completeness_error"] is not None) == (METHODS[name].reference is not None)
+    assert comparison["methods"]["shapley"]["standard_error"] > 0
+    assert comparison["random"]["pgi"] is not None and comparison["random"]["infidelity"] is not None  # the control's row
+    ranking = comparison["ranking"]["methods"]
+    assert set(ranking) == {*DEFAULT_TABULAR, "random"} and sorted(v["rank"] for v in ranking.values())[0] == 1
+    assert r["best_ranked_method"] in DEFAULT_TABULAR
     for table in ("spearman", "top_k_agreement", "sign_agreement"):
         assert comparison["pairs"][table]["lime_batched"]["lime_batched"] == 1.0
         assert set(comparison["pairs"][table]) == set(DEFAULT_TABULAR)
@@ -176,7 +184,7 @@ def test_explain_api_on_a_users_model():
 
 
 def test_digits_cnn_heatmaps_for_every_image_method(tmp_path):
-    spec = lab.load_experiment("digits-attributions", {"model.epochs": 3, "explain.samples": 2, "explain.sensitivity_samples": 1,
+    spec = lab.load_experiment("digits-attributions", {"model.epochs": 3, "explain.samples": 2, "explain.sensitivity_samples": 0,
                                                        "explain.figure_samples": 1, "explain.randomisation": "off",
                                                        "explain.params": {"lime_batched": {"num_samples": 200}, "kernel_shap": {"nsamples": 200},
                                                                           "captum_kernel_shap": {"n_samples": 100}, "captum_lime": {"n_samples": 100}}})
