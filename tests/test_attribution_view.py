@@ -247,3 +247,15 @@ async def test_open_a_real_run_from_its_live_view(cancer_run):
         await pilot.press("left")
         assert "input 8 of 8" in heading(screen)
         assert screen.query_one("#attr-metrics").row_count == 3  # 2 methods and the random order
+
+
+def test_a_bar_draws_its_95_percent_interval_only_where_it_shows_at_the_bars_resolution():
+    from lab.tui.widgets.attribution_view import bar_cell
+
+    plain = bar_cell(0.5, 1.0, 10, 21)
+    assert bar_cell(0.5, 1.0, 10, 21, error=0.001).plain == plain.plain  # a twentieth of a cell: no interval
+    wide = bar_cell(0.5, 1.0, 10, 21, error=0.1).plain  # 0.5 +- 0.196: cells 3 to 7 of the right half
+    right = wide[wide.index("│") + 1:]
+    assert right.startswith("███▒▒") and right.rstrip().endswith("╌╌") and len(wide) == 21
+    left = bar_cell(-0.5, 1.0, 10, 21, error=0.1).plain  # against the class: the same, mirrored
+    assert left[:left.index("│")].lstrip().startswith("╌╌") and left[:left.index("│")].endswith("▒▒███")

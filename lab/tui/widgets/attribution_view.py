@@ -119,10 +119,11 @@ def bar_cell(v: float, top: float, half: int, width: int, error: float = 0.0) ->
     (▒) from the interval's low end to the value and dashed (╌) from the value to its high end."""
     halves = int(round(min(abs(v) / top, 1.0) * 2 * half)) if top else 0
     if error > 0 and top:
-        low = int(np.floor(min(max(abs(v) - 1.96 * error, 0) / top, 1.0) * half))
-        high = int(np.ceil(min((abs(v) + 1.96 * error) / top, 1.0) * half))
+        # the interval's ends in half cells, as the bar is drawn; drawn only where it spans one at least
+        low = int(round(min(max(abs(v) - 1.96 * error, 0) / top, 1.0) * 2 * half))
+        high = int(round(min((abs(v) + 1.96 * error) / top, 1.0) * 2 * half))
         if high > low:
-            return _interval_cell(halves if v >= 0 else -halves, low, high, half, width)
+            return _interval_cell(halves if v >= 0 else -halves, low // 2, (high + 1) // 2, half, width)
     return _bar_cell(halves if v >= 0 else -halves, half, width)
 
 
