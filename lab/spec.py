@@ -649,6 +649,9 @@ def _check_attribution(spec: AttributionSpec, fail) -> None:
             load_dataset(spec)  # non-numeric or missing values are bad input, found now
     elif spec.data is not None and m.from_run is not None:
         fail("data: not used with model.from_run (the explained run brings its own data); remove [data]")
+    if m.members != "best" and m.from_run is None:
+        fail("model.members: only with model.from_run of a population run (its members explained on the same states); "
+             "remove it or set model.from_run")
     try:
         check_methods(spec.explain.methods, is_image, spec.explain.params, where="explain.methods")
     except BadInput as e:

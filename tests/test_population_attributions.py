@@ -78,3 +78,11 @@ def test_lab_show_says_whether_the_members_agree(population_run):
     out = lab_main("show", population_run.path.name, runs_dir=population_run.path.parent).stdout
     assert "do the 4 members agree?" in out and "relied on by every member" in out
     assert "the policy without each method's top 1 features" in out and "ranking across metrics" in out
+
+
+def test_members_without_a_run_to_take_them_from_is_one_clear_line(tmp_path):
+    from .conftest import lab_main
+
+    proc = lab_main("run", "breast-cancer-attributions", "--set", "model.members=all", runs_dir=tmp_path)
+    assert proc.returncode == 2 and "model.members (set by override): only with model.from_run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not any(tmp_path.rglob("summary.json"))  # nothing written
