@@ -815,7 +815,8 @@ def _print_population(pop: dict) -> None:
     methods = pop["methods"]
     first = next(iter(methods.values()))
     names = list(first["feature_share"])
-    print(f"\n  do the {p(pop['members'])} members agree? each explained on the same {p(first['states'])} states (its own action;"
+    count = f"{p(pop['members'])} members" if pop["members"] != 1 else "members (only 1: no population)"
+    print(f"\n  do the {count} agree? each explained on the same {p(first['states'])} states (its own action;"
           f" {pop.get('action_agreement', 0):.0%} of actions as member 0's)")
     print(f"  {'method':<22} {'spearman':>8} {'top-' + str(first['k']):>6}  relied on by every member")
     for name, r in methods.items():
