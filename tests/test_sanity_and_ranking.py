@@ -8,17 +8,7 @@ from lab.xai import metrics
 from lab.xai.explain import explain
 from lab.xai.ranking import aggregate
 from lab.xai.sanity import layers, randomisation_test
-from tests.test_batched_explain import _trained
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    return _trained("breast-cancer-attributions", 150)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return _trained("digits-attributions", 40)
+from tests.test_batched_explain import cancer, digits  # noqa: F401 (fixtures, used by name)
 
 
 def _saliency(model, x, t):

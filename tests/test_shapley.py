@@ -6,12 +6,7 @@ import torch
 
 from lab.xai.kernel_shap import kernel_shap
 from lab.xai.shapley import exact_shapley, shapley_values
-from tests.test_batched_explain import _trained
-
-
-@pytest.fixture(scope="module")
-def wine():
-    return _trained("wine-linear-attributions", 150)
+from tests.test_batched_explain import _trained, wine  # noqa: F401 (wine: a fixture, used by name)
 
 
 @pytest.fixture(scope="module")

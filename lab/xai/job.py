@@ -338,6 +338,7 @@ def _population(spec, ctx, subject: Subject, device, methods: list[str]) -> dict
     """Every member of a population run explained on the same states, each on its own greedy
     action: per method, how far the members agree and which features they all rely on
     (lab.xai.population)."""
+    from lab.xai.policy import explained_module
     from lab.xai.population import agreement
 
     agent, rl_spec = subject.policy["agent"], subject.policy["spec"]
@@ -353,9 +354,7 @@ def _population(spec, ctx, subject: Subject, device, methods: list[str]) -> dict
                 break
             if members > 1:
                 agent.use_member(member)
-            module = agent.scores_module().to(device).eval()
-            for p in module.parameters():
-                p.requires_grad_(False)
+            module = explained_module(agent, device)
             with torch.no_grad():
                 t = module(torch.as_tensor(subject.inputs, device=device)).argmax(1).cpu().numpy()
             ex = _explain(spec, subject, device, module, subject.inputs, t, methods)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from math import comb
 
 import numpy as np
@@ -118,6 +119,41 @@ def varying(x: torch.Tensor, background: torch.Tensor, groups: torch.Tensor, n_g
     return counts.index_add_(1, groups, differs.float()) > 0
 
 
+@dataclass
+class Game:
+    """What Kernel SHAP's game needs of its inputs, once: flattened inputs and background rows,
+    the group of each feature, the groups each input explains, the targets, f(x) and E_b f(b)."""
+
+    n: int
+    shape: tuple
+    device: torch.device
+    flat: torch.Tensor  # (n, D)
+    bg: torch.Tensor  # (N, D)
+    groups: torch.Tensor  # (D,)
+    n_groups: int
+    vary: torch.Tensor  # (n, groups) bool
+    t: torch.Tensor  # (n,) long
+    fx: torch.Tensor  # (n,) float64
+    fnull: torch.Tensor  # (n,) float64: the background's mean output for each input's target
+
+    @classmethod
+    def of(cls, model, x: torch.Tensor, targets: torch.Tensor, background: torch.Tensor, groups: torch.Tensor | None = None,
+           vary: torch.Tensor | None = None) -> Game:
+        """groups default to one per feature; vary to the groups that differ from the background."""
+        n, dev = len(x), x.device
+        flat, bg = x.reshape(n, -1), background.reshape(len(background), -1)
+        if groups is None:
+            groups = torch.arange(flat.shape[1], device=dev)
+        n_groups = int(groups.max()) + 1
+        if vary is None:
+            vary = varying(flat, bg, groups, n_groups)
+        t = targets.to(dev).long()
+        with torch.inference_mode():
+            fx = model(x)[torch.arange(n, device=dev), t].double()
+            fnull = model(background).double().mean(dim=0)[t]
+        return cls(n, tuple(x.shape[1:]), dev, flat, bg, groups, n_groups, vary, t, fx, fnull)
+
+
 def kernel_shap(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, targets: torch.Tensor,
                 background: torch.Tensor, groups: torch.Tensor | None = None, vary: torch.Tensor | None = None,
                 nsamples: int = 0, seed: int = 0, chunk_rows: int = 2048) -> np.ndarray:
@@ -129,18 +165,9 @@ def kernel_shap(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
     those that differ from the background, as shap decides). Model calls take at most
     `chunk_rows` rows (at least one input-coalition pair, N rows).
     """
-    n, shape = len(x), tuple(x.shape[1:])
-    dev = x.device
-    flat, bg = x.reshape(n, -1), background.reshape(len(background), -1)
-    if groups is None:
-        groups = torch.arange(flat.shape[1], device=dev)
-    n_groups = int(groups.max()) + 1
-    if vary is None:
-        vary = varying(flat, bg, groups, n_groups)
-    t = targets.to(dev).long()
-    with torch.inference_mode():
-        fx = model(x)[torch.arange(n, device=dev), t].double()
-        fnull = model(background).double().mean(dim=0)[t]
+    g = Game.of(model, x, targets, background, groups, vary)
+    n, shape, dev, t, fx, fnull = g.n, g.shape, g.device, g.t, g.fx, g.fnull
+    flat, bg, groups, n_groups, vary = g.flat, g.bg, g.groups, g.n_groups, g.vary
     phi = torch.zeros((n, n_groups), dtype=torch.float64, device=dev)
     # inputs that vary in the same groups share one set of coalitions and one solve
     patterns, which = torch.unique(vary, dim=0, return_inverse=True)

@@ -51,10 +51,16 @@ def load_policy(run, spec, device: str):
     from lab.rl.train import load_delivered_policy
 
     agent, _ = load_delivered_policy(run, spec, device)
+    return agent, explained_module(agent, device)
+
+
+def explained_module(agent, device: str):
+    """The acting member's scores as attribution explains them: on the device, in eval mode, its
+    weights constant (no gradients kept for them)."""
     module = agent.scores_module().to(device).eval()
     for p in module.parameters():
         p.requires_grad_(False)
-    return agent, module
+    return module
 
 
 def _action_space(spec):

@@ -45,7 +45,7 @@ from math import comb
 import numpy as np
 import torch
 
-from lab.xai.kernel_shap import _coalition_values, varying
+from lab.xai.kernel_shap import Game, _coalition_values
 
 DEFAULT_BUDGET = 512  # coalitions per input (each one E_b f over the background rows); see docs/attribution.md
 EXACT_FEATURES = 13  # exact up to 2^13 = 8,192 coalitions per input, whatever the budget (wine's 13 features)
@@ -73,19 +73,10 @@ def shapley_values(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     groups: (D,) group id per flattened feature (default: one per feature); vary: (n, groups)
     bool, the groups each input explains (default: those that differ from the background, as
     shap decides; the others get 0). tolerance 0 spends the whole budget."""
-    n, shape = len(x), tuple(x.shape[1:])
-    dev = x.device
     budget = budget or DEFAULT_BUDGET
-    flat, bg = x.reshape(n, -1), background.reshape(len(background), -1)
-    if groups is None:
-        groups = torch.arange(flat.shape[1], device=dev)
-    n_groups = int(groups.max()) + 1
-    if vary is None:
-        vary = varying(flat, bg, groups, n_groups)
-    t = targets.to(dev).long()
-    with torch.inference_mode():
-        fx = model(x)[torch.arange(n, device=dev), t].double()
-        fnull = model(background).double().mean(dim=0)[t]
+    g = Game.of(model, x, targets, background, groups, vary)
+    n, shape, dev, t, fx, fnull = g.n, g.shape, g.device, g.t, g.fx, g.fnull
+    flat, bg, groups, n_groups, vary = g.flat, g.bg, g.groups, g.n_groups, g.vary
     phi = torch.zeros((n, n_groups), dtype=torch.float64, device=dev)
     se = torch.zeros_like(phi)
     evaluations = np.zeros(n, dtype=np.int64)
