@@ -11,8 +11,8 @@ Two models, each with an exact reference by enumeration of all 2^16 coalitions:
   16 patches of 2x2 pixels against the baseline (one row, as lab's image methods do).
 
 Methods, at equal budgets of coalitions per input where they take one:
-- lab `shapley` (lab.xai.shapley) with tolerance 0 at each budget, and at its defaults (budget 512,
-  tolerance 0.005);
+- lab `shapley` (lab.xai.shapley) with tolerance 0 at each budget, with its linear control variate
+  (the default) and with `control = "forest"`, and at its defaults (budget 512, tolerance 0.005);
 - lab `kernel_shap` (shap's estimator, batched);
 - shap.KernelExplainer at its defaults (nsamples 2 * 16 + 2048, l1_reg "num_features(10)"), with its
   default l1_reg at the smaller budgets, and with l1_reg=False at each budget;
@@ -141,15 +141,17 @@ def run(model, xs, bg, groups, seeds, budgets):
         print(f"  {label:<34} budget {budget!s:>7} evals {rows[-1]['evaluations']:>7.0f} error {rows[-1]['error']:.4f} "
               f"{rows[-1]['ms']:8.1f} ms/input", flush=True)
 
-    def lab_shapley(budget, tolerance):
+    def lab_shapley(budget, tolerance, control="linear"):
         def fn(seed):
-            r = shapley_values(model, xs, t, bg, groups=groups, vary=every, budget=budget, tolerance=tolerance, seed=seed)
+            r = shapley_values(model, xs, t, bg, groups=groups, vary=every, budget=budget, tolerance=tolerance, seed=seed,
+                               control=control)
             return r.values, float(r.evaluations.mean())
         return fn
 
     timed("lab shapley (defaults)", "default", lab_shapley(0, 0.005))
     for b in budgets:
         timed("lab shapley", b, lab_shapley(b, 0.0))
+        timed("lab shapley, control forest", b, lab_shapley(b, 0.0, "forest"))
         timed("lab kernel_shap (shap's estimator)", b,
               lambda seed, b=b: (kernel_shap(model, xs, t, bg, groups=groups, vary=every, nsamples=b, seed=seed), b))
     timed("shap KernelExplainer (defaults)", "default", lambda seed: _shap(model, xs, t, bg, groups, seed, None, True))
@@ -218,6 +220,21 @@ def table(name, rows) -> str:
     return "\n".join(out)
 
 
+def ratios(rows) -> str:
+    """lab's error over shap's at each budget (equal coalitions per input)."""
+    err = {(r["method"], r["budget"]): r["error"] for r in rows}
+    out = ["| budget | shapley / shap (l1_reg=False) | shapley, control forest / shap (l1_reg=False) |"
+           " shapley / shap (default l1_reg) |", "|---|---|---|---|"]
+    for b in BUDGETS:
+        shap_plain = err.get(("shap KernelExplainer l1_reg=False", b))
+        shap_l1 = err.get(("shap KernelExplainer (default l1_reg)", b)) or (err.get(("shap KernelExplainer (defaults)", "default"))
+                                                                           if b == BUDGETS[-1] else None)
+        lin, forest = err.get(("lab shapley", b)), err.get(("lab shapley, control forest", b))
+        if shap_plain and lin and forest and shap_l1:
+            out.append(f"| {b:,} | {lin / shap_plain:.2f}x | {forest / shap_plain:.2f}x | {lin / shap_l1:.3f}x |")
+    return "\n".join(out)
+
+
 def figure(path, results):
     import matplotlib
 
@@ -226,10 +243,10 @@ def figure(path, results):
 
     fig, axes = plt.subplots(2, len(results), figsize=(6.2 * len(results), 8.5), squeeze=False)
     for col, (name, rows) in enumerate(results.items()):
-        for label in dict.fromkeys(r["method"] for r in rows):
+        for i, label in enumerate(dict.fromkeys(r["method"] for r in rows)):
             pts = [r for r in rows if r["method"] == label]
             style = dict(marker="o" if len(pts) > 1 else "*", markersize=5 if len(pts) > 1 else 12,
-                         linewidth=2.2 if label.startswith("lab shapley") else 1.0)
+                         linewidth=2.2 if label.startswith("lab shapley") else 1.0, color=plt.cm.tab20(i))  # 12 methods: no colour twice
             axes[0, col].plot([r["evaluations"] for r in pts], [r["error"] for r in pts], label=label, **style)
             axes[1, col].plot([r["ms"] for r in pts], [r["error"] for r in pts], label=label, **style)
         for row, xlabel in ((0, "coalitions per input (model evaluations x background rows)"), (1, "wall ms per input (1 thread)")):
@@ -268,7 +285,7 @@ def main():
         groups = groups.to(a.device) if groups is not None else None
         results[label] = run(model, xs, bg, groups, a.seeds, BUDGETS)
     for label, rows in results.items():
-        print("\n" + table(label, rows))
+        print("\n" + table(label, rows) + "\n\n" + ratios(rows))
     figure(a.out, results)
     print(f"\nfigure: {a.out}")
 

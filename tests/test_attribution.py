@@ -263,6 +263,7 @@ def test_bad_csv_is_one_clear_line(tmp_path, text, message):
     ({"explain": {"methods": ["occlusion"]}}, "explain.methods: 'occlusion' does not apply to tabular inputs; use 'feature_ablation'"),
     ({"explain": {"params": {"integrated_gradients": {"n_step": 10}}}}, "explain.params.integrated_gradients.n_step: unknown parameter; did you mean 'n_steps'"),
     ({"explain": {"params": {"lime": {"num_samples": "many"}}}}, "explain.params.lime.num_samples: must be a int"),
+    ({"explain": {"params": {"shapley": {"control": "forst"}}}}, "explain.params.shapley.control: must be one of linear, forest (got 'forst'); did you mean 'forest'?"),
     ({"data": {"dataset": "breast-cancer"}}, "data.dataset: unknown dataset 'breast-cancer'; did you mean 'breast_cancer'"),
     ({"model": {"arch": "cnn"}}, "model.arch: 'cnn' is for images; dataset 'breast_cancer' is tabular"),
     ({"model": {"arch": "mlp", "from_run": "x"}}, "model: set exactly one of arch"),

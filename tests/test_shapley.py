@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from lab.xai.forest_control import CoalitionForest
 from lab.xai.kernel_shap import kernel_shap
-from lab.xai.shapley import exact_shapley, shapley_values
+from lab.xai.shapley import all_coalitions, exact_shapley, exact_weights, shapley_values
 from tests.test_batched_explain import _trained, wine  # noqa: F401 (wine: a fixture, used by name)
 
 
@@ -59,19 +60,31 @@ def test_the_estimate_is_exact_for_an_additive_model():
     with torch.no_grad():
         expected = (net.weight[[0, 1, 1]] * (x - bg.mean(0))).numpy()
     np.testing.assert_allclose(r.values, expected, atol=1e-5)
-    assert r.standard_errors.max() < 1e-6
+    assert r.standard_errors.max() < 1e-5  # float32 rounding only, under the values' tolerance
 
 
-def test_standard_errors_cover_the_true_error_at_their_level(cancer16):
+def test_a_forests_shapley_values_are_exact():
+    rng = np.random.default_rng(0)
+    z = rng.random((120, 8)) < 0.5
+    y = np.stack([z[:, 0] * z[:, 1] * ~z[:, 2] + z[:, 3] + rng.normal(0, 0.1, 120), z[:, 4] & z[:, 5]])  # two outputs
+    forest = CoalitionForest(z, y, seed=0)
+    enumerated = forest(all_coalitions(8).numpy()) @ exact_weights(8).numpy()  # the forest as a game, every coalition
+    np.testing.assert_allclose(forest.shapley_values(), enumerated, atol=1e-12)
+    # it learnt the interactions: z0 z1 (1 - z2) gives 1/6, 1/6 and -1/3; z4 z5 gives 1/2 each
+    assert enumerated[0, :2].min() > 0.03 and enumerated[0, 2] < -0.03 and enumerated[1, 4:6].min() > 0.3
+
+
+@pytest.mark.parametrize("control, seeds", [("linear", 25), ("forest", 8)])
+def test_standard_errors_cover_the_true_error_at_their_level(cancer16, control, seeds):
     model, x, t, bg, groups, exact = cancer16
-    runs = [shapley_values(model, x, t, bg, groups=groups, budget=256, tolerance=0, seed=s) for s in range(25)]
+    runs = [shapley_values(model, x, t, bg, groups=groups, budget=256, tolerance=0, seed=s, control=control) for s in range(seeds)]
     assert all(r.evaluations.max() <= 256 + 16 for r in runs) and not runs[0].exact.any()
     errors = np.stack([r.values for r in runs]) - exact
     se = np.stack([r.standard_errors for r in runs])
-    coverage = np.mean(np.abs(errors) <= 1.96 * se)  # 25 seeds x 4 inputs x 16 groups
-    assert 0.9 <= coverage <= 0.99, coverage
+    coverage = np.mean(np.abs(errors) <= 1.96 * se)  # seeds x 4 inputs x 16 groups
+    assert 0.88 <= coverage <= 0.99, coverage
     # and every estimate keeps efficiency exactly
-    np.testing.assert_allclose(np.stack([r.values for r in runs]).sum(axis=2), np.broadcast_to(exact.sum(axis=1), (25, 4)), atol=1e-5)
+    np.testing.assert_allclose(np.stack([r.values for r in runs]).sum(axis=2), np.broadcast_to(exact.sum(axis=1), (seeds, 4)), atol=1e-5)
 
 
 def test_the_estimate_has_less_error_than_shaps_at_the_same_coalitions(cancer16):
@@ -80,10 +93,12 @@ def test_the_estimate_has_less_error_than_shaps_at_the_same_coalitions(cancer16)
 
     def error(phi):
         return np.mean(np.linalg.norm(phi - exact, axis=1) / np.linalg.norm(exact, axis=1))
-    ours = np.mean([error(shapley_values(model, x, t, bg, groups=groups, budget=512, tolerance=0, seed=s).values)
-                    for s in range(6)])
+    ours, forest = (np.mean([error(shapley_values(model, x, t, bg, groups=groups, budget=512, tolerance=0, seed=s,
+                                                  control=control).values) for s in range(seeds)])
+                    for control, seeds in (("linear", 6), ("forest", 3)))
     shaps = np.mean([error(kernel_shap(model, x, t, bg, groups=groups, vary=every, nsamples=512, seed=s)) for s in range(6)])
     assert ours < 0.95 * shaps, (ours, shaps)
+    assert forest < 0.6 * shaps, (forest, shaps)  # measured 0.49 (linear: 0.81)
 
 
 def test_the_tolerance_stops_sampling_once_the_errors_fall_under_it(cancer16):

@@ -59,6 +59,10 @@ def check_methods(methods: list[str] | None, is_image: bool | None, params: dict
                 ok = True
             if not ok:
                 raise BadInput(f"{where}.params.{name}.{key}: must be a {type(default).__name__} (got {value!r}; default {default!r})")
+            allowed_values = METHODS[name].choices.get(key)
+            if allowed_values and value not in allowed_values:
+                raise BadInput(f"{where}.params.{name}.{key}: must be one of {', '.join(allowed_values)} (got {value!r})"
+                               + did_you_mean(str(value), allowed_values))
             if isinstance(value, float) and not math.isfinite(value):
                 raise BadInput(f"{where}.params.{name}.{key}: must be a finite number (got {value!r}; default {default!r})")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
