@@ -691,6 +691,7 @@ def cmd_show(args) -> int:
                 continue  # shown as tables below (or in summary.json)
             print(f"    {p(key):<26} {value:,.4g}" if isinstance(value, float) else f"    {p(key):<26} {p(value)}")
     if isinstance(s.results.members, list):
+        _print_member_statistics(run, s.results.members)
         _print_members(s.results.members, s.results.best_member)
     if s.error:
         print(f"  error {p(s.error)}")
@@ -714,13 +715,59 @@ def cmd_show(args) -> int:
     return EXIT_OK
 
 
+def _target_return(run) -> float | None:
+    """The return a run's experiment aims at: its eval.target_return, else the environment's
+    registered reward threshold (CartPole-v1: 475), else None."""
+    try:
+        import tomllib
+
+        spec = tomllib.loads(run.spec_path.read_text())
+        target = spec.get("eval", {}).get("target_return")
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            return float(target)
+        import gymnasium
+
+        entry = gymnasium.envs.registry.get(str(spec.get("env", {}).get("id", "")))
+        return float(entry.reward_threshold) if entry is not None and entry.reward_threshold is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _print_member_statistics(run, members: list) -> None:
+    """IQM, mean, median and optimality gap of the members' final evaluations with 95% intervals
+    (lab.stats, rliable), one line per setting where the members' settings differ."""
+    import math
+
+    from lab import stats
+    from lab.display import printable
+
+    groups: dict[str, list[float]] = {}
+    for m in members:
+        v = m.get("final_eval_return_mean") if isinstance(m, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            own = "  ".join(f"{k.removeprefix('agent.')}={m[k]}" for k in sorted(m) if k.startswith("agent."))
+            groups.setdefault(own, []).append(float(v))
+    if not groups or max(map(len, groups.values())) < 2:
+        return
+    gamma = _target_return(run)
+    print(f"\n  final evaluations over members: interquartile mean (IQM), mean, median{' and optimality gap to ' + format(gamma, 'g') if gamma is not None else ''}"
+          f" with 95% stratified-bootstrap intervals (rliable, {stats.REPS:,} resamples, seed 0)")
+    for own, scores in groups.items():
+        if len(scores) < 2:
+            continue
+        a = stats.aggregates(scores, gamma)
+        gap = f"  gap {stats.interval(a['optimality_gap'])}" if gamma is not None else ""
+        print(f"   {printable(own) + '  ' if own else ''}{len(scores)} members  IQM {stats.interval(a['iqm'])}  mean {stats.interval(a['mean'])}"
+              f"  median {stats.interval(a['median'])}{gap}")
+
+
 def _print_members(members: list, best, shown: int = 20) -> None:
     """A population's members, strongest final evaluation first (the first `shown`)."""
     def final(m):
         v = m.get("final_eval_return_mean") if isinstance(m, dict) else None
         return v if isinstance(v, (int, float)) else float("-inf")
 
-    from lab.display import printable
+    from lab.display import printable, short_value
 
     def cell(v):
         return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else printable(v, limit=80)
@@ -728,7 +775,7 @@ def _print_members(members: list, best, shown: int = 20) -> None:
     rows = sorted((m for m in members if isinstance(m, dict)), key=final, reverse=True)
     print(f"\n  members ({len(rows)}), strongest final evaluation first; * the delivered one")
     for m in rows[:shown]:
-        own = "  ".join(f"{cell(k.removeprefix('agent.'))}={cell(v)}" for k, v in m.items() if k.startswith("agent."))
+        own = "  ".join(f"{cell(k.removeprefix('agent.'))}={printable(short_value(v), limit=80)}" for k, v in m.items() if k.startswith("agent."))
         mark = "*" if m.get("member") == best else " "
         print(f"   {mark}{cell(m.get('member')):>5}  seed {cell(m.get('seed')):<6} final {cell(m.get('final_eval_return_mean')):>9}"
               f"  best {cell(m.get('best_eval_return_mean')):>9} at step {cell(m.get('best_eval_step')):<8} {own}".rstrip())
@@ -1195,7 +1242,8 @@ class _SweepView:
 def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
     from lab.display import printable, short_value
-    from lab.sweep.report import importance, members, sweep_runs, table, value_text
+    from lab.summary import RunState
+    from lab.sweep.report import importance, members, seed_statistics, seed_statistics_lines, sweep_runs, table, value_text
 
     # the table, then whole lines (a terminal wraps them at its own width; a pipe keeps them whole)
     _print_table(table(record, limit=shown))
@@ -1212,6 +1260,9 @@ def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     if best is not None:
         print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
                         + ", ".join(f"{k}={short_value(v)}" for k, v in best.params.items())))
+    if len(record.seeds) > 1 and record.live_state != RunState.RUNNING:
+        for line in seed_statistics_lines(record, seed_statistics(record)):
+            print(printable(line))
     imp = importance(folder)
     if imp:
         print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())))

@@ -100,3 +100,52 @@ def test_help_in_a_pipe_is_not_wrapped():
     out = lab_cli("--help").stdout
     assert lines_with(out, "stop a running run (it checkpoints, then ends 'stopped') or sweep (each of its runs does, then "
                            "the sweep ends 'stopped')")
+
+
+def _rliable(fn, scores) -> list[float]:
+    """[point, low, high] of fn by rliable itself: 2,000 stratified-bootstrap resamples drawn from
+    numpy's global generator seeded 0 (as lab.stats seeds it)."""
+    import numpy as np
+    from rliable import library
+
+    np.random.seed(0)
+    points, intervals = library.get_interval_estimates({"x": scores}, lambda *a: np.array([fn(*a)]), reps=2000)
+    return [float(points["x"][0]), float(intervals["x"][0][0]), float(intervals["x"][1][0])]
+
+
+def _intervals(line: str) -> list[list[float]]:
+    """Every 'point [low, high]' in a line, as numbers."""
+    return [[float(a), float(b), float(c)] for a, b, c in re.findall(r"(-?[\d.e+-]+) \[(-?[\d.e+-]+), (-?[\d.e+-]+)\]", line)]
+
+
+@pytest.mark.slow  # a real population sweep
+def test_statistics_over_seeds_are_rliables_own(population):
+    """`lab show` of a population sweep ranks its trials by IQM over seeds with rliable's 95% intervals
+    and the probability that the best trial's seed beats each other's; `lab show` of its population
+    run gives each setting's IQM over its members. Both equal rliable's numbers, computed here."""
+    import numpy as np
+    from rliable import metrics
+
+    root, _, record = population
+    finals = {t["number"]: np.array(t["values"], dtype=float) for t in record["trials"]}
+    shown = lab_cli("show", record["id"], runs_dir=root).stdout
+    table = shown[shown.index("over seeds (IQM"):].splitlines()[2:2 + len(finals)]
+    order = [int(line.split()[1]) for line in table]
+    iqm = {n: _rliable(metrics.aggregate_iqm, v.reshape(-1, 1)) for n, v in finals.items()}
+    assert order == sorted(finals, key=lambda n: -iqm[n][0]), shown  # ranked by IQM, best first
+    best = order[0]
+    for n, line in zip(order, table):
+        printed = _intervals(line)
+        np.testing.assert_allclose(printed[0], iqm[n], rtol=2e-3, err_msg=line)
+        if n != best:  # P(a seed of the best beats a seed of this one), rliable's Mann-Whitney with its interval
+            improvement = _rliable(metrics.probability_of_improvement, [finals[best].reshape(-1, 1), finals[n].reshape(-1, 1)])
+            np.testing.assert_allclose(printed[2], improvement, atol=0.006, err_msg=line)
+    verdict = next(line for line in shown.splitlines() if line.startswith("the best by IQM"))
+    apart = iqm[best][1] > iqm[order[1]][2]
+    assert ("is distinguishable from" if apart else "is not distinguishable from") in verdict, verdict
+
+    (run_id,) = {run for t in record["trials"] for run in t["runs"]}
+    members = lab_cli("show", run_id, runs_dir=root).stdout
+    for t in record["trials"]:  # one line per setting, over its two members (its two seeds)
+        line = next(line for line in members.splitlines() if f"learning_rate={t['params']['agent.learning_rate']:g}  2 members" in line)
+        np.testing.assert_allclose(_intervals(line)[0], iqm[t["number"]], rtol=2e-3, err_msg=line)

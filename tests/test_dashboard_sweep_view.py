@@ -120,7 +120,9 @@ def check_table(screen, trials: int) -> None:
     lines = table_lines(table)
     header, rows = lines[0], [line for line in lines[1:] if line.strip()]
     assert len(rows) == min(trials, table.size.height - 1), lines
-    labels = ["#", "learning_rate", "n_epochs", "final eval return mean", "state", "seeds", "progress"]
+    iqm = {row["trial"]: row["aggregates"]["iqm"] for row in screen.statistics}  # the column is there once they are
+    labels = ["#", "learning_rate", "n_epochs", "final eval return mean", *(["IQM [95% CI]"] if iqm else []), "state", "seeds",
+              "progress"]
     starts = []
     for label in labels:  # each label, or its start cut with '…' where the column is narrower
         at = header.find(label)
@@ -138,8 +140,12 @@ def check_table(screen, trials: int) -> None:
         cells = [line[a:b].strip() for a, b in zip(starts, ends)]
         numbers = [short_value(t.params["agent.learning_rate"]), str(t.params["agent.n_epochs"]), value_text(t)]
         assert cells[1:4] == numbers, (numbers, line, header)  # numbers whole, always
-        for cell, text, words in zip(cells[4:], ["complete", " ".join(short_value(v) for v in t.values), "2/2 completed"],
-                                     [False, True, False]):  # texts whole, or cut with '…' (between values)
+        texts, words = ["complete", " ".join(short_value(v) for v in t.values), "2/2 completed"], [False, True, False]
+        if iqm:  # the IQM whole, its interval whole or cut with '…'
+            from lab.stats import interval
+
+            texts, words = [interval(iqm[t.number]) if t.number in iqm else "-", *texts], [True, *words]
+        for cell, text, words in zip(cells[4:], texts, words):  # texts whole, or cut with '…' (between values)
             if cell != text:
                 assert cell.endswith("…") and text.startswith(cell[:-1]), (cell, text, line)
                 assert not words or text[len(cell) - 1] == " ", (cell, text)
@@ -211,3 +217,45 @@ async def test_trials_arriving_in_a_live_sweep_are_as_wide_as_the_rows_before_th
                 await pilot.resize_terminal(*size)
                 await pilot.pause()
                 check_table(screen, trials)
+
+
+async def test_an_ended_sweep_ranks_its_trials_by_iqm_over_seeds_with_rliables_intervals(tmp_path):
+    """Two seeds a trial: the screen's IQM column and its header's best-against-runner-up line are
+    rliable's numbers, computed here (numpy's generator seeded 0, 2,000 resamples)."""
+    import numpy as np
+    from rliable import library, metrics
+
+    from lab import stats
+
+    def by_rliable(fn, scores):
+        np.random.seed(0)
+        points, intervals = library.get_interval_estimates({"x": scores}, lambda *a: np.array([fn(*a)]), reps=2000)
+        return [float(points["x"][0]), float(intervals["x"][0][0]), float(intervals["x"][1][0])]
+
+    root = tmp_path / "runs"
+    path = hand_sweep(root)
+    finals = {i: np.array([value(i, 0), value(i, 1)]).reshape(-1, 1) for i in range(len(RATES))}
+    order = sorted(finals, key=lambda i: -finals[i].mean())  # with two seeds the IQM is their mean
+    best, second = order[0], order[1]
+    app = LabApp(root)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        app.open_sweep(path)
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.ready and len(screen.statistics) > 1, timeout=30)
+        assert [row["trial"] for row in screen.statistics] == order[:len(screen.statistics)]
+        iqm = {i: by_rliable(metrics.aggregate_iqm, finals[i]) for i in (best, second)}
+        improvement = by_rliable(metrics.probability_of_improvement, [finals[best], finals[second]])
+        for row in screen.statistics[:2]:
+            np.testing.assert_allclose(row["aggregates"]["iqm"], iqm[row["trial"]], atol=1e-3)
+        np.testing.assert_allclose(screen.statistics[1]["vs_best"], improvement, atol=1e-3)
+        header = str(screen.query_one("#sweep-header").render())
+        assert (f"over seeds: trial {best} IQM {stats.interval(screen.statistics[0]['aggregates']['iqm'])} vs trial {second}"
+                in header), header
+        assert f"P({best} > {second}) = {stats.interval(improvement, '.2f')}" in header, header
+        apart = iqm[best][1] > iqm[second][2]
+        assert ("not distinguishable" not in header) == apart and apart, header  # 1,235-1,238 against 500-503
+        lines = table_lines(screen.query_one("#sweep-trials"))
+        assert "IQM [95% CI]" in lines[0]
+        row = next(line for line in lines[1:] if line.split() and line.split()[0] == str(best))
+        assert stats.interval(screen.statistics[0]["aggregates"]["iqm"]) in row, row

@@ -77,6 +77,17 @@ class Trial:
         return [j.value for j in self.jobs]
 
     @property
+    def iqm(self) -> float | None:
+        """The interquartile mean of its seeds' values (the mean of the middle half, as rliable's
+        IQM: int(n / 4) cut from each end; the value itself for one or two seeds); what trials
+        are ranked by. None without a value."""
+        if self.value is None:
+            return None
+        done = sorted(v for v in self.values if v is not None)
+        cut = len(done) // 4
+        return statistics.fmean(done[cut:len(done) - cut]) if done else self.value
+
+    @property
     def finished(self) -> bool:
         """Neither waiting to start nor running: counted as done in a sweep's progress."""
         return self.state not in (PENDING, RunState.RUNNING)
@@ -140,7 +151,7 @@ class SweepRecord:
         done = [t for t in self.trials if t.state == COMPLETE and t.value is not None]
         if not done:
             return None
-        return (max if self.direction == "maximize" else min)(done, key=lambda t: t.value)
+        return (max if self.direction == "maximize" else min)(done, key=lambda t: t.iqm)
 
     def to_dict(self) -> dict:
         out = asdict(self)

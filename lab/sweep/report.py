@@ -14,9 +14,10 @@ IMPORTANCE_WORK = 2_000
 
 
 def ranked(record: SweepRecord) -> list[Trial]:
-    """Trials with a value first, best first; then the rest in order."""
+    """Trials with a value first, best first by the IQM over their seeds (their value for one or two
+    seeds); then the rest in order."""
     sign = -1 if record.direction == "maximize" else 1
-    valued = sorted((t for t in record.trials if t.value is not None and t.state == COMPLETE), key=lambda t: sign * t.value)
+    valued = sorted((t for t in record.trials if t.value is not None and t.state == COMPLETE), key=lambda t: sign * t.iqm)
     return valued + [t for t in record.trials if t not in valued]
 
 
@@ -95,6 +96,46 @@ def table(record: SweepRecord, live: bool = False, limit: int | None = None):
         t.add_row(*(Text(printable(c, limit=200)) for c in cells), Text(printable(state, limit=40), style=style),
                   Text(printable(extra, limit=200)))  # Text: a "[64, 64]" is not markup
     return t
+
+
+def seed_statistics(record: SweepRecord, limit: int = 10) -> list[dict]:
+    """The completed trials with two or more seeds ranked by the IQM of their seeds' values, best
+    first, with 95% stratified-bootstrap intervals and the probability that a seed of the best
+    beats a seed of each (lab.stats.compare, rliable): [] for a sweep of one seed. Each row gets
+    "trial" (its number)."""
+    from lab import stats
+
+    groups = {str(t.number): [v for v in t.values if v is not None] for t in record.trials if t.state == COMPLETE}
+    rows = stats.compare(groups, maximize=record.direction == "maximize", limit=limit)
+    for row in rows:
+        row["trial"] = int(row["name"])
+    return rows
+
+
+def seed_statistics_lines(record: SweepRecord, rows: list[dict]) -> list[str]:
+    """`seed_statistics` as text: a ranked table, then whether the best is told apart from the runner-up."""
+    from lab import stats
+
+    if not rows:
+        return []
+    a = rows[0]["aggregates"]
+    out = [f"over seeds (IQM: the mean of the middle half; 95% stratified-bootstrap intervals, rliable, {a['reps']:,} "
+           f"resamples, seed {a['seed']}; P(best >): the probability that a seed of the best trial beats one of this):",
+           f"  {'rank':>4} {'#':>4} {'seeds':>5}  {'IQM [95% CI]':<28} {'mean [95% CI]':<28} P(best >) [95% CI]"]
+    for i, row in enumerate(rows, 1):
+        a = row["aggregates"]
+        vs = stats.interval(row["vs_best"], ".2f") if row["vs_best"] else "-"
+        out.append(f"  {i:>4} {row['trial']:>4} {a['runs']:>5}  {stats.interval(a['iqm']):<28} "
+                   f"{stats.interval(a['mean']):<28} {vs}")
+    if len(rows) > 1:
+        best, second = rows[0], rows[1]
+        best_vs = second["vs_best"]
+        told = "distinguishable from" if second["distinguishable"] else "not distinguishable from"
+        out.append(f"the best by IQM, trial {best['trial']}, is {told} the runner-up, trial {second['trial']}: their IQM "
+                   f"intervals {'do not overlap' if second['distinguishable'] else 'overlap'}; P(trial {best['trial']} > "
+                   f"trial {second['trial']}) = {stats.interval(best_vs, '.2f')}" + ("" if best_vs[1] > 0.5 else
+                                                                                 " (the interval reaches 0.5: no sure improvement)"))
+    return out
 
 
 def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:

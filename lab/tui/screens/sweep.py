@@ -77,6 +77,8 @@ class SweepReader:
         self.params: dict = {}  # sweep.toml's [sweep.params]: key -> choices (a list) or a range (a table)
         self.followers: dict = {}  # run id -> RunFollower
         self.started: set[str] = set()  # the runs of its trials that have a folder (a summary)
+        self.statistics: list[dict] = []  # lab.sweep.report.seed_statistics once the sweep has ended
+        self._statistics_of = None  # the sweep.json stamp they were computed from
         self._stamp = None
         self._shown: list[int] = []
 
@@ -104,10 +106,23 @@ class SweepReader:
         changed |= shown != self._shown
         self._shown = shown
         changed |= self._look_for_runs(record)
+        if not changed:  # (news first: the statistics, seconds of bootstrap, come with a later look)
+            changed = self._compute_statistics(record, stamp)
         if not changed:
             return None
         return SweepRead(replace(self.sweep), [c for c in (self._curve(record, t) for t in best) if c is not None], self.params,
-                         frozenset(self.started))
+                         frozenset(self.started), list(self.statistics))
+
+    def _compute_statistics(self, record: SweepRecord | None, stamp) -> bool:
+        """The trials' statistics over seeds (rliable's bootstrap: about a second, here in the reader
+        thread), once per sweep.json, when the sweep has ended and has two or more seeds. True when new."""
+        from lab.sweep.report import seed_statistics
+
+        if record is None or len(record.seeds) < 2 or record.live_state == RunState.RUNNING or stamp == self._statistics_of:
+            return False
+        self._statistics_of = stamp
+        self.statistics = seed_statistics(record)
+        return bool(self.statistics)
 
     def _look_for_runs(self, record: SweepRecord | None) -> bool:
         """Note the runs of started trials whose folder has appeared since the last look. True when any did."""
@@ -194,6 +209,7 @@ class SweepScreen(Screen):
         self.by_value = False  # the table in trial order, or best first
         self.ready = False  # the first SweepRead has been drawn
         self.started: frozenset[str] = frozenset()  # the runs of its trials that have a folder
+        self.statistics: list[dict] = []  # over seeds, once the sweep has ended (lab.sweep.report.seed_statistics)
         self._wake = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -238,6 +254,7 @@ class SweepScreen(Screen):
         first = self.sweep is None
         self.sweep, self.curves, self.params = message.sweep, message.curves, message.params
         self.started = message.started
+        self.statistics = message.statistics
         self.ready = True
         self.update_header()
         self.update_table()
@@ -287,12 +304,28 @@ class SweepScreen(Screen):
         if fixed:
             third.append("   fixed: " + printable(", ".join(f"{k}={short_value(v)}" for k, v in fixed.items())), style="dim")
         lines = [head, line, third]
+        if len(self.statistics) > 1:
+            lines.append(self._statistics_line())
         if r.error:
             lines.append(Text(printable(r.error), style="bold red"))
         if state == RunState.CRASHED:
             lines.append(Text(f"the sweep's process died without saying so; `lab sweep --resume {printable(sweep.id)}` continues it",
                               style="bold red"))
         self.query_one("#sweep-header", Static).update(Text("\n").join(lines))
+
+    def _statistics_line(self) -> Text:
+        """The best trial by IQM over seeds against the runner-up: both IQMs with their 95% intervals,
+        the probability of improvement, and whether they are told apart."""
+        from lab import stats
+
+        best, second = self.statistics[0], self.statistics[1]
+        apart = second["distinguishable"]
+        line = Text(f"over seeds: trial {best['trial']} IQM {stats.interval(best['aggregates']['iqm'])} vs trial "
+                    f"{second['trial']} {stats.interval(second['aggregates']['iqm'])} (95%, rliable); "
+                    f"P({best['trial']} > {second['trial']}) = {stats.interval(second['vs_best'], '.2f')} · ")
+        line.append("distinguishable" if apart else "not distinguishable: the intervals overlap",
+                    style="bold green" if apart else "bold yellow")
+        return line
 
     def _trial_cells(self, trial: Trial, best: Trial | None) -> dict:
         state = trial.state
@@ -308,6 +341,11 @@ class SweepScreen(Screen):
             completed = sum(j.state == RunState.COMPLETED for j in trial.jobs)
             progress = Text("-" if state == PENDING else f"{completed}/{len(trial.jobs)} completed", style="dim")
         cells = {"#": number, "value": value_text(trial), "state": state_text, "seeds": seeds, "progress": progress}
+        if self.statistics:
+            from lab import stats
+
+            row = next((row for row in self.statistics if row["trial"] == trial.number), None)
+            cells["iqm"] = Text(stats.interval(row["aggregates"]["iqm"]) if row else "-", style="" if row else "dim")
         for key in self.swept():
             cells["p:" + key] = Text(printable(short_value(trial.params.get(key)), limit=60)) if key in trial.params else "-"
         return cells
@@ -322,8 +360,10 @@ class SweepScreen(Screen):
         for key in self.swept():
             numbers = all(_is_number(t.params.get(key)) for t in r.trials if key in t.params)
             columns.append(Column("p:" + key, printable(_short(key), limit=60), "never" if numbers else "end"))
-        columns += [Column("value", printable(metric, limit=60), "never"), Column("state", "state"),
-                    Column("seeds", "seeds", "words"), Column("progress", "progress")]
+        columns += [Column("value", printable(metric, limit=60), "never")]
+        if self.statistics:  # the IQM over seeds with its interval, for the trials lab.stats ranked
+            columns.append(Column("iqm", "IQM [95% CI]", "words"))  # narrow: the IQM, then '…' for its interval
+        columns += [Column("state", "state"), Column("seeds", "seeds", "words"), Column("progress", "progress")]
         best = r.best()
         trials = ranked(r) if self.by_value else r.trials
         self.query_one("#sweep-trials", FittedTable).show(columns, [(str(t.number), self._trial_cells(t, best)) for t in trials])
