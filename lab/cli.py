@@ -650,7 +650,7 @@ def cmd_show(args) -> int:
     if sweep is not None:
         from lab.errors import BadInput
         from lab.sweep.record import SweepCorrupt
-        from lab.sweep.report import write_best
+        from lab.sweep.report import PROFILE_PNG, write_best, write_profiles
 
         try:
             record = sweep.read()
@@ -664,7 +664,10 @@ def cmd_show(args) -> int:
             except BadInput as e:  # the sweep is shown all the same
                 print(f"lab: {p(sweep.id)}: no best.toml ({p(str(e))})", file=sys.stderr)
                 best = None
-        _print_sweep(sweep, record, best if best is not None and best.exists() else None)
+        profile = sweep.path / PROFILE_PNG
+        if not profile.exists() and record.live_state != RunState.RUNNING:
+            profile = write_profiles(sweep, record) or profile
+        _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile if profile.exists() else None)
         return EXIT_OK
     run = _named_run(args, "show")
     s = run.summary
@@ -1167,13 +1170,14 @@ def cmd_sweep(args) -> int:
             spec = load_sweep(args.sweep, {**shape, **({"sweep.workers": args.workers} if args.workers else {})})
             record = runner.start(spec, args.runs_dir, backend=args.backend, **kwargs)
     folder = resumed if args.resume else SweepFolder(_sweep_path(record, args.runs_dir))
-    from lab.sweep.report import write_best
+    from lab.sweep.report import write_best, write_profiles
 
     best_file = write_best(folder, record)
+    profile = write_profiles(folder, record)
     if args.json:
         print(json.dumps(record.result_line()), flush=True)
     else:
-        _print_sweep(folder, record, best_file)
+        _print_sweep(folder, record, best_file, profile)
     if record.state == RunState.COMPLETED and any(t.state in (RunState.CRASHED, RunState.FAILED) for t in record.trials):
         return EXIT_FAILED  # it went on, and finished; `lab sweep --resume` reruns what crashed
     return exit_code(record.state)
@@ -1239,7 +1243,7 @@ class _SweepView:
             print(message, flush=True)
 
 
-def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
+def _print_sweep(folder, record, best_file=None, profile=None, shown: int = 100) -> None:
     """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
     from lab.display import printable, short_value
     from lab.summary import RunState
@@ -1266,6 +1270,8 @@ def _print_sweep(folder, record, best_file=None, shown: int = 100) -> None:
     imp = importance(folder)
     if imp:
         print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())))
+    if profile is not None:
+        print(printable(f"performance profiles of the best trials over seeds: {profile}"))
     if best_file is not None:
         print(printable(f"the best settings as an experiment: lab run {best_file}"))
 

@@ -88,6 +88,40 @@ def performance_profile(scores, taus, reps: int = REPS, seed: int = 0) -> dict:
             "low": np.round(cis["x"][0], 4).tolist(), "high": np.round(cis["x"][1], 4).tolist()}
 
 
+def profiles(groups: dict[str, list[float]], points: int = 41, reps: int = REPS, seed: int = 0) -> dict:
+    """{"tau": thresholds, "groups": {name: {"share", "low", "high"}}}: each group's performance
+    profile (rliable) over one grid of `points` thresholds from the lowest score to the highest;
+    groups with fewer than 2 runs are left out. {} when none is left."""
+    usable = {k: [float(v) for v in vs] for k, vs in groups.items() if len(vs) >= 2}
+    if not usable:
+        return {}
+    every = [v for vs in usable.values() for v in vs]
+    taus = np.linspace(min(every), max(every), points)
+    out = {name: performance_profile(vs, taus, reps, seed) for name, vs in usable.items()}
+    return {"tau": taus.round(4).tolist(), "groups": {k: {key: v[key] for key in ("share", "low", "high")} for k, v in out.items()}}
+
+
+def write_profiles(path, prof: dict, title: str, x_label: str = "final evaluation return") -> None:
+    """A PNG of `profiles`: each group's share of runs scoring above tau, its 95% band shaded."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, g in prof["groups"].items():
+        (line,) = ax.plot(prof["tau"], g["share"], label=name, linewidth=1.8)
+        ax.fill_between(prof["tau"], g["low"], g["high"], color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("share of runs scoring above tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, title="95% stratified-bootstrap bands (rliable)", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def compare(groups: dict[str, list[float]], maximize: bool = True, gamma: float | None = None, limit: int = 10,
             reps: int = REPS, seed: int = 0) -> list[dict]:
     """Configurations (name -> their runs' scores) ranked by IQM, best first: each {"name",

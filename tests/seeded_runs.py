@@ -20,8 +20,9 @@ def _write(path: Path, summary: dict, events: list[dict], spec: str = "") -> Pat
 
 
 def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0, state: str = "completed",
-           process: dict | None = None) -> Path:
-    """A CartPole-like learning curve: returns rise from ~20 to 500 over 100k steps."""
+           process: dict | None = None, final: float = 500.0) -> Path:
+    """A CartPole-like learning curve: returns rise from ~20 to 500 over 100k steps; its final
+    evaluation `final`."""
     rng = np.random.default_rng(seed)
     events = [{"t": T0, "kind": "status", "state": "running", "message": "device cpu"}]
     step, recent, t = 0, [], T0
@@ -48,7 +49,7 @@ def rl_run(root: Path, name: str, experiment: str, seed: int, speed: float = 1.0
                "duration_seconds": round(t - T0, 3), "algo": "ppo", "env": "CartPole-v1", "seed": seed, "device": "cpu",
                "device_reason": "auto: no CUDA device visible to torch", "threads": 1,
                "progress": {"step": step, "total": 100000, "fraction": min(step / 1e5, 1.0)},
-               "results": {"final_eval_return_mean": 500.0, "final_eval_return_std": 0.0, "best_eval_return_mean": 500.0,
+               "results": {"final_eval_return_mean": final, "final_eval_return_std": 0.0, "best_eval_return_mean": 500.0,
                            "steps_per_second": 2500.0, "total_steps": step}, "error": None, **(process or {})}
     return _write(root / name, summary, events)
 

@@ -1,5 +1,7 @@
 """Compare runs: return curves overlaid (by steps or wall time), or seeds as mean and min-max band;
-rolling returns or evaluations, smoothed or not.
+rolling returns or evaluations, smoothed or not; runs of one experiment over seeds as the IQM of
+their final evaluations with its 95% interval, and the probability that one experiment's run beats
+another's (lab.stats, rliable: bootstrapped in a worker thread).
 
 A reader thread follows the runs (`lab.tui.screens.run.follow_runs`: `RunsRead`, then
 `RunEventsArrived`); the screen applies its news and redraws once a second, reading nothing.
@@ -16,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from lab.display import duration, printable, result_text, run_labels
 from lab.follow import RunFollower
@@ -32,7 +34,9 @@ class CompareScreen(Screen):
     TITLE = "compare"
     HELP = ("The marked runs' return curves on one chart, by environment steps or by wall time, "
             "rolling returns or evaluations, smoothed or not; runs of one experiment that differ only "
-            "in their seed as their mean with a band from the lowest to the highest. The table: each "
+            "in their seed as their mean with a band from the lowest to the highest. Under the chart, each "
+            "experiment's completed runs over seeds: the IQM of their final evaluations with its 95% interval "
+            "(rliable), and the probability that a run of the best beats a run of each other. The table: each "
             "run's state and result.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -59,10 +63,13 @@ class CompareScreen(Screen):
         self.grouped = False
         self.evals = False  # evaluation returns instead of the rolling mean of training episodes
         self.smoothing = 0.0
+        self.statistics: list[dict] = []  # lab.stats.compare of the experiments' final evaluations
+        self._scored: dict | None = None  # the scores the statistics are of (or are being computed from)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-view"):
             yield LinePlot("return", id="compare-plot")
+            yield Static(id="compare-stats")
             yield DataTable(id="compare-table", cursor_type="row")
         yield KeyFooter()
 
@@ -104,6 +111,37 @@ class CompareScreen(Screen):
         self._changed = False
         self.draw()
         self.update_table()
+        scores = final_scores(self.followers)
+        if scores != self._scored:
+            self._scored = scores
+            self.compute_statistics(scores)
+
+    @work(thread=True, exclusive=True, group="compare-statistics")
+    def compute_statistics(self, scores: dict[str, list[float]]) -> None:
+        """rliable's bootstrap (about a second an experiment), off the event loop."""
+        from lab.stats import compare
+
+        rows = compare(scores)
+        self.app.call_from_thread(self.show_statistics, rows)
+
+    def show_statistics(self, rows: list[dict]) -> None:
+        from lab.stats import interval
+
+        self.statistics = rows
+        text = Text()
+        if rows:
+            text.append("final evaluations over seeds, IQM [95% CI] (rliable): ", style="dim")
+            for i, row in enumerate(rows):
+                a = row["aggregates"]
+                text.append(("" if i == 0 else " · ") + printable(row["name"], limit=60), style="bold" if i == 0 else "")
+                text.append(f" {a['runs']} runs {interval(a['iqm'])}")
+            for row in rows[1:]:
+                apart = row["distinguishable"]
+                text.append(f"\nP({printable(rows[0]['name'], limit=60)} > {printable(row['name'], limit=60)}) = "
+                            f"{interval(row['vs_best'], '.2f')} · ")
+                text.append("distinguishable" if apart else "not distinguishable: the IQM intervals overlap",
+                            style="bold green" if apart else "bold yellow")
+        self.query_one("#compare-stats", Static).update(text)
 
     def update_table(self) -> None:
         table = self.query_one(DataTable)
@@ -186,6 +224,20 @@ class CompareScreen(Screen):
     def action_toggle_group(self) -> None:
         self.grouped = not self.grouped
         self.update_view()  # the table's swatches change with the plot's colours
+
+
+def final_scores(followers) -> dict[str, list[float]]:
+    """Each experiment's completed runs' final evaluation returns (experiment -> scores)."""
+    import math
+
+    from lab.summary import RunState
+
+    out: dict[str, list[float]] = {}
+    for f in followers:
+        v = f.run.summary.results.final_eval_return_mean
+        if f.state == RunState.COMPLETED and isinstance(v, (int, float)) and math.isfinite(v):
+            out.setdefault(f.run.experiment, []).append(float(v))
+    return out
 
 
 def smooth(values: list[float], weight: float) -> list[float]:
