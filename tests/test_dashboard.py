@@ -234,6 +234,14 @@ async def test_compare_gives_each_experiments_iqm_over_seeds_and_the_probability
         assert f"cartpole-ppo 3 runs {interval(iqm['cartpole-ppo'])}" in shown, shown
         assert f"P(cartpole-ppo > cartpole-a2c) = {interval(improvement, '.2f')}" in shown, shown
         assert "not distinguishable" in shown  # 3 seeds each, overlapping: no sure winner
+        await pilot.press("p")  # the chart: each experiment's performance profile, its 95% band shaded
+        plot = screen.query_one("#compare-plot")
+        assert plot.title.startswith("performance profiles") and [label for label, _ in plot._legend] == ["cartpole-ppo", "cartpole-a2c"]
+        taus, share = plot._series[2]
+        np.testing.assert_allclose(share, [np.mean(ppo > t) for t in taus], atol=1e-4)
+        assert plot._bands == {0: 1, 3: 4}
+        await pilot.press("p")
+        assert plot.title.startswith("rolling return")
 
 
 async def test_the_run_view_shows_every_metric_as_a_small_chart_and_evaluations_as_markers(tmp_path):

@@ -157,7 +157,7 @@ async def test_the_palette_offers_each_action_once_spelt_one_way_on_the_screen_i
         await wait_for(pilot, lambda: getattr(app.screen, "ready", False))
         screen = app.screen
         offered = await palette(pilot)
-        assert set(offered) == {"Back", "Order"} | GLOBAL, offered  # its own keys, not the home screen's
+        assert set(offered) == {"Back", "Order", "Profiles"} | GLOBAL, offered  # its own keys, not the home screen's
         assert len(offered) == len(set(offered))
         await pilot.press("ctrl+p", *"order")
         await pilot.pause(0.5)

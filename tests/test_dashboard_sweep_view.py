@@ -259,3 +259,8 @@ async def test_an_ended_sweep_ranks_its_trials_by_iqm_over_seeds_with_rliables_i
         assert "IQM [95% CI]" in lines[0]
         row = next(line for line in lines[1:] if line.split() and line.split()[0] == str(best))
         assert stats.interval(screen.statistics[0]["aggregates"]["iqm"]) in row, row
+        await pilot.press("p")  # the chart: the best trials' performance profiles over their seeds
+        plot = screen.query_one("#sweep-curves")
+        assert plot.title.startswith("performance profiles") and plot._legend[0][0] == f"#{best}"
+        taus, share = plot._series[2]
+        np.testing.assert_allclose(share, [np.mean(finals[best] > t) for t in taus], atol=1e-4)

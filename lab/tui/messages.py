@@ -123,14 +123,14 @@ class AttributionsRead(Message, bubble=False):
 # --- a sweep's live view (its reader) -------------------------------------------------------------
 class SweepRead(Message, bubble=False):
     """The sweep as read now, its best trials' curves, its settings' choices, the runs of its
-    trials that have a folder (`started`), and its trials' statistics over seeds once it has ended
-    (lab.sweep.report.seed_statistics)."""
+    trials that have a folder (`started`), and its trials' statistics over seeds and their
+    performance profiles once it has ended (lab.sweep.report.seed_statistics, lab.stats.profiles)."""
 
     def __init__(self, sweep: Sweep, curves: list[Curve], params: dict, started: frozenset[str] = frozenset(),
-                 statistics: list[dict] | None = None):
+                 statistics: list[dict] | None = None, profiles: dict | None = None):
         super().__init__()
         self.sweep, self.curves, self.params, self.started = sweep, curves, params, started
-        self.statistics = statistics or []
+        self.statistics, self.profiles = statistics or [], profiles or {}
 
 
 # --- the play pane (its frame reader) -------------------------------------------------------------

@@ -25,7 +25,7 @@ from lab.follow import RunFollower
 from lab.termplot import mean_band
 from lab.tui.messages import RunEventsArrived, RunsRead
 from lab.tui.widgets.key_footer import KeyFooter
-from lab.tui.widgets.line_plot import PALETTE, LinePlot
+from lab.tui.widgets.line_plot import PALETTE, LinePlot, profile_series
 
 READ_SECONDS = 1.0
 
@@ -44,6 +44,7 @@ class CompareScreen(Screen):
         Binding("g", "toggle_group", "Mean and band"),
         Binding("e", "toggle_evals", "Rolling/eval"),
         Binding("s", "smoothing", "Smoothing"),
+        Binding("p", "profiles", "Profiles"),
     ]
 
     SMOOTHING = (0.0, 0.6, 0.9, 0.99)
@@ -64,6 +65,8 @@ class CompareScreen(Screen):
         self.evals = False  # evaluation returns instead of the rolling mean of training episodes
         self.smoothing = 0.0
         self.statistics: list[dict] = []  # lab.stats.compare of the experiments' final evaluations
+        self.profiles: dict = {}  # their performance profiles (lab.stats.profiles)
+        self.show_profiles = False  # the chart: return curves, or the experiments' performance profiles
         self._scored: dict | None = None  # the scores the statistics are of (or are being computed from)
 
     def compose(self) -> ComposeResult:
@@ -119,15 +122,17 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, group="compare-statistics")
     def compute_statistics(self, scores: dict[str, list[float]]) -> None:
         """rliable's bootstrap (about a second an experiment), off the event loop."""
-        from lab.stats import compare
+        from lab.stats import compare, profiles
 
         rows = compare(scores)
-        self.app.call_from_thread(self.show_statistics, rows)
+        self.app.call_from_thread(self.show_statistics, rows, profiles({r["name"]: scores[r["name"]] for r in rows}))
 
-    def show_statistics(self, rows: list[dict]) -> None:
+    def show_statistics(self, rows: list[dict], prof: dict) -> None:
         from lab.stats import interval
 
-        self.statistics = rows
+        self.statistics, self.profiles = rows, prof
+        if self.show_profiles:
+            self.draw()
         text = Text()
         if rows:
             text.append("final evaluations over seeds, IQM [95% CI] (rliable): ", style="dim")
@@ -177,6 +182,11 @@ class CompareScreen(Screen):
 
     def draw(self) -> None:
         plot = self.query_one("#compare-plot", LinePlot)
+        if self.show_profiles and self.profiles:
+            series, styles, legend, bands = profile_series(self.profiles)
+            plot.plot(series, styles, legend, title="performance profiles: share of each experiment's runs above tau, "
+                      "95% bands (rliable)", x_title="final evaluation return", bands=bands, y_range=(0.0, 1.0), markers={})
+            return
         what = "evaluation return" if self.evals else "rolling return (100 episodes)"
         if self.smoothing:
             what += f", smoothed {self.smoothing:g}"
@@ -203,6 +213,14 @@ class CompareScreen(Screen):
             title = what
         plot.plot(series, styles, legend, title=title, x_title="wall time (s)" if self.by_time else "environment steps",
                   bands=bands, markers=markers if not self.smoothing else None)
+
+    def action_profiles(self) -> None:
+        """The chart: return curves, or each experiment's performance profile over its completed runs."""
+        if not self.profiles:
+            self.notify("performance profiles need an experiment with 2 or more completed runs", severity="warning")
+            return
+        self.show_profiles = not self.show_profiles
+        self.draw()
 
     def action_toggle_x(self) -> None:
         self.by_time = not self.by_time

@@ -33,7 +33,7 @@ from lab.sweep.report import ranked, value_text
 from lab.termplot import mean_band
 from lab.tui.messages import ReadFailed, SweepRead
 from lab.tui.widgets.key_footer import KeyFooter
-from lab.tui.widgets.line_plot import PALETTE, LinePlot
+from lab.tui.widgets.line_plot import PALETTE, LinePlot, profile_series
 from lab.tui.widgets.run_table import progress_bar
 from lab.tui.widgets.scatter_plot import Points, ScatterPlot
 from lab.tui.widgets.fitted_table import Column, FittedTable
@@ -41,6 +41,7 @@ from lab.watch import Sweep, file_stamp
 
 READ_SECONDS = 1.0  # sweep.json is rewritten about once a second while the sweep runs
 BEST = 3  # the configurations whose curves are drawn
+BEST_PROFILES = 5  # the trials with statistics over seeds (each about a second of bootstrap) and a profile
 TRIAL_STYLE = {**STATE_STYLE, COMPLETE: "green", PRUNED: "magenta", PENDING: "dim"}
 BEST_STYLE, TRIAL_COLOUR, PRUNED_COLOUR = PALETTE[1], PALETTE[0], "#808080"
 
@@ -78,6 +79,7 @@ class SweepReader:
         self.followers: dict = {}  # run id -> RunFollower
         self.started: set[str] = set()  # the runs of its trials that have a folder (a summary)
         self.statistics: list[dict] = []  # lab.sweep.report.seed_statistics once the sweep has ended
+        self.profiles: dict = {}  # the performance profiles of those trials (lab.stats.profiles)
         self._statistics_of = None  # the sweep.json stamp they were computed from
         self._stamp = None
         self._shown: list[int] = []
@@ -111,7 +113,7 @@ class SweepReader:
         if not changed:
             return None
         return SweepRead(replace(self.sweep), [c for c in (self._curve(record, t) for t in best) if c is not None], self.params,
-                         frozenset(self.started), list(self.statistics))
+                         frozenset(self.started), list(self.statistics), dict(self.profiles))
 
     def _compute_statistics(self, record: SweepRecord | None, stamp) -> bool:
         """The trials' statistics over seeds (rliable's bootstrap: about a second, here in the reader
@@ -120,8 +122,13 @@ class SweepReader:
 
         if record is None or len(record.seeds) < 2 or record.live_state == RunState.RUNNING or stamp == self._statistics_of:
             return False
+        from lab.stats import profiles
+
         self._statistics_of = stamp
-        self.statistics = seed_statistics(record)
+        self.statistics = seed_statistics(record, limit=BEST_PROFILES)
+        by_number = {t.number: t for t in record.trials}
+        self.profiles = profiles({f"#{row['trial']}": [v for v in by_number[row['trial']].values if v is not None]
+                                  for row in self.statistics})
         return bool(self.statistics)
 
     def _look_for_runs(self, record: SweepRecord | None) -> bool:
@@ -192,11 +199,14 @@ class SweepScreen(Screen):
     HELP = ("One sweep: its trials (one row per setting tried, its mean over seeds; enter opens a "
             "trial's run, or its seeds' runs side by side), the evaluation returns of its best "
             "settings (mean over seeds, shaded from the lowest to the highest), and its metric "
-            "against each setting it searches. The sweep is its own process: leaving this view leaves it going.")
+            "against each setting it searches. Once it has ended, over 2 or more seeds: each trial's IQM over "
+            "its seeds with a 95% interval (rliable), the best against the runner-up in the header, and p "
+            "for the best trials' performance profiles. The sweep is its own process: leaving this view leaves it going.")
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("s", "stop", "Stop sweep"),
         Binding("o", "order", "Order"),
+        Binding("p", "profiles", "Profiles"),
         Binding("f10,ctrl+o", "cycle_maximize", "Maximise"),
     ]
 
@@ -210,6 +220,8 @@ class SweepScreen(Screen):
         self.ready = False  # the first SweepRead has been drawn
         self.started: frozenset[str] = frozenset()  # the runs of its trials that have a folder
         self.statistics: list[dict] = []  # over seeds, once the sweep has ended (lab.sweep.report.seed_statistics)
+        self.profiles: dict = {}  # their performance profiles (lab.stats.profiles)
+        self.show_profiles = False  # the chart: the best trials' curves, or their performance profiles
         self._wake = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -254,7 +266,7 @@ class SweepScreen(Screen):
         first = self.sweep is None
         self.sweep, self.curves, self.params = message.sweep, message.curves, message.params
         self.started = message.started
-        self.statistics = message.statistics
+        self.statistics, self.profiles = message.statistics, message.profiles
         self.ready = True
         self.update_header()
         self.update_table()
@@ -371,6 +383,11 @@ class SweepScreen(Screen):
     def update_curves(self) -> None:
         r = self.record
         plot = self.query_one("#sweep-curves", LinePlot)
+        if self.show_profiles and self.profiles:
+            series, styles, legend, bands = profile_series(self.profiles)
+            plot.plot(series, styles, legend, title="performance profiles over seeds: share of seeds above tau, 95% bands (rliable)",
+                      x_title=printable(r.metric.replace("_", " ") if r else "value", limit=60), bands=bands, y_range=(0.0, 1.0))
+            return
         series, styles, legend, bands = [], [], [], {}
         trials = {t.number: t for t in r.trials} if r else {}
         for i, c in enumerate(self.curves):
@@ -457,6 +474,14 @@ class SweepScreen(Screen):
         if action == "stop":
             return self.sweep is not None and self.sweep.state == RunState.RUNNING
         return True
+
+    def action_profiles(self) -> None:
+        """The chart: the best trials' evaluation curves, or their performance profiles over seeds."""
+        if not self.profiles:
+            self.notify("performance profiles come once the sweep has ended, over 2 or more seeds", severity="warning")
+            return
+        self.show_profiles = not self.show_profiles
+        self.update_curves()
 
     def action_stop(self) -> None:
         if self.sweep is not None:

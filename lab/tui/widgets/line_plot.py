@@ -121,3 +121,17 @@ class LinePlot(Widget):
         style = self.rich_style
         strip = self._strips[y] if y < len(self._strips) else Strip.blank(width)
         return strip.apply_style(style)
+
+
+def profile_series(prof: dict) -> tuple[list, list, list, dict]:
+    """lab.stats.profiles as LinePlot.plot's (series, styles, legend, bands): each group's share of
+    runs scoring above each threshold, bold, over its 95% band, shaded."""
+    series, styles, legend, bands = [], [], [], {}
+    taus = prof.get("tau", [])
+    for i, (name, g) in enumerate(prof.get("groups", {}).items()):
+        colour = PALETTE[i % len(PALETTE)]
+        bands[len(series)] = len(series) + 1
+        series += [(taus, g["low"]), (taus, g["high"]), (taus, g["share"])]
+        styles += [colour, colour, f"bold {colour}"]
+        legend.append((name, colour))
+    return series, styles, legend, bands
