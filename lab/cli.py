@@ -148,6 +148,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, sweep name (its latest), or "
                    "experiment name (its latest completed run, not a sweep's trial)")
 
+    cp = sub.add_parser("compare", parents=[runs_dir], help="runs over seeds: IQM with intervals, P(improvement), profiles",
+                        description="Each experiment's completed runs (a population's members counted as runs) over seeds: "
+                                    "the interquartile mean, mean, median and optimality gap of their final evaluations "
+                                    "with 95%% stratified-bootstrap intervals, and the probability that a run of the best "
+                                    "beats a run of each other experiment (rliable; 2,000 resamples, seeded).")
+    cp.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, path, or experiment name (every completed "
+                    "run of it that is not a sweep's trial)")
+    cp.add_argument("--png", metavar="PATH", help="write the experiments' performance profiles there")
+    cp.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+
     x = sub.add_parser("explain", parents=[runs_dir, allow], help="explain a finished run's model again (no retraining)",
                        description="Explain the model of a finished attribution run, or the policy of an RL run, "
                                    "with other methods or more inputs. Makes a new run folder.")
@@ -694,7 +704,7 @@ def cmd_show(args) -> int:
                 continue  # shown as tables below (or in summary.json)
             print(f"    {p(key):<26} {value:,.4g}" if isinstance(value, float) else f"    {p(key):<26} {p(value)}")
     if isinstance(s.results.members, list):
-        _print_member_statistics(run, s.results.members)
+        _print_member_statistics(run)
         _print_members(s.results.members, s.results.best_member)
     if s.error:
         print(f"  error {p(s.error)}")
@@ -736,28 +746,20 @@ def _target_return(run) -> float | None:
         return None
 
 
-def _print_member_statistics(run, members: list) -> None:
-    """IQM, mean, median and optimality gap of the members' final evaluations with 95% intervals
+def _print_member_statistics(run) -> None:
+    """IQM, mean, median and optimality gap of a population's final evaluations with 95% intervals
     (lab.stats, rliable), one line per setting where the members' settings differ."""
-    import math
-
     from lab import stats
     from lab.display import printable
 
-    groups: dict[str, list[float]] = {}
-    for m in members:
-        v = m.get("final_eval_return_mean") if isinstance(m, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            own = "  ".join(f"{k.removeprefix('agent.')}={m[k]}" for k in sorted(m) if k.startswith("agent."))
-            groups.setdefault(own, []).append(float(v))
-    if not groups or max(map(len, groups.values())) < 2:
+    groups = {name.removeprefix(run.experiment).strip(): scores for name, scores in stats.final_scores([run]).items()
+              if len(scores) >= 2}
+    if not groups:
         return
     gamma = _target_return(run)
     print(f"\n  final evaluations over members: interquartile mean (IQM), mean, median{' and optimality gap to ' + format(gamma, 'g') if gamma is not None else ''}"
           f" with 95% stratified-bootstrap intervals (rliable, {stats.REPS:,} resamples, seed 0)")
     for own, scores in groups.items():
-        if len(scores) < 2:
-            continue
         a = stats.aggregates(scores, gamma)
         gap = f"  gap {stats.interval(a['optimality_gap'])}" if gamma is not None else ""
         print(f"   {printable(own) + '  ' if own else ''}{len(scores)} members  IQM {stats.interval(a['iqm'])}  mean {stats.interval(a['mean'])}"
@@ -919,6 +921,54 @@ def _print_ranking(c: dict) -> None:
           " PGU lower are more faithful (OpenXAI); RIS/ROS: log10 relative stability, lower is steadier; sparse: Gini of"
           " |attributions|; randomised: Spearman of |attributions| before and after the weights are randomised"
           f" ({p(c.get('randomisation', 'cascading'))}), 0.5 or more fails")
+
+
+# ------------------------------------------------------------------------------ lab compare
+
+def cmd_compare(args) -> int:
+    from lab import stats
+    from lab.display import printable as p
+    from lab.errors import BadInput
+    from lab.store import COMPLETED_ONLY, list_runs, resolve_run, run_by_id
+
+    every = list_runs(args.runs_dir)
+    chosen: dict[str, object] = {}
+    for ref in args.runs:
+        run = run_by_id(ref, every, args.runs_dir)
+        named = [r for r in every if r.experiment == ref and not r.summary.sweep and r.state in COMPLETED_ONLY]
+        for r in [run] if run is not None else named or [resolve_run(ref, args.runs_dir, use="lab compare")]:
+            chosen[r.id] = r
+    scores = stats.final_scores(chosen.values())
+    if not any(len(v) >= 2 for v in scores.values()):
+        raise BadInput(f"lab compare: {len(chosen)} run(s) give no experiment 2 or more completed runs with a final evaluation "
+                       "(the least an interval needs); name more runs, or an experiment's name for all of its runs")
+    targets = {_target_return(r) for r in chosen.values()}
+    gamma = next(iter(targets)) if len(targets) == 1 else None  # the runs' one target return, or none
+    rows = stats.compare(scores, gamma=gamma, limit=len(scores))
+    prof = stats.profiles({r["name"]: scores[r["name"]] for r in rows})
+    if args.png:
+        stats.write_profiles(args.png, prof, f"final evaluation returns of {len(chosen)} runs over seeds")
+    if args.json:
+        print(json.dumps({"experiments": rows, "profiles": prof, "png": args.png}))
+        return EXIT_OK
+    print(f"final evaluations over seeds, best first: interquartile mean (IQM), mean, median"
+          f"{' and optimality gap to ' + format(gamma, 'g') if gamma is not None else ''} with 95% stratified-bootstrap"
+          f" intervals (rliable, {stats.REPS:,} resamples, seed 0); a population's members count as runs")
+    for r in rows:
+        a = r["aggregates"]
+        gap = f"  gap {stats.interval(a['optimality_gap'])}" if a["optimality_gap"] else ""
+        print(f"  {p(r['name'])}  {a['runs']} runs  IQM {stats.interval(a['iqm'])}  mean {stats.interval(a['mean'])}"
+              f"  median {stats.interval(a['median'])}{gap}")
+    for r in rows[1:]:
+        told = "distinguishable (the IQM intervals do not overlap)" if r["distinguishable"] else \
+            "not distinguishable (the IQM intervals overlap)"
+        print(f"P({p(rows[0]['name'])} > {p(r['name'])}) = {stats.interval(r['vs_best'], '.2f')}: {told}")
+    left = sorted(set(scores) - {r["name"] for r in rows})
+    if left:
+        print(p(f"left out (fewer than 2 completed runs with a final evaluation): {', '.join(left)}"))
+    if args.png:
+        print(p(f"performance profiles: {args.png}"))
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------------ lab explain
@@ -1276,6 +1326,6 @@ def _print_sweep(folder, record, best_file=None, profile=None, shown: int = 100)
         print(printable(f"the best settings as an experiment: lab run {best_file}"))
 
 
-COMMANDS = {"dashboard": cmd_dashboard, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume, "show": cmd_show,
+COMMANDS = {"dashboard": cmd_dashboard, "compare": cmd_compare, "list": cmd_list, "run": cmd_run, "runs": cmd_runs, "stop": cmd_stop, "resume": cmd_resume, "show": cmd_show,
             "eval": cmd_eval, "explain": cmd_explain, "export": cmd_export, "sweep": cmd_sweep, "play": cmd_play,
             "record": cmd_record, "import": cmd_import}

@@ -152,6 +152,33 @@ def distinguishable(a: dict, b: dict, key: str = "iqm") -> bool:
     return a[key][1] > b[key][2] or b[key][1] > a[key][2]
 
 
+def final_scores(runs) -> dict[str, list[float]]:
+    """Each experiment's completed runs' final evaluation returns (name -> scores), from lab runs
+    (lab.store.Run: read here through their summaries, never imported). A population run counts
+    each of its members, as the seeds they are; where its members' settings differ (`members.*`),
+    each setting is its own group, named "experiment learning_rate=0.01"."""
+    out: dict[str, list[float]] = {}
+
+    def add(name, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            out.setdefault(name, []).append(float(value))
+
+    for run in runs:
+        s = run.summary
+        if s.state != "completed":
+            continue
+        members = [m for m in s.results.members if isinstance(m, dict)] if isinstance(s.results.members, list) else []
+        if not members:
+            add(run.experiment, s.results.final_eval_return_mean)
+            continue
+        differ = sorted(k for k in {k for m in members for k in m if k.startswith("agent.")}
+                        if len({repr(m.get(k)) for m in members}) > 1)
+        for m in members:
+            own = " ".join(f"{k.removeprefix('agent.')}={m.get(k)}" for k in differ)
+            add(f"{run.experiment} {own}" if own else run.experiment, m.get("final_eval_return_mean"))
+    return out
+
+
 def interval(estimate: list[float] | None, spec: str = ".4g") -> str:
     """'412.3 [398.1, 425]' of a [point, low, high] (each formatted with `spec`), '-' of None."""
     if not estimate:

@@ -43,3 +43,49 @@ def test_a_performance_profile_is_the_share_of_runs_above_each_threshold(tmp_pat
         assert all(lo <= s <= hi for lo, s, hi in zip(g["low"], g["share"], g["high"]))
     stats.write_profiles(tmp_path / "p.png", prof, "two groups")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lab_compare_gives_each_experiments_statistics_over_seeds_as_rliable_computes_them(tmp_path):
+    import re
+
+    from rliable import library, metrics
+
+    from .conftest import lab_main
+    from .seeded_runs import rl_run
+
+    finals = {"cartpole-ppo": [480.0, 350.0, 500.0, 495.0], "cartpole-a2c": [300.0, 420.0, 360.0, 310.0]}
+    for i, (name, values) in enumerate(finals.items()):
+        for seed, final in enumerate(values):
+            run = rl_run(tmp_path, f"20261123-0{i}{seed}000-{name}-{i}{seed}00", name, seed, final=final)
+            (run / "spec.toml").write_text('[env]\nid = "CartPole-v1"\n')  # the target: CartPole-v1's reward threshold
+    alone = rl_run(tmp_path, "20261123-090000-cartpole-dqn-9000", "cartpole-dqn", 0, final=10.0)  # one run: no interval
+    (alone / "spec.toml").write_text('[env]\nid = "CartPole-v1"\n')
+    other = rl_run(tmp_path, "20261123-091000-acrobot-dqn-9100", "acrobot-dqn", 0, final=-90.0)
+    (other / "spec.toml").write_text('[env]\nid = "Acrobot-v1"\n')  # another target (-100): no one gap for both
+
+    def by_rliable(fn, scores):
+        np.random.seed(0)
+        points, intervals = library.get_interval_estimates({"x": scores}, lambda *a: np.array([fn(*a)]), reps=2000)
+        return [float(points["x"][0]), float(intervals["x"][0][0]), float(intervals["x"][1][0])]
+
+    png = tmp_path / "profiles.png"
+    out = lab_main("compare", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "--png", png, runs_dir=tmp_path)
+    gapless = lab_main("compare", "cartpole-ppo", "acrobot-dqn", runs_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    ppo, a2c = (np.array(finals[k]).reshape(-1, 1) for k in finals)
+    for name, scores, line in (("cartpole-ppo", ppo, lines[1]), ("cartpole-a2c", a2c, lines[2])):  # best first
+        assert line.startswith(f"  {name}  4 runs  IQM"), line
+        got = [[float(v) for v in m] for m in re.findall(r"(-?[\d.]+) \[(-?[\d.]+), (-?[\d.]+)\]", line)]
+        np.testing.assert_allclose(got[0], by_rliable(metrics.aggregate_iqm, scores), rtol=2e-3)
+        np.testing.assert_allclose(got[1], by_rliable(metrics.aggregate_mean, scores), rtol=2e-3)
+        np.testing.assert_allclose(got[3], by_rliable(lambda x: metrics.aggregate_optimality_gap(x, 475), scores), rtol=2e-3,
+                                   atol=0.01)  # CartPole-v1's reward threshold, the target
+    improvement = by_rliable(metrics.probability_of_improvement, [ppo, a2c])
+    assert f"P(cartpole-ppo > cartpole-a2c) = {improvement[0]:.2f} [{improvement[1]:.2f}, {improvement[2]:.2f}]" in out.stdout
+    assert "left out (fewer than 2 completed runs with a final evaluation): cartpole-dqn" in out.stdout
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert gapless.returncode == 0 and "optimality gap" not in gapless.stdout and "gap " not in gapless.stdout.splitlines()[1]
+    one = lab_main("compare", "cartpole-dqn", runs_dir=tmp_path)
+    assert one.returncode == 2 and "no experiment 2 or more completed runs" in one.stderr and not one.stdout
+    assert "Traceback" not in one.stderr

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 
 from lab.display import duration, printable, result_text, run_labels
 from lab.follow import RunFollower
+from lab.summary import RunState
 from lab.termplot import mean_band
 from lab.tui.messages import RunEventsArrived, RunsRead
 from lab.tui.widgets.key_footer import KeyFooter
@@ -114,7 +115,9 @@ class CompareScreen(Screen):
         self._changed = False
         self.draw()
         self.update_table()
-        scores = final_scores(self.followers)
+        from lab.stats import final_scores
+
+        scores = final_scores(f.run for f in self.followers if f.state == RunState.COMPLETED)
         if scores != self._scored:
             self._scored = scores
             self.compute_statistics(scores)
@@ -242,20 +245,6 @@ class CompareScreen(Screen):
     def action_toggle_group(self) -> None:
         self.grouped = not self.grouped
         self.update_view()  # the table's swatches change with the plot's colours
-
-
-def final_scores(followers) -> dict[str, list[float]]:
-    """Each experiment's completed runs' final evaluation returns (experiment -> scores)."""
-    import math
-
-    from lab.summary import RunState
-
-    out: dict[str, list[float]] = {}
-    for f in followers:
-        v = f.run.summary.results.final_eval_return_mean
-        if f.state == RunState.COMPLETED and isinstance(v, (int, float)) and math.isfinite(v):
-            out.setdefault(f.run.experiment, []).append(float(v))
-    return out
 
 
 def smooth(values: list[float], weight: float) -> list[float]:
