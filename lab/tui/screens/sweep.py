@@ -335,8 +335,7 @@ class SweepScreen(Screen):
         line = Text(f"over seeds: trial {best['trial']} IQM {stats.interval(best['aggregates']['iqm'])} vs trial "
                     f"{second['trial']} {stats.interval(second['aggregates']['iqm'])} (95%, rliable); "
                     f"P({best['trial']} > {second['trial']}) = {stats.interval(second['vs_best'], '.2f')} · ")
-        line.append("distinguishable" if apart else "not distinguishable: the intervals overlap",
-                    style="bold green" if apart else "bold yellow")
+        line.append("distinguishable" if apart else "not distinguishable", style="bold green" if apart else "bold yellow")
         return line
 
     def _trial_cells(self, trial: Trial, best: Trial | None) -> dict:
