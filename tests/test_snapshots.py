@@ -73,6 +73,7 @@ def test_compare_screen_mean_and_band(snap_compare, seeded, size):
         screen = CompareScreen([seeded / n for n in (PPO, "20261123-000200-cartpole-ppo-0002", "20261123-000150-cartpole-dqn-0004")])
         pilot.app.push_screen(screen)
         await wait_for(pilot, lambda: screen.ready)  # its reader's first read
+        await wait_for(pilot, lambda: screen.statistics, timeout=30)  # the two ppo runs over seeds, bootstrapped
         await pilot.press("g")
 
     assert snap_compare(LabApp(seeded), terminal_size=size, run_before=compare)

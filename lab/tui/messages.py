@@ -133,6 +133,15 @@ class SweepRead(Message, bubble=False):
         self.statistics, self.profiles = statistics or [], profiles or {}
 
 
+class StatisticsComputed(Message, bubble=False):
+    """The compare screen's statistics over seeds, bootstrapped in a worker thread: `rows`
+    (lab.stats.compare) and their performance profiles (lab.stats.profiles)."""
+
+    def __init__(self, rows: list[dict], profiles: dict):
+        super().__init__()
+        self.rows, self.profiles = rows, profiles
+
+
 # --- the play pane (its frame reader) -------------------------------------------------------------
 class FrameArrived(Message):
     """The player sent a frame (the pane reads the newest from its slot: a busy event loop drops

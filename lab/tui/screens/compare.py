@@ -24,7 +24,7 @@ from lab.display import duration, printable, result_text, run_labels
 from lab.follow import RunFollower
 from lab.summary import RunState
 from lab.termplot import mean_band
-from lab.tui.messages import RunEventsArrived, RunsRead
+from lab.tui.messages import RunEventsArrived, RunsRead, StatisticsComputed
 from lab.tui.widgets.key_footer import KeyFooter
 from lab.tui.widgets.line_plot import PALETTE, LinePlot, profile_series
 
@@ -128,12 +128,13 @@ class CompareScreen(Screen):
         from lab.stats import compare, profiles
 
         rows = compare(scores)
-        self.app.call_from_thread(self.show_statistics, rows, profiles({r["name"]: scores[r["name"]] for r in rows}))
+        self.post_message(StatisticsComputed(rows, profiles({r["name"]: scores[r["name"]] for r in rows})))
 
-    def show_statistics(self, rows: list[dict], prof: dict) -> None:
+    def on_statistics_computed(self, message: StatisticsComputed) -> None:
         from lab.stats import interval
 
-        self.statistics, self.profiles = rows, prof
+        rows = message.rows
+        self.statistics, self.profiles = rows, message.profiles
         if self.show_profiles:
             self.draw()
         text = Text()
