@@ -5,12 +5,15 @@ For scores of several runs (seeds, population members) of one configuration: the
 mean (IQM: the mean of the middle 50%), the mean, the median and the optimality gap (how far
 below a target the runs fall, on average), each with a 95% stratified-bootstrap confidence
 interval; the probability that one configuration's run beats another's, with its interval; and
-performance profiles (the share of runs scoring above each threshold). The bootstrap is rliable's
-(its StratifiedBootstrap, `REPS` resamples drawn from numpy's global generator seeded with `seed`:
-rliable draws from it; its state is put back afterwards, so a caller's draws are untouched); the
-statistics are rliable's definitions written in numpy, since scipy's per-call overhead in
-rliable's own (trim_mean, mannwhitneyu) was most of a bootstrap's time. tests/test_stats.py and
-the CLI and dashboard tests pin them against rliable's functions.
+performance profiles (the share of runs scoring above each threshold).
+
+The bootstrap is rliable's, reproduced draw for draw: its StratifiedBootstrap draws each resample's
+run indices with `np.random.choice(runs, (runs, tasks))` from numpy's global generator (two groups:
+one after the other, each on its own), and takes the 2.5th and 97.5th percentiles of the `REPS`
+estimates. Here the generator is seeded with `seed` (and put back afterwards, so a caller's draws
+are untouched) and the estimates of all resamples are computed at once in numpy. The numbers
+equal rliable's own (tests/test_stats.py pins them, with rliable called the same way); importing
+rliable (arch, numba, pandas) took 2-5 s here, and its Python loop over resamples 0.4-1.6 s a call.
 
 The median is the runs' own (np.median over every run). rliable's `aggregate_median` is the median
 over tasks of each task's mean: with one task, as here, it would be the mean again.
@@ -42,39 +45,59 @@ def _runs(scores) -> np.ndarray:
     return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
-def _iqm(x: np.ndarray) -> float:
-    """rliable's aggregate_iqm (scipy's trim_mean of every score, 25% cut from each end), in numpy:
-    scipy's wrapper cost 0.5 s of a 0.7 s bootstrap."""
-    v = np.sort(x, axis=None)
-    cut = int(0.25 * len(v))
-    return float(v[cut:len(v) - cut].mean())
+def _resamples(groups: list[np.ndarray], reps: int, seed: int) -> list[np.ndarray]:
+    """Each group's `reps` stratified resamples, (reps, runs, tasks): runs drawn with replacement
+    within each task, as rliable draws them (StratifiedBootstrap for one group,
+    StratifiedIndependentBootstrap for several)."""
+    with _seeded(seed):
+        if len(groups) == 1:  # one call draws the same stream as rliable's one call per resample
+            draws = [np.random.randint(0, len(groups[0]), (reps, *groups[0].shape))]
+        else:
+            per_rep = [[np.random.choice(len(g), g.shape, replace=True) for g in groups] for _ in range(reps)]
+            draws = [np.stack([rep[i] for rep in per_rep]) for i in range(len(groups))]
+    return [g[d, np.arange(g.shape[1])[None, None, :]] for g, d in zip(groups, draws)]
 
 
-def _improvement(x: np.ndarray, y: np.ndarray) -> float:
-    """rliable's probability_of_improvement for one task: the Mann-Whitney U of X over Y (ties
-    count half) over n x m, by comparing every pair (scipy's mannwhitneyu took 0.7 ms a call)."""
-    x, y = np.ravel(x)[:, None], np.ravel(y)[None, :]
-    return float(((x > y) + 0.5 * (x == y)).mean())
+def _interval(groups: list[np.ndarray], statistic, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, low, high), each (k,): `statistic` of the groups themselves and rliable's percentile
+    interval over their resamples; statistic(*arrays (reps, runs, tasks)) -> (reps, k)."""
+    point = statistic(*(g[None] for g in groups))[0]
+    values = statistic(*_resamples(groups, reps, seed))
+    alpha = (1 - CONFIDENCE) / 2  # as arch computes the percentiles
+    low, high = (np.array([np.percentile(values[:, i], 100 * q) for i in range(values.shape[1])]) for q in (alpha, 1 - alpha))
+    return point, low, high
+
+
+def _iqm(x: np.ndarray) -> np.ndarray:
+    """rliable's aggregate_iqm (scipy's trim_mean of every score, int(n / 4) cut from each end) of
+    each resample (reps, runs, tasks) -> (reps,)."""
+    v = np.sort(x.reshape(len(x), -1), axis=1)
+    cut = int(0.25 * v.shape[1])
+    return v[:, cut:v.shape[1] - cut].mean(axis=1)
+
+
+def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """rliable's probability_of_improvement of each resample pair: per task the Mann-Whitney U of X
+    over Y (pairs where X is higher, ties counting half) over n x m, averaged over tasks -> (reps,)."""
+    a, b = x[:, :, None, :], y[:, None, :, :]
+    return ((a > b) + 0.5 * (a == b)).mean(axis=(1, 2)).mean(axis=1)
 
 
 def aggregates(scores, gamma: float | None = None, reps: int = REPS, seed: int = 0) -> dict:
     """{"runs", "iqm", "mean", "median", "optimality_gap" (None without `gamma`), "gamma", "reps",
     "seed", "confidence"}: each estimate [point, low, high] of the runs' scores (a list over runs,
-    or runs x tasks). The IQM, mean and gap are rliable's definitions (aggregate_iqm, _mean,
-    _optimality_gap), computed in numpy; the bootstrap is rliable's."""
-    from rliable import library
-
+    or runs x tasks), by rliable's definitions (aggregate_iqm, aggregate_mean: the mean of the
+    tasks' means, aggregate_optimality_gap) but the median (the runs' own)."""
     s = _runs(scores)
 
-    def estimate(x):
-        values = [_iqm(x), float(np.mean(np.mean(x, axis=0))), float(np.median(x))]
+    def estimate(x):  # (reps, runs, tasks) -> (reps, 3 or 4)
+        flat = x.reshape(len(x), -1)
+        columns = [_iqm(x), x.mean(axis=1).mean(axis=1), np.median(flat, axis=1)]
         if gamma is not None:
-            values.append(float(gamma - np.mean(np.minimum(x, gamma))))
-        return np.array(values)
+            columns.append(gamma - np.minimum(flat, gamma).mean(axis=1))
+        return np.stack(columns, axis=1)
 
-    with _seeded(seed):
-        points, intervals = library.get_interval_estimates({"x": s}, estimate, reps=reps, confidence_interval_size=CONFIDENCE)
-    point, (low, high) = points["x"], intervals["x"]
+    point, low, high = _interval([s], estimate, reps, seed)
     names = ["iqm", "mean", "median"] + (["optimality_gap"] if gamma is not None else [])
     out = {"runs": len(s), "reps": reps, "seed": seed, "confidence": CONFIDENCE, "gamma": gamma, "optimality_gap": None}
     for i, name in enumerate(names):
@@ -84,35 +107,22 @@ def aggregates(scores, gamma: float | None = None, reps: int = REPS, seed: int =
 
 def probability_of_improvement(x, y, reps: int = REPS, seed: int = 0) -> list[float]:
     """[point, low, high]: the probability that a run of X scores above a run of Y (ties count
-    half; the Mann-Whitney statistic, as rliable computes it, averaged over tasks), each group
-    resampled on its own by rliable's bootstrap."""
-    from rliable import library
-
-    def improvement(a, b):
-        return np.array([np.mean([_improvement(a[:, t], b[:, t]) for t in range(a.shape[1])])])
-
-    with _seeded(seed):
-        points, intervals = library.get_interval_estimates({"x,y": [_runs(x), _runs(y)]}, improvement, reps=reps,
-                                                           confidence_interval_size=CONFIDENCE)
-    return [round(float(points["x,y"][0]), 4), round(float(intervals["x,y"][0][0]), 4), round(float(intervals["x,y"][1][0]), 4)]
+    half; the Mann-Whitney statistic, as rliable computes it), each group resampled on its own."""
+    point, low, high = _interval([_runs(x), _runs(y)], lambda a, b: _improvement(a, b)[:, None], reps, seed)
+    return [round(float(point[0]), 4), round(float(low[0]), 4), round(float(high[0]), 4)]
 
 
 def performance_profile(scores, taus, reps: int = REPS, seed: int = 0) -> dict:
     """{"tau", "share", "low", "high"}: the share of runs scoring above each threshold tau, with its
-    95% interval: rliable's create_performance_profile (score distributions), its share computed
-    for every tau at once."""
-    from rliable import library
-
+    95% interval (rliable's create_performance_profile of score distributions)."""
     taus = np.asarray(taus, dtype=float)
 
-    def share(x):  # the share of each task's runs above tau, averaged over tasks
-        return (x[:, :, None] > taus[None, None, :]).mean(axis=0).mean(axis=0)
+    def share(x):  # (reps, runs, tasks) -> (reps, taus): each task's share above tau, averaged over tasks
+        return (x[..., None] > taus).mean(axis=1).mean(axis=1)
 
-    with _seeded(seed):
-        points, intervals = library.get_interval_estimates({"x": _runs(scores)}, share, reps=reps,
-                                                           confidence_interval_size=CONFIDENCE)
-    return {"tau": taus.round(4).tolist(), "share": np.round(points["x"], 4).tolist(),
-            "low": np.round(intervals["x"][0], 4).tolist(), "high": np.round(intervals["x"][1], 4).tolist()}
+    point, low, high = _interval([_runs(scores)], share, reps, seed)
+    return {"tau": taus.round(4).tolist(), "share": np.round(point, 4).tolist(),
+            "low": np.round(low, 4).tolist(), "high": np.round(high, 4).tolist()}
 
 
 def profiles(groups: dict[str, list[float]], points: int = 41, reps: int = REPS, seed: int = 0) -> dict:

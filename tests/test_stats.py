@@ -1,8 +1,37 @@
 """lab.stats: rliable's estimates over seeds, seeded, and what lab builds on them (rankings, profiles)."""
 
 import numpy as np
+import pytest
 
 from lab import stats
+
+
+@pytest.mark.parametrize("runs, other", [(2, 5), (7, 3), (64, 64)])
+def test_every_estimate_is_rliables_own_draw_for_draw(runs, other):
+    """lab.stats reproduces rliable's stratified bootstrap in numpy: with numpy's generator seeded
+    alike, rliable's get_interval_estimates and create_performance_profile give the same numbers."""
+    from rliable import library, metrics
+
+    rng = np.random.default_rng(runs)
+    x, y = np.round(rng.random(runs) * 500, 1).reshape(-1, 1), np.round(rng.random(other) * 500, 1).reshape(-1, 1)
+    reps = 500
+
+    def theirs(scores, fn):
+        np.random.seed(0)
+        points, intervals = library.get_interval_estimates({"k": scores}, fn, reps=reps)
+        return np.stack([points["k"], intervals["k"][0], intervals["k"][1]], axis=1)
+
+    ours = stats.aggregates(x, gamma=400, reps=reps)
+    expected = theirs(x, lambda s: np.array([metrics.aggregate_iqm(s), metrics.aggregate_mean(s), np.median(s),
+                                             metrics.aggregate_optimality_gap(s, 400)]))
+    np.testing.assert_allclose([ours[k] for k in ("iqm", "mean", "median", "optimality_gap")], expected, atol=1.5e-4)
+    improvement = theirs([x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]))[0]
+    np.testing.assert_allclose(stats.probability_of_improvement(x, y, reps=reps), improvement, atol=1e-4)
+    taus = np.linspace(0, 500, 11)
+    np.random.seed(0)
+    share, bands = library.create_performance_profile({"k": x}, taus, reps=reps)
+    profile = stats.performance_profile(x, taus, reps=reps)
+    np.testing.assert_allclose([profile["share"], profile["low"], profile["high"]], [share["k"], *bands["k"]], atol=1e-4)
 
 
 def test_aggregates_are_seeded_and_leave_the_callers_generator_alone():

@@ -124,7 +124,7 @@ class CompareScreen(Screen):
 
     @work(thread=True, exclusive=True, group="compare-statistics")
     def compute_statistics(self, scores: dict[str, list[float]]) -> None:
-        """rliable's bootstrap (about a second an experiment), off the event loop."""
+        """The bootstrap (lab.stats: tens of ms an experiment), off the event loop all the same."""
         from lab.stats import compare, profiles
 
         rows = compare(scores)

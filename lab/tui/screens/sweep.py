@@ -116,7 +116,7 @@ class SweepReader:
                          frozenset(self.started), list(self.statistics), dict(self.profiles))
 
     def _compute_statistics(self, record: SweepRecord | None, stamp) -> bool:
-        """The trials' statistics over seeds (rliable's bootstrap: about a second, here in the reader
+        """The trials' statistics over seeds (lab.stats's bootstrap: tens of ms a trial, here in the reader
         thread), once per sweep.json, when the sweep has ended and has two or more seeds. True when new."""
         from lab.sweep.report import seed_statistics
 
