@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", parents=[runs_dir, allow], help="a run's summary and return curve, or a sweep's table")
     s.add_argument("run", metavar="RUN|SWEEP", help="run or sweep id, unique id prefix, path, sweep name (its latest), or "
                    "experiment name (its latest completed run, not a sweep's trial)")
+    s.add_argument("--png", metavar="PATH", help="write the performance profiles over seeds there: a sweep's best trials', "
+                   "or a population's members' (one per setting)")
 
     cp = sub.add_parser("compare", parents=[runs_dir], help="runs over seeds: IQM with intervals, P(improvement), profiles",
                         description="Each experiment's completed runs (a population's members counted as runs) over seeds: "
@@ -660,7 +662,7 @@ def cmd_show(args) -> int:
     if sweep is not None:
         from lab.errors import BadInput
         from lab.sweep.record import SweepCorrupt
-        from lab.sweep.report import PROFILE_PNG, write_best, write_profiles
+        from lab.sweep.report import write_best, write_profiles
 
         try:
             record = sweep.read()
@@ -674,10 +676,12 @@ def cmd_show(args) -> int:
             except BadInput as e:  # the sweep is shown all the same
                 print(f"lab: {p(sweep.id)}: no best.toml ({p(str(e))})", file=sys.stderr)
                 best = None
-        profile = sweep.path / PROFILE_PNG
-        if not profile.exists() and record.live_state != RunState.RUNNING:
-            profile = write_profiles(sweep, record) or profile
-        _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile if profile.exists() else None)
+        profile = None
+        if args.png:
+            profile = write_profiles(record, args.png)
+            if profile is None:
+                raise BadInput(f"lab show {p(sweep.id)} --png: no trial complete over two or more seeds, so no profiles to draw")
+        _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile)
         return EXIT_OK
     run = _named_run(args, "show")
     s = run.summary
@@ -703,6 +707,8 @@ def cmd_show(args) -> int:
             if isinstance(value, (dict, list)):
                 continue  # shown as tables below (or in summary.json)
             print(f"    {p(key):<26} {value:,.4g}" if isinstance(value, float) else f"    {p(key):<26} {p(value)}")
+    if args.png:
+        _write_member_profiles(run, args.png)
     if isinstance(s.results.members, list):
         _print_member_statistics(run)
         _print_members(s.results.members, s.results.best_member)
@@ -744,6 +750,20 @@ def _target_return(run) -> float | None:
         return float(entry.reward_threshold) if entry is not None and entry.reward_threshold is not None else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _write_member_profiles(run, path) -> None:
+    """`lab show RUN --png PATH` of a population: its members' performance profiles, one per setting."""
+    from lab import stats
+    from lab.display import printable
+    from lab.errors import BadInput
+
+    groups = {name: scores for name, scores in stats.final_scores([run]).items() if len(scores) >= 2}
+    if not groups:
+        raise BadInput(f"lab show {printable(run.id)} --png: not a completed population (profiles need 2 or more members); "
+                       "for runs of one experiment: lab compare RUN... --png PATH")
+    stats.write_profiles(path, stats.profiles(groups), f"{run.id}: its members' final evaluations")
+    print(f"  performance profiles of its members: {printable(str(path))}")
 
 
 def _print_member_statistics(run) -> None:
@@ -1220,14 +1240,13 @@ def cmd_sweep(args) -> int:
             spec = load_sweep(args.sweep, {**shape, **({"sweep.workers": args.workers} if args.workers else {})})
             record = runner.start(spec, args.runs_dir, backend=args.backend, **kwargs)
     folder = resumed if args.resume else SweepFolder(_sweep_path(record, args.runs_dir))
-    from lab.sweep.report import write_best, write_profiles
+    from lab.sweep.report import write_best
 
     best_file = write_best(folder, record)
-    profile = write_profiles(folder, record)
     if args.json:
         print(json.dumps(record.result_line()), flush=True)
     else:
-        _print_sweep(folder, record, best_file, profile)
+        _print_sweep(folder, record, best_file)
     if record.state == RunState.COMPLETED and any(t.state in (RunState.CRASHED, RunState.FAILED) for t in record.trials):
         return EXIT_FAILED  # it went on, and finished; `lab sweep --resume` reruns what crashed
     return exit_code(record.state)
@@ -1322,6 +1341,8 @@ def _print_sweep(folder, record, best_file=None, profile=None, shown: int = 100)
         print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())))
     if profile is not None:
         print(printable(f"performance profiles of the best trials over seeds: {profile}"))
+    elif len(record.seeds) > 1:
+        print(printable(f"their performance profiles as a picture: lab show {record.id} --png PATH"))
     if best_file is not None:
         print(printable(f"the best settings as an experiment: lab run {best_file}"))
 

@@ -140,8 +140,10 @@ def test_statistics_over_seeds_are_rliables_own(population):
         if n != best:  # P(a seed of the best beats a seed of this one), rliable's Mann-Whitney with its interval
             improvement = _rliable(metrics.probability_of_improvement, [finals[best].reshape(-1, 1), finals[n].reshape(-1, 1)])
             np.testing.assert_allclose(printed[2], improvement, atol=0.006, err_msg=line)
-    profile = root / record["id"] / "performance_profile.png"  # written by `lab sweep` at its end, named by both
-    assert profile.read_bytes()[:4] == b"\x89PNG" and f"performance profiles of the best trials over seeds: {profile}" in shown
+    assert f"their performance profiles as a picture: lab show {record['id']} --png PATH" in shown
+    profile = root / "profiles.png"
+    drawn = lab_cli("show", record["id"], "--png", profile, runs_dir=root)
+    assert profile.read_bytes()[:4] == b"\x89PNG" and f"performance profiles of the best trials over seeds: {profile}" in drawn.stdout
     verdict = next(line for line in shown.splitlines() if line.startswith("the best by IQM"))
     apart = iqm[best][1] > iqm[order[1]][2]
     assert ("is distinguishable from" if apart else "is not distinguishable from") in verdict, verdict

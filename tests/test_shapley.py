@@ -74,7 +74,7 @@ def test_a_forests_shapley_values_are_exact():
     assert enumerated[0, :2].min() > 0.03 and enumerated[0, 2] < -0.03 and enumerated[1, 4:6].min() > 0.3
 
 
-@pytest.mark.parametrize("control, seeds", [("linear", 25), ("forest", 8)])
+@pytest.mark.parametrize("control, seeds", [("linear", 25), pytest.param("forest", 8, marks=pytest.mark.slow)])  # 8 forests a seed
 def test_standard_errors_cover_the_true_error_at_their_level(cancer16, control, seeds):
     model, x, t, bg, groups, exact = cancer16
     runs = [shapley_values(model, x, t, bg, groups=groups, budget=256, tolerance=0, seed=s, control=control) for s in range(seeds)]

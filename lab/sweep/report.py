@@ -11,7 +11,6 @@ from lab.sweep.record import COMPLETE, PRUNED, SweepFolder, SweepRecord, Trial
 # trials x settings fANOVA is run over: its forest takes about 10 ms for each (2,000: 13 to 20 s on
 # two cores, 1,000 trials x 8 settings: two minutes); a larger study is shown without importance
 IMPORTANCE_WORK = 2_000
-PROFILE_PNG = "performance_profile.png"
 
 
 def ranked(record: SweepRecord) -> list[Trial]:
@@ -139,10 +138,10 @@ def seed_statistics_lines(record: SweepRecord, rows: list[dict]) -> list[str]:
     return out
 
 
-def write_profiles(folder: SweepFolder, record: SweepRecord, trials: int = 8) -> Path | None:
-    """The performance profiles of the best `trials` trials by IQM over seeds (lab.stats, rliable)
-    as performance_profile.png in the sweep folder: None for a sweep of one seed or with fewer
-    than one trial complete over two or more seeds."""
+def write_profiles(record: SweepRecord, out: Path, trials: int = 8) -> Path | None:
+    """The performance profiles of the best `trials` trials by IQM over seeds (lab.stats) as a PNG
+    at `out` (`lab show SWEEP --png OUT`): None for a sweep of one seed or with no trial complete
+    over two or more seeds."""
     from lab import stats
     from lab.display import short_value
 
@@ -152,12 +151,9 @@ def write_profiles(folder: SweepFolder, record: SweepRecord, trials: int = 8) ->
     by_number = {t.number: t for t in record.trials}
     groups = {f"trial {r['trial']}: " + ", ".join(f"{k.rsplit('.', 1)[-1]}={short_value(v)}" for k, v in by_number[r['trial']].params.items()):
               [v for v in by_number[r["trial"]].values if v is not None] for r in rows}
-    out = folder.path / PROFILE_PNG
-    part = out.with_name(out.name + ".part.png")
-    stats.write_profiles(part, stats.profiles(groups), f"{record.name}: {record.metric} over {len(record.seeds)} seeds, "
+    stats.write_profiles(out, stats.profiles(groups), f"{record.name}: {record.metric} over {len(record.seeds)} seeds, "
                          f"the best {len(rows)} trials by IQM", x_label=record.metric.replace("_", " "))
-    part.replace(out)  # whole or not at all
-    return out
+    return Path(out)
 
 
 def write_best(folder: SweepFolder, record: SweepRecord) -> Path | None:
