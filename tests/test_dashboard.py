@@ -200,17 +200,12 @@ FINALS = {"cartpole-ppo": [480.0, 350.0, 500.0], "cartpole-a2c": [300.0, 420.0, 
 
 
 async def test_compare_gives_each_experiments_iqm_over_seeds_and_the_probability_of_improvement(tmp_path):
-    """rliable's numbers (computed here: numpy's generator seeded 0, 2,000 resamples) under the chart."""
+    """lab.stats's numbers (rliable's own: tests/test_stats.py pins them) of the right runs, under the chart."""
     import numpy as np
-    from rliable import library, metrics
 
+    from lab import stats
     from lab.stats import interval
     from .seeded_runs import rl_run
-
-    def by_rliable(fn, scores):
-        np.random.seed(0)
-        points, intervals = library.get_interval_estimates({"x": scores}, lambda *a: np.array([fn(*a)]), reps=2000)
-        return [float(points["x"][0]), float(intervals["x"][0][0]), float(intervals["x"][1][0])]
 
     paths = [rl_run(tmp_path, f"20261123-0{i}{seed}000-{name}-{i}{seed}00", name, seed, final=final)
              for i, (name, finals) in enumerate(FINALS.items()) for seed, final in enumerate(finals)]
@@ -222,13 +217,13 @@ async def test_compare_gives_each_experiments_iqm_over_seeds_and_the_probability
         app.push_screen(CompareScreen(paths))
         screen = app.screen
         await wait_for(pilot, lambda: len(screen.statistics) == 2, timeout=30)
-        ppo, a2c = (np.array(FINALS[k]).reshape(-1, 1) for k in ("cartpole-ppo", "cartpole-a2c"))
-        iqm = {"cartpole-ppo": by_rliable(metrics.aggregate_iqm, ppo), "cartpole-a2c": by_rliable(metrics.aggregate_iqm, a2c)}
+        ppo, a2c = (np.array(FINALS[k]) for k in ("cartpole-ppo", "cartpole-a2c"))
+        iqm = {k: stats.aggregates(FINALS[k])["iqm"] for k in FINALS}
         best, other = screen.statistics  # ranked by IQM: ppo's 443 [350, 500] above a2c's 360 [300, 420]
         assert (best["name"], other["name"]) == ("cartpole-ppo", "cartpole-a2c")
         for row in (best, other):
             np.testing.assert_allclose(row["aggregates"]["iqm"], iqm[row["name"]], atol=1e-3)
-        improvement = by_rliable(metrics.probability_of_improvement, [ppo, a2c])
+        improvement = stats.probability_of_improvement(ppo, a2c)
         np.testing.assert_allclose(other["vs_best"], improvement, atol=1e-3)
         shown = str(screen.query_one("#compare-stats").render())
         assert f"cartpole-ppo 3 runs {interval(iqm['cartpole-ppo'])}" in shown, shown
