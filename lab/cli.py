@@ -684,6 +684,8 @@ def cmd_show(args) -> int:
         _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile)
         return EXIT_OK
     run = _named_run(args, "show")
+    if args.png:  # checked before anything is printed: one line, exit 2, for a run with no members to draw
+        _check_member_profiles(run)
     s = run.summary
     print(f"{p(run.id)}  ({p(run.path)})")
     if run.problem:
@@ -752,8 +754,8 @@ def _target_return(run) -> float | None:
         return None
 
 
-def _write_member_profiles(run, path) -> None:
-    """`lab show RUN --png PATH` of a population: its members' performance profiles, one per setting."""
+def _check_member_profiles(run) -> dict[str, list[float]]:
+    """A population's members' final evaluations by setting, to draw; BadInput for any other run."""
     from lab import stats
     from lab.display import printable
     from lab.errors import BadInput
@@ -762,7 +764,15 @@ def _write_member_profiles(run, path) -> None:
     if not groups:
         raise BadInput(f"lab show {printable(run.id)} --png: not a completed population (profiles need 2 or more members); "
                        "for runs of one experiment: lab compare RUN... --png PATH")
-    stats.write_profiles(path, stats.profiles(groups), f"{run.id}: its members' final evaluations")
+    return groups
+
+
+def _write_member_profiles(run, path) -> None:
+    """`lab show RUN --png PATH` of a population: its members' performance profiles, one per setting."""
+    from lab import stats
+    from lab.display import printable
+
+    stats.write_profiles(path, stats.profiles(_check_member_profiles(run)), f"{run.id}: its members' final evaluations")
     print(f"  performance profiles of its members: {printable(str(path))}")
 
 

@@ -115,6 +115,9 @@ def test_lab_compare_gives_each_experiments_statistics_over_seeds_as_rliable_com
     assert "left out (fewer than 2 completed runs with a final evaluation): cartpole-dqn" in out.stdout
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert gapless.returncode == 0 and "optimality gap" not in gapless.stdout and "gap " not in gapless.stdout.splitlines()[1]
+    not_population = lab_main("show", "cartpole-dqn", "--png", tmp_path / "no.png", runs_dir=tmp_path)
+    assert not_population.returncode == 2 and not not_population.stdout and not (tmp_path / "no.png").exists()
+    assert "--png: not a completed population" in not_population.stderr and len(not_population.stderr.splitlines()) == 1
     one = lab_main("compare", "cartpole-dqn", runs_dir=tmp_path)
     assert one.returncode == 2 and "no experiment 2 or more completed runs" in one.stderr and not one.stdout
     assert "Traceback" not in one.stderr
