@@ -684,8 +684,8 @@ def cmd_show(args) -> int:
         _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile)
         return EXIT_OK
     run = _named_run(args, "show")
-    if args.png:  # checked before anything is printed: one line, exit 2, for a run with no members to draw
-        _check_member_profiles(run)
+    # --png: checked before anything is printed (one line, exit 2, for a run with no members to draw)
+    member_groups = _member_groups(run) if args.png else None
     s = run.summary
     print(f"{p(run.id)}  ({p(run.path)})")
     if run.problem:
@@ -709,8 +709,8 @@ def cmd_show(args) -> int:
             if isinstance(value, (dict, list)):
                 continue  # shown as tables below (or in summary.json)
             print(f"    {p(key):<26} {value:,.4g}" if isinstance(value, float) else f"    {p(key):<26} {p(value)}")
-    if args.png:
-        _write_member_profiles(run, args.png)
+    if member_groups:
+        _write_member_profiles(run, member_groups, args.png)
     if isinstance(s.results.members, list):
         _print_member_statistics(run)
         _print_members(s.results.members, s.results.best_member)
@@ -754,7 +754,7 @@ def _target_return(run) -> float | None:
         return None
 
 
-def _check_member_profiles(run) -> dict[str, list[float]]:
+def _member_groups(run) -> dict[str, list[float]]:
     """A population's members' final evaluations by setting, to draw; BadInput for any other run."""
     from lab import stats
     from lab.display import printable
@@ -767,12 +767,12 @@ def _check_member_profiles(run) -> dict[str, list[float]]:
     return groups
 
 
-def _write_member_profiles(run, path) -> None:
+def _write_member_profiles(run, groups: dict[str, list[float]], path) -> None:
     """`lab show RUN --png PATH` of a population: its members' performance profiles, one per setting."""
     from lab import stats
     from lab.display import printable
 
-    stats.write_profiles(path, stats.profiles(_check_member_profiles(run)), f"{run.id}: its members' final evaluations")
+    stats.write_profiles(path, stats.profiles(groups), f"{run.id}: its members' final evaluations")
     print(f"  performance profiles of its members: {printable(str(path))}")
 
 
@@ -790,10 +790,15 @@ def _print_member_statistics(run) -> None:
     print(f"\n  final evaluations over members: interquartile mean (IQM), mean, median{' and optimality gap to ' + format(gamma, 'g') if gamma is not None else ''}"
           f" with 95% stratified-bootstrap intervals (rliable, {stats.REPS:,} resamples, seed 0)")
     for own, scores in groups.items():
-        a = stats.aggregates(scores, gamma)
-        gap = f"  gap {stats.interval(a['optimality_gap'])}" if gamma is not None else ""
-        print(f"   {printable(own) + '  ' if own else ''}{len(scores)} members  IQM {stats.interval(a['iqm'])}  mean {stats.interval(a['mean'])}"
-              f"  median {stats.interval(a['median'])}{gap}")
+        print(f"   {printable(own) + '  ' if own else ''}{len(scores)} members  {_estimates_text(stats.aggregates(scores, gamma))}")
+
+
+def _estimates_text(a: dict) -> str:
+    """'IQM x [lo, hi]  mean ...  median ...  gap ...' of lab.stats.aggregates (the gap where there is a target)."""
+    from lab.stats import interval
+
+    gap = f"  gap {interval(a['optimality_gap'])}" if a["optimality_gap"] is not None else ""
+    return f"IQM {interval(a['iqm'])}  mean {interval(a['mean'])}  median {interval(a['median'])}{gap}"
 
 
 def _print_members(members: list, best, shown: int = 20) -> None:
@@ -975,7 +980,7 @@ def cmd_compare(args) -> int:
     targets = {_target_return(r) for r in chosen.values()}
     gamma = next(iter(targets)) if len(targets) == 1 else None  # the runs' one target return, or none
     rows = stats.compare(scores, gamma=gamma, limit=len(scores))
-    prof = stats.profiles({r["name"]: scores[r["name"]] for r in rows})
+    prof = stats.profiles({r["name"]: r["scores"] for r in rows})
     if args.png:
         stats.write_profiles(args.png, prof, f"final evaluation returns of {len(chosen)} runs over seeds")
     if args.json:
@@ -985,10 +990,7 @@ def cmd_compare(args) -> int:
           f"{' and optimality gap to ' + format(gamma, 'g') if gamma is not None else ''} with 95% stratified-bootstrap"
           f" intervals (rliable, {stats.REPS:,} resamples, seed 0); a population's members count as runs")
     for r in rows:
-        a = r["aggregates"]
-        gap = f"  gap {stats.interval(a['optimality_gap'])}" if a["optimality_gap"] else ""
-        print(f"  {p(r['name'])}  {a['runs']} runs  IQM {stats.interval(a['iqm'])}  mean {stats.interval(a['mean'])}"
-              f"  median {stats.interval(a['median'])}{gap}")
+        print(f"  {p(r['name'])}  {r['aggregates']['runs']} runs  {_estimates_text(r['aggregates'])}")
     for r in rows[1:]:
         told = "distinguishable (the IQM intervals do not overlap)" if r["distinguishable"] else \
             "not distinguishable (the IQM intervals overlap)"

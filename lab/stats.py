@@ -76,6 +76,11 @@ def _iqm(x: np.ndarray) -> np.ndarray:
     return v[:, cut:v.shape[1] - cut].mean(axis=1)
 
 
+def iqm(values) -> float:
+    """The interquartile mean of runs' scores (rliable's aggregate_iqm of one set of runs)."""
+    return float(_iqm(_runs(values)[None])[0])
+
+
 def _improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """rliable's probability_of_improvement of each resample pair: per task the Mann-Whitney U of X
     over Y (pairs where X is higher, ties counting half) over n x m, averaged over tasks -> (reps,)."""
@@ -162,19 +167,17 @@ def write_profiles(path, prof: dict, title: str, x_label: str = "final evaluatio
 def compare(groups: dict[str, list[float]], maximize: bool = True, gamma: float | None = None, limit: int = 10,
             reps: int = REPS, seed: int = 0) -> list[dict]:
     """Configurations (name -> their runs' scores) ranked by IQM, best first: each {"name",
-    "aggregates", "vs_best"}, where vs_best is the probability that a run of the best beats a run of
-    this one ([point, low, high]; None for the best) and "distinguishable" whether their IQM
-    intervals are apart. Groups with fewer than 2 runs are left out (no interval from one run);
-    only the `limit` best by IQM get intervals (a bootstrap is about half a second)."""
-    from scipy.stats import trim_mean
-
+    "scores", "aggregates", "vs_best", "distinguishable"}, where vs_best is the probability that a
+    run of the best beats a run of this one ([point, low, high]; None for the best) and
+    distinguishable whether their IQM intervals are apart. Groups with fewer than 2 runs are left
+    out (no interval from one run); only the `limit` best by IQM are kept."""
     sign = 1 if maximize else -1
     usable = {k: [float(v) for v in vs] for k, vs in groups.items() if len(vs) >= 2}
-    order = sorted(usable, key=lambda k: -sign * trim_mean(usable[k], 0.25))[:limit]
+    order = sorted(usable, key=lambda k: -sign * iqm(usable[k]))[:limit]
     out = []
     for name in order:
         a = aggregates(usable[name], gamma, reps, seed)
-        row = {"name": name, "aggregates": a, "vs_best": None, "distinguishable": None}
+        row = {"name": name, "scores": usable[name], "aggregates": a, "vs_best": None, "distinguishable": None}
         if out:
             best = out[0]
             x, y = (usable[best["name"]], usable[name]) if maximize else ([-v for v in usable[best["name"]]], [-v for v in usable[name]])

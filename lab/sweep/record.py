@@ -81,11 +81,12 @@ class Trial:
         """The interquartile mean of its seeds' values (the mean of the middle half, as rliable's
         IQM: int(n / 4) cut from each end; the value itself for one or two seeds); what trials
         are ranked by. None without a value."""
+        from lab.stats import iqm
+
         if self.value is None:
             return None
-        done = sorted(v for v in self.values if v is not None)
-        cut = len(done) // 4
-        return statistics.fmean(done[cut:len(done) - cut]) if done else self.value
+        done = [v for v in self.values if v is not None]
+        return iqm(done) if done else self.value
 
     @property
     def finished(self) -> bool:

@@ -148,9 +148,9 @@ def write_profiles(record: SweepRecord, out: Path, trials: int = 8) -> Path | No
     rows = seed_statistics(record, limit=trials)
     if len(record.seeds) < 2 or not rows:
         return None
-    by_number = {t.number: t for t in record.trials}
-    groups = {f"trial {r['trial']}: " + ", ".join(f"{k.rsplit('.', 1)[-1]}={short_value(v)}" for k, v in by_number[r['trial']].params.items()):
-              [v for v in by_number[r["trial"]].values if v is not None] for r in rows}
+    params = {t.number: t.params for t in record.trials}
+    groups = {f"trial {r['trial']}: " + ", ".join(f"{k.rsplit('.', 1)[-1]}={short_value(v)}" for k, v in params[r["trial"]].items()):
+              r["scores"] for r in rows}
     stats.write_profiles(out, stats.profiles(groups), f"{record.name}: {record.metric} over {len(record.seeds)} seeds, "
                          f"the best {len(rows)} trials by IQM", x_label=record.metric.replace("_", " "))
     return Path(out)

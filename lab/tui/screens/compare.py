@@ -128,7 +128,7 @@ class CompareScreen(Screen):
         from lab.stats import compare, profiles
 
         rows = compare(scores)
-        self.post_message(StatisticsComputed(rows, profiles({r["name"]: scores[r["name"]] for r in rows})))
+        self.post_message(StatisticsComputed(rows, profiles({r["name"]: r["scores"] for r in rows})))
 
     def on_statistics_computed(self, message: StatisticsComputed) -> None:
         from lab.stats import interval

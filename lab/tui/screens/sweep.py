@@ -41,7 +41,7 @@ from lab.watch import Sweep, file_stamp
 
 READ_SECONDS = 1.0  # sweep.json is rewritten about once a second while the sweep runs
 BEST = 3  # the configurations whose curves are drawn
-BEST_PROFILES = 5  # the trials with statistics over seeds (each about a second of bootstrap) and a profile
+BEST_PROFILES = 5  # the trials with statistics over seeds and a profile
 TRIAL_STYLE = {**STATE_STYLE, COMPLETE: "green", PRUNED: "magenta", PENDING: "dim"}
 BEST_STYLE, TRIAL_COLOUR, PRUNED_COLOUR = PALETTE[1], PALETTE[0], "#808080"
 
@@ -108,7 +108,7 @@ class SweepReader:
         changed |= shown != self._shown
         self._shown = shown
         changed |= self._look_for_runs(record)
-        if not changed:  # (news first: the statistics, seconds of bootstrap, come with a later look)
+        if not changed:  # (news first: the statistics come with a later look)
             changed = self._compute_statistics(record, stamp)
         if not changed:
             return None
@@ -126,9 +126,7 @@ class SweepReader:
 
         self._statistics_of = stamp
         self.statistics = seed_statistics(record, limit=BEST_PROFILES)
-        by_number = {t.number: t for t in record.trials}
-        self.profiles = profiles({f"#{row['trial']}": [v for v in by_number[row['trial']].values if v is not None]
-                                  for row in self.statistics})
+        self.profiles = profiles({f"#{row['trial']}": row["scores"] for row in self.statistics})
         return bool(self.statistics)
 
     def _look_for_runs(self, record: SweepRecord | None) -> bool:
