@@ -719,9 +719,10 @@ def cmd_show(args) -> int:
     if s.kind == "attribution":
         _print_comparison(run)
         _print_robustness(run)
-    scanned = run.scan({"episode", "episodes", "eval", "log"})  # bounded: samples a huge file's episodes
+    scanned = run.scan({"episode", "episodes", "eval", "log", "pbt"})  # bounded: samples a huge file's episodes
     if scanned.note():
         print(f"  {scanned.note()}")
+    _print_pbt(run, [e for e in scanned.events if e["kind"] == "pbt"])
     ep_steps, rolling = series(scanned.events, "episode", "rolling_return")
     evals = series([e for e in scanned.events if e["kind"] == "eval" and not e.get("final")], "eval", "mean")
     if ep_steps:
@@ -791,6 +792,41 @@ def _print_member_statistics(run) -> None:
           f" with 95% stratified-bootstrap intervals (rliable, {stats.REPS:,} resamples, seed 0)")
     for own, scores in groups.items():
         print(f"   {printable(own) + '  ' if own else ''}{len(scores)} members  {_estimates_text(stats.aggregates(scores, gamma))}")
+
+
+def _print_pbt(run, events: list[dict], shown: int = 20) -> None:
+    """Population-based training's record (its `pbt` events): the schedules the delivered (or
+    leading) member's line went through, and the family tree, one row per member."""
+    from lab.display import printable, short_value
+    from lab.rl import pbt
+
+    rounds = pbt.read_rounds(events)
+    if not rounds:
+        return
+    rows = pbt.family(rounds)
+    info = run.summary.results.pbt if isinstance(run.summary.results.pbt, dict) else {}
+    copies = sum(len(r["copies"]) for r in rounds)
+    fixed = " (evolve = false: members keep their first values)" if info.get("evolve") is False else ""
+    print(f"\n  population-based training{fixed}: {len(rounds) - 1} rounds to step {rounds[-1]['step']:,}, {copies} copies")
+    best = run.summary.results.best_member
+    if not (isinstance(best, int) and 0 <= best < len(rows)):  # before it delivers: the best latest fitness
+        best = max(range(len(rows)), key=lambda m: rows[m]["fitness"] if rows[m]["fitness"] is not None else float("-inf"))
+    print(f"  schedules of member {best}'s line (the values it trained with, from the step each took effect)")
+    for name in rounds[-1]["hyperparameters"]:
+        steps, values = pbt.schedule(rounds, best, name)
+        changes = [(s, v) for i, (s, v) in enumerate(zip(steps, values)) if i == 0 or v != values[i - 1]]
+        text = " -> ".join(f"{short_value(v)} at {s:,}" for s, v in changes[:8]) + (" ..." if len(changes) > 8 else "")
+        print(f"    {printable(name):<16} {text}")
+    names = list(rounds[-1]["hyperparameters"])
+    print("  family tree: each member's founder (whose first weights its weights descend from) and its line back")
+    print(f"    {'member':>6}  {'founder':>7}  {'line back':<44} " + "  ".join(f"{printable(n, limit=16):>13}" for n in names)
+          + f"  {'fitness':>9}")
+    for row in rows[:shown]:
+        fitness = "-" if row["fitness"] is None else f"{row['fitness']:.2f}"
+        print(f"    {row['member']:>6}  {row['founder']:>7}  {pbt.line_text(row['line'], 3):<44} "
+              + "  ".join(f"{short_value(row['hyperparameters'][n]):>13}" for n in names) + f"  {fitness:>9}")
+    if len(rows) > shown:
+        print(f"    ... and {len(rows) - shown} more (every round is a `pbt` event in events.jsonl)")
 
 
 def _estimates_text(a: dict) -> str:

@@ -23,7 +23,8 @@ SUMMARY_SECONDS = 1.0
 # The kinds a follower shows (`_apply`): a file of millions of lines of other kinds costs its first
 # scan a regex pass, not a parse of each line.
 KINDS = frozenset({"episode", "episodes", "eval", "checkpoint", "metric", "progress", "log", "status", "method",
-                   "comparison"})
+                   "comparison", "pbt"})
+PBT_ROUNDS = 4096  # population-based training's rounds a follower keeps (a run has tens)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class RunFollower:
         self.evals = Series()  # periodic evaluations (mean; a population's: the mean of its members)
         self.eval_low, self.eval_high = Series(), Series()  # a population's: its weakest and strongest member
         self.member_evals: list[Series] = []  # a population's: each member's evaluations
+        self.pbt_events: deque[dict] = deque(maxlen=PBT_ROUNDS)  # population-based training's rounds, as written
         self.final_eval: dict | None = None
         self.metrics: dict[str, Series] = {}
         self.logs: deque[str] = deque(maxlen=log_lines)
@@ -143,6 +145,8 @@ class RunFollower:
                 else:
                     self._log(f"step {e.get('step') or 0:,}: {tag} {e['mean']:.2f} +/- {e.get('std') or 0:.2f}"
                               f" over {e.get('episodes') or '?'} episodes")
+        elif kind == "pbt":
+            self.pbt_events.append(e)
         elif kind == "checkpoint":
             self._log(f"step {e.get('step') or 0:,}: checkpoint {e.get('label', '')} -> {e.get('path', '')}")
         elif kind == "metric":

@@ -63,6 +63,42 @@ class EvalSpec(_Strict):
                                   "`lab resume` continues from (written atomically: a SIGKILL loses at most this many)")
 
 
+class ExploreSpec(_Strict):
+    """How PBT explores one hyperparameter: a continuous `range` (drawn uniformly, or log-uniformly
+    with `log`; perturbed by pbt.factors and kept inside it) or a list of `values` (perturbed to a
+    neighbouring value)."""
+
+    range: list[float] | None = Field(None, min_length=2, max_length=2, description="[low, high]: where first values are drawn and "
+                                              "perturbed values are kept")
+    log: bool = Field(False, description="draw from the range log-uniformly (a learning rate's range)")
+    values: list[float] | None = Field(None, min_length=2, description="the values it may take, in order: a "
+                                       "perturbation moves to a neighbour, a resample draws any")
+
+
+class PBTSpec(_Strict):
+    """Population-based training (Jaderberg et al. 2017) of a population: every `interval` steps
+    the members whose recent episodes returned least copy the weights, optimizer state and
+    hyperparameters of members among the best, then perturb those hyperparameters (explore)."""
+
+    interval: int = Field(gt=0, description="steps per member between rounds of exploit and explore")
+    fraction: float = Field(0.25, gt=0, le=0.5, description="the bottom this fraction of members (by the mean return "
+                            "of their episodes since the last round; at least one) copy one of the top this fraction")
+    factors: list[float] = Field([0.8, 1.2], min_length=2, max_length=2, description="explore: a copied value is multiplied by one of "
+                                         "these (Ray Tune's perturbation_factors)")
+    resample_probability: float = Field(0.25, ge=0, le=1, description="explore: the chance a copied value is drawn "
+                                        "afresh from its range or values instead")
+    explore: dict[str, ExploreSpec] = Field(description="the agent settings explored, each a table: "
+                                            "[pbt.explore.learning_rate] range = [1e-4, 1e-2], log = true")
+    evolve: bool = Field(True, description="false: no exploit or explore, each member keeps the values it was drawn "
+                         "(the fixed-hyperparameter twin of the same run)")
+    backend: Literal["engine", "ray"] = Field("engine", description="'engine': the whole population in one process "
+                                              "on lab's torch engine; 'ray': one member a Ray Tune trial, through "
+                                              "Tune's PopulationBasedTraining")
+    ray_address: str | None = Field(None, description="backend 'ray': the Ray cluster to join; None: a local Ray on "
+                                    "the loopback for this run")
+    cpus: int = Field(2, ge=1, le=4096, description="backend 'ray': trials that run at once")
+
+
 class _ExperimentSpec(_Strict):
     """Fields every experiment has, whatever its kind."""
 
@@ -122,6 +158,8 @@ class RLSpec(_ExperimentSpec):
     members: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="settings that differ per member of a population, one value per member: "
                                           "[members.agent] learning_rate = [1e-3, 3e-4]")
+    pbt: PBTSpec | None = Field(None, description="population-based training of the population ([pbt]); None: "
+                                "members keep their settings")
     tensorboard: bool = Field(False, description="write TensorBoard event files into the run folder "
                               "(artifacts/tensorboard) as it trains; `lab export RUN --tensorboard DIR` writes "
                               "them for any run afterwards")
@@ -253,7 +291,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def apply_overrides(raw: dict, overrides: dict[str, Any], source: str) -> None:
+    """Each "a.b.c" = value into `raw`; a value is copied, so that a later override into it (a
+    table, then one of its keys) never changes the caller's."""
+    import copy
+
     for key, value in overrides.items():
+        value = copy.deepcopy(value)
         node = raw
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -373,6 +416,7 @@ def validate(raw: dict, source: str = "<dict>", overridden: set[str] = frozenset
     _check_env(spec, fail)
     _check_population(spec, agent_raw, fail)
     _check_engine_settings(spec, fail)
+    _check_pbt(spec, agent_raw, fail)
     return spec
 
 
@@ -619,6 +663,60 @@ def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
                 schema.model_validate({**agent_raw, name: value})
             except ValidationError as e:
                 fail(f"{where}[{i}]:" + _message(_first(e.errors()), schema).split(":", 1)[1])
+
+
+def _check_pbt(spec: RLSpec, agent_raw: dict, fail) -> None:
+    """[pbt] explores settings a member may have of its own, over a population large enough to
+    have a bottom and a top; each range's ends and each value valid for the setting."""
+    pbt = spec.pbt
+    if pbt is None:
+        return
+    if spec.population < 2:
+        fail("pbt: population-based training needs a population; set population = 8 or more (or remove [pbt])")
+    if not pbt.explore:
+        fail("pbt.explore: names no setting; add one, e.g. [pbt.explore.learning_rate] range = [1e-4, 1e-2], log = true")
+    if pbt.interval >= spec.agent.total_steps:
+        fail(f"pbt.interval: {pbt.interval:,} steps reaches no round before agent.total_steps = "
+             f"{spec.agent.total_steps:,}; lower it (a round every tenth of training: {spec.agent.total_steps // 10:,})")
+    if not pbt.evolve and pbt.backend == "ray":
+        fail("pbt.evolve: false runs on the engine (the fixed twin needs no Ray: its members never meet); "
+             "set pbt.backend = \"engine\"")
+    low, high = pbt.factors
+    if not 0 < low < high:
+        fail(f"pbt.factors: {list(pbt.factors)} must be two positive factors, the lower first (e.g. [0.8, 1.2])")
+    settings = spec.member_setting_names
+    schema = type(spec.agent)
+    for name, how in pbt.explore.items():
+        where = f"pbt.explore.{name}"
+        if name not in settings:
+            if name in schema.model_fields:
+                fail(f"{where}: cannot differ per member (it shapes the batched networks or rollouts); "
+                     f"settings that can: {', '.join(settings) or 'none on this engine'}")
+            fail(f"{where}: unknown setting{did_you_mean(name, settings) or ''} (settings PBT can explore: {', '.join(settings)})")
+        if (how.range is None) == (how.values is None):
+            fail(f"{where}: give exactly one of range = [low, high] or values = [...]")
+        if how.range is not None:
+            lo, hi = how.range
+            if not lo < hi:
+                fail(f"{where}.range: {list(how.range)} must be [low, high] with low < high")
+            if how.log and lo <= 0:
+                fail(f"{where}.range: a log range starts above 0 (got {lo:g})")
+        elif how.log:
+            fail(f"{where}.log: only with a range; remove it or give range = [low, high]")
+        for i, value in enumerate(how.range if how.range is not None else how.values):
+            try:
+                schema.model_validate({**agent_raw, name: value})
+            except ValidationError as e:
+                fail(f"{where}.{'range' if how.range is not None else 'values'}[{i}]:"
+                     + _message(_first(e.errors()), schema).split(":", 1)[1])
+        given = spec.members.get("agent", {}).get(name)
+        for i, value in enumerate(given or []):
+            if isinstance(value, str):
+                fail(f"members.agent.{name}[{i}]: PBT explores constants, not a schedule ({value!r}); give a number")
+            if how.range is not None and not how.range[0] <= value <= how.range[1]:
+                fail(f"members.agent.{name}[{i}]: {value:g} is outside pbt.explore.{name}.range {list(how.range)}")
+            if how.values is not None and value not in how.values:
+                fail(f"members.agent.{name}[{i}]: {value:g} is not one of pbt.explore.{name}.values")
 
 
 def _check_attribution(spec: AttributionSpec, fail) -> None:

@@ -71,6 +71,8 @@ class Results(_Record):
     final_eval_return_min: float | None = None
     best_member: int | None = Field(None, description="the member the run delivers (lab eval, attribution)")
     members: list[dict[str, Any]] | None = Field(None, description="per member: seed, settings, final and best evaluation")
+    pbt: dict[str, Any] | None = Field(None, description="population-based training: backend, evolve, rounds, copies "
+                                       "(each member's lineage and final hyperparameters are in `members`)")
     # attribution: the classifier
     test_accuracy: float | None = None
     test_macro_f1: float | None = None

@@ -74,9 +74,19 @@ class EngineAgent:
         self.best_state: dict | None = None  # each member's weights at its best evaluation (populations)
         self.resumed: dict | None = None  # the training state `load_resumable` brought back, for learn
         self.live: tuple = ()  # learn's state at its latest boundary (save_resumable's)
+        # population-based training ([pbt]): the members' current values of the settings it explores
+        self.pbt = None
+        if spec.pbt is not None:
+            from lab.rl.pbt import Evolution
+
+            self.pbt = Evolution(spec)
+            self.pbt_fitness = torch.zeros((2, self.members), device=self.device)  # returns, episodes since its last round
 
     def hyper(self, key: str, progress_remaining: float = 1.0) -> torch.Tensor:
-        """agent.<key> of each member at this point of training (schedules evaluated): (M,)."""
+        """agent.<key> of each member at this point of training (schedules evaluated; PBT's
+        current values of a setting it explores): (M,)."""
+        if self.pbt is not None and key in self.pbt.values:
+            return torch.as_tensor(self.pbt.values[key], dtype=torch.float32, device=self.device)
         return torch.tensor([_at(v, progress_remaining) for v in self.spec.member_values(key)], device=self.device)
 
     def compiled(self, fn, rollout: bool = False):
@@ -110,6 +120,8 @@ class EngineAgent:
             return 0, env.reset(seed=self.spec.seed)[0], zeros, zeros.long()
         saved, self.resumed = self.resumed, None
         optimizer.load_state_dict(saved["optimizer"])
+        if self.pbt is not None:
+            self.pbt_fitness.copy_(saved["pbt_fitness"])
         resumable.set_device_rng_state(self.device, saved["device_rng"])
         if not getattr(env, "resumes_exactly", True):
             return saved["step"], env.reset(seed=saved["reseed"])[0], zeros, zeros.long()
@@ -118,6 +130,31 @@ class EngineAgent:
         resumable.check_shape("ep_ret", saved["ep_ret"], shape)
         resumable.check_shape("ep_len", saved["ep_len"], shape)
         return saved["step"], saved["obs"], saved["ep_ret"], saved["ep_len"]
+
+    # --- population-based training ([pbt]) ------------------------------------------------------
+    @torch.no_grad()
+    def evolve(self, step: int, optimizer, fitness: torch.Tensor, tracker) -> None:
+        """A round of PBT at a boundary: `fitness` (2, M) holds each member's returns summed and
+        episodes counted since the last round. The members PBT picks copy their parents' weights
+        and optimizer state (rows of the stacked tensors) and go on with explored values."""
+        sums, counts = fitness.cpu().double().numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            record = self.pbt.round(step, np.where(counts > 0, sums / counts, np.nan))
+        fitness.zero_()
+        if record["copies"]:
+            members = torch.tensor([c["member"] for c in record["copies"]], device=self.device)
+            parents = torch.tensor([c["parent"] for c in record["copies"]], device=self.device)
+            for value in self.net.state_dict().values():  # views of the parameters: copied in place
+                value[members] = value[parents]
+            optimizer.copy_members(members, parents)
+        tracker.evolved(record)
+
+    def learn_on_ray(self, tracker) -> None:
+        """Train the population as Ray Tune trials under Tune's PBT scheduler ([pbt] backend =
+        "ray"; lab.engine.ray_pbt): this agent ends with every member's final weights."""
+        from lab.engine.ray_pbt import learn_on_ray
+
+        learn_on_ray(self, tracker)
 
     # --- evaluation and acting ----------------------------------------------------------------
     def policy_actions(self, net: nn.Module, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
@@ -196,8 +233,9 @@ class EngineAgent:
         files = {"agent": path_for(f"{stem}.pt")}
         resumable.save(files["agent"], {"net": self.net.state_dict(), "optimizer": optimizer.state_dict(),
                                         "env": env.snapshot(), "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
-                                        "device_rng": resumable.device_rng_state(self.device)})
-        return files, {"step": int(step)}
+                                        "device_rng": resumable.device_rng_state(self.device),
+                                        **({"pbt_fitness": self.pbt_fitness} if self.pbt is not None else {})})
+        return files, {"step": int(step), **({"pbt": self.pbt.state_dict()} if self.pbt is not None else {})}
 
     def load_resumable(self, files: dict, state: dict, reseed: int) -> None:
         """The weights now, the rest when `learn` starts (`start`). A population's best weights
@@ -210,6 +248,9 @@ class EngineAgent:
             for key, value in self.net.state_dict().items():
                 resumable.check_shape(f"best {key}", best.get(key) if isinstance(best, dict) else None, value.shape)
             self.best_state = best
+        if self.pbt is not None:
+            self.pbt.load_state_dict(state["pbt"])
+            resumable.check_shape("pbt_fitness", saved.get("pbt_fitness"), (2, self.members))
         self.resumed = {**saved, "step": int(state["step"]), "reseed": reseed}
         self.rehearse_start()
 

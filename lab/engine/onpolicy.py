@@ -88,7 +88,6 @@ class OnPolicyAgent(EngineAgent):
         m, n_envs, n_steps = self.members, spec.env.n_envs, p.n_steps
         env = self.make_env(m * n_envs, spec.seed)
         optimizer = self.make_optimizer()
-        gamma, gae_lambda = self.hyper("gamma")[:, None], self.hyper("gae_lambda")[:, None]
         obs_shape, act_shape = env.single_observation_space.shape, env.single_action_space.shape
         obs_buf = torch.zeros((n_steps, m, n_envs, *obs_shape), device=dev)
         final_buf = torch.zeros_like(obs_buf)
@@ -99,11 +98,17 @@ class OnPolicyAgent(EngineAgent):
         ep_len_buf = torch.zeros((n_steps, m, n_envs), device=dev, dtype=torch.long)
         step, obs, ep_ret, ep_len = self.start(env, optimizer, (m, n_envs))
         obs = obs.view(m, n_envs, *obs_shape)
+        if self.pbt is not None and step == 0:  # PBT's first draws, in the events
+            tracker.evolved(self.pbt.first_record())
         while step < p.total_steps:
-            # 0. a rollout boundary: nothing is half-done, a resumable checkpoint may be written here
+            # 0. a rollout boundary: nothing is half-done; PBT's round when one is due, then a
+            # resumable checkpoint may be written here
+            if self.pbt is not None and self.pbt.due(step):
+                self.evolve(step, optimizer, self.pbt_fitness, tracker)
             self.live = (step, env, optimizer, obs, ep_ret, ep_len)
             if not tracker.boundary(step):
                 break
+            gamma, gae_lambda = self.hyper("gamma")[:, None], self.hyper("gae_lambda")[:, None]
             # 1. a rollout of n_steps in every environment, on the device
             with torch.no_grad():
                 for t in range(n_steps):
@@ -145,6 +150,8 @@ class OnPolicyAgent(EngineAgent):
             first_step = step
             step += n_steps * n_envs  # steps per member: a population's x axis is a single run's
             report_episodes(tracker, done_buf, ep_ret_buf, ep_len_buf, first_step, n_envs)
+            if self.pbt is not None:  # each member's returns and episodes since PBT's last round: its fitness
+                self.pbt_fitness += torch.stack(((ep_ret_buf * done_buf).sum((0, 2)), done_buf.sum((0, 2))))
             # 3. learn from it
             progress_remaining = max(1.0 - first_step / p.total_steps, 0.0)
             rollout = Rollout(*(x.transpose(0, 1).reshape(m, rows, *x.shape[3:])
@@ -159,6 +166,7 @@ class OnPolicyAgent(EngineAgent):
             tracker.metrics(step, {**stats, "learning_rate": float(lr.mean())})
             if not tracker.step(step):
                 break
+        self.live = (step, env, optimizer, obs, ep_ret, ep_len)  # where it ended (a Ray trial's last report)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions (M, envs, ...) drawn from the policies at `obs`, and their log-probabilities."""

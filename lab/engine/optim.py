@@ -60,6 +60,14 @@ class MemberOptimizer:
         on where `active` (M, 1)."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def copy_members(self, members: torch.Tensor, sources: torch.Tensor) -> None:
+        """Members (k,) take the step counts and buffers of `sources` (k,) (PBT's exploit; the
+        parameters are the network's to copy)."""
+        for name in ("steps", *self.buffers):
+            state = getattr(self, name)
+            state[members] = state[sources]
+
     def state_dict(self) -> dict:
         """The step counts and every buffer, for a resumable checkpoint: `load_state_dict` of it
         goes on exactly where this optimizer was."""

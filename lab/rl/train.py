@@ -154,6 +154,17 @@ class Tracker:
         if clean:
             self.ctx.emit("metric", step=int(step), values=clean)
 
+    def evolved(self, record: dict) -> None:
+        """A round of population-based training (lab.rl.pbt's record): an event with every
+        member's fitness and hyperparameters after it, and the copies it made."""
+        self.ctx.emit("pbt", **record)
+        copies = record["copies"]
+        if copies:
+            moved = ", ".join(f"{c['member']}<-{c['parent']}" for c in copies[:8]) + (" ..." if len(copies) > 8 else "")
+            ranges = "; ".join(f"{k} {min(v):.3g} .. {max(v):.3g}" for k, v in record["hyperparameters"].items())
+            self.ctx.log(f"pbt at step {record['step']:,}: {len(copies)} member{'s' if len(copies) > 1 else ''} copied a better one "
+                         f"({moved}); {ranges}")
+
     def step(self, step: int) -> bool:
         """After each env step (of all envs): evaluate when due; False means stop learning."""
         self.step_count = int(step)
@@ -389,10 +400,15 @@ class PopulationTracker(Tracker):
         returns, lengths = self.evaluate_members(spec.eval.final_episodes, spec.seed + FINAL_SEED_OFFSET, policy)
         means = returns.mean(1)
         best = int(np.argmax(means))
-        members = [{"member": m, "seed": spec.seed + m, **spec.member_settings(m),
+        pbt = getattr(agent, "pbt", None)  # population-based training: what each member ended with, and its line
+        members = [{"member": m, "seed": spec.seed + m, **_own_settings(spec, m, pbt),
                     "final_eval_return_mean": round(float(means[m]), 4),
                     "best_eval_return_mean": None if self.member_best_step[m] is None else round(float(self.member_best[m]), 4),
-                    "best_eval_step": self.member_best_step[m]} for m in range(spec.population)]
+                    "best_eval_step": self.member_best_step[m], **(pbt.member_record(m) if pbt else {})}
+                   for m in range(spec.population)]
+        if pbt is not None:
+            results["pbt"] = {"backend": spec.pbt.backend, "evolve": spec.pbt.evolve, "rounds": len(pbt.rounds),
+                              "copies": sum(len(r["copies"]) for r in pbt.rounds)}
         results.update(
             population=spec.population,
             final_eval_return_mean=round(float(means.mean()), 4),
@@ -413,6 +429,11 @@ class PopulationTracker(Tracker):
         ctx.log(f"delivered {results['policy']} (each member at its best evaluation): final evaluation over "
                 f"{returns.shape[1]} episodes each, mean of members {means.mean():.2f} +/- {means.std():.2f}, "
                 f"lowest {means.min():.2f}{reached}; best member {best} (seed {spec.seed + best}, {means[best]:.2f})")
+
+
+def _own_settings(spec, m: int, pbt) -> dict:
+    """Member m's [members.agent] settings, less those PBT explores (its record says where they went)."""
+    return {k: v for k, v in spec.member_settings(m).items() if pbt is None or k.removeprefix("agent.") not in pbt.values}
 
 
 def run(spec, ctx, resume: dict | None = None) -> None:
@@ -569,7 +590,11 @@ def _train(spec, ctx, resume: dict | None = None) -> None:
         _set_global_rng(resume["rng"])
         ctx.log(f"resumed at step {step:,} of {spec.agent.total_steps:,} from {ctx.relpath(ctx.checkpoint(RESUME_STATE))}")
     try:
-        agent.learn(tracker)
+        if spec.pbt is not None and spec.pbt.backend == "ray":
+            tracker.stops_at_boundary = False  # no resumable checkpoints of lab's: the trials' are Tune's
+            agent.learn_on_ray(tracker)
+        else:
+            agent.learn(tracker)
     except ValueError as e:
         if "invalid values" not in str(e) and "nan" not in str(e).lower():
             raise

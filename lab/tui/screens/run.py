@@ -125,6 +125,7 @@ class RunScreen(Screen):
         Binding("f10,ctrl+o", "cycle_maximize", "Maximise"),
         Binding("s", "stop", "Stop"),
         Binding("a", "attributions", "Attributions"),
+        Binding("t", "toggle_pbt", "PBT"),
         # off the footer: at 80 columns it is full (? lists every key)
         Binding("p", "toggle_play", "Play the agent (newest best policy)", show=False),
     ]
@@ -134,6 +135,7 @@ class RunScreen(Screen):
         self.path = Path(path)
         self.follower: RunFollower | None = None  # handed over by the reader's first read (RunsRead)
         self.metric_index = -1  # -1: every metric as a small chart; else that one metric, large
+        self.showing_pbt = False  # t: population-based training's schedules and family tree instead of the metrics
         self.kind: str | None = None  # the run's, once read: its panes are mounted then
         self._plotted = 0.0
         self._pending = False
@@ -170,10 +172,13 @@ class RunScreen(Screen):
             for col in ("method", "ms/input", "deletion", "insertion"):
                 table.add_column(col, key=col)
         else:
+            from lab.tui.widgets.pbt_pane import PBTPane
+
             pane = MetricsPane(VerticalScroll(Grid(id="metric-grid"), id="metric-grid-scroll"),
-                               LinePlot("loss", id="loss-plot"), id="metrics-pane")
+                               LinePlot("loss", id="loss-plot"), PBTPane(id="pbt-pane"), id="metrics-pane")
             await self.query_one("#run-plots").mount_all([LinePlot("return", id="return-plot"), pane])
             self.query_one("#loss-plot").display = False
+            self.query_one("#pbt-pane").display = False
         if self.focused in (None, self.query_one("#run-log")):  # the focus on mount, as if the panes had been there
             chain = self.focus_chain
             self.set_focus(chain[0] if chain else None)
@@ -214,9 +219,9 @@ class RunScreen(Screen):
 
         if not self.ready:
             return
-        if self.follower.state != self._state:
-            self._state = self.follower.state
-            self.refresh_bindings()  # keys that fit the state: no stop for a finished run
+        if (self.follower.state, bool(self.follower.pbt_events)) != self._state:
+            self._state = (self.follower.state, bool(self.follower.pbt_events))
+            self.refresh_bindings()  # keys that fit the state: no stop for a finished run, t once PBT has a round
         self.update_header()
         lines = self.follower.take_new_logs()
         if lines:
@@ -318,8 +323,16 @@ class RunScreen(Screen):
             x_title="environment steps per member", bands={0: 1}, markers={3: "◆"})
 
     def update_metrics(self) -> None:
-        """Every metric as a small chart in a grid, or one of them large (m, M)."""
+        """Every metric as a small chart in a grid, or one of them large (m, M); or PBT's pane (t)."""
         f = self.follower
+        self.query_one("#pbt-pane").display = self.showing_pbt
+        if self.showing_pbt:
+            from lab.rl.pbt import read_rounds
+
+            self.query_one("#metric-grid-scroll").display = self.query_one("#loss-plot").display = False
+            delivered = f.run.summary.results.best_member
+            self.query_one("#pbt-pane").show(read_rounds(f.pbt_events), delivered if isinstance(delivered, int) else None)
+            return
         names = self.metric_names()
         grid = self.query_one("#metric-grid", Grid)
         single = self.query_one("#loss-plot", LinePlot)
@@ -385,12 +398,21 @@ class RunScreen(Screen):
             return self.kind == "attribution"
         if action == "next_metric":
             return self.kind == "rl"
+        if action == "toggle_pbt":  # a population-based training run's
+            return self.kind == "rl" and bool(self.follower.pbt_events)
         return True
+
+    def action_toggle_pbt(self) -> None:
+        """Population-based training's schedules (the members' band, the leading line's values)
+        and family tree in place of the metrics; t again brings the metrics back."""
+        self.showing_pbt = not self.showing_pbt and bool(self.follower.pbt_events)
+        self.update_metrics()
 
     def action_next_metric(self, step: int) -> None:
         """Cycle grid -> first metric -> ... -> last metric -> grid (M: the other way)."""
         if self.kind != "rl":
             return
+        self.showing_pbt = False
         n = len(self.metric_names())
         self.metric_index = (self.metric_index + 1 + step) % (n + 1) - 1
         self.update_metrics()
