@@ -282,3 +282,39 @@ def test_the_same_table_on_ray_ends_with_the_same_record_shape(pbt_run, tmp_path
     copy = rounds[0]["copies"][0]
     assert copy["fitness"] < copy["parent_fitness"]
     assert math.isfinite(r.final_eval_return_mean) and len(list(run.events({"episode", "episodes"}))) > 0
+
+
+async def test_the_live_views_t_shows_the_schedules_and_the_family_tree(pbt_run, tmp_path):
+    from lab.tui.app import LabApp
+    from lab.tui.widgets.fitted_table import FittedTable
+    from lab.tui.widgets.line_plot import LinePlot
+
+    from .conftest import copy_run
+    from .pilot import runs_shown, wait_for
+
+    copy_run(pbt_run.path, tmp_path)
+    app = LabApp(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await runs_shown(pilot, 1)
+        await pilot.press("ctrl+r", "enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen" and app.screen.ready)
+        screen = app.screen
+        await wait_for(pilot, lambda: "t" in {k for k, b in app.active_bindings.items() if b.enabled})
+        await pilot.press("t")
+        await pilot.pause()
+        assert screen.query_one("#pbt-pane").display and not screen.query_one("#metric-grid-scroll").display
+        plots = list(screen.query_one("#pbt-pane").query(LinePlot))
+        assert [p.title for p in plots] == ["log10 learning_rate", "clip_range"]
+        best = pbt_run.results.best_member
+        rounds = pbt.read_rounds(pbt_run.events({"pbt"}))
+        steps, values = pbt.schedule(rounds, best, "clip_range")
+        assert plots[1]._series[2] == (steps, values)  # the delivered member's line
+        table = screen.query_one("#pbt-tree", FittedTable)
+        assert table.row_count == 8
+        cells = {key: {c: str(v) for c, v in row.items()} for key, row in table._cells.items()}
+        for m in pbt_run.results.members:
+            row = cells[str(m["member"])]
+            assert row["founder"] == str(m["founder"]) and row["member"] == ("*" if m["member"] == best else "") + str(m["member"])
+        await pilot.press("t")
+        await pilot.pause()
+        assert not screen.query_one("#pbt-pane").display and screen.query_one("#metric-grid-scroll").display

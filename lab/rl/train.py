@@ -467,6 +467,9 @@ def resume_state(run, spec) -> dict:
         engine = " on lab's torch engine" if spec.engine == "torch" else ""
         raise BadInput(f"{run.id}: '{spec.algo.name}'{engine} runs cannot be resumed (resumable: "
                        f"{', '.join(resumable_algos(spec.engine))})")
+    if spec.pbt is not None and spec.pbt.backend == "ray":
+        raise BadInput(f"{run.id}: a run with pbt.backend = 'ray' cannot be resumed (its trials' checkpoints are "
+                       "Tune's); run it again, or with pbt.backend = \"engine\", whose runs resume")
     path = run.checkpoint(RESUME_STATE)
     if not path.is_file():
         raise BadInput(f"{run.id}: no resumable checkpoint ({run.relpath(path)} is missing: the run ended before "
