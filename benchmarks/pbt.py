@@ -1,6 +1,6 @@
 """Population-based training against its fixed-hyperparameter twin: whole `lab run` processes.
 
-    .venv/bin/python benchmarks/pbt.py [--reps 3] [--write]
+    .venv/bin/python benchmarks/pbt.py [--reps 3] [--runs-dir DIR] [--write]
     .venv/bin/python benchmarks/pbt.py --experiment pendulum-ppo-torch-pbt --set agent.total_steps=100000
 
 For each repetition r (seed = r), runs `lab run pendulum-ppo-torch-pbt` and its twin
@@ -32,11 +32,13 @@ def main() -> None:
     p.add_argument("--experiment", default="pendulum-ppo-torch-pbt")
     p.add_argument("--twin", default=None, help="default: EXPERIMENT-fixed")
     p.add_argument("--set", action="append", default=[], help="an override for both (agent.total_steps=100000)")
+    p.add_argument("--runs-dir", type=Path, help="keep the runs here (default: a temporary folder, removed after)")
     p.add_argument("--write", action="store_true", help="append the table to benchmarks/results-pbt.md")
     args = p.parse_args()
     twin = args.twin or f"{args.experiment}-fixed"
     rows, scores, walls = [], {"pbt": [], "fixed": []}, {"pbt": 0.0, "fixed": 0.0}
     with tempfile.TemporaryDirectory(prefix="lab-pbt-") as tmp:
+        tmp = args.runs_dir or tmp
         for rep in range(args.reps):
             order = [("pbt", args.experiment), ("fixed", twin)]
             got = {}

@@ -325,11 +325,14 @@ def _list_params(ref: str) -> int:
     from lab.sweep.spec import is_sweep_file
     from lab.sweep.spec import settings as sweep_settings
 
+    from rich.markup import escape
+
     for s in (sweep_settings if is_sweep_file(raw) else settings)(raw):
         default = "(required)" if s.required else inline_toml(s.default) if s.default is not None else "-"
         value = inline_toml(s.value) if s.in_file else default
-        table.add_row(s.key, f"[bold]{value}[/]" if s.in_file else f"[dim]{value}[/]", f"[dim]{default}[/]", s.type,
-                      s.description, style=None)
+        value, default = escape(value), escape(default)  # text, not markup: "[members.agent]" stays as it is
+        table.add_row(escape(s.key), f"[bold]{value}[/]" if s.in_file else f"[dim]{value}[/]", f"[dim]{default}[/]",
+                      escape(s.type), escape(s.description), style=None)
     _print_table(table)
     return EXIT_OK
 
@@ -819,11 +822,13 @@ def _print_pbt(run, events: list[dict], shown: int = 20) -> None:
         print(f"    {printable(name):<16} {text}")
     names = list(rounds[-1]["hyperparameters"])
     print("  family tree: each member's founder (whose first weights its weights descend from) and its line back")
-    print(f"    {'member':>6}  {'founder':>7}  {'line back':<44} " + "  ".join(f"{printable(n, limit=16):>13}" for n in names)
+    lines = {row["member"]: pbt.line_text(row["line"], 2) for row in rows[:shown]}
+    width = max(len("line back"), *map(len, lines.values()))
+    print(f"    {'member':>6}  {'founder':>7}  {'line back':<{width}} " + "  ".join(f"{printable(n, limit=16):>13}" for n in names)
           + f"  {'fitness':>9}")
     for row in rows[:shown]:
         fitness = "-" if row["fitness"] is None else f"{row['fitness']:.2f}"
-        print(f"    {row['member']:>6}  {row['founder']:>7}  {pbt.line_text(row['line'], 3):<44} "
+        print(f"    {row['member']:>6}  {row['founder']:>7}  {lines[row['member']]:<{width}} "
               + "  ".join(f"{short_value(row['hyperparameters'][n]):>13}" for n in names) + f"  {fitness:>9}")
     if len(rows) > shown:
         print(f"    ... and {len(rows) - shown} more (every round is a `pbt` event in events.jsonl)")

@@ -5,8 +5,10 @@ resumable checkpoint. On Ray (one member a Tune trial) the same table ends in th
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -247,6 +249,17 @@ def test_a_killed_pbt_run_resumes_to_the_uninterrupted_runs_rounds_and_weights(t
     assert len(saved["agent"]["pbt"]["rounds"]) == 1
     from lab import launch
 
+    for i, damage in enumerate(({"rounds": [{"step": 2048, "copies": [{"member": 99, "parent": 0}]}]},
+                   {"values": {"learning_rate": [5.0] * 8, "clip_range": [0.1] * 8}}, {"rng": "x"})):
+        broken = tmp_path / "broken" / str(i) / killed.id
+        shutil.copytree(killed.path, broken)
+        state = json.loads((broken / "checkpoints" / "resume.json").read_text())
+        state["agent"]["pbt"].update(damage)
+        (broken / "checkpoints" / "resume.json").write_text(json.dumps(state))
+        with pytest.raises(BadInput, match="resumable checkpoint .* cannot be loaded: .*the run is left as it was"):
+            launch.resume(Run.load(broken))
+        assert json.loads((broken / "checkpoints" / "resume.json").read_text()) == state
+
     resumed = launch.resume(killed)
     whole = lab.run(spec(), runs_dir=tmp_path / "a")
     assert resumed.state == whole.state == "completed"
@@ -263,11 +276,20 @@ def test_the_same_table_on_ray_ends_with_the_same_record_shape(pbt_run, tmp_path
     small = {**RUN, "population": 4, "agent.total_steps": 3072, "pbt.interval": 1024, "pbt.backend": "ray",
              "pbt.cpus": 2, "env.n_envs": 4, "agent.n_steps": 256, "agent.batch_size": 256, "agent.n_epochs": 2,
              "eval.every": 100_000}
+    from .test_sweeps import _descendants, _listeners_beyond_loopback, _ray_env
+
     sets = [x for s in cli_sets(small) for x in ("--set", s)]
-    proc = subprocess.run([sys.executable, "-m", "lab", "run", "cartpole-ppo-torch", *sets, "--runs-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-ppo-torch", *sets, "--runs-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=_ray_env(tmp_path))
+    checked = 0
+    while proc.poll() is None:  # while Ray is up: nothing of it listens beyond the loopback
+        pids = _descendants(proc.pid) | {proc.pid}
+        assert not _listeners_beyond_loopback(pids)
+        checked += len(pids) > 3
+        time.sleep(1.0)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert checked >= 3 and "Traceback" not in err and "Warning" not in err
     (run,) = lab.list_runs(tmp_path)
     assert run.state == "completed" and (run.path / "tune").is_dir()
     r, e = run.results, pbt_run.results
@@ -282,6 +304,10 @@ def test_the_same_table_on_ray_ends_with_the_same_record_shape(pbt_run, tmp_path
     copy = rounds[0]["copies"][0]
     assert copy["fitness"] < copy["parent_fitness"]
     assert math.isfinite(r.final_eval_return_mean) and len(list(run.events({"episode", "episodes"}))) > 0
+    from lab.rl.train import resume_state
+
+    with pytest.raises(BadInput, match="a run with pbt.backend = 'ray' cannot be resumed"):  # (were it stopped)
+        resume_state(run, lab.load_experiment(run.path))
 
 
 async def test_the_live_views_t_shows_the_schedules_and_the_family_tree(pbt_run, tmp_path):
@@ -318,3 +344,13 @@ async def test_the_live_views_t_shows_the_schedules_and_the_family_tree(pbt_run,
         await pilot.press("t")
         await pilot.pause()
         assert not screen.query_one("#pbt-pane").display and screen.query_one("#metric-grid-scroll").display
+
+
+def test_lab_list_params_shows_the_pbt_table_and_brackets_in_descriptions_as_written():
+    from .conftest import lab_main
+
+    out = lab_main("list", "--params", "pendulum-ppo-torch-pbt").stdout
+    line = next(x for x in out.splitlines() if x.startswith("pbt "))
+    assert "interval = 10000" in line and "learning_rate = {range = [1e-05, 0.01], log = true}" in line
+    assert "population-based training of the population ([pbt])" in out
+    assert "[members.agent] learning_rate = [1e-3, 3e-4]" in out  # not taken for markup

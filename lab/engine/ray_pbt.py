@@ -27,6 +27,9 @@ from pathlib import Path
 from lab.ray_local import RAY_ENV
 
 os.environ.update(RAY_ENV)  # before Ray is imported: this module is imported only for backend "ray"
+# a stop (SIGINT, `lab stop`) is lab's to handle (the run stops at the trials' next reports, StopWhenAsked),
+# not Tune's, which would end the experiment as if it had finished
+os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
 try:
     from ray.tune.schedulers import PopulationBasedTraining
@@ -214,7 +217,6 @@ def learn_on_ray(agent, tracker) -> None:
     the agent holds every member's final weights and PBT's record, and the tracker the step."""
     import torch
 
-    from lab.errors import BadInput
     from lab.ray_local import connect
     from lab.rl import resumable
     from lab.rl.pbt import first_values, quantile
@@ -266,9 +268,11 @@ def learn_on_ray(agent, tracker) -> None:
         state = agent.net.state_dict()
         with torch.no_grad():
             for r in grid:
-                if r.checkpoint is None:
-                    raise BadInput(f"pbt: member {r.config.get('member')} reported no checkpoint on Ray")
                 m = int(r.config["member"])
+                if r.checkpoint is None:  # stopped before its first report: it stays as it started
+                    if tracker.ctx.stop_requested:
+                        continue
+                    raise RuntimeError(f"member {m} ended on Ray without a checkpoint")
                 with r.checkpoint.as_directory() as d:
                     saved = resumable.load(Path(d) / "agent.pt", agent.device, resumable.bound(agent))
                     driver.steps[m] = int(json.loads((Path(d) / "state.json").read_text())["step"])

@@ -137,6 +137,11 @@ class Evolution:
         fitness = state["fitness"]
         if len(fitness) != self.members or not isinstance(state["next_round"], int) or not isinstance(state["rounds"], list):
             raise ValueError("pbt: fitness, next_round or rounds is not what PBT writes")
+        for r in state["rounds"]:
+            if not (isinstance(r, dict) and isinstance(r.get("step"), int) and isinstance(r.get("copies"), list) and all(
+                    isinstance(c, dict) and all(isinstance(c.get(k), int) and 0 <= c[k] < self.members
+                                                for k in ("member", "parent")) for c in r["copies"])):
+                raise ValueError("pbt: rounds are not the rounds PBT writes (a step, and copies of members)")
         self.values = {k: np.array(v, dtype=float) for k, v in values.items()}
         self.fitness = np.array([np.nan if f is None else float(f) for f in fitness])
         self.next_round, self.rounds = state["next_round"], state["rounds"]

@@ -70,7 +70,7 @@ class PBTPane(Vertical):
         rows = []
         for row in sorted(family, key=lambda r: -(r["fitness"] if r["fitness"] is not None else -math.inf)):
             cells = {"member": Text(f"{'*' if row['member'] == lead else ''}{row['member']}", justify="right"),
-                     "founder": Text(str(row["founder"]), justify="right"), "line": pbt.line_text(row["line"], 3),
+                     "founder": Text(str(row["founder"]), justify="right"), "line": pbt.line_text(row["line"], 2),
                      "fitness": Text("-" if row["fitness"] is None else f"{row['fitness']:.1f}", justify="right")}
             cells.update({f"h{i}": Text(short_value(row["hyperparameters"][n]), justify="right") for i, n in enumerate(names)})
             rows.append((str(row["member"]), cells))
