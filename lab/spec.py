@@ -651,18 +651,28 @@ def _check_population(spec: RLSpec, agent_raw: dict, fail) -> None:
     schema = type(spec.agent)
     for name, values in spec.members.get("agent", {}).items():
         where = f"members.agent.{name}"
-        if name not in settings:
-            if name in schema.model_fields:
-                fail(f"{where}: cannot differ per member (it shapes the batched networks or rollouts); "
-                     f"settings that can: {', '.join(settings)}")
-            fail(f"{where}: unknown setting{did_you_mean(name, settings) or ''} (settings that can differ: {', '.join(settings)})")
+        _check_member_setting(where, name, settings, schema, fail)
         if len(values) != n:
             fail(f"{where}: {len(values)} value{'s' if len(values) != 1 else ''} for population = {n}; give one per member")
         for i, value in enumerate(values):
-            try:
-                schema.model_validate({**agent_raw, name: value})
-            except ValidationError as e:
-                fail(f"{where}[{i}]:" + _message(_first(e.errors()), schema).split(":", 1)[1])
+            _check_member_value(f"{where}[{i}]", name, value, schema, agent_raw, fail)
+
+
+def _check_member_setting(where: str, name: str, settings: tuple[str, ...], schema, fail) -> None:
+    """`name` is a setting a population's members may each have (`settings`)."""
+    if name not in settings:
+        if name in schema.model_fields:
+            fail(f"{where}: cannot differ per member (it shapes the batched networks or rollouts); "
+                 f"settings that can: {', '.join(settings)}")
+        fail(f"{where}: unknown setting{did_you_mean(name, settings) or ''} (settings that can differ: {', '.join(settings)})")
+
+
+def _check_member_value(where: str, name: str, value, schema, agent_raw: dict, fail) -> None:
+    """`value` is valid for agent.<name> (the algorithm's schema says)."""
+    try:
+        schema.model_validate({**agent_raw, name: value})
+    except ValidationError as e:
+        fail(f"{where}:" + _message(_first(e.errors()), schema).split(":", 1)[1])
 
 
 def _check_pbt(spec: RLSpec, agent_raw: dict, fail) -> None:
@@ -688,11 +698,7 @@ def _check_pbt(spec: RLSpec, agent_raw: dict, fail) -> None:
     schema = type(spec.agent)
     for name, how in pbt.explore.items():
         where = f"pbt.explore.{name}"
-        if name not in settings:
-            if name in schema.model_fields:
-                fail(f"{where}: cannot differ per member (it shapes the batched networks or rollouts); "
-                     f"settings that can: {', '.join(settings) or 'none on this engine'}")
-            fail(f"{where}: unknown setting{did_you_mean(name, settings) or ''} (settings PBT can explore: {', '.join(settings)})")
+        _check_member_setting(where, name, settings, schema, fail)
         if (how.range is None) == (how.values is None):
             fail(f"{where}: give exactly one of range = [low, high] or values = [...]")
         if how.range is not None:
@@ -704,11 +710,8 @@ def _check_pbt(spec: RLSpec, agent_raw: dict, fail) -> None:
         elif how.log:
             fail(f"{where}.log: only with a range; remove it or give range = [low, high]")
         for i, value in enumerate(how.range if how.range is not None else how.values):
-            try:
-                schema.model_validate({**agent_raw, name: value})
-            except ValidationError as e:
-                fail(f"{where}.{'range' if how.range is not None else 'values'}[{i}]:"
-                     + _message(_first(e.errors()), schema).split(":", 1)[1])
+            _check_member_value(f"{where}.{'range' if how.range is not None else 'values'}[{i}]", name, value, schema,
+                                agent_raw, fail)
         given = spec.members.get("agent", {}).get(name)
         for i, value in enumerate(given or []):
             if isinstance(value, str):

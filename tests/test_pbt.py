@@ -6,9 +6,6 @@ resumable checkpoint. On Ray (one member a Tune trial) the same table ends in th
 import json
 import math
 import shutil
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +17,7 @@ from lab.errors import BadInput
 from lab.rl import pbt
 from lab.store import Run
 
-from .conftest import REPO, made_once
+from .conftest import made_once
 
 PBT = {"interval": 2048, "fraction": 0.25,
        "explore": {"learning_rate": {"range": [1e-4, 1e-2], "log": True}, "clip_range": {"values": [0.1, 0.2, 0.3]}}}
@@ -276,20 +273,12 @@ def test_the_same_table_on_ray_ends_with_the_same_record_shape(pbt_run, tmp_path
     small = {**RUN, "population": 4, "agent.total_steps": 3072, "pbt.interval": 1024, "pbt.backend": "ray",
              "pbt.cpus": 2, "env.n_envs": 4, "agent.n_steps": 256, "agent.batch_size": 256, "agent.n_epochs": 2,
              "eval.every": 100_000}
-    from .test_sweeps import _descendants, _listeners_beyond_loopback, _ray_env
+    from .test_sweeps import run_on_loopback_ray
 
-    sets = [x for s in cli_sets(small) for x in ("--set", s)]
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "cartpole-ppo-torch", *sets, "--runs-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=_ray_env(tmp_path))
-    checked = 0
-    while proc.poll() is None:  # while Ray is up: nothing of it listens beyond the loopback
-        pids = _descendants(proc.pid) | {proc.pid}
-        assert not _listeners_beyond_loopback(pids)
-        checked += len(pids) > 3
-        time.sleep(1.0)
-    out, err = proc.communicate()
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
-    assert checked >= 3 and "Traceback" not in err and "Warning" not in err
+    code, out, err = run_on_loopback_ray(["run", "cartpole-ppo-torch", *(x for s in cli_sets(small) for x in ("--set", s)),
+                                          "--runs-dir", str(tmp_path)], tmp_path)
+    assert code == 0, out[-3000:] + err[-3000:]
+    assert "Traceback" not in err and "Warning" not in err
     (run,) = lab.list_runs(tmp_path)
     assert run.state == "completed" and (run.path / "tune").is_dir()
     r, e = run.results, pbt_run.results

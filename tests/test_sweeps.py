@@ -493,21 +493,29 @@ def _first_seed(result: dict) -> list:
     return [(t["params"], t["values"][0]) for t in result["trials"][:1]]
 
 
-@pytest.mark.slow
-def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, tiny_sweep):
-    path = sweep_file(tmp_path, "tiny", TINY)
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "sweep", str(path), "--backend", "ray", *ONE_RUN,
-                             "--json", "--runs-dir", str(tmp_path / "runs")], cwd=REPO, env=_ray_env(tmp_path),
+def run_on_loopback_ray(args: list[str], tmp_path: Path) -> tuple[int, str, str]:
+    """`lab ARGS` as a process that starts a Ray of its own: (exit status, stdout, stderr), its
+    listeners checked every second while it runs: nothing of it listens beyond the loopback, and
+    Ray's processes were up, and checked, several times."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", *args], cwd=REPO, env=_ray_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checked = 0
-    while proc.poll() is None:  # while Ray is up: nothing of it listens beyond the loopback
+    while proc.poll() is None:
         pids = _descendants(proc.pid) | {proc.pid}
         assert not _listeners_beyond_loopback(pids)
         checked += len(pids) > 3
         time.sleep(1.0)
     out, err = proc.communicate()
-    assert proc.returncode == 0, err[-3000:]
-    assert checked >= 3  # Ray's processes were up, and checked, several times
+    assert checked >= 3, err[-3000:]
+    return proc.returncode, out, err
+
+
+@pytest.mark.slow
+def test_ray_backend_with_a_ray_lab_starts_listens_on_the_loopback_only(tmp_path, tiny_sweep):
+    path = sweep_file(tmp_path, "tiny", TINY)
+    code, out, err = run_on_loopback_ray(["sweep", str(path), "--backend", "ray", *ONE_RUN, "--json", "--runs-dir",
+                                          str(tmp_path / "runs")], tmp_path)
+    assert code == 0, err[-3000:]
     result = json.loads(out.strip().splitlines()[-1])
     assert _shape(result) == _shape(local_result(tiny_sweep))
     assert _first_seed(result) == _first_seed(local_result(tiny_sweep))  # same seed, same runs
