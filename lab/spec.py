@@ -87,7 +87,7 @@ class PBTSpec(_Strict):
                                          "these (Ray Tune's perturbation_factors)")
     resample_probability: float = Field(0.25, ge=0, le=1, description="explore: the chance a copied value is drawn "
                                         "afresh from its range or values instead")
-    explore: dict[str, ExploreSpec] = Field(description="the agent settings explored, each a table: "
+    explore: dict[str, ExploreSpec] = Field(default_factory=dict, description="the agent settings explored, each a table: "
                                             "[pbt.explore.learning_rate] range = [1e-4, 1e-2], log = true")
     evolve: bool = Field(True, description="false: no exploit or explore, each member keeps the values it was drawn "
                          "(the fixed-hyperparameter twin of the same run)")

@@ -217,13 +217,18 @@ def ancestor(rounds: list[dict], m: int, step: int) -> int:
 def schedule(rounds: list[dict], m: int, name: str) -> tuple[list[int], list[float]]:
     """The hyperparameter schedule PBT found for member m's line: `name`'s value after each
     round (the first round, at step 0, holds the first draws), of the member m descends from
-    then. These are the steps where its value may change; it holds between them."""
-    steps, values = [], []
-    for r in rounds:
-        if name in r["hyperparameters"]:
+    then (`ancestor`). These are the steps where its value may change; it holds between them.
+    One walk back over the rounds."""
+    steps, values, current = [], [], m
+    for r in reversed(rounds):
+        if name in r["hyperparameters"]:  # after this round, the line is `current`'s
             steps.append(r["step"])
-            values.append(r["hyperparameters"][name][ancestor(rounds, m, r["step"])])
-    return steps, values
+            values.append(r["hyperparameters"][name][current])
+        for c in r["copies"]:
+            if c["member"] == current:
+                current = c["parent"]
+                break
+    return steps[::-1], values[::-1]
 
 
 def family(rounds: list[dict]) -> list[dict]:
