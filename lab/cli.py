@@ -665,7 +665,7 @@ def cmd_show(args) -> int:
     if sweep is not None:
         from lab.errors import BadInput
         from lab.sweep.record import SweepCorrupt
-        from lab.sweep.report import write_best, write_profiles
+        from lab.sweep.report import seed_statistics, write_best, write_profiles
 
         try:
             record = sweep.read()
@@ -679,16 +679,22 @@ def cmd_show(args) -> int:
             except BadInput as e:  # the sweep is shown all the same
                 print(f"lab: {p(sweep.id)}: no best.toml ({p(str(e))})", file=sys.stderr)
                 best = None
+        # the statistics over seeds (a bootstrap per trial): once, for the table and the picture
+        rows = seed_statistics(record) if len(record.seeds) > 1 and record.live_state != RunState.RUNNING else []
         profile = None
         if args.png:
-            profile = write_profiles(record, args.png)
+            profile = write_profiles(record, args.png, rows)
             if profile is None:
                 raise BadInput(f"lab show {p(sweep.id)} --png: no trial complete over two or more seeds, so no profiles to draw")
-        _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile)
+        _print_sweep(sweep, record, best if best is not None and best.exists() else None, profile, rows)
         return EXIT_OK
     run = _named_run(args, "show")
-    # --png: checked before anything is printed (one line, exit 2, for a run with no members to draw)
-    member_groups = _member_groups(run) if args.png else None
+    member_groups = _member_groups(run)  # a population's final evaluations by setting: its statistics and profiles
+    if args.png and not member_groups:  # checked before anything is printed: one line, exit 2
+        from lab.errors import BadInput
+
+        raise BadInput(f"lab show {p(run.id)} --png: not a completed population (profiles need 2 or more members); "
+                       "for runs of one experiment: lab compare RUN... --png PATH")
     s = run.summary
     print(f"{p(run.id)}  ({p(run.path)})")
     if run.problem:
@@ -712,10 +718,10 @@ def cmd_show(args) -> int:
             if isinstance(value, (dict, list)):
                 continue  # shown as tables below (or in summary.json)
             print(f"    {p(key):<26} {value:,.4g}" if isinstance(value, float) else f"    {p(key):<26} {p(value)}")
-    if member_groups:
+    if args.png:
         _write_member_profiles(run, member_groups, args.png)
     if isinstance(s.results.members, list):
-        _print_member_statistics(run)
+        _print_member_statistics(run, member_groups)
         _print_members(s.results.members, s.results.best_member)
     if s.error:
         print(f"  error {p(s.error)}")
@@ -759,16 +765,11 @@ def _target_return(run) -> float | None:
 
 
 def _member_groups(run) -> dict[str, list[float]]:
-    """A population's members' final evaluations by setting, to draw; BadInput for any other run."""
+    """A completed population's members' final evaluations by setting ("experiment lr=0.01" -> scores;
+    groups of 2 or more); {} for any other run."""
     from lab import stats
-    from lab.display import printable
-    from lab.errors import BadInput
 
-    groups = {name: scores for name, scores in stats.final_scores([run]).items() if len(scores) >= 2}
-    if not groups:
-        raise BadInput(f"lab show {printable(run.id)} --png: not a completed population (profiles need 2 or more members); "
-                       "for runs of one experiment: lab compare RUN... --png PATH")
-    return groups
+    return {name: scores for name, scores in stats.final_scores([run]).items() if len(scores) >= 2}
 
 
 def _write_member_profiles(run, groups: dict[str, list[float]], path) -> None:
@@ -780,14 +781,13 @@ def _write_member_profiles(run, groups: dict[str, list[float]], path) -> None:
     print(f"  performance profiles of its members: {printable(str(path))}")
 
 
-def _print_member_statistics(run) -> None:
-    """IQM, mean, median and optimality gap of a population's final evaluations with 95% intervals
-    (lab.stats, rliable), one line per setting where the members' settings differ."""
+def _print_member_statistics(run, groups: dict[str, list[float]]) -> None:
+    """IQM, mean, median and optimality gap of a population's final evaluations (`_member_groups`)
+    with 95% intervals (lab.stats, rliable), one line per setting where the members' settings differ."""
     from lab import stats
     from lab.display import printable
 
-    groups = {name.removeprefix(run.experiment).strip(): scores for name, scores in stats.final_scores([run]).items()
-              if len(scores) >= 2}
+    groups = {name.removeprefix(run.experiment).strip(): scores for name, scores in groups.items()}
     if not groups:
         return
     gamma = _target_return(run)
@@ -1365,8 +1365,10 @@ class _SweepView:
             print(message, flush=True)
 
 
-def _print_sweep(folder, record, best_file=None, profile=None, shown: int = 100) -> None:
-    """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes)."""
+def _print_sweep(folder, record, best_file=None, profile=None, statistics: list[dict] | None = None,
+                 shown: int = 100) -> None:
+    """The sweep's table (its best `shown` trials: a sweep.json of thousands prints a screenful, not megabytes);
+    `statistics`: its `seed_statistics` where the caller has them (else computed here once it has ended)."""
     from lab.display import printable, short_value
     from lab.summary import RunState
     from lab.sweep.report import importance, members, seed_statistics, seed_statistics_lines, sweep_runs, table, value_text
@@ -1386,9 +1388,10 @@ def _print_sweep(folder, record, best_file=None, profile=None, shown: int = 100)
     if best is not None:
         print(printable(f"best: trial {best.number}, {record.metric} {value_text(best)}: "
                         + ", ".join(f"{k}={short_value(v)}" for k, v in best.params.items())))
-    if len(record.seeds) > 1 and record.live_state != RunState.RUNNING:
-        for line in seed_statistics_lines(record, seed_statistics(record)):
-            print(printable(line))
+    if statistics is None and len(record.seeds) > 1 and record.live_state != RunState.RUNNING:
+        statistics = seed_statistics(record)
+    for line in seed_statistics_lines(record, statistics or []):
+        print(printable(line))
     imp = importance(folder)
     if imp:
         print(printable("importance (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())))

@@ -173,7 +173,6 @@ class Driver:
         self.steps = [0] * self.spec.population
         self.fitness: dict[int, dict[int, float]] = {}  # step -> member -> fitness
         self.copies: list[dict] = []  # since the last round
-        self.values = {k: v.copy() for k, v in agent.pbt.values.items()}
         self.emitted = 0
 
     def result(self, trial, result: dict) -> None:
@@ -188,9 +187,9 @@ class Driver:
 
     def copied(self, trial, parent, fitness: float, parent_fitness: float) -> None:
         m, p = int(trial.config["member"]), int(parent.config["member"])
-        values = {k: float(trial.config[k]) for k in self.values}
+        values = {k: float(trial.config[k]) for k in self.agent.pbt.values}
         for k, v in values.items():
-            self.values[k][m] = v
+            self.agent.pbt.values[k][m] = v
         self.copies.append({"member": m, "parent": p, "fitness": round(float(fitness), 4),
                             "parent_fitness": round(float(parent_fitness), 4), "hyperparameters": values})
 
@@ -203,12 +202,7 @@ class Driver:
 
         pbt = self.agent.pbt
         pbt.fitness = np.array([got[m] for m in range(self.spec.population)], dtype=float)
-        pbt.values = {k: v.copy() for k, v in self.values.items()}
-        pbt.rounds.append({"step": step, "copies": self.copies})
-        self.tracker.evolved({"step": step, "fitness": [None if not math.isfinite(f) else round(float(f), 4)
-                                                        for f in pbt.fitness],
-                              "copies": self.copies, "hyperparameters": {k: [float(x) for x in v]
-                                                                         for k, v in pbt.values.items()}})
+        self.tracker.evolved(pbt.record_round(step, self.copies))
         self.copies, self.emitted = [], step
 
 

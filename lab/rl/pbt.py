@@ -79,15 +79,20 @@ class Evolution:
                 value = self.explore(how, float(self.values[name][c["parent"]]))
                 self.values[name][c["member"]] = value
                 c["hyperparameters"][name] = value
-        record = {"step": int(step), "fitness": [None if not np.isfinite(f) else round(float(f), 4) for f in self.fitness],
-                  "copies": copies, "hyperparameters": {k: [float(x) for x in v] for k, v in self.values.items()}}
+        return self.record_round(step, copies)
+
+    def record_round(self, step: int, copies: list[dict]) -> dict:
+        """A round made (here, or by Tune's scheduler on Ray): kept in `rounds`, and its record."""
         self.rounds.append({"step": int(step), "copies": copies})
-        return record
+        return self._record(step, copies)
 
     def first_record(self) -> dict:
         """The record of the start (step 0): every member's first values, no fitness, no copies."""
-        return {"step": 0, "fitness": [None] * self.members, "copies": [],
-                "hyperparameters": {k: [float(x) for x in v] for k, v in self.values.items()}}
+        return self._record(0, [])
+
+    def _record(self, step: int, copies: list[dict]) -> dict:
+        return {"step": int(step), "fitness": [None if not np.isfinite(f) else round(float(f), 4) for f in self.fitness],
+                "copies": copies, "hyperparameters": {k: [float(x) for x in v] for k, v in self.values.items()}}
 
     def select(self) -> list[dict]:
         """The bottom members (ranked by fitness; members with none yet sit out), each with a

@@ -138,15 +138,17 @@ def seed_statistics_lines(record: SweepRecord, rows: list[dict]) -> list[str]:
     return out
 
 
-def write_profiles(record: SweepRecord, out: Path, trials: int = 8) -> Path | None:
+def write_profiles(record: SweepRecord, out: Path, rows: list[dict] | None = None, trials: int = 8) -> Path | None:
     """The performance profiles of the best `trials` trials by IQM over seeds (lab.stats) as a PNG
     at `out` (`lab show SWEEP --png OUT`): None for a sweep of one seed or with no trial complete
-    over two or more seeds."""
+    over two or more seeds. `rows`: its `seed_statistics` where the caller has them already."""
     from lab import stats
     from lab.display import short_value
 
-    rows = seed_statistics(record, limit=trials)
-    if len(record.seeds) < 2 or not rows:
+    if len(record.seeds) < 2:
+        return None
+    rows = (seed_statistics(record, limit=trials) if rows is None else rows)[:trials]
+    if not rows:
         return None
     params = {t.number: t.params for t in record.trials}
     groups = {f"trial {r['trial']}: " + ", ".join(f"{k.rsplit('.', 1)[-1]}={short_value(v)}" for k, v in params[r["trial"]].items()):

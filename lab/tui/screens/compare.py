@@ -26,7 +26,7 @@ from lab.summary import RunState
 from lab.termplot import mean_band
 from lab.tui.messages import RunEventsArrived, RunsRead, StatisticsComputed
 from lab.tui.widgets.key_footer import KeyFooter
-from lab.tui.widgets.line_plot import PALETTE, LinePlot, profile_series
+from lab.tui.widgets.line_plot import PALETTE, LinePlot
 
 READ_SECONDS = 1.0
 
@@ -187,9 +187,8 @@ class CompareScreen(Screen):
     def draw(self) -> None:
         plot = self.query_one("#compare-plot", LinePlot)
         if self.show_profiles and self.profiles:
-            series, styles, legend, bands = profile_series(self.profiles)
-            plot.plot(series, styles, legend, title="performance profiles: share of each experiment's runs above tau, "
-                      "95% bands (rliable)", x_title="final evaluation return", bands=bands, y_range=(0.0, 1.0), markers={})
+            plot.plot_profiles(self.profiles, "performance profiles: share of each experiment's runs above tau, "
+                               "95% bands (rliable)", "final evaluation return")
             return
         what = "evaluation return" if self.evals else "rolling return (100 episodes)"
         if self.smoothing:

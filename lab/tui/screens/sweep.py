@@ -33,7 +33,7 @@ from lab.sweep.report import ranked, value_text
 from lab.termplot import mean_band
 from lab.tui.messages import ReadFailed, SweepRead
 from lab.tui.widgets.key_footer import KeyFooter
-from lab.tui.widgets.line_plot import PALETTE, LinePlot, profile_series
+from lab.tui.widgets.line_plot import PALETTE, LinePlot
 from lab.tui.widgets.run_table import progress_bar
 from lab.tui.widgets.scatter_plot import Points, ScatterPlot
 from lab.tui.widgets.fitted_table import Column, FittedTable
@@ -381,9 +381,8 @@ class SweepScreen(Screen):
         r = self.record
         plot = self.query_one("#sweep-curves", LinePlot)
         if self.show_profiles and self.profiles:
-            series, styles, legend, bands = profile_series(self.profiles)
-            plot.plot(series, styles, legend, title="performance profiles over seeds: share of seeds above tau, 95% bands (rliable)",
-                      x_title=printable(r.metric.replace("_", " ") if r else "value", limit=60), bands=bands, y_range=(0.0, 1.0))
+            plot.plot_profiles(self.profiles, "performance profiles over seeds: share of seeds above tau, 95% bands (rliable)",
+                               printable(r.metric.replace("_", " ") if r else "value", limit=60))
             return
         series, styles, legend, bands = [], [], [], {}
         trials = {t.number: t for t in r.trials} if r else {}

@@ -60,6 +60,19 @@ class LinePlot(Widget):
         self._cache_key = None
         self.refresh()
 
+    def plot_profiles(self, prof: dict, title: str, x_title: str) -> None:
+        """lab.stats.profiles: each group's share of runs scoring above each threshold, bold, over
+        its 95% band, shaded; the share from 0 to 1."""
+        series, styles, legend, bands = [], [], [], {}
+        taus = prof.get("tau", [])
+        for i, (name, g) in enumerate(prof.get("groups", {}).items()):
+            colour = PALETTE[i % len(PALETTE)]
+            bands[len(series)] = len(series) + 1
+            series += [(taus, g["low"]), (taus, g["high"]), (taus, g["share"])]
+            styles += [colour, colour, f"bold {colour}"]
+            legend.append((name, colour))
+        self.plot(series, styles, legend, title=title, x_title=x_title, bands=bands, y_range=(0.0, 1.0))
+
     def _build(self, width: int, height: int) -> list[Strip]:
         strips = self._head(width)
         plot_w, plot_h = max(width - LABEL_WIDTH, 8), max(height - 2 - len(strips), 2)
@@ -122,16 +135,3 @@ class LinePlot(Widget):
         strip = self._strips[y] if y < len(self._strips) else Strip.blank(width)
         return strip.apply_style(style)
 
-
-def profile_series(prof: dict) -> tuple[list, list, list, dict]:
-    """lab.stats.profiles as LinePlot.plot's (series, styles, legend, bands): each group's share of
-    runs scoring above each threshold, bold, over its 95% band, shaded."""
-    series, styles, legend, bands = [], [], [], {}
-    taus = prof.get("tau", [])
-    for i, (name, g) in enumerate(prof.get("groups", {}).items()):
-        colour = PALETTE[i % len(PALETTE)]
-        bands[len(series)] = len(series) + 1
-        series += [(taus, g["low"]), (taus, g["high"]), (taus, g["share"])]
-        styles += [colour, colour, f"bold {colour}"]
-        legend.append((name, colour))
-    return series, styles, legend, bands
