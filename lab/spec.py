@@ -322,8 +322,13 @@ _BRANCH = re.compile(r"^(function-\w+.*|str|int|float|bool|list\[.*\]|dict\[.*\]
 
 def _first(errors: list[dict]) -> dict:
     """The error to report: the first, unless it only says a union's other branch has the wrong
-    type ('must be a valid string' for a list) and a branch of the right type says more."""
+    type ('must be a valid string' for a list) and a branch of the right type says more, or it says
+    a required key is missing where the same table has an unknown key (the required one misspelt)."""
     first = errors[0]
+    if first["type"] == "missing":  # a required key misspelt: the unknown key beside it says so, with the spelling
+        for err in errors[1:]:
+            if err["type"] == "extra_forbidden" and err["loc"][:-1] == first["loc"][:-1]:
+                return err
     if first["type"].endswith("_type"):
         key = [p for p in first["loc"] if not (isinstance(p, str) and _BRANCH.match(p))]
         for err in errors[1:]:

@@ -208,6 +208,7 @@ def test_lab_show_prints_the_schedules_and_the_family_tree(pbt_run, capsys):
 @pytest.mark.parametrize("over, message", [
     ({"population": 1}, "pbt: population-based training needs a population"),
     ({"pbt.explore": {}}, "pbt.explore: names no setting"),
+    ({"pbt": {"intervall": 2048, "explore": PBT["explore"]}}, "pbt.intervall: unknown key in pbt; did you mean 'interval'?"),
     ({"pbt.explore": {"n_steps": {"values": [32, 64]}}}, "pbt.explore.n_steps: cannot differ per member"),
     ({"pbt.explore": {"learning_rte": {"range": [1e-4, 1e-3]}}}, "pbt.explore.learning_rte: unknown setting; did you mean 'learning_rate'"),
     ({"pbt.explore": {"learning_rate": {"range": [1e-3, 1e-4]}}}, "pbt.explore.learning_rate.range: [0.001, 0.0001] must be [low, high]"),
